@@ -1,0 +1,61 @@
+"""The glyph frame: the one place where the geometry of a glyph image is defined.
+
+Every built-in glyph is a 100x100 uint8 image, white glyph (255) on black (0). Capital letters sit
+between the cap line and the baseline; lowercase letters keep their true size and position, so c/C,
+o/O, s/S, x/X differ by size and height. Never crop a glyph to its ink box. The renderer, the Draw
+page's guide lines and the canvas preprocessing all read these numbers from here.
+"""
+
+from __future__ import annotations
+
+import string
+
+__all__ = [
+    "FRAME_SIZE",
+    "BASELINE_ROW",
+    "CAP_ROW",
+    "CAP_HEIGHT",
+    "X_HEIGHT_ROW",
+    "CLASSES",
+    "CASE_PAIRS_SIZE_ONLY",
+    "AMBIGUOUS_PAIRS",
+    "class_index",
+    "frame_dict",
+]
+
+FRAME_SIZE = 100  # px, square
+BASELINE_ROW = 78  # row of the baseline (bottom of capitals and of x-height letters)
+CAP_ROW = 18  # row of the cap line (top of capitals)
+CAP_HEIGHT = BASELINE_ROW - CAP_ROW  # 60 px
+# Guide line for the top of x-height letters (a, c, e, o, x ...). Typical Latin faces put the
+# x-height at about 0.70 of the cap height; only the Draw page's guide and the previews use it.
+X_HEIGHT_ROW = BASELINE_ROW - round(0.70 * CAP_HEIGHT)  # 42 px above the baseline -> row 36
+
+# 52 classes, in the course set's order: A-Z then a-z (label i <-> CLASSES[i]).
+CLASSES: list[str] = list(string.ascii_uppercase + string.ascii_lowercase)
+
+# Case pairs whose letters differ by size only in most faces (merged in the "size-only" metric).
+CASE_PAIRS_SIZE_ONLY: list[tuple[str, str]] = [
+    (c.upper(), c) for c in "cosuvwxz"
+]
+# Pairs that are the same stroke in many sans faces: 100% accuracy is impossible on them.
+AMBIGUOUS_PAIRS: list[tuple[str, str]] = [("I", "l")]
+
+
+def class_index(letter: str) -> int:
+    """Label of a letter in CLASSES (raises ValueError naming the letter when unknown)."""
+    try:
+        return CLASSES.index(letter)
+    except ValueError:
+        raise ValueError(f"unknown class {letter!r}: expected one of A-Z a-z") from None
+
+
+def frame_dict() -> dict:
+    """The frame as a plain dict, stored in every checkpoint and data set manifest."""
+    return {
+        "size": FRAME_SIZE,
+        "baseline_row": BASELINE_ROW,
+        "cap_row": CAP_ROW,
+        "x_height_row": X_HEIGHT_ROW,
+        "polarity": "white-on-black",
+    }

@@ -1,0 +1,30 @@
+"""Where Glyph Explorer keeps its files: the data folder and the runs folder.
+
+Both sit in the repository (git-ignored) unless an environment variable points elsewhere:
+``GLYPH_DATA_DIR`` for data sets, ``GLYPH_RUNS_DIR`` for run folders. Tests point both at
+temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "data_dir", "runs_dir", "starter_dir"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Folder holding built data sets (``glyphs-52/``) and torchvision downloads (``torchvision/``)."""
+    return Path(os.environ.get("GLYPH_DATA_DIR") or REPO_ROOT / "data")
+
+
+def runs_dir() -> Path:
+    """Folder holding one sub-folder per training run."""
+    return Path(os.environ.get("GLYPH_RUNS_DIR") or REPO_ROOT / "checkpoints")
+
+
+def starter_dir() -> Path:
+    """The committed starter model's run folder (``--run starter``)."""
+    return REPO_ROOT / "checkpoints" / "starter"
