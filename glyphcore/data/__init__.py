@@ -1,0 +1,69 @@
+"""glyphs-52 and the other data sources glyphcore reads, in one in-memory form.
+
+- :func:`build_glyphs52` renders the built-in data set from the fonts this machine has;
+- :func:`load_dataset` gives one split of any source as an :class:`ImageSet`
+  (``glyphs-52``, ``course:<root>``, ``folder:<root>``, ``torchvision:<NAME>``);
+- :func:`augment_batch` is the batched per-sample augmentation used for training (torch is imported
+  only when it is first used, so ``python -m glyphcore --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+from glyphcore.data.build import DEFAULT_PER_CLASS, DEFAULT_SEEN_PER_CLASS, assign_splits, build_glyphs52
+from glyphcore.data.fonts import FontInstance, SkippedFont, discover_fonts
+from glyphcore.data.formats import (
+    GLYPHS52,
+    SPLITS,
+    TORCHVISION_SETS,
+    ImageSet,
+    dataset_info,
+    export_course_layout,
+    glyphs52_dir,
+    glyphs52_ready,
+    list_splits,
+    load_dataset,
+    parse_source,
+    read_manifest,
+)
+from glyphcore.data.render import FontCheckError, render_font_set, render_glyph, render_letters
+
+__all__ = [
+    "ImageSet",
+    "GLYPHS52",
+    "SPLITS",
+    "TORCHVISION_SETS",
+    "DEFAULT_PER_CLASS",
+    "DEFAULT_SEEN_PER_CLASS",
+    "load_dataset",
+    "list_splits",
+    "dataset_info",
+    "glyphs52_ready",
+    "glyphs52_dir",
+    "read_manifest",
+    "parse_source",
+    "build_glyphs52",
+    "assign_splits",
+    "export_course_layout",
+    "FontInstance",
+    "SkippedFont",
+    "discover_fonts",
+    "FontCheckError",
+    "render_glyph",
+    "render_letters",
+    "render_font_set",
+    "augment_batch",
+    "jitter_batch",
+    "JITTER",
+    "STRENGTHS",
+]
+
+_LAZY = {"augment_batch", "jitter_batch", "JITTER", "STRENGTHS", "JitterRanges"}
+
+
+def __getattr__(name: str):
+    # torch takes ~1 s to import: only code that augments pays for it.
+    if name in _LAZY:
+        from glyphcore.data import augment
+
+        return getattr(augment, name)
+    raise AttributeError(f"module 'glyphcore.data' has no attribute {name!r}")

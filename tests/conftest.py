@@ -1,0 +1,41 @@
+"""Shared fixtures. ``tiny_glyphs``: a tiny glyphs-52 built once per session.
+
+It is built from :func:`glyphcore.data.fonts.sample_fonts` (11 font instances of 7 design families
+from the Streamlit wheel, Pillow and Hershey-Fonts: the same on every machine), 10 / 4 / 4 images
+per class in train / valid / test and 2 in "seen" (1,040 images, about a second), into a session
+temp folder; GLYPH_DATA_DIR points there for the rest of the session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TINY_PER_CLASS = (10, 4, 4)
+TINY_SEEN_PER_CLASS = 2
+TINY_SEED = 0
+
+
+@pytest.fixture(scope="session")
+def tiny_glyphs(tmp_path_factory) -> Path:
+    """Build a tiny glyphs-52 and set GLYPH_DATA_DIR to its data folder for the session.
+
+    Returns:
+        The data set folder (``$GLYPH_DATA_DIR/glyphs-52``); ``load_dataset("glyphs-52", split)``
+        reads it.
+    """
+    from glyphcore.data import build_glyphs52
+    from glyphcore.data.fonts import sample_fonts
+
+    data_dir = tmp_path_factory.mktemp("glyph-data")
+    previous = os.environ.get("GLYPH_DATA_DIR")
+    os.environ["GLYPH_DATA_DIR"] = str(data_dir)
+    path = build_glyphs52(per_class=TINY_PER_CLASS, seen_per_class=TINY_SEEN_PER_CLASS, seed=TINY_SEED,
+                          fonts=sample_fonts())
+    yield path
+    if previous is None:
+        os.environ.pop("GLYPH_DATA_DIR", None)
+    else:
+        os.environ["GLYPH_DATA_DIR"] = previous
