@@ -1,0 +1,134 @@
+"""The committed starter model (checkpoints/starter) names letters right, for fonts and for drawings.
+
+1. Glyphs rendered from the fonts of the starter's held-out test split (the design families its data
+   set dealt to "test"; never seen in training), jittered as the data set build jitters, 20 per class:
+   at least 99% named right.
+2. Letters drawn as a user would with the mouse on the Draw page's 280 x 280 canvas (synthetic
+   strokes along the guide lines, with a hand's jitter; all 52 letters, 4 each, in the canvas's three
+   formats and three pen widths): at least 90% named right.
+
+The split of each design family comes from the starter's own record (``eval/trained_on.json``,
+written by ``python -m glyphcore evaluate starter`` on the data set it was trained on), so the check needs neither the data set nor the
+machine that built it: only those of its test fonts that this machine has (the Streamlit, Pillow and
+Hershey fonts come with the Python packages, so some always are).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from glyphcore import paths, runs
+from glyphcore.checkpoint import load_checkpoint
+from glyphcore.drawing import CANVAS_STYLES, letter_strokes, render_canvas
+from glyphcore.errors import DataError
+from glyphcore.evaluate import TRAINED_ON_FILE, confusion_matrix, most_confused
+from glyphcore.frame import CLASSES
+from glyphcore.infer import Predictor, frame_to_tensor, load_predictor
+
+PER_CLASS = 20  # rendered test-font glyphs per class
+DRAWN_PER_LETTER = 4  # mouse drawings per letter
+
+
+def split_families(run_dir: Path) -> dict[str, str]:
+    """design family -> split of the data set the run was trained on."""
+    trained_on = (load_checkpoint(run_dir / runs.BEST_CKPT).get("dataset") or {}).get("hash")
+    record = run_dir / runs.EVAL_DIR / TRAINED_ON_FILE
+    if record.is_file():
+        rec = json.loads(record.read_text())
+        if rec.get("hash") == trained_on and rec.get("families"):
+            return dict(rec["families"])
+    # Without the record: the local glyphs-52, if it is the very data set the run was trained on.
+    from glyphcore.data import read_manifest
+
+    try:
+        manifest = read_manifest()
+    except DataError:
+        manifest = {}
+    if trained_on and manifest.get("hash") == trained_on:
+        return {f: v["split"] for f, v in manifest["families"].items()}
+    pytest.fail(f"{run_dir} does not record which fonts were held out: on the machine with its data set, run "
+                f"`python -m glyphcore evaluate {run_dir}` (it writes eval/{TRAINED_ON_FILE}) and commit it")
+
+
+def held_out_glyphs(families: dict[str, str], per_class: int = PER_CLASS, seed: int = 0):
+    """(images N x 1 x 100 x 100 uint8, labels N, font names) rendered from this machine's fonts of
+    the held-out test families, with the data set build's jitter."""
+    from glyphcore.data import discover_fonts, render_font_set
+    from glyphcore.data.augment import JITTER, jitter_batch
+
+    test_families = sorted(f for f, s in families.items() if s == "test")
+    candidates = [f for f in discover_fonts()[0] if families.get(f.family) == "test"]
+    rendered = render_font_set(candidates)
+    assert rendered.fonts, (f"none of the held-out test families {test_families} has a font on this machine "
+                            f"that passes the render check")
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(CLASSES)), per_class)
+    font_ids = rng.integers(len(rendered.fonts), size=labels.size)
+    clean = torch.from_numpy(rendered.images[font_ids, labels]).unsqueeze(1).float().div_(255.0)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.inference_mode():
+        images = jitter_batch(clean, JITTER["build"], gen).mul_(255.0).add_(0.5).to(torch.uint8).numpy()
+    return images, labels, sorted({rendered.fonts[i].name for i in font_ids})
+
+
+def accuracy_on(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> tuple[float, list]:
+    """(accuracy, most-confused pairs) of a predictor on uint8 frames."""
+    preds = []
+    with torch.inference_mode():
+        for s in range(0, len(images), 256):
+            x = frame_to_tensor(images[s:s + 256], predictor.input_size, predictor.in_channels)
+            preds.append(predictor.logits(x).argmax(dim=1).numpy())
+    pred = np.concatenate(preds)
+    cm = confusion_matrix(labels, pred, len(CLASSES))
+    return float(np.mean(pred == labels)), most_confused(cm, CLASSES)[:10]
+
+
+def drawn_letters(per_letter: int = DRAWN_PER_LETTER) -> list[tuple[str, np.ndarray]]:
+    """(letter, 280 x 280 RGBA canvas array) drawn with the mouse, as the Draw page receives them."""
+    out = []
+    widths = (14, 18, 24)  # canvas px: thin, the Draw page's default, thick
+    for i, letter in enumerate(CLASSES):
+        for k in range(per_letter):
+            seed = 1000 + i * per_letter + k
+            strokes = letter_strokes(letter, jitter=1.0, seed=seed)
+            out.append((letter, render_canvas(strokes, stroke_width=widths[(i + k) % 3],
+                                              style=CANVAS_STYLES[(i + 2 * k) % 3])))
+    return out
+
+
+def drawn_accuracy(predictor: Predictor, drawings: list[tuple[str, np.ndarray]]) -> tuple[float, list]:
+    """(accuracy, [(meant, predicted), ...] of the misses) over preprocessed drawings."""
+    prepared = [predictor.prepare(canvas) for _, canvas in drawings]
+    assert not any(p.empty for p in prepared)
+    answers = predictor.predict(prepared, topk=1)
+    misses = [(letter, a.label) for (letter, _), a in zip(drawings, answers) if a.label != letter]
+    return 1 - len(misses) / len(drawings), misses
+
+
+@pytest.fixture(scope="module")
+def starter() -> Predictor:
+    d = paths.starter_dir()
+    assert (d / runs.BEST_CKPT).is_file(), (
+        f"the starter model is not committed yet: {d / runs.BEST_CKPT} is missing "
+        f"(see the README, 'Reproduce the starter model')"
+    )
+    return load_predictor("starter")
+
+
+@pytest.mark.slow
+def test_the_starter_names_glyphs_of_held_out_fonts(starter):
+    images, labels, fonts = held_out_glyphs(split_families(paths.starter_dir()))
+    acc, confused = accuracy_on(starter, images, labels)
+    assert acc >= 0.99, f"{acc:.2%} on {len(labels)} glyphs of {fonts}; most confused: {confused}"
+
+
+@pytest.mark.slow
+def test_the_starter_names_letters_drawn_with_the_mouse(starter):
+    drawings = drawn_letters()
+    acc, misses = drawn_accuracy(starter, drawings)
+    assert acc >= 0.90, f"{acc:.2%} of {len(drawings)} drawings; missed (meant, said): {misses}"
