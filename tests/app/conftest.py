@@ -1,0 +1,119 @@
+"""AppTest fixtures: a temporary runs folder, run folders written through glyphcore.runs, and a
+stand-in training process for the live monitor.
+
+The run folders are what a training process writes (config.json, status.json, metrics.jsonl in
+the formats of glyphcore.runs); the pages only read files, so a page test needs no training.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from run_folders import write_run  # tests/run_folders.py
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_TIMEOUT_S = 60  # an AppTest run on a busy 2-core machine (first torch import included)
+
+
+def app_page(page: str | None = None) -> AppTest:
+    """An AppTest of app.py, switched to ``pages/<page>`` when given (page links then resolve)."""
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_TIMEOUT_S)
+    if page:
+        at.switch_page(f"pages/{page}")
+    return at
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """An empty runs folder that glyphcore (and the app under test) use."""
+    d = tmp_path / "runs"
+    d.mkdir()
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(d))
+    return d
+
+
+@pytest.fixture
+def no_starter(tmp_path, monkeypatch):
+    """Hide the repository's committed starter run, so that a page lists exactly the test's runs."""
+    from glyphcore import paths
+
+    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "no-starter")
+
+
+@pytest.fixture
+def standin_process():
+    """A live process whose command line names glyphcore, as a training process's does, so that a
+    run pointing at its pid counts as running; ended (by pid) after the test."""
+    procs: list[subprocess.Popen] = []
+
+    def start() -> int:
+        # runs.pid_alive looks for "-m glyphcore..." in the command line; after -c they are plain argv
+        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "-m", "glyphcore.standin"])
+        procs.append(p)
+        return p.pid
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def errors_of(at: AppTest) -> list[str]:
+    """Uncaught exceptions and st.error messages of the last run."""
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def texts_of(at: AppTest) -> str:
+    """Every markdown, caption, info, success, warning and error text, joined (for 'in' checks)."""
+    parts = []
+    for kind in ("markdown", "caption", "info", "success", "warning", "error", "title", "header", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def charts_of(at: AppTest) -> list[tuple[dict, "pd.DataFrame"]]:
+    """Every Altair/Vega-Lite chart of the last run as (spec, data of its first dataset)."""
+    import pandas as pd
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    out = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        datasets = chart.proto.datasets
+        data = convert_arrow_bytes_to_pandas_df(datasets[0].data.data) if datasets else pd.DataFrame()
+        out.append((spec, data))
+    return out
+
+
+@pytest.fixture
+def make_run(runs_dir):
+    """``make_run(run_id, **kw)``: write_run into this test's runs folder."""
+    return lambda run_id, **kw: write_run(runs_dir, run_id, **kw)
+
+
+@pytest.fixture(name="app_page")
+def _app_page_fixture():
+    """``app_page("2_Train.py")`` -> an AppTest of that page (not yet run)."""
+    return app_page
+
+
+@pytest.fixture(name="errors_of")
+def _errors_of_fixture():
+    return errors_of
+
+
+@pytest.fixture(name="charts_of")
+def _charts_of_fixture():
+    return charts_of
+
+
+@pytest.fixture(name="texts_of")
+def _texts_of_fixture():
+    return texts_of

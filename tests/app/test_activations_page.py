@@ -1,0 +1,95 @@
+"""Activations page (AppTest): f(x) and f'(x) of every activation with its formulas, and the measured
+histograms, dead units and saturated outputs of a trained run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_runs import tiny_run
+
+from glyphcore import paths
+from glyphcore.models import ACTIVATIONS
+
+pytestmark = pytest.mark.app
+
+PAGE = "6_Activations.py"
+
+
+@pytest.fixture(autouse=True)
+def no_repo_starter(tmp_path, monkeypatch):
+    """The page lists only this test's runs, whether or not the repository has its starter model."""
+    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "starter")
+    return tmp_path / "starter"
+
+
+def chart_frames(at) -> list[tuple[dict, list]]:
+    """Every chart of the last run as (spec, [data frame of each of its datasets])."""
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    return [
+        (json.loads(c.proto.spec), [convert_arrow_bytes_to_pandas_df(d.data.data) for d in c.proto.datasets])
+        for c in at.get("vega_lite_chart")
+    ]
+
+
+def _curve_charts(at) -> dict[str, "object"]:
+    """activation name -> data of its own f/f' chart (the charts titled with one activation name)."""
+    out = {}
+    for spec, frames in chart_frames(at):
+        if spec.get("title") in ACTIVATIONS:
+            out[spec["title"]] = next(f for f in frames if "series" in f)
+    return out
+
+
+def test_every_activation_is_drawn_with_its_formulas(runs_dir, app_page, charts_of, errors_of, texts_of):
+    at = app_page(PAGE).run()
+    assert errors_of(at) == []
+    curves = _curve_charts(at)
+    assert set(curves) == set(ACTIVATIONS)
+    relu = curves["relu"]
+    f = relu[relu["series"] == "f(x)"]
+    df = relu[relu["series"] == "f'(x)"]
+    np.testing.assert_allclose(f["value"], np.maximum(0, f["x"]))
+    np.testing.assert_allclose(df["value"], (df["x"] > 0).astype(float))
+    assert f["x"].min() == pytest.approx(-5) and f["x"].max() == pytest.approx(5)
+    latex = "\n".join(e.value for e in at.latex)
+    for row in ACTIVATIONS.values():
+        assert row.formula in latex  # f(x) as written in the table
+        assert row.derivative.split(r",\quad")[0] in latex  # f'(x) (mish's helper goes on a line of its own)
+    # the two overview charts overlay all of them
+    overview = [data for spec, data in charts_of(at) if "activation" in data]
+    assert len(overview) == 2 and all(set(d["activation"]) == set(ACTIVATIONS) for d in overview)
+    assert "No run with a checkpoint yet" in texts_of(at)
+
+
+def test_the_x_range_slider_redraws_the_curves(runs_dir, app_page, charts_of):
+    at = app_page(PAGE).run()
+    at.slider[0].set_value(2.0).run()
+    data = _curve_charts(at)["tanh"]
+    assert data["x"].min() == pytest.approx(-2) and data["x"].max() == pytest.approx(2)
+
+
+def test_a_trained_run_shows_layers_dead_units_and_histograms(tiny_glyphs, runs_dir, app_page, charts_of, errors_of):
+    tiny_run(runs_dir, "tiny-relu", activation="relu")
+    at = app_page(PAGE).run()
+    assert errors_of(at) == []
+    assert at.selectbox(key="act_run").value == "tiny-relu"
+    at.select_slider(key="act_n").set_value(64).run()
+    table = at.dataframe[0].value
+    # seed_cnn: four ReLUs in the features, one in the classifier, and the report's sigmoid
+    assert list(table["activation"]) == ["relu"] * 5 + ["sigmoid"]
+    assert list(table["layer"])[:1] == ["features.act1"]
+    relu_rows = table[table["activation"] == "relu"]
+    assert relu_rows["dead units"].between(0, 1).all()
+    assert relu_rows["saturated outputs"].isna().all()
+    sig = table[table["activation"] == "sigmoid"].iloc[0]
+    assert 0 <= sig["saturated outputs"] <= 1 and np.isnan(sig["dead units"])
+    hist = [(spec, data) for spec, data in charts_of(at) if "count" in data]
+    titles = [f"{layer} ({act})" for layer, act in zip(table["layer"], table["activation"])]
+    assert [spec["title"] for spec, _ in hist] == titles
+    # 64 images x every unit of the first layer land in its bins (log scale hides the empty bins)
+    first = hist[0][1]
+    c, h, w = (int(v) for v in table["output shape"].iloc[0].split(" x "))
+    assert first["count"].sum() == 64 * c * h * w

@@ -1,0 +1,174 @@
+"""Train page (AppTest): the config form with the model summary before launch, Launch, the
+activation sweep, and the live monitor (progress, curves, log lines, Cancel, Resume)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from glyphcore import runs
+from glyphcore.models import create_model, model_summary
+
+pytestmark = pytest.mark.app
+
+PAGE = "2_Train.py"
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def params_of(model: str, **kw) -> int:
+    net = create_model(model, num_classes=52, in_channels=1, input_size=100, **kw)
+    return model_summary(net, (1, 100, 100)).trainable_params
+
+
+def wait_until_ended(run_id: str, timeout: float = 240.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = runs.read_status(run_id)
+        if status["state"] not in runs.ACTIVE_STATES:
+            return status
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} still {runs.read_status(run_id)['state']} after {timeout} s")
+
+
+def test_summary_shows_the_reports_model_before_launch(runs_dir, app_page, errors_of):
+    at = app_page(PAGE).run()
+    assert errors_of(at) == []
+    assert metric(at, "Parameters") == "702,948"  # the report's seed CNN
+    layers = at.dataframe[0].value
+    assert {"Conv2d", "BatchNorm2d", "Linear"} <= set(layers["type"])
+
+
+def test_summary_follows_the_form(runs_dir, app_page):
+    at = app_page(PAGE).run()
+    at.selectbox(key="tr_model").set_value("lenet").run()
+    assert metric(at, "Parameters") == f"{params_of('lenet'):,}"
+    at.checkbox(key="tr_batchnorm").uncheck().run()
+    assert metric(at, "Parameters") == f"{params_of('lenet', batchnorm=False):,}"
+    assert "BatchNorm2d" not in set(at.dataframe[0].value["type"])
+
+
+def test_bad_model_options_are_explained_and_block_launch(runs_dir, app_page):
+    at = app_page(PAGE).run()
+    at.text_input(key="tr_options_seed_cnn").set_value('{"depth": 3}').run()
+    assert any("depth" in e.value for e in at.error)
+    assert at.button(key="tr_launch").disabled
+    at.text_input(key="tr_options_seed_cnn").set_value("not json").run()
+    assert any("JSON" in e.value for e in at.error)
+
+
+def test_parameter_budget_warns_before_launch(runs_dir, app_page):
+    at = app_page(PAGE).run()
+    at.checkbox(key="tr_pbudget").check().run()
+    at.number_input(key="tr_pbudget_n").set_value(100_000).run()
+    assert any("over the budget of 100,000" in w.value for w in at.warning)
+
+
+def test_monitor_shows_a_running_run(make_run, standin_process, app_page, charts_of):
+    make_run("run-live", state="running", pid=standin_process(), epochs=3, epochs_done=1, step=5)
+    at = app_page(PAGE).run()
+    bar = at.get("progress")[0]
+    assert bar.proto.text == "epoch 2/3 · step 5/10"
+    assert bar.proto.value == 50  # 15 of 30 steps
+    assert metric(at, "Images/s") == "500"
+    assert metric(at, "Best val acc").startswith("63.33")
+    loss_spec, loss_data = charts_of(at)[0]
+    assert set(loss_data["series"]) == {"train (per step)", "train", "val"}
+    assert loss_data["x"].max() == pytest.approx(1.5)  # 15 steps of 10 per epoch
+    assert "Saving model" in at.code[0].value
+    assert any("run-live" in m.value for m in at.markdown)
+
+
+def test_monitor_after_a_reload_still_shows_the_run(make_run, standin_process, app_page):
+    make_run("run-live", state="running", pid=standin_process(), epochs=3, epochs_done=1, step=2)
+    first = app_page(PAGE).run()
+    second = app_page(PAGE).run()  # a new session: nothing carried over but the files
+    for at in (first, second):
+        assert at.get("progress")[0].proto.text == "epoch 2/3 · step 2/10"
+
+
+def test_cancel_stops_the_process_and_resume_is_offered(make_run, standin_process, app_page):
+    pid = standin_process()
+    make_run("run-live", state="running", pid=pid, epochs=3, epochs_done=1, step=5)
+    at = app_page(PAGE).run()
+    at.button(key="tr_cancel_run-live").click().run()
+    deadline = time.monotonic() + 10
+    while runs.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not runs.pid_alive(pid)
+    at = app_page(PAGE).run()
+    # the stand-in cannot save last.pt and mark itself cancelled, so the run shows as crashed
+    assert any("crashed" in m.value for m in at.markdown)
+    assert at.button(key="tr_resume_run-live")
+
+
+def test_no_run_in_progress(runs_dir, app_page, texts_of):
+    at = app_page(PAGE).run()
+    assert "No run in progress" in texts_of(at)
+
+
+@pytest.mark.slow
+def test_launch_trains_in_its_own_process_and_the_monitor_follows(tiny_glyphs, runs_dir, app_page, charts_of):
+    at = app_page(PAGE).run()
+    at.selectbox(key="tr_model").set_value("tiny_conv").run()
+    at.number_input(key="tr_epochs").set_value(2).run()
+    at.number_input(key="tr_batch_size").set_value(64).run()
+    at.button(key="tr_launch").click().run()
+    assert [e.value for e in at.error] == []
+    (run_dir,) = list(runs_dir.iterdir())
+    assert any(run_dir.name in s.value for s in at.success)
+    status = wait_until_ended(run_dir.name)
+    assert status["state"] == "done", status["message"]
+    at = app_page(PAGE).run()
+    assert any(run_dir.name in m.value and "done" in m.value for m in at.markdown)
+    assert at.get("progress")[0].proto.value == 100
+    (_, loss), (_, acc) = charts_of(at)[:2]
+    assert sorted(set(loss["series"])) == ["train", "train (per step)", "val"]
+    assert loss.loc[loss["series"] == "val", "x"].tolist() == [1.0, 2.0]
+    assert "Saving model" in at.code[0].value
+
+
+@pytest.mark.slow
+def test_activation_sweep_queued_runs_one_after_another(tiny_glyphs, runs_dir, app_page):
+    at = app_page(PAGE).run()
+    at.selectbox(key="tr_model").set_value("tiny_conv").run()
+    at.number_input(key="tr_epochs").set_value(1).run()
+    at.number_input(key="tr_batch_size").set_value(128).run()
+    at.multiselect(key="tr_sweep_acts").set_value(["relu", "tanh", "elu"]).run()
+    at.radio(key="tr_sweep_mode").set_value("queued").run()
+    at.button(key="tr_sweep_launch").click().run()
+    ids = sorted(p.name for p in runs_dir.iterdir())
+    assert len(ids) == 3 and {i.split("-")[-1] for i in ids} == {"relu", "tanh", "elu"}
+    by_act = {runs.read_config(i)["activation"]: i for i in ids}
+    # the third waits in the queue; cancelling it there means it never starts
+    at = app_page(PAGE).run()
+    at.button(key=f"tr_cancel_{by_act['elu']}").click().run()
+    for act in ("relu", "tanh"):
+        assert wait_until_ended(by_act[act])["state"] == "done"
+    elu = runs.read_status(by_act["elu"])
+    assert elu["state"] == "cancelled" and not (runs_dir / by_act["elu"] / runs.LAST_CKPT).exists()
+    relu, tanh = runs.read_status(by_act["relu"]), runs.read_status(by_act["tanh"])
+    assert relu["ended"] <= tanh["started"]  # one after another
+
+
+def test_summary_follows_the_data_source(tmp_path, runs_dir, app_page, monkeypatch):
+    from PIL import Image
+
+    for cls in ("cat", "dog", "emu"):
+        (tmp_path / "pets" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (28, 28), 40 * i).save(tmp_path / "pets" / cls / f"{i}.png")
+    at = app_page(PAGE).run()
+    at.selectbox(key="tr_data_choice").set_value("other source ...").run()
+    at.text_input(key="tr_data_other").set_value(f"folder:{tmp_path / 'pets'}").run()
+    assert any("input 1x28x28 · 3 classes" in c.value for c in at.caption)
+    net = create_model("seed_cnn", num_classes=3, in_channels=1, input_size=28)
+    assert metric(at, "Parameters") == f"{model_summary(net, (1, 28, 28)).trainable_params:,}"
+
+    monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "offline"))
+    at.selectbox(key="tr_data_choice").set_value("torchvision:MNIST").run()
+    assert any("torchvision:MNIST is not in" in e.value for e in at.error)
+    assert at.button(key="tr_launch").disabled

@@ -1,0 +1,35 @@
+"""Activations page in a real Chromium: the curves, the formulas (KaTeX) and a run's histograms render."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from tiny_runs import tiny_run
+
+from glyphcore.models import ACTIVATIONS
+
+pytestmark = pytest.mark.browser
+
+RUN_ID = "browser-act-tanh"
+
+
+@pytest.fixture(scope="module")
+def act_run(app_env):
+    """A trained run in the test server's runs folder, for this module only."""
+    run_dir = tiny_run(app_env.runs_dir, RUN_ID, activation="tanh")
+    yield run_dir
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_curves_formulas_and_histograms_render(act_run, streamlit_server, page, open_page, save_screenshot):
+    open_page(page, streamlit_server, f"Activations?run={RUN_ID}")
+    page.get_by_text("Inside a trained run").wait_for()
+    charts = page.locator("[data-testid=stVegaLiteChart]")
+    # 2 overviews + one chart per activation + one histogram per activation layer of seed_cnn (6)
+    charts.nth(2 + len(ACTIVATIONS) + 5).wait_for(timeout=60_000)
+    assert page.locator("[data-testid=stVegaLiteChart] svg, [data-testid=stVegaLiteChart] canvas").count() >= 2
+    assert page.locator(".katex").count() >= 2 * len(ACTIVATIONS)  # f and f' of each, typeset
+    page.get_by_text("features.act1 (tanh)").first.wait_for()
+    page.locator("[data-testid=stDataFrame]").wait_for()  # the per-layer table
+    save_screenshot(page, "activations")

@@ -1,0 +1,91 @@
+"""Real browser: launch a tiny run on the Train page, watch the live curve grow, reload mid-run and
+see the monitor carry on, see the run finish and appear on the Runs page."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+POINTS = re.compile(r"(\d+) loss points")
+RUN_TIMEOUT_MS = 180_000  # the 18 s budget, the start-up and the last validation, on a busy machine
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def panel(page, run_id: str):
+    """The monitor's panel of one run (a container keyed by the run id)."""
+    return page.locator(f".st-key-tr_panel_{run_id}")
+
+
+def wait_for_more_points(page, run_id: str, than: int, timeout_s: float = 120.0) -> int:
+    """Wait until the run's live chart has drawn more than ``than`` loss points; return how many."""
+    caption = panel(page, run_id).get_by_text(POINTS)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if caption.count():
+            n = int(POINTS.search(caption.first.inner_text()).group(1))
+            if n > than:
+                return n
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the live curve did not grow past {than} points in {timeout_s:.0f} s")
+
+
+def test_launch_watch_reload_and_find_the_run(page, streamlit_server, open_page, wait_for_app, save_screenshot):
+    open_page(page, streamlit_server, "Train")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("702,948")
+    # many epochs, cut by an 18 s time budget: the run lasts long enough to be reloaded mid-run on any machine
+    set_number(page, "Epochs", 100)
+    wait_for_app(page)
+    page.get_by_text("Time budget", exact=True).click()
+    wait_for_app(page)
+    page.get_by_label("Minutes", exact=True).fill("0.3")
+    page.get_by_label("Minutes", exact=True).press("Enter")
+    wait_for_app(page)
+    set_number(page, "Batch size", 20)
+    wait_for_app(page)
+    page.get_by_text("Advanced", exact=True).click()
+    set_number(page, "Log loss every (steps)", 4)
+    wait_for_app(page)
+    set_number(page, "CPU threads (0 = torch's choice)", 1)
+    wait_for_app(page)
+    page.get_by_role("button", name="Launch").click()
+    wait_for_app(page)
+    launched = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Launched")
+    expect(launched).to_be_visible()
+    run_id = re.search(r"Launched (\S+):", launched.inner_text()).group(1)
+
+    # the monitor shows the run and its curve grows as metrics.jsonl grows
+    mine = panel(page, run_id)
+    expect(mine.get_by_role("heading", name=re.compile(re.escape(run_id)))).to_be_visible(timeout=60_000)
+    first = wait_for_more_points(page, run_id, 0)
+    second = wait_for_more_points(page, run_id, first)
+    expect(mine.get_by_test_id("stProgress")).to_contain_text("epoch")
+    save_screenshot(page, "train-live")
+
+    # a reload mid-run: the monitor carries on from the files
+    page.reload()
+    wait_for_app(page)
+    expect(mine.get_by_role("heading", name=re.compile(re.escape(run_id) + r".*running"))).to_be_visible()
+    wait_for_more_points(page, run_id, second)
+
+    done = mine.get_by_role("heading", name=re.compile(re.escape(run_id) + r".*done"))
+    expect(done).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(mine.get_by_test_id("stProgress")).to_contain_text("/100")
+    expect(mine.get_by_test_id("stCode")).to_contain_text("Saving model")
+    expect(mine.get_by_test_id("stCode")).to_contain_text("time budget of 0.3 min reached")
+    save_screenshot(page, "train-done")
+
+    open_page(page, streamlit_server, "Runs_and_Compare")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table.locator("[role=gridcell]").filter(has_text=re.compile(f"^{re.escape(run_id)}$"))).to_be_attached()
+    assert page.get_by_test_id("stException").count() == 0
+    save_screenshot(page, "runs-after-train")

@@ -1,0 +1,73 @@
+"""glyphcore.viz, the Evaluate / Draw / Activations builders: what each chart or image shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glyphcore import viz
+from glyphcore.drawing import guide_rows
+from glyphcore.frame import CLASSES
+
+
+def _data(chart) -> list[dict]:
+    spec = chart.to_dict()
+    return next(iter(spec["datasets"].values()))
+
+
+def test_confusion_chart_draws_the_non_empty_cells_with_counts_and_shares():
+    m = np.zeros((52, 52), np.int64)
+    m[0, 0], m[0, 1], m[8, 37] = 6, 2, 3  # A->A, A->B, I->l
+    chart = viz.confusion_matrix_chart(m, CLASSES, normalize=True)
+    spec = chart.to_dict()
+    rows = {(r["true"], r["pred"]): r for r in _data(chart)}
+    assert set(rows) == {("A", "A"), ("A", "B"), ("I", "l")}
+    assert rows[("A", "B")]["count"] == 2 and rows[("A", "B")]["share"] == pytest.approx(0.25)
+    assert rows[("I", "l")]["share"] == pytest.approx(1.0)
+    assert spec["encoding"]["color"]["field"] == "share"
+    assert spec["params"][0]["name"] == viz.CONFUSION_SELECTION
+    assert spec["params"][0]["select"]["fields"] == ["true", "pred"]
+    assert spec["width"] == spec["height"]
+
+
+def test_confusion_chart_refuses_a_matrix_of_another_size():
+    with pytest.raises(ValueError, match="does not match 52 classes"):
+        viz.confusion_matrix_chart(np.zeros((10, 10)), CLASSES)
+
+
+def test_topk_chart_keeps_the_models_order():
+    topk = [("l", 0.6), ("I", 0.3), ("1", 0.05)]
+    spec = viz.topk_chart(topk).to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["sort"] == ["l", "I", "1"]
+    assert [r["label"] for r in next(iter(spec["datasets"].values()))] == ["60.0%", "30.0%", "5.0%"]
+
+
+def test_saliency_overlay_heats_where_the_model_looked():
+    image = np.zeros((100, 100), np.uint8)
+    sal = np.zeros((100, 100))
+    sal[10:20, 60:70] = 1.0
+    out = viz.saliency_overlay(image, sal, scale=2)
+    assert out.shape == (200, 200, 3) and out.dtype == np.uint8
+    assert out[30, 130].sum() > 200  # hot inside the salient square
+    assert out[150, 20].sum() == 0  # black input, no saliency: stays black
+    with pytest.raises(ValueError, match="does not match"):
+        viz.saliency_overlay(image, np.zeros((50, 50)))
+
+
+def test_feature_map_grid_stretches_each_map():
+    maps = np.stack([np.full((4, 4), 5.0), np.arange(16, dtype=float).reshape(4, 4)])
+    grid = viz.feature_map_grid(maps, ncols=2, max_maps=2)
+    assert grid.dtype == np.uint8
+    second = grid[2:6, 8:12]  # image_grid: 2 px border, tiles of 4 px
+    assert second.min() == 0 and second.max() == 255  # each map spans black..white
+    assert (grid[2:6, 2:6] == 0).all()  # a constant map is black, not a division by zero
+
+
+def test_guide_lines_sit_on_the_frame_rows():
+    rows = guide_rows(280)
+    img = viz.guide_lines_image(rows, 280)
+    assert img.shape == (280, 280, 3)
+    for name in ("cap", "baseline"):
+        assert img[round(rows[name]), :].max() > 0  # a full line
+    assert img[round(rows["x_height"]), :].any(axis=1).sum() < 280  # dashed
+    assert img[10].max() == 0 and img[270].max() == 0  # black elsewhere
