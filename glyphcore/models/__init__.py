@@ -10,17 +10,37 @@ Importing this package registers every model of ``glyphcore.models.zoo``.
 
 from __future__ import annotations
 
-from glyphcore.models import zoo as _zoo  # noqa: F401  (registers the zoo)
-from glyphcore.models.activations import ACTIVATION_NAMES, ACTIVATIONS, Activation, get_act_layer
-from glyphcore.models.finetune import BackboneLoad, load_backbone_from_checkpoint
-from glyphcore.models.registry import (
-    ModelEntry,
-    create_model,
-    list_models,
-    model_entry,
-    register_model,
-)
-from glyphcore.models.summary import Summary, SummaryRow, model_summary
+import importlib
+from typing import Any
+
+# Public name -> the submodule that defines it. Loaded on first use (PEP 562), so that importing
+# glyphcore.models.commands for the CLI's --help does not import torch.
+_EXPORTS = {
+    "ACTIVATIONS": "activations",
+    "ACTIVATION_NAMES": "activations",
+    "Activation": "activations",
+    "get_act_layer": "activations",
+    "BackboneLoad": "finetune",
+    "load_backbone_from_checkpoint": "finetune",
+    "ModelEntry": "registry",
+    "create_model": "registry",
+    "list_models": "registry",
+    "model_entry": "registry",
+    "register_model": "registry",
+    "Summary": "summary",
+    "SummaryRow": "summary",
+    "model_summary": "summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'glyphcore.models' has no attribute {name!r}")
+    importlib.import_module("glyphcore.models.zoo")  # registers every model of the zoo
+    value = getattr(importlib.import_module(f"glyphcore.models.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ACTIVATIONS",
