@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from run_folders import write_run
 
-from glyphcore import compare, runs
+from glyphcore import paths, compare, runs
 
 
 def _configs():
@@ -46,6 +46,7 @@ def test_ablation_sorts_numeric_values():
 
 def test_run_row_and_report_card_from_a_run_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "no-starter")  # only the test's run
     write_run(tmp_path, "r1", activation="elu", val_accs=[0.5, 0.9912], epochs=2, started=1_700_000_000.0)
     (info,) = runs.list_runs()
     row = compare.run_row(info)
