@@ -1,8 +1,9 @@
 """Where Glyph Explorer keeps its files: the data folder and the runs folder.
 
 Both sit in the repository (git-ignored) unless an environment variable points elsewhere:
-``GLYPH_DATA_DIR`` for data sets, ``GLYPH_RUNS_DIR`` for run folders. Tests point both at
-temporary folders.
+``GLYPH_DATA_DIR`` for data sets, ``GLYPH_RUNS_DIR`` for run folders. ``GLYPH_STARTER_DIR`` moves
+the starter model's run folder (tests use a copy, so that evaluating it never rewrites the
+committed files). Tests point all three at temporary folders.
 """
 
 from __future__ import annotations
@@ -27,4 +28,4 @@ def runs_dir() -> Path:
 
 def starter_dir() -> Path:
     """The committed starter model's run folder (``--run starter``)."""
-    return REPO_ROOT / "checkpoints" / "starter"
+    return Path(os.environ.get("GLYPH_STARTER_DIR") or REPO_ROOT / "checkpoints" / "starter")

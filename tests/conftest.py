@@ -14,6 +14,29 @@ from pathlib import Path
 import pytest
 
 TINY_PER_CLASS = (10, 4, 4)
+REPO_STARTER = Path(__file__).resolve().parent.parent / "checkpoints" / "starter"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def starter_copy(tmp_path_factory) -> Path:
+    """Point GLYPH_STARTER_DIR at a copy of the committed starter run for the whole session.
+
+    Evaluating a run writes its eval/ folder; on the tiny test data that would rewrite the
+    committed starter's results. Servers started by the browser tests inherit the variable.
+    """
+    import shutil
+
+    target = tmp_path_factory.mktemp("starter") / "starter"
+    if REPO_STARTER.is_dir():
+        shutil.copytree(REPO_STARTER, target)
+    previous = os.environ.get("GLYPH_STARTER_DIR")
+    os.environ["GLYPH_STARTER_DIR"] = str(target)
+    yield target
+    if previous is None:
+        os.environ.pop("GLYPH_STARTER_DIR", None)
+    else:
+        os.environ["GLYPH_STARTER_DIR"] = previous
+
 TINY_SEEN_PER_CLASS = 2
 TINY_SEED = 0
 
