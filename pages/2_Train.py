@@ -70,6 +70,14 @@ def summarize(model: str, activation: str, batchnorm: bool, dropout: float, opti
             "flops": s.flops, "train_flops": s.train_flops}  # fmt: skip
 
 
+@st.cache_resource(show_spinner=False)
+def visible_device() -> dict:
+    """The device a run would use, for the multi-GPU option (torch counts the GPUs once)."""
+    from glyphcore.device import describe_device
+
+    return describe_device()
+
+
 def fmt_seconds(s: float | None) -> str:
     if s is None:
         return "-"
@@ -305,9 +313,15 @@ with summary_col:
 c1, c2 = st.columns([4, 3], gap="large")
 with c1:
     name = st.text_input("Run name (optional)", key="tr_name", max_chars=40)
+    gpus = None
+    device = visible_device()
+    if device["kind"] == "cuda" and device["count"] > 1 and values["device"] in ("auto", "cuda"):
+        if st.checkbox(f"Use all {device['count']} GPUs (data parallel: one process each, under torchrun)",
+                       key="tr_all_gpus"):  # fmt: skip
+            gpus = "all"
     if st.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=error is not None, key="tr_launch"):
         try:
-            run_id = runs.launch(make_config("report", **values), name=name or None)
+            run_id = runs.launch(make_config("report", **values), name=name or None, gpus=gpus)
             st.success(f"Launched `{run_id}`: it trains in its own process; watch it below.")
         except GlyphError as e:
             st.error(str(e))

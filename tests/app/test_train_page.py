@@ -172,3 +172,30 @@ def test_summary_follows_the_data_source(tmp_path, runs_dir, app_page, monkeypat
     at.selectbox(key="tr_data_choice").set_value("torchvision:MNIST").run()
     assert any("torchvision:MNIST is not in" in e.value for e in at.error)
     assert at.button(key="tr_launch").disabled
+
+
+def test_all_gpus_option_launches_under_torchrun(runs_dir, app_page, monkeypatch):
+    # No GPU here: the device report and the launcher are the stand-ins for a 2-GPU machine.
+    import streamlit as st
+
+    from glyphcore import device
+
+    monkeypatch.setattr(device, "describe_device", lambda: {"kind": "cuda", "name": "GPU", "count": 2})
+    launched = []
+    monkeypatch.setattr(runs, "launch", lambda config, name=None, gpus=None: launched.append(gpus) or "run-x")
+    st.cache_resource.clear()
+    at = app_page(PAGE).run()
+    box = at.checkbox(key="tr_all_gpus")
+    assert "Use all 2 GPUs" in box.label
+    box.check().run()
+    at.button(key="tr_launch").click().run()
+    assert launched == ["all"]
+    st.cache_resource.clear()
+
+
+def test_no_multi_gpu_option_on_a_single_device(runs_dir, app_page):
+    import streamlit as st
+
+    st.cache_resource.clear()
+    at = app_page(PAGE).run()
+    assert not [c for c in at.checkbox if c.key == "tr_all_gpus"]
