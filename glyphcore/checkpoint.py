@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError
 
 __all__ = ["FORMAT", "REQUIRED_KEYS", "save_checkpoint", "load_checkpoint"]
@@ -52,19 +52,8 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     payload = {"format": FORMAT, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "wb", fsync=True) as f:
+        torch.save(payload, f)
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from glyphcore import paths
+from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError, DataError, ImageInputError
 from glyphcore.frame import CLASSES, FRAME_SIZE, frame_dict
 
@@ -71,18 +71,8 @@ def keep_drawing(prepared_or_image: Any, label: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"{ord(label):02x}_{stamp}_{secrets.token_hex(2)}.png"
-    fd, tmp = tempfile.mkstemp(prefix=".keep-", suffix=".png.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(frame, "L").save(f, format="PNG")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(target, "wb") as f:
+        Image.fromarray(frame, "L").save(f, format="PNG")
     return target
 
 

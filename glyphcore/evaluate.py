@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from glyphcore import runs
+from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError, DataError, GlyphError
 from glyphcore.frame import AMBIGUOUS_PAIRS, CASE_PAIRS_SIZE_ONLY
 
@@ -452,18 +452,8 @@ def _file_key(path: Path, known: dict[str, Any] | None = None) -> dict[str, Any]
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for everyone who can read the run
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "wb") as f:
+        write(f)
 
 
 def _eval_dir(run_dir: Path, split: str, which: str) -> Path:

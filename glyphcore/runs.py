@@ -23,13 +23,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from glyphcore import paths
+from glyphcore.atomic import atomic_write
 from glyphcore.errors import ConfigError, RunError
 
 __all__ = [
@@ -132,20 +132,9 @@ def _json_safe(value: Any) -> Any:
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Write JSON to a temp file in the same folder, then rename over ``path``: readers never see
     half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(data), f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are for every reader
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(_json_safe(data), f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
