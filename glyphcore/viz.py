@@ -353,6 +353,7 @@ def confusion_matrix_chart(
     *,
     normalize: bool = False,
     size: int = 500,
+    errors_only: bool = False,
 ) -> alt.Chart:
     """A K x K confusion-matrix heatmap whose cells can be clicked.
 
@@ -367,6 +368,10 @@ def confusion_matrix_chart(
         classes: K class names (label order).
         normalize: colour by the row share (recall per true class) instead of counts.
         size: width and height of the cell area in px (52 classes need about 10 px per cell).
+        errors_only: draw the diagonal (right answers) in flat grey, outside the colour scale, whose
+            domain then spans 0 .. the largest off-diagonal value: a good model's few mistakes get the
+            whole colour range instead of being pale next to a diagonal of hundreds. The diagonal cells
+            keep their tooltips and can still be clicked.
     """
     m = np.asarray(matrix, dtype=np.int64)
     k = len(classes)
@@ -384,6 +389,20 @@ def confusion_matrix_chart(
         }
     )
     value = "share" if normalize else "count"
+    title = "row share" if normalize else "images"
+    legend = alt.Legend(format=".0%" if normalize else "d", orient="bottom", gradientLength=size // 2)
+    if errors_only:  # the right answers in flat grey, outside the colour scale
+        off = ~np.eye(k, dtype=bool)
+        top = float((share if normalize else m)[off].max(initial=0))
+        top = top if top > 0 else 1.0  # no mistakes at all: any non-empty domain
+        if not normalize:
+            top = int(top)
+        color = alt.when("datum['true'] === datum['pred']").then(alt.value("#d0d0d0")).otherwise(
+            alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domain=[0, top]),
+                      title=f"{title}, mistakes only", legend=legend))
+    else:
+        color = alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title,
+                          legend=legend)
     sel = alt.selection_point(name=CONFUSION_SELECTION, fields=["true", "pred"], on="click", clear="dblclick")
     axis = {"labelOverlap": False, "labelAngle": 0, "labelFontSize": 9, "labelFont": LETTER_FONT, "ticks": False}
     picked = alt.when(sel, empty=False)  # the clicked cell is outlined; nothing is outlined before a click
@@ -395,12 +414,7 @@ def confusion_matrix_chart(
                     axis=alt.Axis(orient="top", **axis)),
             y=alt.Y("true:N", sort=list(classes), scale=alt.Scale(domain=list(classes)), title="true",
                     axis=alt.Axis(**axis)),
-            color=alt.Color(
-                f"{value}:Q",
-                scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0),
-                title="row share" if normalize else "images",
-                legend=alt.Legend(format=".0%" if normalize else "d", orient="bottom", gradientLength=size // 2),
-            ),
+            color=color,
             stroke=picked.then(alt.value("#e4572e")).otherwise(alt.value("#bbb")),
             strokeWidth=picked.then(alt.value(3.0)).otherwise(alt.value(0.3)),
             tooltip=[
@@ -446,41 +460,52 @@ _F_SERIES = ("f(x)", "f'(x)")
 
 
 def activation_curve_chart(
-    x: np.ndarray, y: np.ndarray, dy: np.ndarray, *, title: str = "", height: int = 150
-) -> alt.Chart:
-    """One activation: f(x) (solid) and f'(x) (dashed) on a shared axis.
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    columns: int = 4,
+    width: int = 165,
+    height: int = 150,
+    title: str = "",
+) -> alt.FacetChart:
+    """Every activation on its own: f(x) (solid) and f'(x) (dashed), ONE faceted chart (a cell each).
+
+    One Vega view instead of one per activation: the browser renders the page much faster.
 
     Args:
-        x, y, dy: the grid, f(x) and f'(x) (same length), e.g. from ``activation_curves``.
-        title: the activation's name.
-        height: px.
+        curves: activation name -> (x, f(x), f'(x)) (same length), e.g. from ``activation_curves``;
+            the cells follow its order.
+        columns: cells per row.
+        width, height: px of each cell's plot.
+        title: chart title.
     """
     df = pd.concat(
-        [pd.DataFrame({"x": x, "value": y, "series": _F_SERIES[0]}),
-         pd.DataFrame({"x": x, "value": dy, "series": _F_SERIES[1]})],
+        [pd.DataFrame({"activation": name, "x": x, "value": v, "series": s})
+         for name, (x, y, dy) in curves.items() for s, v in zip(_F_SERIES, (y, dy))],
         ignore_index=True,
     )  # fmt: skip
-    zero = alt.Chart(pd.DataFrame({"v": [0.0]}))
-    return (
-        alt.layer(
-            zero.mark_rule(color="#ccc").encode(y="v:Q"),
-            zero.mark_rule(color="#ccc").encode(x="v:Q"),
-            alt.Chart(df)
-            .mark_line(strokeWidth=2)
-            .encode(
-                x=alt.X("x:Q", title="x"),
-                y=alt.Y("value:Q", title=None),
-                color=alt.Color("series:N", title=None, sort=list(_F_SERIES),
-                                scale=alt.Scale(domain=list(_F_SERIES), range=["#1f77b4", "#ff7f0e"]),
-                                legend=alt.Legend(orient="top")),
-                strokeDash=alt.StrokeDash("series:N", sort=list(_F_SERIES), legend=None,
-                                          scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]])),
-                tooltip=[alt.Tooltip("series:N", title=""), alt.Tooltip("x:Q", format=".2f"),
-                         alt.Tooltip("value:Q", format=".4f")],
-            ),
-        )  # fmt: skip
-        .properties(height=height, title=title, autosize=_FIT_WIDTH)
-    )
+    axes = alt.Chart().transform_aggregate(n="count()", groupby=["activation"]).mark_rule(color="#ccc")
+    lines = (
+        alt.Chart()
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=alt.X("x:Q", title="x"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("series:N", title=None, sort=list(_F_SERIES),
+                            scale=alt.Scale(domain=list(_F_SERIES), range=["#1f77b4", "#ff7f0e"]),
+                            legend=alt.Legend(orient="top")),
+            strokeDash=alt.StrokeDash("series:N", sort=list(_F_SERIES), legend=None,
+                                      scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]])),
+            tooltip=[alt.Tooltip("activation:N"), alt.Tooltip("series:N", title=""),
+                     alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(width=width, height=height)
+    )  # fmt: skip
+    chart = alt.layer(axes.encode(y=alt.datum(0)), axes.encode(x=alt.datum(0)), lines, data=df).facet(
+        facet=alt.Facet("activation:N", sort=list(curves), title=None,
+                        header=alt.Header(labelFontSize=14, labelFontWeight="bold", labelFont="monospace")),
+        columns=columns,
+    ).resolve_scale(y="independent")  # fmt: skip
+    return chart.properties(title=title) if title else chart
 
 
 def activation_overlay_chart(
@@ -514,29 +539,38 @@ def activation_overlay_chart(
 
 
 def layer_histogram_chart(
-    counts: np.ndarray,
-    edges: np.ndarray,
+    layers: Mapping[str, tuple[np.ndarray, np.ndarray]],
     *,
-    title: str = "",
     log: bool = True,
+    columns: int = 3,
+    width: int = 210,
     height: int = 140,
-) -> alt.Chart:
-    """A histogram of one layer's outputs (bins of unequal height, on the layer's own value range).
+    title: str = "",
+) -> alt.FacetChart:
+    """Histograms of several layers' outputs, ONE faceted chart (a cell per layer, own x and y scales).
+
+    Each layer's bins are of unequal height, on that layer's own value range.
 
     Args:
-        counts: counts per bin, shape (B,).
-        edges: bin edges, shape (B + 1,).
-        title: the layer's name.
-        log: count axis on a log scale (a ReLU layer's spike at 0 hides the rest otherwise).
-        height: px of the plot.
+        layers: cell title (e.g. "features.act1 (relu)") -> (counts per bin (B,), bin edges (B + 1,));
+            the cells follow its order.
+        log: count axes on a log scale (a ReLU layer's spike at 0 hides the rest otherwise).
+        columns: cells per row.
+        width, height: px of each cell's plot.
+        title: chart title.
     """
-    counts = np.asarray(counts, dtype=np.float64)
-    edges = np.asarray(edges, dtype=np.float64)
-    total = counts.sum() or 1.0
-    df = pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": counts, "share": counts / total})
+    frames = []
+    for name, (counts, edges) in layers.items():
+        counts = np.asarray(counts, dtype=np.float64)
+        edges = np.asarray(edges, dtype=np.float64)
+        total = counts.sum() or 1.0
+        frames.append(pd.DataFrame({"layer": name, "lo": edges[:-1], "hi": edges[1:], "count": counts,
+                                    "share": counts / total}))  # fmt: skip
+    df = (pd.concat(frames, ignore_index=True) if frames
+          else pd.DataFrame({"layer": [], "lo": [], "hi": [], "count": [], "share": []}))  # fmt: skip
     if log:
         df = df[df["count"] > 0]  # a log scale cannot place a zero
-    return (
+    chart = (
         alt.Chart(df)
         .mark_rect(color="#4c78a8")
         .encode(
@@ -544,11 +578,17 @@ def layer_histogram_chart(
             x2="hi:Q",
             y=alt.Y("count:Q", title="count", scale=alt.Scale(type="log") if log else alt.Undefined),
             y2=alt.value(height),  # bars reach the bottom of the plot (no zero on a log axis)
-            tooltip=[alt.Tooltip("lo:Q", format=".3f", title="from"), alt.Tooltip("hi:Q", format=".3f", title="to"),
-                     alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".2%")],
+            tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("lo:Q", format=".3f", title="from"),
+                     alt.Tooltip("hi:Q", format=".3f", title="to"), alt.Tooltip("count:Q", format=","),
+                     alt.Tooltip("share:Q", format=".2%")],
         )
-        .properties(height=height, title=title, autosize=_FIT_WIDTH)
+        .properties(width=width, height=height)
+        .facet(facet=alt.Facet("layer:N", sort=list(layers), title=None,
+                               header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
+               columns=columns)
+        .resolve_scale(x="independent", y="independent")
     )  # fmt: skip
+    return chart.properties(title=title) if title else chart
 
 
 def saliency_overlay(image: np.ndarray, saliency: np.ndarray, *, alpha: float = 0.6, scale: int = 3) -> np.ndarray:

@@ -22,6 +22,7 @@ from glyphcore.evaluate import compare_predictions, evaluate_run
 st.set_page_config(page_title="Evaluate · Glyph Explorer", page_icon="🔎", layout="wide")
 
 GALLERY_MAX = 48  # images per gallery
+ERRORS_ONLY_ABOVE = 0.9  # the confusion matrix opens with "errors only" on for a model more accurate than this
 SPLITS = ("test", "valid", "seen", "train")  # offered when the data set has them, in this order
 MERGE_LABELS = {
     "case_insensitive": "case-insensitive",
@@ -155,14 +156,19 @@ st.caption(
 
 # --- confusion matrix -----------------------------------------------------------------------------
 st.subheader("Confusion matrix")
-normalize = st.toggle("row-normalised (share of each true class)", key="cm_norm")
+toggles = st.container(horizontal=True, gap="large")  # side by side, each as wide as its label
+normalize = toggles.toggle("row-normalised (share of each true class)", key="cm_norm")
+# a good model's diagonal (hundreds per cell) washes its few mistakes out of one shared colour scale
+errors_only = toggles.toggle("errors only", value=result.accuracy > ERRORS_ONLY_ABOVE, key="cm_errors",
+                              help="grey the diagonal (the right answers): the colour scale spans the mistakes only")
 left, right = st.columns([5, 3], gap="medium")
 key = cm_key(run_id, split)
 with left:
-    chart = viz.confusion_matrix_chart(result.confusion, classes, normalize=normalize)
+    chart = viz.confusion_matrix_chart(result.confusion, classes, normalize=normalize, errors_only=errors_only)
     event = st.altair_chart(chart, on_select="rerun", key=key, width="content")
     cell = selected_cell(event)
-    st.caption("Rows: the true class; columns: the prediction. Click a cell to see its images; double-click to clear.")
+    st.caption("Rows: the true class; columns: the prediction. Click a cell to see its images; double-click to clear."
+               + (" Grey: the diagonal (right answers), left out of the colour scale." if errors_only else ""))
 with right:
     if cell is None:
         st.info("Click a cell of the matrix to see the images in it.")

@@ -16,6 +16,9 @@ from glyphcore.errors import GlyphError
 
 st.set_page_config(page_title="Activations · Glyph Explorer", page_icon="📈", layout="wide")
 
+FACET_COLUMNS = 4  # cells per row of the per-activation chart
+CARD_COLUMNS = 2  # formula cards per row below it (half the page: room for mish's derivative)
+
 
 @st.cache_data(show_spinner=False)
 def curves(x_min: float, x_max: float) -> list:
@@ -55,15 +58,18 @@ right.altair_chart(
 )
 st.caption("Click a name in a legend to pick one curve out.")
 
-for c in all_curves:
-    with st.container(border=True):
-        chart_col, text_col = st.columns([1, 1], vertical_alignment="center")
-        chart_col.altair_chart(
-            viz.activation_curve_chart(c.x, c.y, c.dy, title=c.name), width="stretch"
-        )
-        with text_col:
+# each activation on its own: ONE faceted chart (a cell each, in the table's order), and below it the
+# formulas, in the same order (one Vega view instead of eight: the browser renders the page much faster)
+st.subheader("Each one on its own")
+st.altair_chart(
+    viz.activation_curve_chart({c.name: (c.x, c.y, c.dy) for c in all_curves}, columns=FACET_COLUMNS),
+    width="content",
+)
+for start in range(0, len(all_curves), CARD_COLUMNS):
+    for col, c in zip(st.columns(CARD_COLUMNS), all_curves[start : start + CARD_COLUMNS]):
+        with col.container(border=True):
             st.markdown(f"#### `{c.name}`")
-            st.write(c.description)
+            st.caption(c.description)
             st.latex(c.formula)
             # a long derivative (mish) defines its helper after ",\quad": give that its own line
             st.latex(r"\begin{gathered}" + c.derivative.replace(r",\quad", r",\\") + r"\end{gathered}")
@@ -122,9 +128,10 @@ else:
                 st.warning(f"`{s.layer}` ({s.activation}): {s.dead_share:.0%} of its {s.units} units are dead.")
             if s.saturated_share is not None and s.saturated_share > 0.25:
                 st.warning(f"`{s.layer}` ({s.activation}): {s.saturated_share:.0%} of its outputs are saturated.")
-        for start in range(0, len(stats), 3):
-            for col, s in zip(st.columns(3), stats[start : start + 3]):
-                col.altair_chart(
-                    viz.layer_histogram_chart(s.counts, s.edges, title=f"{s.layer} ({s.activation})", log=log),
-                    width="stretch",
-                )
+        # every layer's histogram in ONE faceted chart (a cell per layer, own scales)
+        st.altair_chart(
+            viz.layer_histogram_chart(
+                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=3
+            ),
+            width="content",
+        )

@@ -71,3 +71,70 @@ def test_guide_lines_sit_on_the_frame_rows():
         assert img[round(rows[name]), :].max() > 0  # a full line
     assert img[round(rows["x_height"]), :].any(axis=1).sum() < 280  # dashed
     assert img[10].max() == 0 and img[270].max() == 0  # black elsewhere
+
+
+def _good_model() -> np.ndarray:
+    """A 99%-accurate model's matrix: 300 right per class, a few mistakes (y->g 17, q->g 16, w->u 13)."""
+    m = np.zeros((52, 52), np.int64)
+    np.fill_diagonal(m, 300)
+    for t, p, n in (("y", "g", 17), ("q", "g", 16), ("w", "u", 13), ("I", "l", 2)):
+        m[CLASSES.index(t), CLASSES.index(p)] = n
+        m[CLASSES.index(t), CLASSES.index(t)] -= n
+    return m
+
+
+def test_errors_only_greys_the_diagonal_and_scales_colour_to_the_mistakes():
+    m = _good_model()
+    plain = viz.confusion_matrix_chart(m, CLASSES).to_dict()["encoding"]["color"]
+    assert "condition" not in plain and "domain" not in plain["scale"]  # one scale over 0..300, diagonal included
+
+    spec = viz.confusion_matrix_chart(m, CLASSES, errors_only=True).to_dict()
+    color = spec["encoding"]["color"]
+    assert color["field"] == "count"
+    assert color["scale"]["domain"] == [0, 17]  # the largest off-diagonal count, not the diagonal's 300
+    # the diagonal takes a fixed colour instead of the scale
+    assert color["condition"]["test"] == "datum['true'] === datum['pred']" and "value" in color["condition"]
+    assert "field" not in color["condition"]
+    # every cell is still drawn (tooltips, clicks), and the selection still names true and pred
+    rows = {(r["true"], r["pred"]): r for r in _data(viz.confusion_matrix_chart(m, CLASSES, errors_only=True))}
+    assert rows[("A", "A")]["count"] == 300 and rows[("y", "g")]["count"] == 17
+    assert spec["params"][0]["name"] == viz.CONFUSION_SELECTION
+    assert spec["params"][0]["select"]["fields"] == ["true", "pred"]
+    assert {t["title"] for t in spec["encoding"]["tooltip"]} >= {"true", "predicted", "images"}
+
+
+def test_errors_only_with_row_shares_scales_to_the_largest_off_diagonal_share():
+    m = _good_model()
+    color = viz.confusion_matrix_chart(m, CLASSES, normalize=True, errors_only=True).to_dict()["encoding"]["color"]
+    assert color["field"] == "share" and "condition" in color
+    assert color["scale"]["domain"] == [0, pytest.approx(17 / 300)]
+
+
+def test_errors_only_without_any_mistake_still_has_a_colour_scale():
+    m = np.diag(np.full(52, 300)).astype(np.int64)
+    color = viz.confusion_matrix_chart(m, CLASSES, errors_only=True).to_dict()["encoding"]["color"]
+    assert color["scale"]["domain"][1] > 0
+
+
+def test_activation_curve_chart_is_one_faceted_view_of_every_activation():
+    x = np.linspace(-2, 2, 5)
+    curves = {"relu": (x, np.maximum(0, x), (x > 0).astype(float)), "tanh": (x, np.tanh(x), 1 - np.tanh(x) ** 2)}
+    spec = viz.activation_curve_chart(curves, columns=4).to_dict()
+    assert spec["facet"]["field"] == "activation" and spec["facet"]["sort"] == ["relu", "tanh"]
+    assert spec["columns"] == 4 and spec["resolve"]["scale"]["y"] == "independent"
+    rows = _data(viz.activation_curve_chart(curves))
+    relu_f = [r for r in rows if r["activation"] == "relu" and r["series"] == "f(x)"]
+    assert [r["value"] for r in relu_f] == [0, 0, 0, 1, 2]
+    assert len(rows) == 2 * 2 * len(x)  # f and f' of each
+
+
+def test_layer_histogram_chart_is_one_faceted_view_with_own_scales():
+    layers = {"a (relu)": (np.array([5, 0, 3]), np.array([0.0, 1, 2, 3])),
+              "b (tanh)": (np.array([1, 1]), np.array([-1.0, 0, 1]))}  # fmt: skip
+    spec = viz.layer_histogram_chart(layers, log=True, columns=3).to_dict()
+    assert spec["facet"]["field"] == "layer" and spec["facet"]["sort"] == list(layers) and spec["columns"] == 3
+    assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
+    rows = _data(viz.layer_histogram_chart(layers, log=True))
+    assert [(r["layer"], r["count"]) for r in rows] == [("a (relu)", 5), ("a (relu)", 3), ("b (tanh)", 1), ("b (tanh)", 1)]
+    assert rows[0]["share"] == pytest.approx(5 / 8)
+    assert len(_data(viz.layer_histogram_chart(layers, log=False))) == 5  # linear: the empty bin stays

@@ -35,12 +35,14 @@ def chart_frames(at) -> list[tuple[dict, list]]:
 
 
 def _curve_charts(at) -> dict[str, "object"]:
-    """activation name -> data of its own f/f' chart (the charts titled with one activation name)."""
-    out = {}
-    for spec, frames in chart_frames(at):
-        if spec.get("title") in ACTIVATIONS:
-            out[spec["title"]] = next(f for f in frames if "series" in f)
-    return out
+    """activation name -> its f/f' data in the ONE faceted per-activation chart (a cell each)."""
+    faceted = [(spec, frames) for spec, frames in chart_frames(at)
+               if spec.get("facet", {}).get("field") == "activation"]  # fmt: skip
+    assert len(faceted) == 1  # one Vega view for all the activations, not one each
+    spec, frames = faceted[0]
+    data = next(f for f in frames if "series" in f)
+    assert spec["facet"]["sort"] == list(ACTIVATIONS)  # the cells in the table's order
+    return {name: g.reset_index(drop=True) for name, g in data.groupby("activation", sort=False)}
 
 
 def test_every_activation_is_drawn_with_its_formulas(runs_dir, app_page, charts_of, errors_of, texts_of):
@@ -54,12 +56,14 @@ def test_every_activation_is_drawn_with_its_formulas(runs_dir, app_page, charts_
     np.testing.assert_allclose(f["value"], np.maximum(0, f["x"]))
     np.testing.assert_allclose(df["value"], (df["x"] > 0).astype(float))
     assert f["x"].min() == pytest.approx(-5) and f["x"].max() == pytest.approx(5)
+    assert len(at.get("vega_lite_chart")) == 3  # two overlays + the faceted small multiples
     latex = "\n".join(e.value for e in at.latex)
+    assert len(at.latex) == 2 * len(ACTIVATIONS)
     for row in ACTIVATIONS.values():
         assert row.formula in latex  # f(x) as written in the table
         assert row.derivative.split(r",\quad")[0] in latex  # f'(x) (mish's helper goes on a line of its own)
     # the two overview charts overlay all of them
-    overview = [data for spec, data in charts_of(at) if "activation" in data]
+    overview = [data for spec, data in charts_of(at) if "activation" in data and "series" not in data]
     assert len(overview) == 2 and all(set(d["activation"]) == set(ACTIVATIONS) for d in overview)
     assert "No run with a checkpoint yet" in texts_of(at)
 
@@ -88,8 +92,16 @@ def test_a_trained_run_shows_layers_dead_units_and_histograms(tiny_glyphs, runs_
     assert 0 <= sig["saturated outputs"] <= 1 and np.isnan(sig["dead units"])
     hist = [(spec, data) for spec, data in charts_of(at) if "count" in data]
     titles = [f"{layer} ({act})" for layer, act in zip(table["layer"], table["activation"])]
-    assert [spec["title"] for spec, _ in hist] == titles
-    # 64 images x every unit of the first layer land in its bins (log scale hides the empty bins)
-    first = hist[0][1]
-    c, h, w = (int(v) for v in table["output shape"].iloc[0].split(" x "))
-    assert first["count"].sum() == 64 * c * h * w
+    assert len(hist) == 1  # every layer in ONE faceted chart (a cell per layer, 3 per row)
+    spec, data = hist[0]
+    assert spec["facet"]["field"] == "layer" and spec["facet"]["sort"] == titles and spec["columns"] == 3
+    assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
+    assert list(data["layer"].drop_duplicates()) == titles
+    # every unit's output over the 64 images lands in its layer's bins (log scale hides the empty bins)
+    for title, shape in zip(titles, table["output shape"]):
+        assert data.loc[data["layer"] == title, "count"].sum() == 64 * np.prod([int(v) for v in shape.split(" x ")])
+    assert (data["count"] > 0).all()
+    # linear counts keep the empty bins too: same totals
+    at.toggle(key="act_log").set_value(False).run()
+    lin = next(d for _, d in charts_of(at) if "count" in d)
+    assert lin["count"].sum() == data["count"].sum() and (lin["count"] == 0).any()

@@ -97,6 +97,50 @@ def test_row_normalised_toggle(one_run, app_page):
     assert cells.groupby("true")["share"].sum().round(6).eq(1.0).all()
 
 
+def off_diagonal_max(confusion: np.ndarray) -> int:
+    return int(confusion[~np.eye(len(confusion), dtype=bool)].max())
+
+
+def test_errors_only_toggle_greys_the_diagonal(one_run, app_page, errors_of, texts_of):
+    result = evaluate_run(one_run, split="test")
+    assert result.accuracy < 0.9  # the tiny run: the matrix opens with one scale over every cell
+    at = app_page(PAGE).run()
+    assert at.toggle(key="cm_errors").value is False
+    spec, _ = matrix_spec(at)
+    assert "condition" not in spec["encoding"]["color"]
+
+    at.toggle(key="cm_errors").set_value(True).run()
+    assert errors_of(at) == []
+    spec, cells = matrix_spec(at)
+    color = spec["encoding"]["color"]
+    assert color["condition"]["test"] == "datum['true'] === datum['pred']"  # the diagonal: a fixed grey
+    assert color["field"] == "count" and color["scale"]["domain"] == [0, off_diagonal_max(result.confusion)]
+    assert cells["count"].sum() == result.n  # still every cell: tooltips and clicks on the diagonal too
+    assert "Grey: the diagonal" in texts_of(at)
+
+    at.toggle(key="cm_norm").set_value(True).run()  # with row shares: the largest off-diagonal share
+    spec, cells = matrix_spec(at)
+    color = spec["encoding"]["color"]
+    assert color["field"] == "share" and "condition" in color
+    off = cells[cells["true"] != cells["pred"]]
+    assert color["scale"]["domain"][1] == pytest.approx(off["share"].max())
+
+    at.toggle(key="cm_errors").set_value(False).run()  # and off again
+    spec, _ = matrix_spec(at)
+    assert "condition" not in spec["encoding"]["color"] and "domain" not in spec["encoding"]["color"]["scale"]
+
+
+def test_a_good_model_opens_with_errors_only(one_run, app_page, monkeypatch):
+    from glyphcore.evaluate import EvalResult
+
+    monkeypatch.setattr(EvalResult, "accuracy", property(lambda self: 0.995))  # the starter's accuracy
+    at = app_page(PAGE).run()
+    assert at.toggle(key="cm_errors").value is True
+    spec, _ = matrix_spec(at)
+    result = evaluate_run(one_run, split="test")
+    assert spec["encoding"]["color"]["scale"]["domain"] == [0, off_diagonal_max(result.confusion)]
+
+
 def test_clicking_a_cell_shows_its_images(one_run, app_page, texts_of, errors_of):
     result = evaluate_run(one_run, split="test")
     true, pred, n = result.most_confused()[0]
