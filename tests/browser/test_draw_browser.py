@@ -36,6 +36,10 @@ def draw_letter(page, letter: str) -> None:
     """Draw ``letter`` with the mouse, one mouse-down/move/up per pen stroke."""
     canvas = page.locator(CANVAS)
     canvas.wait_for()
+    # A freshly mounted canvas (after Clear) reports its empty value once, which reruns the page;
+    # strokes drawn during that rerun can be lost, as a person's would be. Let the page settle.
+    page.wait_for_timeout(1000)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
     box = canvas.bounding_box()
     sx, sy = box["width"] / CANVAS_SIZE, box["height"] / CANVAS_SIZE
     for stroke in letter_strokes(letter):
