@@ -1,4 +1,4 @@
-"""Loaders (course layout, image folder, torchvision MNIST idx files), export, and bad input."""
+"""Loaders (course layout, image folder, torchvision's MNIST family and CIFAR files), export, and bad input."""
 
 from __future__ import annotations
 
@@ -112,19 +112,84 @@ def _idx(path, arr: np.ndarray):
     path.write_bytes(struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
 
 
-def test_torchvision_mnist_from_idx_files(tmp_path, monkeypatch):
+def _upright_glyph(rng, n: int) -> np.ndarray:
+    """n 28x28 images, each with a bar along its top row: an image read transposed has it on the left."""
+    x = rng.integers(0, 100, (n, 28, 28), dtype=np.uint8)
+    x[:, 0, :] = 255
+    return x
+
+
+# (source, raw folder, file prefix of the train / test files, classes torchvision names, labels on disk)
+MNIST_FAMILY = [
+    ("MNIST", "MNIST", ("train", "t10k"), [str(d) for d in range(10)], 10),
+    ("FashionMNIST", "FashionMNIST", ("train", "t10k"),
+     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], 10),
+    ("KMNIST", "KMNIST", ("train", "t10k"), ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"], 10),
+    # EMNIST stores its images transposed and the letters' labels as 1..26 (0 is "N/A")
+    ("EMNIST-letters", "EMNIST", ("emnist-letters-train", "emnist-letters-test"),
+     [chr(c) for c in range(ord("a"), ord("z") + 1)], 26),
+    ("EMNIST-byclass", "EMNIST", ("emnist-byclass-train", "emnist-byclass-test"),
+     [str(d) for d in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)], 62),
+]
+
+
+@pytest.mark.parametrize("name, folder, prefixes, classes, n_classes", MNIST_FAMILY, ids=[m[0] for m in MNIST_FAMILY])
+def test_torchvision_mnist_family_from_idx_files(tmp_path, monkeypatch, name, folder, prefixes, classes, n_classes):
+    """torchvision's own reader on files laid out as its downloads leave them (no network here)."""
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path))
-    raw = tmp_path / "torchvision" / "MNIST" / "raw"
+    raw = tmp_path / "torchvision" / folder / "raw"
     rng = np.random.default_rng(0)
-    for prefix, n in (("train", 6), ("t10k", 4)):
-        _idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
-        _idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8))
-    s = load_dataset("torchvision:MNIST", "train")
+    emnist = folder == "EMNIST"
+    first = 1 if name == "EMNIST-letters" else 0
+    written = {}
+    for prefix, n in zip(prefixes, (6, 4)):
+        images = _upright_glyph(rng, n)
+        labels = (np.arange(n) % n_classes + first).astype(np.uint8)
+        _idx(raw / f"{prefix}-images-idx3-ubyte", images.transpose(0, 2, 1) if emnist else images)
+        _idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+        written[prefix] = images
+    s = load_dataset(f"torchvision:{name}", "train")
     assert s.images.shape == (6, 1, 28, 28) and s.images.dtype == np.uint8
+    np.testing.assert_array_equal(s.images[:, 0], written[prefixes[0]])  # upright, EMNIST included
     assert s.labels.tolist() == list(range(6)) and s.labels.dtype == np.int64
-    assert s.classes == [str(d) for d in range(10)]
-    assert len(load_dataset("torchvision:MNIST", "test")) == 4
-    assert list_splits("torchvision:MNIST") == ["train", "test"]
+    assert s.classes == classes
+    assert len(load_dataset(f"torchvision:{name}", "test")) == 4
+    assert list_splits(f"torchvision:{name}") == ["train", "test"]
+
+
+@pytest.mark.parametrize("name", ["CIFAR10", "CIFAR100"])
+def test_torchvision_cifar_from_python_batches(tmp_path, monkeypatch, name):
+    """CIFAR's python-version batches (pickled dicts of N x 3072 rows) come out as N x 3 x 32 x 32."""
+    import pickle
+
+    import torchvision.datasets as tvd
+    import torchvision.datasets.cifar as tv_cifar
+
+    monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path))
+    cls = getattr(tvd, name)
+    # The md5 sums torchvision checks are those of the real downloads, which cannot be had here.
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args, **kwargs: True)
+    folder = tmp_path / "torchvision" / cls.base_folder
+    folder.mkdir(parents=True)
+    label_key = "labels" if name == "CIFAR10" else "fine_labels"
+    n_classes = 10 if name == "CIFAR10" else 100
+    names = [f"class{i}" for i in range(n_classes)]
+    rng = np.random.default_rng(0)
+    rows = {}
+    for k, (filename, _md5) in enumerate(cls.train_list + cls.test_list):
+        data = rng.integers(0, 255, (2, 3072), dtype=np.uint8)
+        rows[filename] = data
+        with open(folder / filename, "wb") as f:
+            pickle.dump({"data": data, label_key: [k % n_classes, (k + 1) % n_classes]}, f)
+    with open(folder / cls.meta["filename"], "wb") as f:
+        pickle.dump({cls.meta["key"]: names}, f)
+    s = load_dataset(f"torchvision:{name}", "train")
+    assert s.images.shape == (2 * len(cls.train_list), 3, 32, 32) and s.images.dtype == np.uint8
+    # a row is 1024 red, then 1024 green, then 1024 blue values, row-major
+    np.testing.assert_array_equal(s.images[0], rows[cls.train_list[0][0]][0].reshape(3, 32, 32))
+    assert s.classes == names
+    test = load_dataset(f"torchvision:{name}", "test")
+    assert len(test) == 2 and test.labels.dtype == np.int64
 
 
 def test_missing_torchvision_set_names_the_folder(tmp_path, monkeypatch):
