@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 from tiny_runs import tiny_run
 
 from glyphcore import paths, runs
@@ -35,11 +36,13 @@ def draw_run(app_env):
 def draw_letter(page, letter: str) -> None:
     """Draw ``letter`` with the mouse, one mouse-down/move/up per pen stroke."""
     canvas = page.locator(CANVAS)
-    canvas.wait_for()
     # A freshly mounted canvas (after Clear) reports its empty value once, which reruns the page;
-    # strokes drawn during that rerun can be lost, as a person's would be. Let the page settle.
+    # strokes drawn during that rerun can be lost, as a person's would be. Let the page settle:
+    # until then the cleared canvas and its replacement can both be in the page.
+    expect(canvas.first).to_be_visible(timeout=60_000)
     page.wait_for_timeout(1000)
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    expect(canvas).to_have_count(1, timeout=60_000)
     box = canvas.bounding_box()
     sx, sy = box["width"] / CANVAS_SIZE, box["height"] / CANVAS_SIZE
     for stroke in letter_strokes(letter):
