@@ -12,7 +12,10 @@ Rows (seed_cnn at 1x100x100, 52 classes, batch 50, Adam lr 2e-4):
   bare step      glyphcore's model and optimizer stepping on one fixed batch: no data handling at all;
   ceiling        measured fp32 matmul GFLOP/s / 85.07 MFLOP per training image (forward 30.8 MFLOP x 3
                  for forward + backward, less the first layer's input gradient, which no one needs).
-Each pipeline runs in fp32, and with bf16 autocast where the CPU computes bf16 natively.
+Each pipeline runs in fp32, and with bf16 autocast where the CPU computes bf16 natively. Every row
+runs with the malloc setting glyphcore's CPU runs use (``keep_freed_cpu_memory``, process-wide once
+``fit`` has run), set before the first row so that the rows differ only in their pipelines; its own
+gain is measured by bench/cpu_allocator.py.
 Targets (issue 3): glyphcore >= 1.8x report-style and >= 0.9x the ceiling in fp32; >= 2.4x
 report-style with bf16.
 """
@@ -32,7 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from glyphcore.models import create_model  # noqa: E402
-from glyphcore.train import cpu_has_native_bf16, fit, make_config  # noqa: E402
+from glyphcore.train import cpu_has_native_bf16, fit, keep_freed_cpu_memory, make_config  # noqa: E402
 
 MFLOP_PER_TRAIN_IMAGE = 85.07  # seed_cnn at 1x100x100: 3 x 30.8 MFLOP forward - conv1's input gradient
 BATCH = 50
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_cpu_memory()
     threads = torch.get_num_threads()
     bf16 = cpu_has_native_bf16()
     print(f"torch {torch.__version__}, {threads} threads, native bf16: {bf16}; seed_cnn 1x100x100, batch {BATCH}, "

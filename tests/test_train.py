@@ -333,3 +333,14 @@ def test_device_and_precision_are_resolved_or_refused_with_the_fix():
     assert resolve_amp("auto", cpu) is (torch.bfloat16 if cpu_has_native_bf16() else None)
     with pytest.raises(ConfigError, match="device must be auto, cpu, cuda, cuda:N or mps"):
         make_config(device="tpu")
+
+
+def test_cpu_runs_keep_freed_memory_where_glibc_is():
+    import platform
+    import sys
+
+    from glyphcore.train import keep_freed_cpu_memory
+
+    # True only when glibc took both settings; elsewhere there is nothing to tune
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_cpu_memory() is expected
