@@ -66,12 +66,14 @@ def glyph_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, rng.integers(0, N_CLASSES, n).astype(np.int64)
 
 
-def glyphcore_runner(steps: int, amp: str, threads: int | None):
-    """A function that runs ``glyphcore.train.fit`` for one epoch of ``steps`` steps and returns the
-    epoch's training images/s (validation and setup are not in it)."""
-    images, labels = glyph_like(steps * BATCH)
-    val_x, val_y = glyph_like(BATCH, seed=1)
-    config = make_config(epochs=1, amp=amp, threads=threads, data="bench", log_every=50)
+def glyphcore_runner(steps: int, amp: str | None, threads: int | None, preset: str = "report"):
+    """A function that runs ``glyphcore.train.fit`` for one epoch of ``steps`` steps of ``preset``
+    (``amp`` None: the preset's own) and returns the epoch's training images/s (validation and setup
+    are not in it)."""
+    precision = {} if amp is None else {"amp": amp}
+    config = make_config(preset, epochs=1, threads=threads, data="bench", log_every=50, **precision)
+    images, labels = glyph_like(steps * config.batch_size)
+    val_x, val_y = glyph_like(config.batch_size, seed=1)
     train_set, val_set = _Set(images, labels), _Set(val_x, val_y)
 
     def run() -> float:

@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from glyphcore.models import create_model  # noqa: E402
 from glyphcore.train import keep_freed_cpu_memory  # noqa: E402
+from train_cpu import BATCH, bare_step_runner  # noqa: E402
 
-BATCH = 50
 CL = torch.channels_last
 # (in channels, out channels, kernel, stride, padding, input side) of seed_cnn's convolutions
 STAGES = ((1, 16, 10, 2, 2, 100), (16, 32, 5, 1, 2, 24), (32, 32, 5, 1, 2, 12))
@@ -103,21 +103,9 @@ class Block(nn.Module):
 
 
 def bare_step_ms(amp: bool) -> float:
-    torch.manual_seed(0)
-    model = create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100).to(memory_format=CL)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-4, fused=True)
-    x = torch.rand(BATCH, 1, 100, 100).contiguous(memory_format=CL)
-    y = torch.randint(0, 52, (BATCH,))
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            out = model(x)
-        loss = F.cross_entropy(out.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return best_ms(step)
+    """bench/train_cpu.py's bare model step, best of 5 rounds of 20 steps, in ms per step."""
+    run = bare_step_runner(20, "bf16" if amp else "off")
+    return BATCH / max(run() for _ in range(5)) * 1e3
 
 
 def main(argv: list[str] | None = None) -> int:
