@@ -4,10 +4,12 @@ Training happens once per (activation, epochs) and process; each test gets its o
 folder in its runs folder, so tests can write eval/ caches without seeing each other's.
 
     run_dir = tiny_run(runs_dir, "tiny-relu", activation="relu")   # needs GLYPH_DATA_DIR = tiny_glyphs
+    with temporary_tiny_run(runs_dir, "tiny-relu") as run_dir: ...   # removed again afterwards
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -42,3 +44,13 @@ def tiny_run(runs_dir: Path, run_id: str, *, activation: str = "relu", epochs: i
     target = Path(runs_dir) / run_id
     shutil.copytree(template, target)
     return target
+
+
+@contextlib.contextmanager
+def temporary_tiny_run(runs_dir: Path, run_id: str, **kwargs):
+    """:func:`tiny_run`, its folder deleted again when the ``with`` block ends."""
+    run_dir = tiny_run(runs_dir, run_id, **kwargs)
+    try:
+        yield run_dir
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -39,11 +39,14 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def no_starter(tmp_path, monkeypatch):
-    """Hide the repository's committed starter run, so that a page lists exactly the test's runs."""
+def no_starter(tmp_path, monkeypatch) -> Path:
+    """Hide the repository's committed starter run, so that a page lists exactly the test's runs.
+
+    Returns the (empty) folder the starter is looked for in now, for a test that puts one there."""
     from glyphcore import paths
 
-    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "no-starter")
+    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "starter")
+    return tmp_path / "starter"
 
 
 @pytest.fixture

@@ -7,19 +7,12 @@ import numpy as np
 import pytest
 from tiny_runs import tiny_run
 
-from glyphcore import paths
 from glyphcore.models import ACTIVATIONS
 
-pytestmark = pytest.mark.app
+# the page lists only each test's runs, whether or not the repository has its starter model
+pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
 PAGE = "6_Activations.py"
-
-
-@pytest.fixture(autouse=True)
-def no_repo_starter(tmp_path, monkeypatch):
-    """The page lists only this test's runs, whether or not the repository has its starter model."""
-    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "starter")
-    return tmp_path / "starter"
 
 
 def chart_frames(at) -> list[tuple[dict, list]]:

@@ -19,21 +19,14 @@ import pytest
 from PIL import Image
 from tiny_runs import tiny_run
 
-from glyphcore import paths
 from glyphcore.drawing import letter_strokes, render_canvas
 from glyphcore.frame import CLASSES
 from glyphcore.infer import load_predictor, preprocess
 
-pytestmark = pytest.mark.app
+# the page lists only each test's runs, whether or not the repository has its starter model
+pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
 PAGE = "5_Draw.py"
-
-
-@pytest.fixture(autouse=True)
-def no_repo_starter(tmp_path, monkeypatch):
-    """The page lists only this test's runs, whether or not the repository has its starter model."""
-    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "starter")
-    return tmp_path / "starter"
 
 
 def canvas_value(rgba: np.ndarray) -> dict:
@@ -159,9 +152,9 @@ def test_several_runs_answer_side_by_side(data_dir, runs_dir, app_page, errors_o
     assert len(predictions(at)) == 2 and len(topk_frames(at)) == 2
 
 
-def test_the_starter_model_is_asked_by_default(data_dir, runs_dir, no_repo_starter, app_page):
+def test_the_starter_model_is_asked_by_default(data_dir, runs_dir, no_starter, app_page):
     tiny_run(runs_dir, "tiny-relu", activation="relu")
-    tiny_run(no_repo_starter.parent, no_repo_starter.name, activation="tanh")  # stands in for checkpoints/starter
+    tiny_run(no_starter.parent, no_starter.name, activation="tanh")  # stands in for checkpoints/starter
     at = app_page(PAGE)
     at.session_state["canvas-0"] = canvas_value(drawn("A"))
     at.run()

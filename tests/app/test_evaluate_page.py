@@ -13,20 +13,13 @@ import numpy as np
 import pytest
 from tiny_runs import tiny_run
 
-from glyphcore import paths
 from glyphcore.evaluate import compare_predictions, evaluate_run
 from glyphcore.frame import CLASSES
 
-pytestmark = pytest.mark.app
+# the page lists only each test's runs, whether or not the repository has its starter model
+pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
 PAGE = "4_Evaluate.py"
-
-
-@pytest.fixture(autouse=True)
-def no_repo_starter(tmp_path, monkeypatch):
-    """The page lists only this test's runs, whether or not the repository has its starter model."""
-    monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "starter")
-    return tmp_path / "starter"
 
 
 def captions(at) -> list[list[str]]:

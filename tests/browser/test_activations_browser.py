@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from tiny_runs import tiny_run
+from tiny_runs import temporary_tiny_run
 
 from glyphcore.models import ACTIVATIONS
 
@@ -17,9 +15,8 @@ RUN_ID = "browser-act-tanh"
 @pytest.fixture(scope="module")
 def act_run(app_env):
     """A trained run in the test server's runs folder, for this module only."""
-    run_dir = tiny_run(app_env.runs_dir, RUN_ID, activation="tanh")
-    yield run_dir
-    shutil.rmtree(run_dir, ignore_errors=True)
+    with temporary_tiny_run(app_env.runs_dir, RUN_ID, activation="tanh") as run_dir:
+        yield run_dir
 
 
 def test_curves_formulas_and_histograms_render(act_run, streamlit_server, page, open_page, save_screenshot):

@@ -8,11 +8,9 @@ selectors pierce; the component is not in an iframe).
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from playwright.sync_api import expect
-from tiny_runs import tiny_run
+from tiny_runs import temporary_tiny_run
 
 from glyphcore import paths, runs
 from glyphcore.drawing import CANVAS_SIZE, letter_strokes
@@ -28,9 +26,8 @@ PREDICTION = "[data-testid=draw-prediction]"
 @pytest.fixture(scope="module")
 def draw_run(app_env):
     """A trained run in the test server's runs folder, for this module only."""
-    run_dir = tiny_run(app_env.runs_dir, RUN_ID, activation="relu")
-    yield run_dir
-    shutil.rmtree(run_dir, ignore_errors=True)
+    with temporary_tiny_run(app_env.runs_dir, RUN_ID, activation="relu") as run_dir:
+        yield run_dir
 
 
 def draw_letter(page, letter: str) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import shutil
-
 import pytest
-from tiny_runs import tiny_run
+from tiny_runs import temporary_tiny_run
 
 from glyphcore.evaluate import evaluate_run
 
@@ -19,9 +17,8 @@ RUN_ID = "browser-eval-relu"
 def eval_run(app_env):
     """A trained run in the test server's runs folder, for this module only (other browser tests
     count the runs they make)."""
-    run_dir = tiny_run(app_env.runs_dir, RUN_ID, activation="relu")
-    yield run_dir
-    shutil.rmtree(run_dir, ignore_errors=True)
+    with temporary_tiny_run(app_env.runs_dir, RUN_ID, activation="relu") as run_dir:
+        yield run_dir
 
 
 def cell(page, true: str, pred: str):
