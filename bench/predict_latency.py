@@ -49,7 +49,7 @@ def _predictor(args: argparse.Namespace):
 
 def bench_latency(predictor, calls: int, warmup: int = 50) -> dict[str, float]:
     """p50/p95 in ms of canvas -> top-5 (and of its two halves)."""
-    from glyphcore.drawing import letter_strokes, render_canvas
+    from glyphcore.testing import letter_strokes, render_canvas
     from glyphcore.frame import CLASSES
 
     canvases = [render_canvas(letter_strokes(c, jitter=1.0, seed=i)) for i, c in enumerate(CLASSES)]

@@ -19,8 +19,10 @@ __all__ = [
     "CLASSES",
     "CASE_PAIRS_SIZE_ONLY",
     "AMBIGUOUS_PAIRS",
-    "class_index",
+    "CANVAS_SIZE",
+    "STROKE_WIDTH",
     "frame_dict",
+    "guide_rows",
 ]
 
 FRAME_SIZE = 100  # px, square
@@ -30,6 +32,10 @@ CAP_HEIGHT = BASELINE_ROW - CAP_ROW  # 60 px
 # Guide line for the top of x-height letters (a, c, e, o, x ...). Typical Latin faces put the
 # x-height at about 0.70 of the cap height; only the Draw page's guide and the previews use it.
 X_HEIGHT_ROW = BASELINE_ROW - round(0.70 * CAP_HEIGHT)  # 42 px above the baseline -> row 36
+
+# The Draw page's canvas: the frame scaled by CANVAS_SIZE / FRAME_SIZE (2.8).
+CANVAS_SIZE = 280  # px, the Draw page's square canvas
+STROKE_WIDTH = 18  # px on a 280 px canvas (about 6.4 px in the 100 px frame)
 
 # 52 classes, in the course set's order: A-Z then a-z (label i <-> CLASSES[i]).
 CLASSES: list[str] = list(string.ascii_uppercase + string.ascii_lowercase)
@@ -42,14 +48,6 @@ CASE_PAIRS_SIZE_ONLY: list[tuple[str, str]] = [
 AMBIGUOUS_PAIRS: list[tuple[str, str]] = [("I", "l")]
 
 
-def class_index(letter: str) -> int:
-    """Label of a letter in CLASSES (raises ValueError naming the letter when unknown)."""
-    try:
-        return CLASSES.index(letter)
-    except ValueError:
-        raise ValueError(f"unknown class {letter!r}: expected one of A-Z a-z") from None
-
-
 def frame_dict() -> dict:
     """The frame as a plain dict, stored in every checkpoint and data set manifest."""
     return {
@@ -59,3 +57,13 @@ def frame_dict() -> dict:
         "x_height_row": X_HEIGHT_ROW,
         "polarity": "white-on-black",
     }
+
+
+def guide_rows(canvas_size: int = CANVAS_SIZE) -> dict[str, float]:
+    """Canvas rows (px from the top) of the guide lines for a square canvas of ``canvas_size``.
+
+    The canvas is the glyph frame scaled by ``canvas_size / FRAME_SIZE``; the Draw page draws its
+    guide lines at these rows and ``infer.preprocess`` maps them back onto the frame's rows.
+    """
+    s = canvas_size / FRAME_SIZE
+    return {"cap": CAP_ROW * s, "x_height": X_HEIGHT_ROW * s, "baseline": BASELINE_ROW * s}

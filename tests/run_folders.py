@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from glyphcore import runs
-from glyphcore.train_config import make_config
+from glyphcore.train.config import make_config
 
 __all__ = ["write_run"]
 

@@ -1,4 +1,4 @@
-"""glyphcore.activation_stats: activation curves and the per-layer measurements of the Activations page."""
+"""glyphcore.models.activation_stats: activation curves and the per-layer measurements of the Activations page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from glyphcore.activation_stats import activation_curves, activation_name_of, measure_activations
+from glyphcore.models.activation_stats import activation_curves, activation_name_of, measure_activations
 from glyphcore.errors import ConfigError
 from glyphcore.models import ACTIVATIONS
 

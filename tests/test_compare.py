@@ -1,10 +1,11 @@
-"""glyphcore.compare: run table rows, config differences, one-factor ablations, report cards."""
+"""glyphcore.runs.compare: run table rows, config differences, one-factor ablations, report cards."""
 
 from __future__ import annotations
 
 from run_folders import write_run
 
-from glyphcore import paths, compare, runs
+from glyphcore import paths, runs
+from glyphcore.runs import compare
 
 
 def _configs():

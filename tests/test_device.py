@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from glyphcore.device import describe_device
+from glyphcore.train.device import describe_device
 
 
 def test_describes_the_device_torch_would_use():

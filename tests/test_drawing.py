@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glyphcore.drawing import CANVAS_SIZE, guide_rows, letter_strokes, render_canvas
+from glyphcore.frame import CANVAS_SIZE, guide_rows
+from glyphcore.testing import letter_strokes, render_canvas
 from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW
 
 

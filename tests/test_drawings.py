@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
-from glyphcore.drawing import letter_strokes, render_canvas
-from glyphcore.drawings import delete_drawing, drawings_dir, keep_drawing, list_drawings, load_drawings, \
+from glyphcore.testing import letter_strokes, render_canvas
+from glyphcore.data.drawings import delete_drawing, drawings_dir, keep_drawing, list_drawings, load_drawings, \
     score_run_on_drawings
 from glyphcore.errors import CheckpointError, DataError, ImageInputError
 from glyphcore.frame import CLASSES

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
-from glyphcore.drawing import letter_strokes, render_canvas
+from glyphcore.testing import letter_strokes, render_canvas
 from glyphcore.errors import CheckpointError, ImageInputError, RunError
 from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW, frame_dict
 from glyphcore.infer import (

@@ -1,4 +1,4 @@
-"""glyphcore.neighbours: the training glyphs nearest to a drawing (the Draw page)."""
+"""glyphcore.infer.neighbours: the training glyphs nearest to a drawing (the Draw page)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tiny_runs import tiny_run
 from glyphcore.data import load_dataset
 from glyphcore.errors import ConfigError, DataError
 from glyphcore.infer import frame_to_tensor, load_predictor
-from glyphcore.neighbours import nearest_glyphs
+from glyphcore.infer.neighbours import nearest_glyphs
 
 
 @pytest.fixture

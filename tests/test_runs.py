@@ -15,7 +15,7 @@ import pytest
 from glyphcore import paths, runs
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import ConfigError, RunError
-from glyphcore.train_config import make_config
+from glyphcore.train.config import make_config
 
 
 @pytest.fixture

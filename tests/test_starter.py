@@ -24,7 +24,7 @@ import torch
 
 from glyphcore import paths, runs
 from glyphcore.checkpoint import load_checkpoint
-from glyphcore.drawing import CANVAS_STYLES, letter_strokes, render_canvas
+from glyphcore.testing import CANVAS_STYLES, letter_strokes, render_canvas
 from glyphcore.errors import DataError
 from glyphcore.evaluate import TRAINED_ON_FILE, confusion_matrix, most_confused
 from glyphcore.frame import CLASSES

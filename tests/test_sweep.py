@@ -1,4 +1,4 @@
-"""glyphcore.sweep: one run per activation, together or queued (the queue itself is exercised with
+"""glyphcore.runs.sweep: one run per activation, together or queued (the queue itself is exercised with
 real training in tests/app/test_train_page.py)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 from run_folders import write_run
 
 from glyphcore.errors import ConfigError, RunError
-from glyphcore.sweep import cancel_queued, launch_sweep, sweep_configs
-from glyphcore.train_config import make_config
+from glyphcore.runs.sweep import cancel_queued, launch_sweep, sweep_configs
+from glyphcore.train.config import make_config
 
 
 def test_one_config_per_activation_all_else_equal():

@@ -10,8 +10,8 @@ import pytest
 
 from glyphcore import runs
 from glyphcore.cli import main
-from glyphcore.train_commands import add_config_flags
-from glyphcore.train_config import TrainConfig, config_to_argv, field_specs, make_config
+from glyphcore.cli.train import add_config_flags
+from glyphcore.train.config import TrainConfig, config_to_argv, field_specs, make_config
 from shapes_data import write_course_layout
 
 

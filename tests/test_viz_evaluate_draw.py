@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from glyphcore import viz
-from glyphcore.drawing import guide_rows
+from glyphcore.frame import guide_rows
 from glyphcore.frame import CLASSES
 
 

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 # Public name -> the submodule that defines it. Loaded on first use (PEP 562), so that importing
-# glyphcore.models.commands for the CLI's --help does not import torch.
+# glyphcore.cli.models for the CLI's --help does not import torch.
 _EXPORTS = {
     "ACTIVATIONS": "activations",
     "ACTIVATION_NAMES": "activations",

@@ -22,10 +22,10 @@ APP_TIMEOUT_S = 60  # an AppTest run on a busy 2-core machine (first torch impor
 
 
 def app_page(page: str | None = None) -> AppTest:
-    """An AppTest of app.py, switched to ``pages/<page>`` when given (page links then resolve)."""
+    """An AppTest of app.py, switched to ``app_pages/<page>`` when given (page links then resolve)."""
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_TIMEOUT_S)
     if page:
-        at.switch_page(f"pages/{page}")
+        at.switch_page(f"app_pages/{page}")
     return at
 
 
@@ -103,7 +103,7 @@ def make_run(runs_dir):
 
 @pytest.fixture(name="app_page")
 def _app_page_fixture():
-    """``app_page("2_Train.py")`` -> an AppTest of that page (not yet run)."""
+    """``app_page("train.py")`` -> an AppTest of that page (not yet run)."""
     return app_page
 
 

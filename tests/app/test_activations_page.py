@@ -12,7 +12,7 @@ from glyphcore.models import ACTIVATIONS
 # the page lists only each test's runs, whether or not the repository has its starter model
 pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
-PAGE = "6_Activations.py"
+PAGE = "activations.py"
 
 
 def chart_frames(at) -> list[tuple[dict, list]]:

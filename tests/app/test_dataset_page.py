@@ -11,7 +11,7 @@ from glyphcore.data import dataset_info, export_course_layout, load_dataset
 
 pytestmark = pytest.mark.app
 
-PAGE = "1_Dataset.py"
+PAGE = "dataset.py"
 CAPTION = re.compile(r"^(?P<cls>\S+) · #(?P<index>\d+)$")
 
 

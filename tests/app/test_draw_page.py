@@ -4,7 +4,7 @@ drawing and scoring runs on the kept set.
 
 A drawing is injected the way the browser sends it: the canvas component's value
 ``{"drawing": {"raw": ..., "data": <PNG data URL>}}`` under the canvas key (see the page's docstring).
-The strokes are a letter from ``glyphcore.drawing.letter_strokes`` along the page's guide lines.
+The strokes are a letter from ``glyphcore.testing.letter_strokes`` along the page's guide lines.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import pytest
 from PIL import Image
 from tiny_runs import tiny_run
 
-from glyphcore.drawing import letter_strokes, render_canvas
+from glyphcore.testing import letter_strokes, render_canvas
 from glyphcore.frame import CLASSES
 from glyphcore.infer import load_predictor, preprocess
 
 # the page lists only each test's runs, whether or not the repository has its starter model
 pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
-PAGE = "5_Draw.py"
+PAGE = "draw.py"
 
 
 def canvas_value(rgba: np.ndarray) -> dict:

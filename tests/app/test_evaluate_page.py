@@ -19,7 +19,7 @@ from glyphcore.frame import CLASSES
 # the page lists only each test's runs, whether or not the repository has its starter model
 pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
-PAGE = "4_Evaluate.py"
+PAGE = "evaluate.py"
 
 
 def captions(at) -> list[list[str]]:

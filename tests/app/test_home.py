@@ -9,7 +9,7 @@ import pytest
 
 from glyphcore.data import build_glyphs52, dataset_info
 from glyphcore.data.fonts import sample_fonts
-from glyphcore.device import describe_device
+from glyphcore.train.device import describe_device
 from glyphcore.jobs import GLYPHS52_BUILD_JOB, get_job, start_job
 
 pytestmark = pytest.mark.app

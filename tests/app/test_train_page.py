@@ -12,7 +12,7 @@ from glyphcore.models import create_model, model_summary
 
 pytestmark = pytest.mark.app
 
-PAGE = "2_Train.py"
+PAGE = "train.py"
 
 
 def metric(at, label: str) -> str:
@@ -178,7 +178,7 @@ def test_all_gpus_option_launches_under_torchrun(runs_dir, app_page, monkeypatch
     # No GPU here: the device report and the launcher are the stand-ins for a 2-GPU machine.
     import streamlit as st
 
-    from glyphcore import device
+    from glyphcore.train import device
 
     monkeypatch.setattr(device, "describe_device", lambda: {"kind": "cuda", "name": "GPU", "count": 2})
     launched = []

@@ -128,14 +128,9 @@ class _Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        argv = [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless", "true",
-            "--server.address", "127.0.0.1",
-            "--server.port", str(self.port),
-            "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false",
-        ]  # fmt: skip
+        # Only the port: every other setting comes from .streamlit/config.toml, as for a user's
+        # plain `streamlit run app.py`.
+        argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port)]
         # Own session so that stop() ends exactly this server and its children, nothing else.
         self.proc = subprocess.Popen(
             argv, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
@@ -233,7 +228,7 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
 
 
 def open_page(page, base_url: str, path: str = "", timeout: float = 60_000) -> None:
-    """Go to ``<base_url>/<path>`` ("" is home; "Dataset", "Train", "Runs_and_Compare", ...) and wait."""
+    """Go to ``<base_url>/<path>`` ("" is home; "Dataset", "Train", "runs", ...) and wait."""
     page.goto(f"{base_url}/{path}".rstrip("/") if path else base_url)
     wait_for_app(page, timeout=timeout)
 

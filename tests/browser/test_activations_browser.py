@@ -20,7 +20,7 @@ def act_run(app_env):
 
 
 def test_curves_formulas_and_histograms_render(act_run, streamlit_server, page, open_page, save_screenshot):
-    open_page(page, streamlit_server, f"Activations?run={RUN_ID}")
+    open_page(page, streamlit_server, f"activations?run={RUN_ID}")
     page.get_by_text("Inside a trained run").wait_for()
     charts = page.locator("[data-testid=stVegaLiteChart]")
     # 2 overviews + ONE faceted chart of every activation + ONE faceted chart of every layer's histogram

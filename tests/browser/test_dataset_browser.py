@@ -29,7 +29,7 @@ def test_home_page_shows_device_data_and_links(page, streamlit_server, open_page
 def test_dataset_page_shows_counts_chart_and_grid(page, streamlit_server, open_page, wait_for_app, save_screenshot):
     open_page(page, streamlit_server)
     page.get_by_test_id("stPageLink").filter(has_text="Dataset").first.click()
-    page.wait_for_url("**/Dataset")
+    page.wait_for_url("**/dataset")
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Dataset")).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="train")).to_be_visible()
@@ -50,13 +50,13 @@ def test_dataset_page_shows_counts_chart_and_grid(page, streamlit_server, open_p
 
 def test_fresh_server_first_request_to_dataset_page(page, server_factory, open_page, save_screenshot):
     url = server_factory()  # nobody has opened this server yet
-    open_page(page, url, "Dataset")
+    open_page(page, url, "dataset")
     expect(page.get_by_role("heading", name="Dataset")).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="train")).to_be_visible()
     expect(page.locator("[data-testid=stTabPanel]:visible [data-testid=stImage] img").first).to_be_visible()
-    # the sidebar lists every page (discovered from pages/, not the legacy fallback)
+    # the sidebar lists every page by its title (st.navigation, not the legacy file-name discovery)
     nav = page.get_by_test_id("stSidebarNav")
-    for label in ("Dataset", "Train", "Runs and Compare"):
+    for label in ("Home", "Dataset", "Train", "Runs & Compare", "Evaluate", "Draw", "Activations"):
         expect(nav.get_by_text(label, exact=True)).to_be_visible()
     no_exceptions(page)
     save_screenshot(page, "dataset-fresh-server")

@@ -1,6 +1,6 @@
 """Draw page in a real Chromium: the mouse draws a letter on the canvas and the prediction appears.
 
-The strokes are ``glyphcore.drawing.letter_strokes`` (a letter along the page's guide lines, in
+The strokes are ``glyphcore.testing.letter_strokes`` (a letter along the page's guide lines, in
 canvas pixels) scaled to the canvas element's box on screen, drawn with mouse down / move / up on the
 component's Fabric.js ``canvas.upper-canvas`` (in an open shadow root, which Playwright's CSS
 selectors pierce; the component is not in an iframe).
@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from tiny_runs import temporary_tiny_run
 
 from glyphcore import paths, runs
-from glyphcore.drawing import CANVAS_SIZE, letter_strokes
+from glyphcore.frame import CANVAS_SIZE
+from glyphcore.testing import letter_strokes
 from glyphcore.frame import CLASSES
 
 pytestmark = pytest.mark.browser
@@ -53,7 +54,7 @@ def draw_letter(page, letter: str) -> None:
 
 def test_draw_a_letter_and_its_prediction_appears(draw_run, streamlit_server, page, open_page, wait_for_app,
                                                   save_screenshot):
-    open_page(page, streamlit_server, f"Draw?run={RUN_ID}")
+    open_page(page, streamlit_server, f"draw?run={RUN_ID}")
     page.get_by_text("Draw a letter on the canvas").wait_for()
     assert page.locator(PREDICTION).count() == 0
     page.get_by_text(RUN_ID).first.wait_for()  # the linked run is the one asked
@@ -82,7 +83,7 @@ def test_the_starter_model_names_drawn_letters(streamlit_server, page, open_page
     assert (paths.starter_dir() / runs.BEST_CKPT).is_file(), (
         "the committed starter model (checkpoints/starter/best.pt) is missing: the Draw page asks it by default"
     )
-    open_page(page, streamlit_server, "Draw")
+    open_page(page, streamlit_server, "draw")
     page.get_by_text("Draw a letter on the canvas").wait_for()
     assert page.locator(PREDICTION).count() == 0
     for letter in ("A", "e"):

@@ -31,7 +31,7 @@ def test_click_a_confusion_cell_to_see_its_images(eval_run, streamlit_server, pa
                                                   save_screenshot):
     result = evaluate_run(eval_run, split="test")
     true, pred, n = result.most_confused()[0]
-    open_page(page, streamlit_server, "Evaluate")
+    open_page(page, streamlit_server, "evaluate")
     page.get_by_text(result.accuracy_line).wait_for()
     page.get_by_text("Click a cell of the matrix").wait_for()
     target = cell(page, true, pred)

@@ -22,7 +22,7 @@ def two_runs(app_env):
 
 
 def test_two_runs_overlaid(two_runs, page, streamlit_server, open_page, wait_for_app, save_screenshot):
-    open_page(page, streamlit_server, "Runs_and_Compare")
+    open_page(page, streamlit_server, "runs")
     table = page.get_by_test_id("stDataFrame").first
     for run_id in two_runs:
         # the grid is drawn on a canvas; its cells are mirrored in an accessible table

@@ -40,7 +40,7 @@ def wait_for_more_points(page, run_id: str, than: int, timeout_s: float = 120.0)
 
 
 def test_launch_watch_reload_and_find_the_run(page, streamlit_server, open_page, wait_for_app, save_screenshot):
-    open_page(page, streamlit_server, "Train")
+    open_page(page, streamlit_server, "train")
     expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("702,948")
     # many epochs, cut by an 18 s time budget: the run lasts long enough to be reloaded mid-run on any machine
     set_number(page, "Epochs", 100)
@@ -84,7 +84,7 @@ def test_launch_watch_reload_and_find_the_run(page, streamlit_server, open_page,
     expect(mine.get_by_test_id("stCode")).to_contain_text("time budget of 0.3 min reached")
     save_screenshot(page, "train-done")
 
-    open_page(page, streamlit_server, "Runs_and_Compare")
+    open_page(page, streamlit_server, "runs")
     table = page.get_by_test_id("stDataFrame").first
     expect(table.locator("[role=gridcell]").filter(has_text=re.compile(f"^{re.escape(run_id)}$"))).to_be_attached()
     assert page.get_by_test_id("stException").count() == 0

@@ -23,7 +23,7 @@ from glyphcore.models import (
     register_model,
 )
 from glyphcore.models import registry
-from glyphcore.models.commands import add_models_commands
+from glyphcore.cli.models import add_models_commands
 
 torch.set_num_threads(1)
 

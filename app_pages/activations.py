@@ -1,0 +1,136 @@
+"""Activations: f(x) and f'(x) of every activation in the table, and what they do inside a run.
+
+The curves come from ``glyphcore.models.activation_stats.activation_curves`` (autograd through the very
+modules the models use); the measurements from forward hooks over a batch of validation glyphs
+(``measure_run_activations``), cached per run and checkpoint.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from glyphcore import runs, viz
+from glyphcore.models.activation_stats import activation_curves, measure_run_activations
+from glyphcore.errors import GlyphError
+
+
+FACET_COLUMNS = 4  # cells per row of the per-activation chart
+CARD_COLUMNS = 2  # formula cards per row below it (half the page: room for mish's derivative)
+
+
+@st.cache_data(show_spinner=False)
+def curves(x_min: float, x_max: float) -> list:
+    return activation_curves(x_min=x_min, x_max=x_max, points=401)
+
+
+@st.cache_data(show_spinner="Measuring activations over validation glyphs ...", max_entries=16)
+def measured(run_path: str, ckpt_mtime: float, n_images: int) -> list:
+    """Per-layer stats of a run; ``ckpt_mtime`` is in the key so a new checkpoint is measured again."""
+    return measure_run_activations(run_path, n_images=n_images)
+
+
+def run_label(r: runs.RunInfo) -> str:
+    acc = f" · val {r.best_val_acc:.2%}" if r.best_val_acc is not None else ""
+    return f"{r.run_id} · {r.model or '?'} / {r.activation or '?'}{acc}"
+
+
+st.title("Activations")
+st.caption(
+    "Each activation as a function, its derivative (what back-propagation multiplies by), and what it "
+    "does to the units of a trained network."
+)
+
+# --- the functions ----------------------------------------------------------------------------
+st.header("The functions")
+span = st.slider("x range", 1.0, 10.0, 5.0, 0.5, help="the curves are drawn for x in [-range, +range]")
+all_curves = curves(-span, span)
+
+left, right = st.columns(2)
+left.altair_chart(
+    viz.activation_overlay_chart({c.name: (c.x, c.y) for c in all_curves}, title="f(x) of every activation"),
+    width="stretch",
+)
+right.altair_chart(
+    viz.activation_overlay_chart({c.name: (c.x, c.dy) for c in all_curves}, title="f\'(x) of every activation"),
+    width="stretch",
+)
+st.caption("Click a name in a legend to pick one curve out.")
+
+# each activation on its own: ONE faceted chart (a cell each, in the table's order), and below it the
+# formulas, in the same order (one Vega view instead of eight: the browser renders the page much faster)
+st.subheader("Each one on its own")
+st.altair_chart(
+    viz.activation_curve_chart({c.name: (c.x, c.y, c.dy) for c in all_curves}, columns=FACET_COLUMNS),
+    width="content",
+)
+for start in range(0, len(all_curves), CARD_COLUMNS):
+    for col, c in zip(st.columns(CARD_COLUMNS), all_curves[start : start + CARD_COLUMNS]):
+        with col.container(border=True):
+            st.markdown(f"#### `{c.name}`")
+            st.caption(c.description)
+            st.latex(c.formula)
+            # a long derivative (mish) defines its helper after ",\quad": give that its own line
+            st.latex(r"\begin{gathered}" + c.derivative.replace(r",\quad", r",\\") + r"\end{gathered}")
+
+# --- inside a trained run ---------------------------------------------------------------------
+st.header("Inside a trained run")
+st.caption(
+    "Forward hooks on every activation layer while the run's best checkpoint classifies validation "
+    "glyphs. A **dead** unit (ReLU family) is a channel that is never positive over the whole batch: "
+    "it passes no gradient and learns nothing. A **saturated** output of Sigmoid is below 0.01 or above "
+    "0.99, of Tanh beyond ±0.99: the gradient there is almost zero."
+)
+candidates = {r.run_id: r for r in runs.list_runs() if (r.path / runs.BEST_CKPT).is_file()}
+if not candidates:
+    st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
+else:
+    cols = st.columns([3, 2, 1], vertical_alignment="bottom")
+    linked = st.query_params.get("run")  # /Activations?run=<run id> opens that run (else the newest)
+    ids = list(candidates)
+    ref = cols[0].selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
+                            format_func=lambda r: run_label(candidates[r]), key="act_run")
+    n_images = cols[1].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
+    log = cols[2].toggle("log counts", value=True, key="act_log")
+    ckpt = candidates[ref].path / runs.BEST_CKPT
+    try:
+        stats = measured(str(candidates[ref].path), ckpt.stat().st_mtime, n_images)
+    except GlyphError as e:
+        st.error(str(e))
+        stats = []
+    if stats:
+        table = pd.DataFrame(
+            {
+                "layer": [s.layer for s in stats],
+                "activation": [s.activation for s in stats],
+                "output shape": [" x ".join(map(str, s.shape)) for s in stats],
+                "units": [s.units for s in stats],
+                "mean": [s.mean for s in stats],
+                "std": [s.std for s in stats],
+                "dead units": [s.dead_share for s in stats],
+                "saturated outputs": [s.saturated_share for s in stats],
+            }
+        )
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "mean": st.column_config.NumberColumn(format="%.3f"),
+                "std": st.column_config.NumberColumn(format="%.3f"),
+                "dead units": st.column_config.NumberColumn(format="percent", help="ReLU family only"),
+                "saturated outputs": st.column_config.NumberColumn(format="percent", help="Sigmoid and Tanh only"),
+            },
+        )
+        for s in stats:
+            if s.dead_share:
+                st.warning(f"`{s.layer}` ({s.activation}): {s.dead_share:.0%} of its {s.units} units are dead.")
+            if s.saturated_share is not None and s.saturated_share > 0.25:
+                st.warning(f"`{s.layer}` ({s.activation}): {s.saturated_share:.0%} of its outputs are saturated.")
+        # every layer's histogram in ONE faceted chart (a cell per layer, own scales)
+        st.altair_chart(
+            viz.layer_histogram_chart(
+                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=3
+            ),
+            width="content",
+        )

@@ -1,0 +1,303 @@
+"""Dataset: pick a source; counts and class distribution; sample grids; one sample; mean glyphs;
+the augmentation preview; the font list.
+
+Fast on 70k+ images: a loaded ImageSet (a read-only memmap for glyphs-52) is cached once per server
+with st.cache_resource and only the rows on screen are ever read; tables and means are cached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from glyphcore import paths, viz
+from glyphcore.data import TORCHVISION_SETS
+from glyphcore.errors import GlyphError
+
+
+KINDS = {
+    "glyphs-52 (built-in)": "glyphs-52",
+    "course .npy folder": "course",
+    "image folder": "folder",
+    "torchvision": "torchvision",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# cached loaders: keyed by the source spec and a stamp of its files, so a rebuild is picked up
+# ----------------------------------------------------------------------------------------------
+def source_stamp(spec: str) -> str:
+    """Where the source's files are and when they last changed (part of every cache key)."""
+    if spec == "glyphs-52":
+        folder = paths.data_dir() / "glyphs-52"
+    elif spec.startswith(("course:", "folder:")):
+        folder = Path(spec.split(":", 1)[1]).expanduser()
+    else:
+        folder = paths.data_dir() / "torchvision"
+    try:
+        return f"{folder}@{folder.stat().st_mtime_ns}"
+    except OSError:
+        return f"{folder}@missing"
+
+
+@st.cache_data(show_spinner="Reading the data set ...")
+def load_info(spec: str, stamp: str) -> dict:
+    from glyphcore.data import dataset_info
+
+    return dataset_info(spec)
+
+
+@st.cache_resource(show_spinner="Loading images ...", max_entries=12)
+def load_set(spec: str, split: str, stamp: str):
+    """The ImageSet (memory-mapped for glyphs-52): shared by every session, never copied."""
+    from glyphcore.data import load_dataset
+
+    return load_dataset(spec, split)
+
+
+@st.cache_data(show_spinner=False)
+def class_counts(spec: str, splits: tuple[str, ...], stamp: str) -> dict[str, list[int]]:
+    counts = {}
+    for split in splits:
+        ds = load_set(spec, split, stamp)
+        counts[split] = np.bincount(ds.labels, minlength=len(ds.classes)).tolist()
+    return counts
+
+
+@st.cache_data(show_spinner="Averaging each class ...")
+def mean_glyphs(spec: str, split: str, stamp: str) -> np.ndarray:
+    ds = load_set(spec, split, stamp)
+    return viz.class_means(ds.images, ds.labels, len(ds.classes))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def augmented(spec: str, split: str, stamp: str, index: int, strength: str, draws: int, seed: int) -> np.ndarray:
+    """``draws`` independent passes of one image through the training jitter (uint8 N x C x H x W)."""
+    import torch
+
+    from glyphcore.data import augment_batch
+
+    ds = load_set(spec, split, stamp)
+    x = torch.from_numpy(np.array(ds.images[index : index + 1])).float().div(255.0).repeat(draws, 1, 1, 1)
+    gen = torch.Generator().manual_seed(seed)
+    y = augment_batch(x, strength, generator=gen)
+    return (y.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def per_class_strips(spec: str, split: str, stamp: str, k: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
+    """k random images of every class, one strip per class (uint8 images for st.image)."""
+    ds = load_set(spec, split, stamp)
+    rng = np.random.default_rng(1000 + seed)
+    strips, names = [], []
+    for label, name in enumerate(ds.classes):
+        members = np.flatnonzero(ds.labels == label)
+        if members.size:
+            pick = np.sort(rng.choice(members, min(k, members.size), replace=False))
+            strips.append(viz.image_grid(np.asarray(ds.images[pick]), ncols=k))
+            names.append(name)
+    return strips, names
+
+
+def tile(img: np.ndarray) -> np.ndarray:
+    """C x H x W uint8 -> what st.image shows (H x W grey or H x W x 3)."""
+    return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+
+
+def font_of(ds, i: int) -> dict:
+    """The font record of sample i (glyphs-52), or {}."""
+    fonts = ds.meta.get("fonts") or []
+    if ds.font_ids is None or not fonts:
+        return {}
+    fid = int(ds.font_ids[i])
+    rec = fonts[fid] if 0 <= fid < len(fonts) else {}
+    return rec if isinstance(rec, dict) else {"name": str(rec)}
+
+
+# ----------------------------------------------------------------------------------------------
+# sidebar: the source
+# ----------------------------------------------------------------------------------------------
+def pick_source() -> str | None:
+    """The sidebar's source picker; returns a source spec or None until the user has given one."""
+    with st.sidebar:
+        st.header("Source")
+        kind = KINDS[st.radio("Data source", list(KINDS), key="ds_kind")]
+        if kind == "glyphs-52":
+            return "glyphs-52"
+        if kind in ("course", "folder"):
+            hint = "<root>/<split>/<hex>/<i>_<hex>.npy" if kind == "course" else "<root>/<class>/*.png"
+            root = st.text_input("Folder", key=f"ds_{kind}_root", placeholder=hint, help=f"Layout: {hint}")
+            return f"{kind}:{root.strip()}" if root.strip() else None
+        name = st.selectbox("Data set", list(TORCHVISION_SETS), key="ds_tv_name")
+        spec = f"torchvision:{name}"
+        if st.button("Download", key="ds_download", help="Fetch it into the data folder (needs the network)"):
+            from glyphcore.data import list_splits, load_dataset
+
+            try:
+                with st.spinner(f"Downloading {name} ..."):
+                    for split in list_splits(spec):
+                        load_dataset(spec, split, download=True)
+                st.success(f"{name} is downloaded")
+            except GlyphError as e:
+                st.error(str(e))
+        return spec
+
+
+st.title("Dataset")
+spec = pick_source()
+if spec is None:
+    st.info("Type the folder of the data set in the sidebar.")
+    st.stop()
+
+if spec == "glyphs-52":
+    from glyphcore.data import glyphs52_ready
+
+    if not glyphs52_ready():
+        st.warning(f"glyphs-52 is not built yet (expected in `{paths.data_dir() / 'glyphs-52'}`).")
+        st.page_link("app_pages/home.py", label="Build it on the home page", icon=":material/home:")
+        st.stop()
+
+stamp = source_stamp(spec)
+try:
+    info = load_info(spec, stamp)
+    splits = tuple(info.get("counts", {}).keys())
+    if not splits:
+        from glyphcore.data import list_splits
+
+        splits = tuple(list_splits(spec))
+    counts = class_counts(spec, splits, stamp)
+except GlyphError as e:
+    st.error(str(e))
+    st.stop()
+
+classes = list(info.get("classes") or [])
+shape = info.get("image_shape")
+st.caption(
+    f"`{spec}` · {len(classes)} classes"
+    + (f" · images {'x'.join(str(s) for s in shape)}" if shape else "")
+    + (f" · hash {str(info['hash'])[:12]}" if info.get("hash") else "")
+)
+metric_cols = st.columns(len(splits) + 1)
+for col, split in zip(metric_cols, splits):
+    col.metric(split, f"{sum(counts[split]):,}")
+metric_cols[-1].metric("total", f"{sum(sum(c) for c in counts.values()):,}")
+st.altair_chart(viz.class_distribution_chart(counts, classes), width="stretch")
+
+with st.sidebar:
+    default_split = splits.index("train") if "train" in splits else 0
+    split = st.selectbox("Split", splits, index=default_split, key="ds_split")
+ds = load_set(spec, split, stamp)
+n_images = len(ds)
+if n_images == 0:
+    st.warning(f"The {split} split is empty.")
+    st.stop()
+
+# Lazy tabs: only the open tab's content runs (and only its images are encoded and sent).
+tab_grid, tab_class, tab_one, tab_mean, tab_aug, tab_fonts = st.tabs(
+    ["Samples", "Per class", "One sample", "Mean glyphs", "Augmentation", "Fonts"], key="ds_tab", on_change="rerun"
+)
+
+# --- sample grid: class filter, size, reshuffle ------------------------------------------------
+with tab_grid:
+    if tab_grid.open:
+        c1, c2, c3 = st.columns([4, 2, 1])
+        chosen = c1.multiselect("Classes", classes, key="ds_grid_classes", placeholder="all classes")
+        n_show = c2.slider("Images", 8, 120, 40, step=8, key="ds_grid_n")
+        c3.write("")
+        if c3.button("Reshuffle", icon=":material/shuffle:", key="ds_reshuffle"):
+            st.session_state["ds_grid_seed"] = st.session_state.get("ds_grid_seed", 0) + 1
+        seed = st.session_state.get("ds_grid_seed", 0)
+        wanted = [classes.index(c) for c in chosen]
+        pool = np.flatnonzero(np.isin(ds.labels, wanted)) if wanted else np.arange(n_images)
+        if pool.size == 0:
+            st.info("No images of those classes in this split.")
+        else:
+            rng = np.random.default_rng(seed)
+            idx = np.sort(rng.choice(pool, min(n_show, pool.size), replace=False))
+            imgs = np.asarray(ds.images[idx])  # reads only these rows of the memmap
+            st.image(
+                [tile(im) for im in imgs],
+                caption=[f"{classes[ds.labels[i]]} · #{i}" for i in idx],
+                width=72,
+                output_format="PNG",  # JPEG would smear the glyph edges
+            )
+            st.caption(f"{idx.size} of {pool.size:,} images in {split}")
+
+# --- per-class grid: all classes, k samples each ---------------------------------------------
+with tab_class:
+    if tab_class.open:
+        k = st.slider("Samples per class", 1, 10, 5, key="ds_per_class_k")
+        strips, names = per_class_strips(spec, split, stamp, k, st.session_state.get("ds_grid_seed", 0))
+        st.image(strips, caption=names, width=min(60 * k + 8, 520), output_format="PNG")
+
+# --- one sample ------------------------------------------------------------------------------------
+with tab_one:
+    if tab_one.open:
+        c1, c2 = st.columns([1, 2])
+        if c1.button("Random sample", icon=":material/casino:", key="ds_one_random"):
+            st.session_state["ds_one_index"] = int(np.random.default_rng().integers(n_images))
+        if st.session_state.get("ds_one_index", 0) >= n_images:
+            st.session_state["ds_one_index"] = 0
+        i = int(c1.number_input(f"Index in {split} (0-{n_images - 1})", 0, n_images - 1, key="ds_one_index"))
+        c1.image(tile(np.asarray(ds.images[i])), width=200, output_format="PNG")
+        font = font_of(ds, i)
+        record = {
+            "label": int(ds.labels[i]),
+            "class": classes[int(ds.labels[i])],
+            "font": font.get("name", "") if font else "",
+            "family": font.get("family", "") if font else "",
+            "split": split,
+            "index": i,
+            "source": ds.source,
+        }
+        c2.dataframe([{"field": k_, "value": str(v)} for k_, v in record.items()], hide_index=True)
+
+# --- mean glyph per class --------------------------------------------------------------------------
+with tab_mean:
+    if tab_mean.open:
+        means = mean_glyphs(spec, split, stamp)
+        st.image([tile(m) for m in means], caption=classes, width=72, output_format="PNG")
+        st.caption("Mean of up to 200 random images per class: where the ink usually is.")
+
+# --- augmentation preview --------------------------------------------------------------------------
+with tab_aug:
+    if tab_aug.open:
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
+        aug_class = c1.selectbox("Class", classes, key="ds_aug_class")
+        strength = c2.radio("Strength", ["light", "strong"], key="ds_aug_strength", horizontal=True)
+        draws = c3.slider("Draws", 4, 24, 11, key="ds_aug_draws")
+        c4.write("")
+        if c4.button("Another glyph / new draws", icon=":material/shuffle:", key="ds_aug_again"):
+            st.session_state["ds_aug_seed"] = st.session_state.get("ds_aug_seed", 0) + 1
+        aug_seed = st.session_state.get("ds_aug_seed", 0)
+        members = np.flatnonzero(ds.labels == classes.index(aug_class))
+        if members.size == 0:
+            st.info(f"No {aug_class} in this split.")
+        else:
+            index = int(members[np.random.default_rng(aug_seed).integers(members.size)])
+            if ds.images.shape[1] not in (1, 3):
+                st.info("The preview needs 1- or 3-channel images.")
+            else:
+                out = augmented(spec, split, stamp, index, strength, draws, aug_seed)
+                st.image([tile(np.asarray(ds.images[index]))] + [tile(o) for o in out],
+                         caption=["original"] + [f"draw {d + 1}" for d in range(draws)], width=88, output_format="PNG")
+                st.caption(f"Image #{index} of {split} through the training jitter ({strength}), one independent draw each.")
+
+# --- fonts --------------------------------------------------------------------------------------
+with tab_fonts:
+    if tab_fonts.open:
+        fonts = ds.meta.get("fonts") or []
+        if not fonts:
+            st.info("This source has no font list (only glyphs-52 is rendered from fonts).")
+        else:
+            rows = [f if isinstance(f, dict) else {"name": str(f)} for f in fonts]
+            by_split = sorted({r.get("split") for r in rows if r.get("split")})
+            only = st.multiselect("Split", by_split, key="ds_font_splits", placeholder="all splits")
+            rows = [r for r in rows if not only or r.get("split") in only]
+            order = [c for c in ("name", "family", "split", "style", "source", "variation", "pen_width", "file")
+                     if any(c in r for r in rows)]  # fmt: skip
+            st.dataframe(rows, hide_index=True, column_order=order)
+            fam = {r.get("family") for r in rows if r.get("family")}
+            st.caption(f"{len(rows)} font instances in {len(fam)} design families")

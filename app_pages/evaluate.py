@@ -1,0 +1,232 @@
+"""Evaluate: how a run does on a split, where it goes wrong, and where two runs disagree.
+
+``glyphcore.evaluate.evaluate_run`` does the work and keeps it in the run's eval/ folder; this page
+caches the result per run, split and checkpoint version and draws it. ``/Evaluate?run=<run id>``
+opens a run directly (the newest run otherwise).
+
+Test seam: the confusion matrix is ``st.altair_chart(..., on_select="rerun", key=cm_key(run, split))``;
+its value in ``st.session_state`` is ``{"selection": {"cell": [{"true": "I", "pred": "l"}]}}`` after a
+click (``{"cell": {}}`` when nothing is selected). AppTest injects a click by setting that key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from glyphcore import runs, viz
+from glyphcore.errors import GlyphError
+from glyphcore.evaluate import compare_predictions, evaluate_run
+
+
+GALLERY_MAX = 48  # images per gallery
+ERRORS_ONLY_ABOVE = 0.9  # the confusion matrix opens with "errors only" on for a model more accurate than this
+SPLITS = ("test", "valid", "seen", "train")  # offered when the data set has them, in this order
+MERGE_LABELS = {
+    "case_insensitive": "case-insensitive",
+    "I/l": "I and l merged",
+    "size_only": "size-only case pairs merged",
+    "I/l+size_only": "I/l + size-only merged",
+}
+
+
+@st.cache_data(show_spinner="Evaluating (the first time for this checkpoint and split) ...", max_entries=32)
+def evaluation(run_path: str, split: str, ckpt_mtime: float):
+    """``evaluate_run`` per run, split and checkpoint version (a new best.pt has a new mtime)."""
+    return evaluate_run(run_path, split=split)
+
+
+@st.cache_resource(max_entries=8)
+def split_images(source: str, split: str, data_key: str):
+    """The split's images (a memory map: only the rows a gallery shows are read)."""
+    from glyphcore.data import load_dataset
+
+    return load_dataset(source, split).images
+
+
+@st.cache_data(show_spinner=False)
+def available_splits(source: str, data_key: str) -> list[str]:
+    from glyphcore.data import list_splits
+
+    have = list_splits(source)
+    return [s for s in SPLITS if s in have] + [s for s in have if s not in SPLITS]
+
+
+def data_key() -> str:
+    """Changes when the data folder changes (a rebuilt data set is read again)."""
+    from glyphcore import paths
+
+    return str(paths.data_dir())
+
+
+def cm_key(run_id: str, split: str) -> str:
+    """Widget key of the confusion matrix (per run and split, so a selection does not leak)."""
+    return f"cm-{run_id}-{split}"
+
+
+def run_label(r: runs.RunInfo) -> str:
+    acc = f" · val {r.best_val_acc:.2%}" if r.best_val_acc is not None else ""
+    return f"{r.run_id} · {r.model or '?'} / {r.activation or '?'}{acc}"
+
+
+def gallery(images, indices: np.ndarray, captions: list[str], width: int = 72) -> None:
+    """Show the split's images at ``indices`` (at most GALLERY_MAX) with their captions.
+
+    ``images`` is None when the data set is not on this machine: the captions are listed instead.
+    """
+    idx = np.asarray(indices)[:GALLERY_MAX]
+    if idx.size == 0:
+        st.caption("no images")
+        return
+    if images is None:
+        st.caption("build the data set to see these images (`python -m glyphcore data build`): " + " | ".join(
+            f"#{i} {c}" for i, c in zip(idx, captions)))
+        return
+    order = np.argsort(idx)  # a memmap reads fastest in order
+    rows = np.empty((idx.size, *images.shape[1:]), dtype=np.uint8)
+    rows[order] = images[idx[order]]
+    pictures = [r[0] if r.shape[0] == 1 else r.transpose(1, 2, 0) for r in rows]  # grey H x W or RGB H x W x 3
+    st.image(pictures, caption=captions[: idx.size], width=width, output_format="PNG")
+
+
+def selected_cell(event) -> tuple[str, str] | None:
+    """(true, pred) of the clicked confusion cell, or None (an empty selection is ``{}``)."""
+    points = ((event or {}).get("selection") or {}).get(viz.CONFUSION_SELECTION) or []
+    if isinstance(points, list) and points and isinstance(points[0], dict):
+        p = points[0]
+        if "true" in p and "pred" in p:
+            return str(p["true"]), str(p["pred"])
+    return None
+
+
+st.title("Evaluate")
+checkpointed = {r.run_id: r for r in runs.list_runs() if (r.path / runs.BEST_CKPT).is_file()}
+if not checkpointed:
+    st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
+    st.stop()
+
+cols = st.columns([3, 2, 2], vertical_alignment="bottom")
+linked = st.query_params.get("run")  # /Evaluate?run=<run id> opens that run
+run_ids = list(checkpointed)
+run_id = cols[0].selectbox("Run", run_ids, index=run_ids.index(linked) if linked in checkpointed else 0,
+                           format_func=lambda r: run_label(checkpointed[r]), key="eval_run")
+info = checkpointed[run_id]
+source = info.data or "glyphs-52"
+missing_data = ""  # why the images cannot be shown ("" when the data set is here)
+try:
+    splits = available_splits(source, data_key())
+except GlyphError as e:
+    # A fresh install without the data set: the starter's evaluations come with it in eval/<split>/.
+    missing_data = str(e)
+    stored = {d.name for d in (info.path / runs.EVAL_DIR).glob("*") if (d / "summary.json").is_file()}
+    splits = [s for s in SPLITS if s in stored]
+    if not splits:
+        st.error(f"The data set of {run_id} ({source}) is not available: {e}")
+        st.stop()
+    st.warning(f"Stored evaluations only, without images: {e}")
+split = cols[1].selectbox("Split", splits, key="eval_split")
+
+ckpt = info.path / runs.BEST_CKPT
+try:
+    result = evaluation(str(info.path), split, ckpt.stat().st_mtime)
+    images = None if missing_data else split_images(source, split, data_key())
+except GlyphError as e:
+    st.error(str(e))
+    st.stop()
+classes = result.classes
+
+# --- the figures --------------------------------------------------------------------------------
+st.subheader(result.accuracy_line)
+merged = result.merged
+figures = st.columns(6)
+figures[0].metric("accuracy", f"{result.accuracy:.2%}", help="share of images predicted right")
+for col, name in zip(figures[1:5], MERGE_LABELS):
+    if name in merged:
+        col.metric(MERGE_LABELS[name], f"{merged[name]:.2%}")
+errors = int(np.sum(result.labels != result.preds))
+figures[5].metric("errors", f"{errors:,}", help=f"{result.case_swap_share:.0%} of them only swap the letter's case")
+st.caption(
+    f"{result.case_swap_share:.0%} of the errors are case swaps of the right letter (c for C). "
+    f"I and l are the same stroke in many sans fonts, and c/C, o/O, s/S, ... differ by size only: the merged "
+    f"accuracies count those pairs as one class. Mean loss {result.mean_loss:.4f} · checkpoint {ckpt.name} · "
+    f"{'from eval/ cache' if result.cached else f'evaluated in {result.seconds:.1f} s'}"
+)
+
+# --- confusion matrix -----------------------------------------------------------------------------
+st.subheader("Confusion matrix")
+toggles = st.container(horizontal=True, gap="large")  # side by side, each as wide as its label
+normalize = toggles.toggle("row-normalised (share of each true class)", key="cm_norm")
+# a good model's diagonal (hundreds per cell) washes its few mistakes out of one shared colour scale
+errors_only = toggles.toggle("errors only", value=result.accuracy > ERRORS_ONLY_ABOVE, key="cm_errors",
+                              help="grey the diagonal (the right answers): the colour scale spans the mistakes only")
+left, right = st.columns([5, 3], gap="medium")
+key = cm_key(run_id, split)
+with left:
+    chart = viz.confusion_matrix_chart(result.confusion, classes, normalize=normalize, errors_only=errors_only)
+    event = st.altair_chart(chart, on_select="rerun", key=key, width="content")
+    cell = selected_cell(event)
+    st.caption("Rows: the true class; columns: the prediction. Click a cell to see its images; double-click to clear."
+               + (" Grey: the diagonal (right answers), left out of the colour scale." if errors_only else ""))
+with right:
+    if cell is None:
+        st.info("Click a cell of the matrix to see the images in it.")
+    else:
+        true, pred = cell
+        idx = result.cell_indices(true, pred)
+        # letters in code spans: a monospace face tells I from l
+        st.markdown(f"#### true `{true}` → predicted `{pred}`: {idx.size:,} image{'s' if idx.size != 1 else ''}")
+        if idx.size > GALLERY_MAX:
+            st.caption(f"the {GALLERY_MAX} with the largest loss")
+        gallery(images, idx, [f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
+                              if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
+
+# --- per-class metrics and most confused ----------------------------------------------------------
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Per class")
+    table = pd.DataFrame(result.per_class)
+    st.dataframe(
+        table, hide_index=True, width="stretch", height=360,
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")},
+    )
+with right:
+    st.subheader("Most confused")
+    pairs = result.most_confused(min_count=1)[:20]
+    if pairs:
+        st.dataframe(pd.DataFrame(pairs, columns=["true", "predicted", "images"]), hide_index=True, width="stretch",
+                     height=360)
+    else:
+        st.success("No confusions at all on this split.")
+
+# --- top losses -------------------------------------------------------------------------------------
+st.subheader("Top losses")
+st.caption("The images the model got most wrong (largest cross-entropy): true → predicted, loss, p(true).")
+losses = result.top_losses(k=24)
+gallery(images, np.array([t.index for t in losses], dtype=np.int64),
+        [f"{t.actual}→{t.predicted} · {t.loss:.2f} · p={t.p_true:.2f}" for t in losses], width=96)
+
+# --- run A vs run B --------------------------------------------------------------------------------
+st.subheader("Run A vs run B")
+others = [r for r in checkpointed if r != run_id and (checkpointed[r].data or "glyphs-52") == source]
+if not others:
+    st.caption(f"Train another run on {source} to see where two runs disagree.")
+else:
+    other_id = st.selectbox("Compare with", others, format_func=lambda r: run_label(checkpointed[r]), key="eval_other")
+    other = checkpointed[other_id]
+    try:
+        result_b = evaluation(str(other.path), split, (other.path / runs.BEST_CKPT).stat().st_mtime)
+        comp = compare_predictions(result, result_b)
+    except GlyphError as e:
+        st.error(str(e))
+    else:
+        c = comp.counts
+        m = st.columns(4)
+        m[0].metric("both right", f"{c['both_right']:,}")
+        m[1].metric(f"only A ({run_id}) right", f"{c['only_a_right']:,}")
+        m[2].metric(f"only B ({other_id}) right", f"{c['only_b_right']:,}")
+        m[3].metric("both wrong", f"{c['both_wrong_same'] + c['both_wrong_different']:,}")
+        st.markdown(f"**{len(comp.indices):,}** images where A and B answer differently (true · A · B):")
+        rows = comp.rows(limit=GALLERY_MAX)
+        gallery(images, np.array([r["index"] for r in rows], dtype=np.int64),
+                [f"{r['actual']} · A:{r['pred_a']} · B:{r['pred_b']}" for r in rows], width=96)

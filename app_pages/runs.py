@@ -1,0 +1,217 @@
+"""Runs & Compare: every run in a sortable, filterable table (delete after a confirmation); pick
+several runs for overlaid curves, their config differences, a one-factor ablation table and report
+cards that copy as Markdown rows.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from glyphcore import runs, viz
+from glyphcore.runs import compare
+from glyphcore.errors import GlyphError
+
+
+GROUP_KEYS = ("activation", "batchnorm", "optimizer", "lr", "model", "augment", "schedule", "batch_size",
+              "dropout", "seed", "data")  # fmt: skip
+DRAWINGS_COL = "drawings acc (%)"
+
+
+def file_stamp(path) -> tuple[int, int]:
+    """(size, mtime_ns) of a file, (0, 0) when missing: part of cache keys."""
+    try:
+        s = path.stat()
+        return s.st_size, s.st_mtime_ns
+    except OSError:
+        return 0, 0
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def metrics_of(run_dir: str, stamp: tuple[int, int]) -> list[dict]:
+    """All metrics events of a run (re-read only when metrics.jsonl changed)."""
+    return list(runs.read_metrics(run_dir))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def config_of(run_dir: str, stamp: tuple[int, int]) -> dict:
+    try:
+        return runs.read_config(run_dir)
+    except GlyphError:
+        return {}
+
+
+@st.cache_data(show_spinner="Scoring runs on your drawings ...", max_entries=256)
+def drawings_score(run_dir: str, ckpt_stamp: tuple[int, int], drawings_stamp: tuple) -> float | None:
+    from glyphcore.data.drawings import score_run_on_drawings
+
+    try:
+        acc = score_run_on_drawings(run_dir)["accuracy"]
+    except GlyphError:
+        return None  # e.g. a run on digits cannot name a drawn letter
+    return round(100 * acc, 1) if acc is not None else None
+
+
+def events_of(info: runs.RunInfo) -> list[dict]:
+    return metrics_of(str(info.path), file_stamp(info.path / runs.METRICS_FILE))
+
+
+def config_for(info: runs.RunInfo) -> dict:
+    return config_of(str(info.path), file_stamp(info.path / runs.CONFIG_FILE))
+
+
+def drawings_column(infos: list[runs.RunInfo], rows: list[dict]) -> None:
+    """Add each run's accuracy on the personal drawings set, when there are drawings."""
+    from glyphcore.data.drawings import list_drawings
+
+    drawings = list_drawings()
+    if not drawings:
+        return
+    stamp = (len(drawings), max(file_stamp(p)[1] for p, _ in drawings))
+    for info, row in zip(infos, rows):
+        ckpt = info.path / runs.BEST_CKPT
+        ok = ckpt.is_file() and info.state not in runs.ACTIVE_STATES
+        row[DRAWINGS_COL] = drawings_score(str(info.path), file_stamp(ckpt), stamp) if ok else None
+
+
+def on_table_select() -> None:
+    """A selection in the table becomes the runs to compare."""
+    selected = st.session_state["rc_table"].selection.rows
+    ids = st.session_state.get("rc_table_ids", [])
+    st.session_state["rc_pick"] = [ids[i] for i in selected if i < len(ids)]
+
+
+def delete_flow(run_ids: list[str]) -> None:
+    """Pick a run, ask for a confirmation, delete its folder."""
+    pending = st.session_state.get("rc_delete_pending")
+    if pending:
+        st.warning(f"Delete run `{pending}` and all its files (checkpoints, metrics)? This cannot be undone.")
+        c1, c2, _ = st.columns([1, 1, 4])
+        if c1.button("Yes, delete it", type="primary", key="rc_delete_yes"):
+            st.session_state["rc_delete_pending"] = None
+            try:
+                runs.delete(pending)
+                st.session_state["rc_pick"] = [r for r in st.session_state.get("rc_pick", []) if r != pending]
+                st.toast(f"Deleted {pending}")
+            except GlyphError as e:
+                st.session_state["rc_delete_error"] = str(e)  # shown after the rerun
+            st.rerun()  # the table above still lists the run
+        if c2.button("Keep it", key="rc_delete_no"):
+            st.session_state["rc_delete_pending"] = None
+            st.rerun()
+        return
+    c1, c2 = st.columns([3, 1])
+    target = c1.selectbox("Run to delete", run_ids, index=None, key="rc_delete_target", placeholder="choose a run")
+    c2.write("")
+    if c2.button("Delete ...", icon=":material/delete:", disabled=target is None, key="rc_delete"):
+        st.session_state["rc_delete_pending"] = target
+        st.rerun()
+
+
+st.title("Runs & Compare")
+infos = runs.list_runs()
+if not infos:
+    st.info("No runs yet.")
+    st.page_link("app_pages/train.py", label="Launch one on the Train page", icon=":material/model_training:")
+    st.stop()
+
+# --- the table -----------------------------------------------------------------------------------
+c1, c2, c3 = st.columns([2, 2, 2])
+query = c1.text_input("Filter", key="rc_filter", placeholder="run id, model or activation contains ...")
+states = sorted({r.state for r in infos})
+shown_states = c2.multiselect("State", states, key="rc_states", placeholder="all states")
+models = sorted({r.model for r in infos if r.model})
+shown_models = c3.multiselect("Model", models, key="rc_models", placeholder="all models")
+q = query.strip().lower()
+shown = [
+    r for r in infos
+    if (not q or q in " ".join(str(x) for x in (r.run_id, r.model, r.activation, r.name or "")).lower())
+    and (not shown_states or r.state in shown_states)
+    and (not shown_models or r.model in shown_models)
+]  # fmt: skip
+rows = [compare.run_row(r) for r in shown]
+drawings_column(shown, rows)
+st.session_state["rc_table_ids"] = [r.run_id for r in shown]
+st.dataframe(
+    rows,
+    hide_index=True,
+    key="rc_table",
+    on_select=on_table_select,
+    selection_mode="multi-row",
+    column_config={
+        "params": st.column_config.NumberColumn(format="localized"),
+        "best val acc (%)": st.column_config.NumberColumn(format="%.2f"),
+        "wall s": None,  # sorting helper; "wall time" is the readable one
+    },
+)
+st.caption(f"{len(shown)} of {len(infos)} runs · click column headers to sort · tick rows to compare them")
+
+if st.session_state.get("rc_delete_error"):
+    st.error(st.session_state.pop("rc_delete_error"))
+with st.expander("Delete a run", expanded=bool(st.session_state.get("rc_delete_pending"))):
+    delete_flow([r.run_id for r in infos if not r.is_starter])
+
+# --- compare -------------------------------------------------------------------------------------
+st.header("Compare")
+by_id = {r.run_id: r for r in infos}
+st.session_state["rc_pick"] = [r for r in st.session_state.get("rc_pick", []) if r in by_id]
+picked = st.multiselect("Runs to compare", list(by_id), key="rc_pick", placeholder="pick two or more runs")
+if not picked:
+    st.info("Pick runs here or tick them in the table.")
+    st.stop()
+chosen = [by_id[r] for r in picked]
+configs = {r.run_id: config_for(r) for r in chosen}
+events = {r.run_id: events_of(r) for r in chosen}
+
+c1, c2 = st.columns([1, 3])
+color_by = c1.selectbox("Colour by", ("run",) + GROUP_KEYS, key="rc_color_by")
+splits = c2.multiselect("Curves", ["train", "val"], default=["train", "val"], key="rc_splits")
+groups = None if color_by == "run" else {
+    r: f"{color_by}={compare.value_text(configs[r].get(color_by))}" for r in picked
+}  # fmt: skip
+curves = viz.curves_frame(events, groups)
+if curves.empty:
+    st.info("These runs have no finished epoch yet.")
+else:
+    left, right = st.columns(2)
+    color = "run" if color_by == "run" else "group"
+    left.altair_chart(viz.overlay_curves_chart(curves, "loss", color=color, splits=splits), width="stretch")
+    right.altair_chart(viz.overlay_curves_chart(curves, "acc", color=color, splits=splits), width="stretch")
+    st.caption(f"{curves['run'].nunique()} runs overlaid ({', '.join(dict.fromkeys(curves['run']))}), "
+               f"coloured by {color_by}; dashed = train, solid = val")  # fmt: skip
+
+st.subheader("Config differences")
+diffs = compare.config_differences(configs)
+if len(picked) < 2:
+    st.caption("Pick at least two runs to see their differences.")
+elif not diffs:
+    st.info("These runs have the same settings.")
+else:
+    st.dataframe(diffs, hide_index=True)
+
+st.subheader("One-factor ablations")
+results = {
+    r.run_id: {
+        "best val acc (%)": round(100 * r.best_val_acc, 2) if r.best_val_acc is not None else None,
+        "best val loss": round(r.best_val_loss, 4) if r.best_val_loss is not None else None,
+        "best epoch": r.best_epoch,
+        "params": r.params,
+        "wall time": compare.run_row(r)["wall time"],
+    }
+    for r in chosen
+}
+ablations = compare.one_factor_ablations(configs, results)
+if ablations:
+    st.dataframe(ablations, hide_index=True, column_config={
+        "params": st.column_config.NumberColumn(format="localized"),
+        "best val acc (%)": st.column_config.NumberColumn(format="%.2f"),
+    })  # fmt: skip
+else:
+    st.caption(
+        "No two of these runs differ in exactly one of " + ", ".join(compare.ABLATION_KEYS) + " with all else equal."
+    )
+
+st.subheader("Report cards")
+cards = [compare.report_card(r, events[r.run_id]) for r in chosen]
+st.dataframe(cards, hide_index=True)
+st.caption("Markdown rows, ready to paste into a report (copy button at the top right):")
+st.code(compare.markdown_table(cards), language="text")

@@ -1,0 +1,50 @@
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, models, evaluate, predict.
+
+One module per command (``data``, ``train``, ``runs``, ``models``, ``evaluate``), each with an
+``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds the one progress bar.
+Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
+becomes ``error: <message>`` on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from glyphcore.cli.data import add_data_commands
+from glyphcore.cli.evaluate import add_eval_commands
+from glyphcore.cli.models import add_models_commands
+from glyphcore.cli.runs import add_runs_commands
+from glyphcore.cli.train import add_train_commands
+from glyphcore.errors import GlyphError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="glyphcore",
+        description="Glyph Explorer, headless: build data, train, watch runs, evaluate, predict.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_data_commands(sub)
+    add_train_commands(sub)
+    add_runs_commands(sub)
+    add_models_commands(sub)
+    add_eval_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GlyphError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

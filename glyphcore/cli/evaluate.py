@@ -1,0 +1,101 @@
+"""``glyphcore evaluate RUN`` and ``glyphcore predict --run RUN IMAGE...``.
+
+torch and the engine are imported inside the handlers so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from glyphcore.cli.progress import ProgressBar
+
+__all__ = ["add_eval_commands"]
+
+
+def add_eval_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``evaluate`` and ``predict`` to the CLI's sub-command parsers."""
+    p = sub.add_parser(
+        "evaluate", help="evaluate a run on a split: accuracy, top confusions; writes the run's eval/",
+        description="Evaluate a run's checkpoint on a split of its data set. Prints the accuracy line "
+                    "and the most-confused pairs and stores the full result in <run>/eval/<split>/ "
+                    "(reused until the checkpoint changes).",
+    )
+    p.add_argument("run", metavar="RUN", help="run id, run folder, 'starter', or a .pt checkpoint")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint (default: best)")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="most-confused pairs to print (default: 10)")
+    p.add_argument("--force", action="store_true", help="recompute even if eval/ holds a result for this checkpoint")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU when there is one)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=_evaluate)
+
+    q = sub.add_parser(
+        "predict", help="name the letter in image files (the Draw page's preprocessing)",
+        description="Predict the class of each image with a run's model. Images go through the same "
+                    "preprocessing as the Draw page (ink found whatever the polarity, mapped into the "
+                    "glyph frame). An empty image is an error, not a guess.",
+    )
+    q.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    q.add_argument("--run", default="starter", help="run id, run folder, 'starter' (default) or a .pt checkpoint")
+    q.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint (default: best)")
+    q.add_argument("--topk", type=int, default=5, help="classes to list per image (default: 5)")
+    q.add_argument("--json", action="store_true",
+                   help='one JSON object per image per line: {"file", "pred", "topk": [[class, p], ...]}')
+    q.set_defaults(func=_predict)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from glyphcore.evaluate import evaluate_run
+
+    bar = ProgressBar()
+    progress = (lambda done, total: bar(done, total, "evaluating")) if bar.tty and not args.json else None
+    r = evaluate_run(args.run, split=args.split, which=args.which, force=args.force, device=args.device,
+                     progress=progress)
+    if args.json:
+        print(json.dumps({**r.summary(), "cached": r.cached, "eval_dir": str(r.out_dir) if r.out_dir else None}))
+        return 0
+    print(r.accuracy_line)
+    m = r.merged
+    print(f"case-insensitive: {100 * m['case_insensitive']:.2f}%   I/l merged: {100 * m['I/l']:.2f}%   "
+          f"I/l + size-only pairs merged: {100 * m['I/l+size_only']:.2f}%   "
+          f"case swaps: {100 * r.case_swap_share:.1f}% of {int((r.labels != r.preds).sum())} errors")
+    pairs = r.most_confused()[: max(0, args.top)]
+    if pairs:
+        print("most confused (actual -> predicted: count):")
+        for a, b, c in pairs:
+            print(f"  {a} -> {b}: {c}")
+    how = "read from" if r.cached else "written to"
+    speed = f", {r.images_per_s:,.0f} images/s on {r.device}" if not r.cached else ""
+    if r.out_dir is not None:
+        print(f"results {how} {r.out_dir}{speed}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from glyphcore.errors import ImageInputError
+    from glyphcore.infer import load_predictor
+
+    predictor = load_predictor(args.run, which=args.which)
+    failed = 0
+    for path in args.images:
+        try:
+            prepared = predictor.prepare(path)
+            if prepared.empty:
+                raise ImageInputError(f"{path}: {prepared.note}")
+            [pred] = predictor.predict(prepared, topk=args.topk)
+        except ImageInputError as e:
+            failed += 1
+            msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
+            if args.json:
+                print(json.dumps({"file": path, "error": msg}), flush=True)
+            print(f"error: {msg}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": path, "pred": pred.label,
+                              "topk": [[c, round(p, 6)] for c, p in pred.topk]}), flush=True)
+        else:
+            tops = "  ".join(f"{c} {100 * p:.1f}%" for c, p in pred.topk)
+            print(f"{path}: {pred.label}   ({tops})", flush=True)
+    return 2 if failed else 0

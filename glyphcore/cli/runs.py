@@ -1,0 +1,119 @@
+"""``glyphcore runs list|show|cancel|resume|delete``: the run folders, headless."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from glyphcore.cli.train import add_config_flags, given_settings
+from glyphcore.errors import RunError
+from glyphcore.timefmt import date_text
+from glyphcore.train.config import RUNTIME_FIELDS
+
+__all__ = ["add_runs_commands"]
+
+def _fmt_acc(a: float | None) -> str:
+    return f"{100 * a:.2f}%" if a is not None else "-"
+
+
+def _cmd_runs_list(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+
+    infos = runs.list_runs()
+    if args.json:
+        print(json.dumps([i.as_dict() for i in infos], indent=1, default=str))
+        return 0
+    if not infos:
+        print("no runs yet: start one with `python -m glyphcore train` (or --detach to run it in the background)")
+        return 0
+    rows = [("RUN", "STATE", "MODEL", "ACT", "EPOCH", "BEST VAL ACC", "STARTED")]
+    for i in infos:
+        rows.append((i.run_id, i.state, i.model or "-", i.activation or "-", f"{i.epoch}/{i.epochs or '-'}",
+                     _fmt_acc(i.best_val_acc), date_text(i.started, "-")))
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def _cmd_runs_show(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+
+    run_dir = runs.resolve_run(args.run)
+    status = runs.read_status(run_dir)
+    try:
+        config = runs.read_config(run_dir)
+    except RunError:
+        config = {}
+    epochs = [r for r in runs.read_metrics(run_dir) if r.get("event") == "epoch"]
+    if args.json:
+        print(json.dumps({"run": run_dir.name, "path": str(run_dir), "status": status, "config": config,
+                          "epochs": epochs}, indent=1, default=str))
+        return 0
+    print(f"run      {run_dir.name}  ({run_dir})")
+    print(f"state    {status['state']}  {status.get('message') or ''}".rstrip())
+    params = f", {status['params']:,} parameters" if status.get("params") else ""
+    print(f"model    {config.get('model', '-')} ({config.get('activation', '-')}){params}")
+    print(f"data     {config.get('data', '-')}   device {status.get('device') or '-'}")
+    print(f"progress epoch {status.get('epoch')}/{status.get('epochs')}, step {status.get('step')}, "
+          f"{float(status.get('wall_seconds') or 0):.1f} s of training")
+    if status.get("best_epoch"):
+        print(f"best     epoch {status['best_epoch']}: val loss {status['best_val_loss']:.6f}, "
+              f"val acc {_fmt_acc(status.get('best_val_acc'))}")
+    for r in epochs[-args.last:]:
+        print(f"  epoch {r['epoch']:>3}  train loss {r['train_loss']:.4f} acc {_fmt_acc(r['train_acc'])}  "
+              f"val loss {r['val_loss']:.4f} acc {_fmt_acc(r['val_acc'])}  {r['seconds']:.1f} s")
+    return 0
+
+
+def _cmd_runs_cancel(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+
+    status = runs.cancel(args.run, wait=args.wait)
+    print(f"{args.run}: {status['state']}" + (f" ({status['message']})" if status.get("message") else ""))
+    return 0
+
+
+def _cmd_runs_resume(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+
+    run_id = runs.resume(args.run, **given_settings(args))
+    print(run_id)
+    return 0
+
+
+def _cmd_runs_delete(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+
+    run_dir = runs.resolve_run(args.run)
+    if not args.yes:
+        raise RunError(f"this deletes {run_dir} and its checkpoints; pass --yes to confirm")
+    runs.delete(run_dir)
+    print(f"deleted {run_dir}")
+    return 0
+
+
+def add_runs_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``runs list|show|cancel|resume|delete``."""
+    p = sub.add_parser("runs", help="list, inspect, cancel, resume and delete training runs")
+    rs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    q = rs.add_parser("list", help="every run, newest first, plus the starter model")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_cmd_runs_list)
+    q = rs.add_parser("show", help="status, settings and the last epochs of a run")
+    q.add_argument("run", help="run id, run folder, or starter")
+    q.add_argument("--last", type=int, default=5, help="epochs to show (default: 5)")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_cmd_runs_show)
+    q = rs.add_parser("cancel", help="stop a running run (it saves last.pt and can be resumed)")
+    q.add_argument("run")
+    q.add_argument("--wait", type=float, default=30.0, help="seconds to wait for it to stop (default: 30)")
+    q.set_defaults(func=_cmd_runs_cancel)
+    q = rs.add_parser("resume", help="continue a cancelled or crashed run from its last.pt, in the background")
+    q.add_argument("run")
+    add_config_flags(q, only=RUNTIME_FIELDS)
+    q.set_defaults(func=_cmd_runs_resume)
+    q = rs.add_parser("delete", help="delete a run folder")
+    q.add_argument("run")
+    q.add_argument("--yes", action="store_true", help="confirm")
+    q.set_defaults(func=_cmd_runs_delete)

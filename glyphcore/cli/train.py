@@ -1,0 +1,128 @@
+"""``glyphcore train ...``: every TrainConfig field as a flag, plus --run-dir, --name, --resume, --detach.
+
+The flags are generated from the fields of ``TrainConfig`` (``glyphcore.train.config.field_specs``)
+so that flags and settings never drift. torch is imported inside the handler only, so ``--help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from glyphcore.cli.progress import console_progress
+from glyphcore.errors import ConfigError
+from glyphcore.train.config import RUNTIME_FIELDS, coerce_value, field_specs
+
+__all__ = ["add_train_commands", "add_config_flags", "given_settings"]
+
+def _converter(spec: dict[str, Any]):
+
+    def convert(text: str) -> Any:
+        try:
+            return coerce_value(spec, text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = spec["type"]  # argparse names the type in its error messages
+    return convert
+
+
+def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """One flag per TrainConfig field (``--batch-size 50``, ``--batchnorm/--no-batchnorm``); a flag
+    not given is absent from the namespace (default SUPPRESS), so presets and saved configs apply."""
+    group = parser.add_argument_group("training settings (defaults: the report's recipe)")
+    for spec in field_specs():
+        name = spec["name"]
+        if only is not None and name not in only:
+            continue
+        flag = "--" + name.replace("_", "-")
+        default = spec["default"]
+        shown = json.dumps(default) if isinstance(default, dict) else default
+        help_text = f"{spec['help']} (default: {shown})"
+        if spec["type"] == "bool":
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_text)
+            continue
+        metavar = "{" + ",".join(spec["choices"]) + "}" if spec["choices"] else spec["type"].upper()
+        if spec["optional"]:
+            metavar += "|none"
+        group.add_argument(flag, dest=name, type=_converter(spec), default=argparse.SUPPRESS, metavar=metavar,
+                           choices=spec["choices"], help=help_text)
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    names = [s["name"] for s in field_specs()]
+    return {k: getattr(args, k) for k in names if hasattr(args, k)}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from glyphcore import paths, runs
+    from glyphcore.train.config import config_from_dict, make_config
+
+    given = given_settings(args)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.resume:
+        if not args.run_dir:
+            raise ConfigError("--resume needs --run-dir (the run folder to continue)")
+        saved = runs.read_config(args.run_dir)
+        base = config_from_dict(saved, ignore_unknown=True)
+        changed = sorted(k for k, v in given.items() if k not in RUNTIME_FIELDS and getattr(base, k) != v)
+        if changed:
+            raise ConfigError(f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
+                              f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others")
+        config = config_from_dict({**saved, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}},
+                                  ignore_unknown=True)
+    else:
+        preset = given.pop("preset", "report")
+        config = make_config(preset, **given)
+    if args.detach:
+        if args.run_dir or args.resume:
+            raise ConfigError("--detach starts a new run folder itself; use `runs resume` to continue a run")
+        run_id = runs.launch(config, name=args.name)
+        print(run_id)
+        print(f"started in the background; follow it with `python -m glyphcore runs show {run_id}`", file=sys.stderr)
+        return 0
+    if args.run_dir:
+        run_dir = args.run_dir
+    elif world > 1:
+        raise ConfigError("under torchrun pass --run-dir: every process must write to (or read) the same folder")
+    else:
+        run_dir = str(runs.new_run_dir(config.model, config.activation, args.name, root=paths.runs_dir()))
+
+    from glyphcore.train import fit
+
+    rank = int(os.environ.get("RANK", "0"))
+    bar = {"on": True, "off": False}.get(args.progress)
+    callbacks = [console_progress(bar=bar)] if rank == 0 else []
+    result = fit(config, run_dir, callbacks=callbacks, resume=args.resume, name=args.name, handle_signals=True)
+    if rank == 0:
+        print(f"{result.state}: {result.message}")
+        print(f"run folder: {run_dir}")
+    if world > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 1 if result.state == "diverged" else 0
+
+
+def add_train_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` (every TrainConfig field as a flag, plus --run-dir, --name, --resume, --detach)."""
+    p = sub.add_parser(
+        "train", help="train a model; the run folder goes under checkpoints/",
+        description="Train a model. Defaults reproduce the report (seed_cnn, SiLU, Adam 2e-4, batch 50, 15 epochs, "
+                    "seed 42, glyphs-52). Prints one line per epoch; a progress bar on stderr at a terminal. "
+                    "Several GPUs: torchrun --nproc_per_node N -m glyphcore train --run-dir DIR ...",
+    )
+    p.add_argument("--run-dir", help="run folder to write (default: a new one under checkpoints/)")
+    p.add_argument("--name", help="a name for the run (sanitised into the folder name)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
+    p.add_argument("--detach", action="store_true", help="start the run in the background and print its id")
+    p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                   help="progress bar on stderr (auto: when stderr is a terminal)")
+    add_config_flags(p)
+    p.set_defaults(func=_cmd_train)

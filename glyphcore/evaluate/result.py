@@ -1,0 +1,140 @@
+"""``EvalResult``: a model's answers on one split, with the figures derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glyphcore.evaluate.metrics import (
+    MERGES,
+    TopLoss,
+    accuracy_line,
+    case_swap_share,
+    merged_accuracy,
+    most_confused,
+    normalize_confusion,
+    per_class_metrics,
+    top_losses,
+)
+
+__all__ = ["EvalResult"]
+
+@dataclass
+class EvalResult:
+    """A model's answers on one split, with the figures derived from them.
+
+    Attributes:
+        classes: class names (label i <-> classes[i]).
+        split: the split evaluated ("test", "valid", ...).
+        labels, preds: int64 (N,) actual classes and predictions.
+        p_true, p_pred: float32 (N,) probability of the actual class and of the prediction.
+        loss: float32 (N,) cross-entropy per sample, nats.
+        confusion: K x K int64 counts (rows actual, columns predicted).
+        checkpoint: the checkpoint file evaluated.
+        which: "best" or "last".
+        run_dir: the run folder (None for a bare .pt file).
+        out_dir: the folder the result is stored in (None when not stored).
+        dataset: {"source", "id", "hash"} of the data evaluated on.
+        seconds: wall time of the evaluation pass (of the original computation when cached).
+        images_per_s: evaluation speed.
+        device: where it ran.
+        cached: True when read back from ``eval/`` instead of computed.
+    """
+
+    classes: list[str]
+    split: str
+    labels: np.ndarray
+    preds: np.ndarray
+    p_true: np.ndarray
+    p_pred: np.ndarray
+    loss: np.ndarray
+    confusion: np.ndarray
+    checkpoint: Path | None = None
+    which: str = "best"
+    run_dir: Path | None = None
+    out_dir: Path | None = None
+    dataset: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+    device: str = ""
+    cached: bool = False
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.labels.size)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of samples predicted right."""
+        return float(np.mean(self.labels == self.preds)) if self.n else 0.0
+
+    @property
+    def mean_loss(self) -> float:
+        """Mean cross-entropy, nats."""
+        return float(np.mean(self.loss)) if self.n else 0.0
+
+    @property
+    def accuracy_line(self) -> str:
+        """``Accuracy of the network on the 15600 test images: 99.03%``."""
+        return accuracy_line(self.accuracy, self.n, self.split)
+
+    @property
+    def confusion_normalized(self) -> np.ndarray:
+        """Row-normalised confusion matrix (each actual class's row sums to 1)."""
+        return normalize_confusion(self.confusion)
+
+    @property
+    def per_class(self) -> list[dict[str, Any]]:
+        """Precision, recall, F1, support per class (see :func:`per_class_metrics`)."""
+        return per_class_metrics(self.confusion, self.classes)
+
+    @property
+    def merged(self) -> dict[str, float]:
+        """Accuracy with each group of ``MERGES`` counted as one class."""
+        return {name: merged_accuracy(self.labels, self.preds, self.classes, name) for name in MERGES}
+
+    @property
+    def case_swap_share(self) -> float:
+        """Share of the errors that are case swaps of the right letter."""
+        return case_swap_share(self.labels, self.preds, self.classes)
+
+    def most_confused(self, min_count: int = 1) -> list[tuple[str, str, int]]:
+        """[(actual, predicted, count), ...], most frequent first."""
+        return most_confused(self.confusion, self.classes, min_count)
+
+    def top_losses(self, k: int = 16, actual: str | None = None, predicted: str | None = None) -> list[TopLoss]:
+        """The ``k`` largest losses, optionally within one confusion cell."""
+        return top_losses(self.loss, self.labels, self.preds, self.classes, k,
+                          p_true=self.p_true, p_pred=self.p_pred, actual=actual, predicted=predicted)
+
+    def cell_indices(self, actual: str, predicted: str) -> np.ndarray:
+        """Sample positions in the cell (actual, predicted), largest loss first."""
+        a, p = self.classes.index(actual), self.classes.index(predicted)
+        idx = np.flatnonzero((self.labels == a) & (self.preds == p))
+        return idx[np.lexsort((idx, -self.loss[idx]))]
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as a JSON-able dict (what summary.json holds, without the cache key)."""
+        pcs = self.per_class
+        return {
+            "split": self.split,
+            "which": self.which,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "accuracy_line": self.accuracy_line,
+            "mean_loss": self.mean_loss,
+            "merged_accuracy": self.merged,
+            "case_swap_share": self.case_swap_share,
+            "errors": int(np.sum(self.labels != self.preds)),
+            "macro_f1": float(np.mean([r["f1"] for r in pcs])) if pcs else 0.0,
+            "most_confused": [list(t) for t in self.most_confused()[:20]],
+            "classes": self.classes,
+            "dataset": self.dataset,
+            "seconds": self.seconds,
+            "images_per_s": self.images_per_s,
+            "device": self.device,
+        }

@@ -1,0 +1,225 @@
+"""Checkpoints into warm predictors: a model rebuilt from its file alone, ready for many predictions.
+
+    predictor = load_predictor("starter")         # a run id, a run folder, "starter" or a .pt file
+    [pred] = predictor.predict(prepared, topk=5)  # pred.label, pred.topk = [("A", 0.97), ...]
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from glyphcore import runs
+from glyphcore.checkpoint import load_checkpoint
+from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
+from glyphcore.frame import FRAME_SIZE
+from glyphcore.infer.preprocess import Prepared, preprocess
+
+__all__ = ["Prediction", "Predictor", "load_predictor", "checkpoint_path"]
+
+@dataclass
+class Prediction:
+    """One image's answer.
+
+    Attributes:
+        label: the most probable class name.
+        topk: [(class name, probability), ...], most probable first.
+        probs: probabilities of every class (len(classes),), summing to 1.
+    """
+
+    label: str
+    topk: list[tuple[str, float]]
+    probs: np.ndarray = field(repr=False)
+
+
+def checkpoint_path(run_ref: str | os.PathLike, which: str = "best") -> Path:
+    """The checkpoint file a reference points at: a ``.pt`` file, or a run's best/last checkpoint.
+
+    Raises:
+        RunError: no such run.
+        CheckpointError: the run has no such checkpoint yet (the message says why and what to do).
+        ConfigError: ``which`` is neither "best" nor "last".
+    """
+    if which not in ("best", "last"):
+        raise ConfigError(f"which must be 'best' or 'last', got {which!r}")
+    p = Path(run_ref)
+    if p.suffix in (".pt", ".pth") and not p.is_dir():
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint {p} does not exist: give the path of a .pt file or a run id")
+        return p
+    run_dir = runs.resolve_run(run_ref)
+    name = runs.BEST_CKPT if which == "best" else runs.LAST_CKPT
+    path = run_dir / name
+    if not path.is_file():
+        state = _run_state(run_dir)
+        other = run_dir / (runs.LAST_CKPT if which == "best" else runs.BEST_CKPT)
+        hint = f"; it has {other.name} (use which={'last' if which == 'best' else 'best'})" if other.is_file() else ""
+        raise CheckpointError(
+            f"run {run_dir.name} has no {name} yet (state: {state}){hint}: a checkpoint is written at the "
+            f"end of the first epoch; wait for it, or resume or retrain the run"
+        )
+    return path
+
+
+def _run_state(run_dir: Path) -> str:
+    try:
+        return str(runs.read_status(run_dir).get("state", "unknown"))  # reconciled: a dead "running" is crashed
+    except Exception:  # a message helper: never let a broken status.json hide the real error
+        return "unknown"
+
+
+class Predictor:
+    """A model rebuilt from a checkpoint alone, in eval mode, ready for many predictions.
+
+    Attributes:
+        model: the ``nn.Module`` (eval mode, on ``device``).
+        classes: class names, label i <-> classes[i].
+        input_size: (H, W) the model takes.
+        in_channels: channels the model takes.
+        checkpoint: the checkpoint's metadata (everything but the weights and optimizer state).
+        path: the checkpoint file.
+        device: where the model lives.
+    """
+
+    def __init__(self, model: torch.nn.Module, ckpt: dict[str, Any], path: Path, device: torch.device) -> None:
+        self.model = model
+        self.classes: list[str] = list(ckpt["classes"])
+        args = ckpt["model_args"]
+        isz = args.get("input_size", FRAME_SIZE)
+        self.input_size: tuple[int, int] = (int(isz), int(isz)) if isinstance(isz, int) else (int(isz[0]), int(isz[1]))
+        self.in_channels = int(args.get("in_channels", 1))
+        self.checkpoint = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
+        self.path = path
+        self.device = device
+        # One model serves every app session (st.cache_resource): saliency and feature maps hook into
+        # it, so model calls take turns rather than see each other's hooks.
+        self.lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        """A short label for the app: ``<run folder>/<file>``."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    def prepare(self, image: Any) -> Prepared:
+        """``preprocess`` for this model's input size and channels."""
+        return preprocess(image, self.input_size, self.in_channels)
+
+    def _batch(self, x: Any) -> torch.Tensor:
+        if isinstance(x, Prepared):
+            t = x.tensor
+        elif isinstance(x, (list, tuple)) and x and all(isinstance(p, Prepared) for p in x):
+            t = torch.cat([p.tensor for p in x])
+        elif isinstance(x, torch.Tensor):
+            if not 2 <= x.ndim <= 4:
+                raise ImageInputError(f"predict takes an N x C x H x W tensor, got shape {tuple(x.shape)}")
+            t = x.reshape((1,) * (4 - x.ndim) + tuple(x.shape))  # H x W or C x H x W -> a batch of one
+            if t.dtype == torch.uint8:
+                t = t.float().div_(255.0)
+        else:
+            raise ImageInputError(
+                f"predict takes a Prepared (from preprocess), a list of them, or an N x C x H x W tensor; "
+                f"got {type(x).__name__}"
+            )
+        if tuple(t.shape[1:]) != (self.in_channels, *self.input_size):
+            raise ImageInputError(
+                f"this model takes {self.in_channels} x {self.input_size[0]} x {self.input_size[1]} inputs, got "
+                f"{tuple(t.shape[1:])}: prepare images with predictor.prepare(image)"
+            )
+        return t
+
+    @torch.inference_mode()
+    def logits(self, x: Any) -> torch.Tensor:
+        """N x num_classes float32 logits for a batch (see :meth:`predict` for what ``x`` may be)."""
+        t = self._batch(x).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with self.lock:
+            return self.model(t).float()
+
+    @torch.inference_mode()
+    def predict(self, x: Any, topk: int = 5) -> list[Prediction]:
+        """Top-k class probabilities for each image of a batch.
+
+        Args:
+            x: a :class:`Prepared`, a list of them, or an N x C x H x W float tensor in [0, 1]
+                (uint8 is scaled by 1/255).
+            topk: how many classes to return per image (capped at the class count).
+
+        Returns:
+            One :class:`Prediction` per image.
+
+        Raises:
+            ImageInputError: an empty drawing (check ``prepared.empty`` first) or a wrong shape.
+        """
+        items = [x] if isinstance(x, Prepared) else x
+        if isinstance(items, (list, tuple)):
+            for p in items:
+                if isinstance(p, Prepared) and p.empty:
+                    raise ImageInputError(p.note or "the drawing is empty: draw a letter first")
+        probs = self.logits(x).softmax(dim=1)
+        k = max(1, min(int(topk), probs.shape[1]))
+        top_p, top_i = probs.topk(k, dim=1)
+        probs_np, top_p, top_i = probs.cpu().numpy(), top_p.cpu().tolist(), top_i.cpu().tolist()
+        return [
+            Prediction(label=self.classes[ii[0]], topk=[(self.classes[i], float(p)) for i, p in zip(ii, pp)],
+                       probs=probs_np[n])
+            for n, (pp, ii) in enumerate(zip(top_p, top_i))
+        ]
+
+
+def load_predictor(run_ref: str | os.PathLike, which: str = "best",
+                   device: str | torch.device | None = None) -> Predictor:
+    """Rebuild a model from its checkpoint alone and return it warm, in eval mode.
+
+    Args:
+        run_ref: a run id, a run folder, ``"starter"``, or the path of a ``.pt`` checkpoint.
+        which: ``"best"`` (lowest validation loss) or ``"last"`` (the latest epoch).
+        device: where to run; default the CPU (one drawing at a time is fastest there).
+
+    Returns:
+        A :class:`Predictor`; the app keeps it with ``st.cache_resource``.
+
+    Raises:
+        RunError: no such run.
+        CheckpointError: no checkpoint yet, not a glyphcore checkpoint, an unknown model, a class
+            list that does not fit the model, or weights that do not fit the architecture.
+    """
+    from glyphcore.models import create_model, list_models
+
+    path = checkpoint_path(run_ref, which)
+    ckpt = load_checkpoint(path)
+    name, args, classes = ckpt["model_name"], ckpt["model_args"], ckpt["classes"]
+    if not isinstance(args, dict) or not isinstance(classes, (list, tuple)) or not classes:
+        raise CheckpointError(f"{path} has malformed model_args or classes: re-save it with glyphcore")
+    if name not in list_models():
+        raise CheckpointError(
+            f"{path} holds a {name!r} model, which this glyphcore does not know (it knows "
+            f"{', '.join(list_models())}): update glyphcore or retrain with a known model"
+        )
+    if int(args.get("num_classes", len(classes))) != len(classes):
+        raise CheckpointError(
+            f"{path} is inconsistent: the model has {args.get('num_classes')} outputs but the checkpoint lists "
+            f"{len(classes)} classes; it cannot name its predictions"
+        )
+    try:
+        model = create_model(name, **args)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: its {name} model cannot be rebuilt from its model_args ({e})") from None
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(
+            f"{path}: its weights do not fit a {name} model with {args}: {' '.join(first[:3])[:400]}"
+        ) from None
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    # channels_last: oneDNN's and cuDNN's fast convolution layout (about 2x on the CPU for seed_cnn);
+    # training uses it too. Inputs are converted in Predictor.logits.
+    model.to(dev, memory_format=torch.channels_last).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)  # inference only; saliency asks for input gradients itself
+    return Predictor(model, ckpt, path, dev)

@@ -1,0 +1,52 @@
+"""Runs: one folder per training run, the processes that train them, sweeps and comparisons.
+
+- ``store``: the run folder's files (config.json, status.json, metrics.jsonl, checkpoints), read
+  and written; the list of runs, reconciled with the process table;
+- ``process``: launch a run as a detached process, cancel, resume, delete;
+- ``sweep``: the same settings once per value of a setting, together or queued;
+- ``compare``: table rows, config differences, one-factor ablations, report cards.
+
+``from glyphcore import runs`` gives the store and the process functions (``runs.launch``,
+``runs.list_runs``, ...); ``glyphcore.runs.sweep`` and ``glyphcore.runs.compare`` are imported by
+name. Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+from glyphcore.runs.process import cancel, child_env, delete, launch, resume, spawn_detached, train_argv
+from glyphcore.runs.store import (
+    ACTIVE_STATES,
+    BEST_CKPT,
+    CONFIG_FILE,
+    EVAL_DIR,
+    LAST_CKPT,
+    LOG_FILE,
+    METRICS_FILE,
+    RESUMABLE_STATES,
+    STATUS_DEFAULTS,
+    STATUS_FILE,
+    MetricsChunk,
+    MetricsLog,
+    RunInfo,
+    list_runs,
+    new_run_dir,
+    pid_alive,
+    read_config,
+    read_json,
+    read_metrics,
+    read_status,
+    resolve_run,
+    sanitize_name,
+    update_status,
+    write_config,
+    write_json_atomic,
+    write_status,
+)
+
+__all__ = [
+    "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
+    "ACTIVE_STATES", "RESUMABLE_STATES", "STATUS_DEFAULTS", "RunInfo", "MetricsChunk", "MetricsLog",
+    "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config", "write_status",
+    "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive", "launch", "train_argv",
+    "spawn_detached", "child_env", "cancel", "resume", "delete",
+]

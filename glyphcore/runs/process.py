@@ -1,0 +1,232 @@
+"""Run processes: launch a training run detached, cancel it, resume it, delete its folder.
+
+A run is its own OS process (``python -m glyphcore train --run-dir DIR ...``), started detached
+with an argv list (never a shell string); the app and the CLI only read and write its files, so a
+run survives page switches, reloads and an app restart. No torch here (but for counting GPUs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from glyphcore import paths
+from glyphcore.errors import ConfigError, RunError
+from glyphcore.runs.store import (
+    _CHILDREN,
+    ACTIVE_STATES,
+    CONFIG_FILE,
+    LOG_FILE,
+    RESUMABLE_STATES,
+    STATUS_FILE,
+    new_run_dir,
+    pid_alive,
+    read_config,
+    read_json,
+    read_status,
+    resolve_run,
+    update_status,
+    write_config,
+    write_json_atomic,
+    write_status,
+)
+
+__all__ = ["launch", "train_argv", "spawn_detached", "child_env", "cancel", "resume", "delete"]
+
+def train_argv(run_dir: str | os.PathLike, train_args: list[str], nproc: int = 1) -> list[str]:
+    """The argv that runs ``python -m glyphcore train --run-dir DIR *train_args``; with nproc > 1,
+    under torchrun (``python -m torch.distributed.run --standalone --nproc_per_node N -m glyphcore``)."""
+    tail = ["-m", "glyphcore", "train", "--run-dir", str(run_dir), *train_args]
+    if nproc > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *tail]
+    return [sys.executable, *tail]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a training or queue process: this one's, with unbuffered output so that
+    train.log is written as it happens."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def spawn_detached(argv: list[str], log_path: Path, *, new_session: bool = True) -> subprocess.Popen:
+    """Start ``argv`` (a list, never a shell string) in the repository folder, output appended to
+    ``log_path``; in its own session (``new_session``) so that it outlives the app and its signals.
+
+    Raises:
+        OSError: the program could not be started.
+    """
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, cwd=paths.REPO_ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=new_session, close_fds=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    return proc
+
+
+def _spawn(run_dir: Path, argv: list[str]) -> int:
+    """Start a run's training process detached; record its pid; return it."""
+    try:
+        proc = spawn_detached(argv, run_dir / LOG_FILE)
+    except OSError as e:
+        update_status(run_dir, state="failed", ended=time.time(), message=f"could not start {argv[0]}: {e}")
+        raise RunError(f"could not start the training process ({argv[0]}): {e}") from None
+    # The child writes its own pid once it runs; until then the launcher's pid lets the lists tell
+    # a starting run from a dead one. (If the child was quicker, it has written "running" already.)
+    status = read_json(run_dir / STATUS_FILE) or {}
+    if status.get("state", "queued") == "queued":
+        update_status(run_dir, pid=proc.pid, launcher_pid=proc.pid)
+    return proc.pid
+
+
+def _visible_gpus() -> int:
+    import torch  # only here: the launcher counts GPUs when asked to use them all
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def launch(config: Any, name: str | None = None, extra_args: list[str] | None = None,
+           gpus: str | int | None = None, nproc: int | None = None) -> str:
+    """Start a training run as a detached process and return its run id at once.
+
+    The run folder gets config.json and a ``queued`` status.json before the process starts; the
+    process's output goes to train.log. Several runs may run at once.
+
+    Args:
+        config: a TrainConfig (``glyphcore.train.make_config``), validated here.
+        name: optional user-typed name, sanitised into the run id.
+        extra_args: more ``train`` flags (e.g. ``["--threads", "1"]``).
+        gpus: "all" (every visible GPU, one process each under torchrun) or a number of GPUs;
+            None = one process on ``config.device``.
+        nproc: processes under torchrun without GPUs (CPU, gloo); for tests and CPU-only machines.
+
+    Returns:
+        The run id (the folder name under ``paths.runs_dir()``).
+
+    Raises:
+        ConfigError: a bad setting; RunError: the process could not start.
+    """
+    from glyphcore.train.config import TrainConfig, config_to_argv, validate_config
+
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"launch needs a TrainConfig, got {type(config).__name__}")
+    validate_config(config)
+    n = int(nproc or 1)
+    if gpus is not None:
+        available = _visible_gpus()
+        want = available if gpus == "all" else int(gpus)
+        if want > available:
+            raise ConfigError(f"asked for {want} GPU(s) but {available} are visible; use gpus='all' or fewer")
+        n = max(want, 1)
+    run_dir = new_run_dir(config.model, config.activation, name)
+    write_config(run_dir, config, name)
+    write_status(run_dir, {"state": "queued", "epochs": config.epochs, "name": name, "world_size": n,
+                           "message": "starting"})
+    args = config_to_argv(config) + (["--name", name] if name else []) + list(extra_args or [])
+    _spawn(run_dir, train_argv(run_dir, args, nproc=n))
+    return run_dir.name
+
+
+def _signal_target(status: dict[str, Any]) -> int | None:
+    """The pid to signal: torchrun's (it forwards to every worker) or the single process."""
+    for key in ("launcher_pid", "pid"):
+        pid = status.get(key)
+        if pid and pid != os.getpid() and pid_alive(pid):
+            return int(pid)
+    return None
+
+
+def cancel(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
+    """Ask a running run to stop: SIGTERM; the process saves last.pt and marks itself cancelled.
+
+    Args:
+        run: run id or folder.
+        wait: seconds to wait for the run to leave the running state (0 = return at once).
+
+    Returns:
+        The (reconciled) status after waiting.
+
+    Raises:
+        RunError: the run is not running.
+    """
+    run_dir = resolve_run(run)
+    status = read_status(run_dir)
+    if status["state"] not in ACTIVE_STATES:
+        raise RunError(f"run {run_dir.name} is not running (state {status['state']}); nothing to cancel")
+    pid = _signal_target(status)
+    if pid is None:
+        raise RunError(f"run {run_dir.name} has no live process to signal; it will show as crashed")
+    # Remembered so that a process killed by this signal before it could handle it (still importing
+    # torch) is reported cancelled, not crashed.
+    update_status(run_dir, cancel_requested=time.time())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        status = read_status(run_dir)
+        if status["state"] not in ACTIVE_STATES:
+            break
+        time.sleep(0.1)
+    return read_status(run_dir)
+
+
+def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: Any) -> str:
+    """Relaunch a cancelled, crashed or failed run from its last.pt: epoch numbering and metrics
+    continue (records written after the resume point are cut off). ``overrides`` may change the
+    runtime settings only (``RUNTIME_FIELDS``: epochs, patience, time budget, device, ...); a done
+    run can be resumed to train more epochs (``epochs=`` above the ones it ran).
+
+    Returns:
+        The run id.
+
+    Raises:
+        RunError: the run is running, or in a state that cannot be resumed.
+        ConfigError: an override of a field that defines the run (model, lr, data...).
+    """
+    from glyphcore.train.config import RUNTIME_FIELDS, config_from_dict, config_to_argv
+
+    run_dir = resolve_run(run)
+    if run_dir.resolve() == paths.starter_dir().resolve():
+        raise RunError("the starter run is read-only: fine-tune it in a new run with --init-from starter")
+    status = read_status(run_dir)
+    state = status["state"]
+    bad = sorted(set(overrides) - set(RUNTIME_FIELDS))
+    if bad:
+        raise ConfigError(f"a resumed run keeps its settings; only {', '.join(RUNTIME_FIELDS)} may change "
+                          f"(not {', '.join(bad)}). Start a new run to change them")
+    saved = read_config(run_dir)
+    config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
+    more_epochs = state == "done" and config.epochs > int(status.get("epoch") or 0)
+    if state in ACTIVE_STATES:
+        raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
+    if state not in RESUMABLE_STATES and not more_epochs:
+        hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
+                else " Pass a larger epochs= to train it further." if state == "done" else "")
+        raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
+    n = int(status.get("world_size") or 1)
+    write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
+    update_status(run_dir, state="queued", pid=None, launcher_pid=None, ended=None, epochs=config.epochs,
+                  cancel_requested=None, message="resuming")
+    args = config_to_argv(config) + ["--resume"] + list(extra_args or [])
+    _spawn(run_dir, train_argv(run_dir, args, nproc=n))
+    return run_dir.name
+
+
+def delete(run: str | Path) -> None:
+    """Delete a run folder and everything in it.
+
+    Raises:
+        RunError: the run is running (cancel it first), or it is the committed starter run.
+    """
+    run_dir = resolve_run(run)
+    if run_dir.resolve() == paths.starter_dir().resolve():
+        raise RunError("the starter run is part of the repository and cannot be deleted")
+    status = read_status(run_dir)
+    if status["state"] in ACTIVE_STATES:
+        raise RunError(f"run {run_dir.name} is {status['state']}; cancel it before deleting it")
+    shutil.rmtree(run_dir)

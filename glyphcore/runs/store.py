@@ -1,0 +1,439 @@
+"""The run-folder store: the files of a run, read and written, and the list of runs.
+
+    <runs_dir>/<run_id>/
+      config.json     the full TrainConfig, data set id and hash, glyphcore/torch versions
+      status.json     state, pid, device, started/ended, epoch, best epoch/val loss/acc, params, ...
+      metrics.jsonl   append-only, one JSON object per line: {"event": "step"|"epoch"|"log"|"end", ...}
+      best.pt         saved when val loss improves; last.pt every epoch (the resume point)
+      train.log       the training process's stdout and stderr
+      eval/           evaluation results (confusion matrix, per-class metrics, predictions)
+
+Times are Unix seconds (float); accuracies are fractions in [0, 1]. Readers reconcile a status
+that says running with the process table (``read_status``). No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from glyphcore import paths
+from glyphcore.atomic import atomic_write
+from glyphcore.errors import RunError
+
+__all__ = [
+    "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
+    "ACTIVE_STATES", "RESUMABLE_STATES", "STATUS_DEFAULTS",
+    "RunInfo", "MetricsChunk", "MetricsLog",
+    "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
+    "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive",
+]
+
+# One source of truth for the names inside a run folder.
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+BEST_CKPT = "best.pt"
+LAST_CKPT = "last.pt"
+EVAL_DIR = "eval"
+LOG_FILE = "train.log"
+
+
+ACTIVE_STATES = ("queued", "running")  # a process is (or should be) working on the run
+RESUMABLE_STATES = ("cancelled", "crashed", "failed")  # resume continues from last.pt
+# A queued run whose launcher never recorded a pid is given this long before it counts as crashed.
+_QUEUED_GRACE_S = 60.0
+
+
+def resolve_run(ref: str | Path) -> Path:
+    """Turn a run reference into its folder: a run id, a path to a run folder, or ``starter``.
+
+    Raises:
+        RunError: nothing by that name, or the folder is not a run (no config.json/status.json).
+    """
+    ref_s = str(ref)
+    if ref_s == "starter":
+        candidate = paths.starter_dir()
+    else:
+        p = Path(ref_s)
+        candidate = p if (p.is_dir() or "/" in ref_s or ref_s.startswith(".")) else paths.runs_dir() / ref_s
+    if not candidate.is_dir():
+        raise RunError(
+            f"no run {ref_s!r}: {candidate} is not a folder. List runs with `python -m glyphcore runs list`"
+        )
+    if not ((candidate / CONFIG_FILE).is_file() or (candidate / STATUS_FILE).is_file()):
+        raise RunError(f"{candidate} is not a run folder: it has no {CONFIG_FILE} or {STATUS_FILE}")
+    return candidate
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and files
+# ---------------------------------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_name(name: str, max_len: int = 40) -> str:
+    """A user-typed run name as a safe folder-name part: letters, digits, '.', '_' and '-' only.
+
+    >>> sanitize_name("  my run/../../etc  ")
+    'my-run-..-..-etc'
+    """
+    s = _UNSAFE.sub("-", str(name).strip()).strip("-.")
+    s = re.sub(r"-{2,}", "-", s)[:max_len].strip("-.")
+    return s
+
+
+def new_run_dir(model: str, activation: str, name: str | None = None, root: Path | None = None) -> Path:
+    """Create and return a fresh run folder ``<root>/<YYYYmmdd-HHMMSS>-<model>-<activation>[-<name>]``.
+
+    Two runs started in the same second get ``-2``, ``-3``...; the folder is created with
+    ``mkdir(exist_ok=False)`` so two launchers never share one.
+    """
+    root = Path(root) if root is not None else paths.runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    parts = [time.strftime("%Y%m%d-%H%M%S"), sanitize_name(model), sanitize_name(activation)]
+    if name and sanitize_name(name):
+        parts.append(sanitize_name(name))
+    base = "-".join(p for p in parts if p)
+    for i in range(1, 1000):
+        candidate = root / (base if i == 1 else f"{base}-{i}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a run folder named {base} in {root}: too many runs with that name")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf -> None so every line is strict JSON (a diverged loss is recorded as null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, then rename over ``path``: readers never see
+    half a file."""
+    with atomic_write(path, "w") as f:
+        json.dump(_json_safe(data), f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``; None when it is missing, unreadable or not an object."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_config(run_dir: Path, config: Any, name: str | None, **extra: Any) -> dict[str, Any]:
+    """Write config.json: every TrainConfig field, plus ``run_id``, ``name``, ``created`` (kept from
+    an earlier config.json of the folder) and ``extra`` (the data set, versions, model args...).
+
+    The one writer of config.json: the launcher, the sweep queue and the training process call it.
+    """
+    old = read_json(Path(run_dir) / CONFIG_FILE) or {}
+    data = {**asdict(config), "run_id": Path(run_dir).name, "name": name,
+            "created": old.get("created", time.time()), **extra}
+    write_json_atomic(Path(run_dir) / CONFIG_FILE, data)
+    return data
+
+
+# Every key of status.json, with its value before the run has told anything.
+STATUS_DEFAULTS: dict[str, Any] = {
+    "state": "queued", "pid": None, "launcher_pid": None, "device": None, "started": None,
+    "ended": None, "updated": None, "epoch": 0, "epochs": None, "step": 0, "steps_per_epoch": None,
+    "best_epoch": None, "best_val_loss": None, "best_val_acc": None, "params": None,
+    "wall_seconds": 0.0, "images_per_s": None, "compile_seconds": None, "gpu_peak_mib": None, "world_size": 1,
+    "message": "", "name": None, "cancel_requested": None,
+}
+
+
+def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
+    """Write status.json atomically (the full dict, missing keys filled with their defaults)."""
+    write_json_atomic(Path(run_dir) / STATUS_FILE, {**STATUS_DEFAULTS, **status, "updated": time.time()})
+
+
+def update_status(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
+    """Read status.json, apply ``changes``, write it back atomically; returns the new status."""
+    run_dir = Path(run_dir)
+    status = {**STATUS_DEFAULTS, **(read_json(run_dir / STATUS_FILE) or {}), **changes}
+    write_status(run_dir, status)
+    return status
+
+
+class MetricsLog:
+    """The writer side of metrics.jsonl: append-only lines, flushed at once.
+
+    ``offset`` is the file size after the last write; a checkpoint stores it so that a resumed run
+    can cut off the records written after its resume point (``truncate``).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.path = Path(run_dir) / METRICS_FILE
+        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.offset = self._f.tell()
+
+    def append(self, *records: dict[str, Any]) -> int:
+        """Write one line per record (``time`` added when absent); returns the new offset."""
+        now = time.time()
+        text = "".join(json.dumps(_json_safe({**r, "time": r.get("time", now)})) + "\n" for r in records)
+        self._f.write(text)
+        self._f.flush()
+        self.offset = self._f.tell()
+        return self.offset
+
+    def truncate(self, offset: int) -> None:
+        """Cut the file back to ``offset`` bytes (records after a resume point are abandoned)."""
+        self._f.flush()
+        self._f.truncate(offset)
+        self._f.seek(offset)
+        self.offset = offset
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class MetricsChunk(list):
+    """Records read from metrics.jsonl: a list of dicts, plus where to continue.
+
+    Attributes:
+        offset: byte offset after the last complete line read; pass it as ``since_offset`` next time.
+        reset: True when the file was shorter than ``since_offset`` (a resumed run cut off records
+            written after its resume point): the records are then the whole file, from the start.
+    """
+
+    offset: int = 0
+    reset: bool = False
+
+
+def read_metrics(run: str | Path, since_offset: int = 0) -> MetricsChunk:
+    """Read metrics.jsonl records, from ``since_offset`` bytes on.
+
+    A torn last line (being written right now) is left for the next read; a corrupt complete line
+    is skipped.
+
+    Args:
+        run: run id, folder or "starter".
+        since_offset: the ``offset`` of the previous chunk (0 = from the start).
+
+    Returns:
+        MetricsChunk (a list of dicts) with ``.offset`` and ``.reset``.
+    """
+    path = resolve_run(run) / METRICS_FILE
+    chunk = MetricsChunk()
+    chunk.offset, chunk.reset = 0, False
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if since_offset > size:
+                chunk.reset, since_offset = True, 0
+            f.seek(since_offset)
+            data = f.read()
+    except FileNotFoundError:
+        chunk.reset = since_offset > 0
+        return chunk
+    end = data.rfind(b"\n") + 1  # only complete lines
+    for line in data[:end].splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            chunk.append(rec)
+    chunk.offset = since_offset + end
+    return chunk
+
+
+def read_config(run: str | Path) -> dict[str, Any]:
+    """config.json of a run: every TrainConfig field, plus ``run_id``, ``name``, ``dataset``
+    ({id, hash, source, classes, image_shape, counts}) and ``versions``.
+
+    Raises:
+        RunError: no such run, or its config.json is missing or unreadable.
+    """
+    run_dir = resolve_run(run)
+    data = read_json(run_dir / CONFIG_FILE)
+    if data is None:
+        raise RunError(f"{run_dir} has no readable {CONFIG_FILE}: the run folder is incomplete")
+    return data
+
+
+# Popen objects of the runs this process launched: polling them reaps a finished child, which
+# otherwise stays a zombie that os.kill(pid, 0) still reports alive.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether ``pid`` is a live glyphcore training process (not a zombie, not a reused pid)."""
+    if not pid:
+        return False
+    child = _CHILDREN.get(pid)
+    if child is not None:  # started by this process: poll() knows (and reaps it when it has ended)
+        if child.poll() is None:
+            return True
+        _CHILDREN.pop(pid, None)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: it exists
+    proc = Path("/proc") / str(pid)
+    if proc.is_dir():  # Linux: rule out zombies and pids reused by some other program
+        try:
+            stat = (proc / "stat").read_text()
+            if stat[stat.rfind(")") + 2:].startswith(("Z", "X")):
+                return False
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        modules = [b for a, b in zip(args, args[1:]) if a == b"-m"]
+        # `python -m glyphcore ...`, the `glyphcore` command (its script is argv[1]) or torchrun
+        return any(m == b"glyphcore" or m.startswith(b"glyphcore.") or m == b"torch.distributed.run" for m in modules) \
+            or any(os.path.basename(a) in (b"glyphcore", b"torchrun") for a in args[:2])
+    return True
+
+
+def read_status(run: str | Path) -> dict[str, Any]:
+    """status.json of a run, reconciled with the process table.
+
+    A run marked queued or running whose process is gone is reported ``crashed`` (with a message
+    saying how to resume); the file itself is left as it is.
+
+    Raises:
+        RunError: no such run.
+    """
+    run_dir = resolve_run(run)
+    raw = read_json(run_dir / STATUS_FILE)
+    status = {**STATUS_DEFAULTS, **(raw or {})}
+    if raw is None:
+        status["state"] = "done" if (run_dir / BEST_CKPT).is_file() else "crashed"
+        status["message"] = f"{STATUS_FILE} is missing or unreadable"
+        return status
+    if status["state"] in ACTIVE_STATES:
+        pid = status.get("pid")
+        young = pid is None and time.time() - float(status.get("updated") or 0) < _QUEUED_GRACE_S
+        if not young and not pid_alive(pid):
+            if status.get("cancel_requested"):  # SIGTERM came before the process could handle it
+                status["state"] = "cancelled"
+                status["message"] = "cancelled before training started"
+            else:
+                status["state"] = "crashed"
+                status["message"] = (
+                    f"the training process (pid {pid}) ended without finishing the run; "
+                    f"resume it with `python -m glyphcore runs resume {run_dir.name}`"
+                )
+    return status
+
+
+@dataclass
+class RunInfo:
+    """One run as the lists show it (from its status.json and config.json).
+
+    Attributes:
+        run_id: folder name (``starter`` for the committed starter model).
+        path: the run folder.
+        state: one of STATES, reconciled (running with a dead pid -> crashed).
+        model, activation, data, name: from config.json.
+        epoch, epochs: epochs finished / planned.
+        best_epoch, best_val_loss, best_val_acc: the best epoch so far (acc as a fraction).
+        params: trainable parameters.
+        started, ended: Unix seconds, or None.
+        wall_seconds: seconds of training so far.
+        device, message: as in status.json.
+        is_starter: the committed starter run.
+        status: the whole reconciled status dict.
+    """
+
+    run_id: str
+    path: Path
+    state: str
+    model: str | None = None
+    activation: str | None = None
+    data: str | None = None
+    name: str | None = None
+    epoch: int = 0
+    epochs: int | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    best_val_acc: float | None = None
+    params: int | None = None
+    started: float | None = None
+    ended: float | None = None
+    wall_seconds: float = 0.0
+    device: str | None = None
+    message: str = ""
+    is_starter: bool = False
+    status: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def _run_info(run_dir: Path, is_starter: bool = False) -> RunInfo:
+    status = read_status(run_dir)
+    config = read_json(run_dir / CONFIG_FILE) or {}
+    return RunInfo(
+        run_id="starter" if is_starter else run_dir.name,
+        path=run_dir,
+        state=status["state"],
+        model=config.get("model"),
+        activation=config.get("activation"),
+        data=config.get("data"),
+        name=config.get("name") or status.get("name"),
+        epoch=int(status.get("epoch") or 0),
+        epochs=status.get("epochs") or config.get("epochs"),
+        best_epoch=status.get("best_epoch"),
+        best_val_loss=status.get("best_val_loss"),
+        best_val_acc=status.get("best_val_acc"),
+        params=status.get("params"),
+        started=status.get("started") or config.get("created"),
+        ended=status.get("ended"),
+        wall_seconds=float(status.get("wall_seconds") or 0.0),
+        device=status.get("device"),
+        message=status.get("message") or "",
+        is_starter=is_starter,
+        status=status,
+    )
+
+
+def list_runs() -> list[RunInfo]:
+    """Every run under ``paths.runs_dir()``, newest first, plus the committed starter run (last)
+    when it exists and is not already listed. States are reconciled (see ``read_status``)."""
+    root = paths.runs_dir()
+    starter = paths.starter_dir().resolve()
+    infos: list[RunInfo] = []
+    seen_starter = False
+    if root.is_dir():
+        for d in root.iterdir():
+            if not d.is_dir() or not ((d / CONFIG_FILE).is_file() or (d / STATUS_FILE).is_file()):
+                continue
+            is_starter = d.resolve() == starter
+            seen_starter |= is_starter
+            infos.append(_run_info(d, is_starter))
+    infos.sort(key=lambda r: (r.started or 0.0, r.run_id), reverse=True)
+    if not seen_starter and ((starter / CONFIG_FILE).is_file() or (starter / STATUS_FILE).is_file()):
+        infos.append(_run_info(starter, is_starter=True))
+    return infos

@@ -1,0 +1,210 @@
+"""The callbacks of a fit: the fixed loop changes only through these, on a short event list.
+
+Events, in order: ``on_fit_start``; ``on_step`` after every optimizer step (host-side values only,
+never a device sync); ``on_log`` with step-loss records when they are read; ``on_epoch_end`` with
+the epoch record; ``on_fit_end`` with the ``FitResult``. Save-best, early stopping, the time budget,
+the run folder and the console are callbacks. This module does not import torch: the CLI defines
+its console callback without paying for it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from glyphcore.runs import store
+from glyphcore.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from glyphcore.train.state import FitResult, TrainState
+
+__all__ = [
+    "Callback", "SaveBest", "EarlyStopping", "TimeBudget", "RunFolderWriter", "default_callbacks", "best_log_line",
+]
+
+def best_log_line(old: float, new: float) -> str:
+    """The report's save-best line: ``Validation loss decreased (0.088288 --> 0.072012). Saving model ...``"""
+    return f"Validation loss decreased ({old:.6f} --> {new:.6f}). Saving model ..."
+
+
+class Callback:
+    """Base class: override the events you need. ``state`` is the ``TrainState`` of the fit.
+
+    Events, in order: ``on_fit_start``; per optimizer step ``on_step`` (host-side values only: no
+    device reads); ``on_log`` with step-loss records when they are read; ``on_epoch_end`` with the
+    epoch record; ``on_fit_end`` with the ``FitResult`` (callbacks in reverse order: a teardown). ``state_dict``/``load_state_dict`` carry a
+    callback's memory across a resume (stored in last.pt).
+    """
+
+    def on_fit_start(self, state: TrainState) -> None: ...
+    def on_step(self, state: TrainState) -> None: ...
+    def on_log(self, state: TrainState, records: list[dict[str, Any]]) -> None: ...
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None: ...
+    def on_fit_end(self, state: TrainState, result: FitResult) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None: ...
+
+
+class SaveBest(Callback):
+    """Save-best on validation loss, as the report: a strictly lower val loss logs
+    ``Validation loss decreased (old --> new). Saving model ...`` (the first epoch from ``inf``) and
+    saves the weights (``state.save_best(record)``: memory, and best.pt in a run folder). At the end
+    the best weights are put back into the model."""
+
+    def on_epoch_end(self, state: Any, record: dict[str, Any]) -> None:
+        val = record["val_loss"]
+        if val < state.best_val_loss:
+            state.log(best_log_line(state.best_val_loss, val))
+            state.save_best(record)
+
+    def on_fit_end(self, state: Any, result: Any) -> None:
+        state.restore_best()
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation loss has not gone strictly below its best for ``patience`` epochs.
+
+    Epochs are numbered from 1 (the report's log). ``[6, 5, 5, 5, 5, 5]`` with patience 3 stops
+    after epoch 5: the best is epoch 2, and epochs 3, 4, 5 bring nothing (fastai numbers the same
+    stop "epoch 4", counting from 0).
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = int(patience)
+        self.best = math.inf
+        self.best_epoch = 0
+        self.wait = 0
+
+    def on_epoch_end(self, state: Any, record: dict[str, Any]) -> None:
+        if record["val_loss"] < self.best:
+            self.best, self.best_epoch, self.wait = record["val_loss"], record["epoch"], 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            state.request_stop(
+                "early_stop",
+                f"early stopping: no lower validation loss for {self.wait} epochs since epoch {self.best_epoch}",
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = float(sd["best"]), int(sd["best_epoch"]), int(sd["wait"])
+
+
+class TimeBudget(Callback):
+    """Stop after ``minutes`` of training wall time (all sessions of a resumed run together); the
+    epoch in progress is cut short, validated and recorded as partial."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = float(minutes) * 60.0
+
+    def on_step(self, state: Any) -> None:
+        if state.wall_seconds() >= self.seconds and state.stop_reason is None:
+            state.request_stop("time_budget", f"time budget of {self.seconds / 60:g} min reached")
+
+
+class RunFolderWriter(Callback):
+    """Writes the run folder (rank 0 only): config.json, status.json (atomically), metrics.jsonl,
+    last.pt every epoch and on cancel. best.pt is written by ``state.save_best``."""
+
+    def __init__(self, run_dir: Path, name: str | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.name = name
+        self.metrics: store.MetricsLog | None = None
+        self._msg_pos = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _status(self, ts: TrainState, **extra: Any) -> None:
+        """Update status.json with the counters of ``ts`` and ``extra`` (e.g. state="running")."""
+        store.update_status(
+            self.run_dir,
+            epoch=ts.epoch, epochs=ts.config.epochs, step=ts.step,
+            steps_per_epoch=ts.steps_per_epoch, best_epoch=ts.best_epoch,
+            best_val_loss=ts.best_val_loss if math.isfinite(ts.best_val_loss) else None,
+            best_val_acc=ts.best_val_acc, params=ts.params,
+            wall_seconds=round(ts.wall_seconds(), 3), **extra,
+        )
+
+    def _flush_messages(self, state: TrainState) -> None:
+        new = state.messages[self._msg_pos:]
+        self._msg_pos = len(state.messages)
+        if new and self.metrics is not None:
+            self.metrics.append(*({"event": "log", "message": m, "time": t} for t, m in new))
+
+    def save_last(self, state: TrainState) -> None:
+        state.metrics_offset = self.metrics.offset if self.metrics else 0
+        state.saver.submit(state.checkpoint_payload("last"), self.run_dir / store.LAST_CKPT)
+
+    # -- events --------------------------------------------------------------------------------
+    def on_fit_start(self, state: TrainState) -> None:
+        from glyphcore.train.state import versions as _versions  # torch is loaded by now
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        old = store.read_json(self.run_dir / store.CONFIG_FILE) or {}
+        name = self.name if self.name is not None else old.get("name")
+        store.write_config(self.run_dir, state.config, name, dataset=state.dataset_info, versions=_versions(),
+                           model_name=state.model_name, model_args=state.model_args, params=state.params,
+                           world_size=state.world_size)
+        self.metrics = store.MetricsLog(self.run_dir)
+        # Records after the resume point belong to a timeline that was abandoned (a crash mid-epoch).
+        self.metrics.truncate(state.resume_offset)
+        self._msg_pos = 0
+        prev = store.read_json(self.run_dir / store.STATUS_FILE) or {}
+        pid = os.getpid()
+        launcher = os.getppid() if state.world_size > 1 else pid  # torchrun forwards signals to workers
+        self._status(state, state="running", pid=pid, launcher_pid=launcher, device=state.device_name,
+                     started=prev.get("started") if state.resumed and prev.get("started") else time.time(),
+                     ended=None, name=name, world_size=state.world_size,
+                     compile_seconds=state.compile_seconds, message="running")
+        self._flush_messages(state)
+
+    def on_log(self, state: TrainState, records: list[dict[str, Any]]) -> None:
+        assert self.metrics is not None
+        self.metrics.append(*records)
+        self._flush_messages(state)
+        self._status(state)
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        assert self.metrics is not None
+        self.metrics.append({"event": "epoch", **record})
+        self._flush_messages(state)
+        self.save_last(state)
+        self._status(state, images_per_s=record["images_per_s"], gpu_peak_mib=state.gpu_peak_mib())
+
+    def on_fit_end(self, state: TrainState, result: FitResult) -> None:
+        if self.metrics is None:
+            return
+        end_state, message, error = result.state, result.message, None
+        try:
+            if result.state == "cancelled":
+                self.save_last(state)  # the resume point, mid-epoch if it was cancelled mid-epoch
+            state.saver.flush()  # "done" only once the checkpoints are on disk
+        except Exception as e:  # a full disk: the previous checkpoints are still valid
+            end_state, message, error = "failed", f"could not write a checkpoint: {e}", e
+        self._flush_messages(state)
+        self.metrics.append({"event": "end", "state": end_state, "message": message})
+        self.metrics.close()
+        self._status(state, state=end_state, ended=time.time(), message=message)
+        if error is not None:
+            raise error
+
+
+def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:
+    """The callbacks every fit has: save-best, early stopping / time budget when set, and (rank 0,
+    with a run folder) the run-folder writer, last so it records what the others decided."""
+    cbs: list[Callback] = [SaveBest()]
+    if config.patience is not None:
+        cbs.append(EarlyStopping(config.patience))
+    if config.time_budget_min is not None:
+        cbs.append(TimeBudget(config.time_budget_min))
+    if run_dir is not None and rank == 0:
+        cbs.append(RunFolderWriter(run_dir, name))
+    return cbs

@@ -1,0 +1,293 @@
+"""The state of one fit (``TrainState``), what a fit returns (``FitResult``) and the checkpoint writer.
+
+Counters: ``epoch`` = epochs completed; ``step`` = optimizer steps done (all epochs); ``epoch_step``
+= steps done in the epoch in progress (non-zero only mid-epoch). ``checkpoint_payload`` makes the
+best.pt / last.pt dicts (glyphcore.checkpoint's format); ``load_resume_point`` restores a last.pt.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from glyphcore import __version__
+from glyphcore.checkpoint import save_checkpoint
+from glyphcore.errors import CheckpointError
+from glyphcore.runs import store
+from glyphcore.train.config import TrainConfig
+from glyphcore.train.device import DeviceData, device_name
+from glyphcore.train.factories import count_params
+
+if TYPE_CHECKING:
+    from glyphcore.train.callbacks import Callback
+
+__all__ = ["TrainState", "FitResult", "CheckpointSaver", "versions"]
+
+def versions() -> dict[str, str]:
+    return {"glyphcore": str(__version__), "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+class CheckpointSaver:
+    """Writes checkpoints on one background thread, in order, so that the loop never waits for the
+    disk (torch.save + fsync of a few MB, twice an epoch at worst). Payloads must be snapshots
+    (tensors copied to the CPU). A failed write is raised by the next ``submit`` or by ``flush``."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, payload: dict[str, Any], path: Path) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="glyphcore-checkpoints", daemon=True)
+            self._thread.start()
+        self._queue.put((payload, path))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:  # after a failure, later writes would only hide it
+                    save_checkpoint(*item)
+            except BaseException as e:  # noqa: BLE001 (handed to the training thread)
+                self._error = e
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def flush(self) -> None:
+        """Wait until every submitted checkpoint is on disk; raise the first failure."""
+        if self._thread is not None:
+            self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Stop the thread (after the queue is written). Errors are left to ``flush``."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns.
+
+    Attributes:
+        state: done | cancelled | diverged | failed.
+        message: why it ended (early stopping, time budget, divergence hint, error).
+        epochs_run: epochs completed (the last one numbered so).
+        best_epoch, best_val_loss, best_val_acc: the saved best (acc as a fraction).
+        history: the epoch records (as in metrics.jsonl).
+        params: trainable parameters.
+        wall_seconds: training-loop wall time (epochs, validation, checkpoints), all sessions.
+        compile_seconds: torch.compile warm-up, excluded from wall_seconds (None without compile).
+        model: the model, with the best weights restored.
+        run_dir: the run folder, or None.
+    """
+
+    state: str
+    message: str
+    epochs_run: int
+    best_epoch: int | None
+    best_val_loss: float
+    best_val_acc: float | None
+    history: list[dict[str, Any]]
+    params: int
+    wall_seconds: float
+    compile_seconds: float | None
+    model: nn.Module
+    run_dir: Path | None
+    gpu_peak_mib: float | None = None
+
+
+class _Diverged(Exception):
+    pass
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class TrainState:
+    """Everything one fit holds: model, optimizer, data, counters, best, messages. Callbacks read
+    it and act through ``log``, ``request_stop``, ``save_best``.
+
+    Counters: ``epoch`` = epochs completed; ``step`` = optimizer steps done (all epochs);
+    ``epoch_step`` = steps done in the epoch in progress (non-zero only mid-epoch).
+    """
+
+    def __init__(self, config: TrainConfig, model: nn.Module, net: nn.Module, optimizer: torch.optim.Optimizer,
+                 train_data: DeviceData, val_data: DeviceData, device: torch.device,
+                 amp_dtype: torch.dtype | None, *, classes: list[str], frame: dict | None,
+                 dataset_info: dict[str, Any], run_dir: Path | None, rank: int = 0, world_size: int = 1) -> None:
+        self.config = config
+        self.model = model  # the plain module (state_dict keys without DDP/compile prefixes)
+        self.net = net  # what the loop calls: model, DDP(model) or torch.compile(...)
+        self.optimizer = optimizer
+        self.train_data, self.val_data = train_data, val_data
+        self.device, self.amp_dtype = device, amp_dtype
+        self.classes, self.frame, self.dataset_info = classes, frame, dataset_info
+        self.run_dir = run_dir
+        self.rank, self.world_size = rank, world_size
+        self.model_name = getattr(model, "glyph_name", config.model)
+        self.model_args = dict(getattr(model, "glyph_args", {}))
+        self.params = count_params(model)
+        n, b = len(train_data), config.batch_size
+        # Under DDP a last batch smaller than the process count is dropped (a process would get none).
+        self.steps_per_epoch = n // b + (1 if n % b and (world_size == 1 or n % b >= world_size) else 0)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.epoch = 0
+        self.step = 0
+        self.epoch_step = 0
+        self.partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
+        self.best_val_loss = math.inf
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.messages: list[tuple[float, str]] = []
+        self.stop_reason: str | None = None
+        self.stop_message = ""
+        self.cancel_requested = False
+        self.callbacks: list[Callback] = []
+        self.elapsed_before = 0.0  # s of training in earlier sessions (resume)
+        self._t_start: float | None = None
+        self.compile_seconds: float | None = None
+        self.metrics_offset = 0
+        self.resume_offset = 0
+        self.resumed = False
+        self.aug_gen: torch.Generator | None = None
+        self.aug_gen_state: torch.Tensor | None = None
+        self.device_name = device_name(device)
+        self.saver = CheckpointSaver()
+
+    def gpu_peak_mib(self) -> float | None:
+        """Peak GPU memory allocated by this process so far (MiB); None off CUDA."""
+        if self.device.type != "cuda":
+            return None
+        return round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+
+    # -- actions for callbacks -------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        """A line for the log (metrics.jsonl ``log`` events, the console)."""
+        self.messages.append((time.time(), message))
+
+    def request_stop(self, reason: str, message: str) -> None:
+        """Stop after the current step (mid-epoch: the epoch is validated and recorded as partial)."""
+        if self.stop_reason is None:
+            self.stop_reason, self.stop_message = reason, message
+
+    def wall_seconds(self) -> float:
+        """Training wall time so far, this session and earlier ones (s)."""
+        live = time.perf_counter() - self._t_start if self._t_start is not None else 0.0
+        return self.elapsed_before + live
+
+    def save_best(self, record: dict[str, Any]) -> None:
+        """Keep the current weights as the best (memory; best.pt in a run folder, rank 0)."""
+        self.best_val_loss, self.best_val_acc, self.best_epoch = record["val_loss"], record["val_acc"], record["epoch"]
+        self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        if self.run_dir is not None and self.rank == 0:
+            self.saver.submit(self.checkpoint_payload("best"), self.run_dir / store.BEST_CKPT)
+
+    def restore_best(self) -> None:
+        """Put the best weights back into the model."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def checkpoint_payload(self, kind: str) -> dict[str, Any]:
+        """The checkpoint dict (glyphcore.checkpoint format) for ``best`` or ``last``."""
+        ds = self.dataset_info
+        base = {
+            "model_name": self.model_name, "model_args": self.model_args, "classes": list(self.classes),
+            "frame": self.frame, "config": asdict(self.config),
+            "dataset": {"id": ds.get("id"), "hash": ds.get("hash"), "source": ds.get("source")},
+            "versions": versions(),
+        }
+        if kind == "best":
+            assert self.best_state is not None
+            return {**base, "state_dict": self.best_state, "epoch": self.best_epoch,
+                    "val_loss": float(self.best_val_loss), "val_acc": self.best_val_acc}
+        last = self.history[-1] if self.history else {}
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.aug_gen is not None:
+            rng["aug"] = self.aug_gen.get_state()
+        opt = _to_cpu(self.optimizer.state_dict())
+        return {
+            **base,
+            # copies: the saver writes them while training goes on
+            "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
+            "epoch": self.epoch, "val_loss": float(last.get("val_loss", math.nan)),
+            "val_acc": float(last.get("val_acc", math.nan)),
+            "optimizer": opt, "scheduler": {"schedule": self.config.schedule, "step": self.step},
+            "rng": rng, "step": self.step,
+            "resume": {"epoch_step": self.epoch_step, **{k: float(v) for k, v in self.partial.items()}},
+            "best": {"val_loss": float(self.best_val_loss), "val_acc": self.best_val_acc, "epoch": self.best_epoch},
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
+            "history": list(self.history), "metrics_offset": self.metrics_offset,
+            "wall_seconds": self.wall_seconds(),
+        }
+
+    def load_resume_point(self, ckpt: dict[str, Any], best_state: dict[str, torch.Tensor] | None) -> None:
+        """Restore everything from a last.pt payload (see ``checkpoint_payload``)."""
+        if ckpt.get("model_name") != self.model_name or ckpt.get("model_args") != self.model_args:
+            raise CheckpointError(
+                f"last.pt holds {ckpt.get('model_name')} {ckpt.get('model_args')} but the run's config builds "
+                f"{self.model_name} {self.model_args}: the run folder's config.json was changed; restore it"
+            )
+        if list(ckpt["classes"]) != list(self.classes):
+            raise CheckpointError("last.pt was trained on other classes than the run's data set now has")
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+        res = ckpt.get("resume") or {}
+        self.epoch_step = int(res.get("epoch_step", 0))
+        self.partial = {k: float(res.get(k, 0.0)) for k in self.partial}
+        best = ckpt.get("best") or {}
+        self.best_val_loss = float(best.get("val_loss", math.inf))
+        self.best_val_acc, self.best_epoch = best.get("val_acc"), best.get("epoch")
+        self.best_state = best_state
+        self.history = list(ckpt.get("history") or [])
+        cb_states = ckpt.get("callbacks") or {}
+        for cb in self.callbacks:
+            if type(cb).__name__ in cb_states:
+                cb.load_state_dict(cb_states[type(cb).__name__])
+        rng = ckpt.get("rng") or {}
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.aug_gen_state = rng.get("aug") if self.epoch_step else None
+        self.elapsed_before = float(ckpt.get("wall_seconds", 0.0))
+        self.resume_offset = int(ckpt.get("metrics_offset", 0))
+        self.resumed = True
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A snapshot of ``obj`` with every tensor copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj

@@ -1,0 +1,39 @@
+"""Chart and image builders for the app: pure functions, data in, chart (or image array) out.
+
+Nothing here imports streamlit or touches files; the pages pass plain values (numpy arrays, lists
+of metric events, run tables) and show what comes back with ``st.altair_chart`` / ``st.image``.
+
+- ``images``: sample grids, per-class means, saliency overlays, feature-map grids, guide lines;
+- ``curves``: class distribution per split; metric events -> tidy frames -> live and overlaid curves;
+- ``diagnostics``: confusion matrix, top-k bars, activation curves and layer histograms.
+"""
+
+from __future__ import annotations
+
+from glyphcore.viz.curves import (
+    TRAIN,
+    TRAIN_STEPS,
+    VAL,
+    class_distribution_chart,
+    curves_frame,
+    live_curves_chart,
+    metrics_frames,
+    overlay_curves_chart,
+)
+from glyphcore.viz.diagnostics import (
+    CONFUSION_SELECTION,
+    LETTER_FONT,
+    activation_curve_chart,
+    activation_overlay_chart,
+    confusion_matrix_chart,
+    layer_histogram_chart,
+    topk_chart,
+)
+from glyphcore.viz.images import class_means, feature_map_grid, guide_lines_image, image_grid, saliency_overlay
+
+__all__ = [
+    "image_grid", "class_means", "saliency_overlay", "feature_map_grid", "guide_lines_image",
+    "TRAIN_STEPS", "TRAIN", "VAL", "class_distribution_chart", "metrics_frames", "live_curves_chart", "curves_frame",
+    "overlay_curves_chart", "CONFUSION_SELECTION", "LETTER_FONT", "confusion_matrix_chart", "topk_chart",
+    "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart",
+]
