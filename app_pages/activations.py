@@ -25,14 +25,9 @@ def curves(x_min: float, x_max: float) -> list:
 
 
 @st.cache_data(show_spinner="Measuring activations over validation glyphs ...", max_entries=16)
-def measured(run_path: str, ckpt_mtime: float, n_images: int) -> list:
-    """Per-layer stats of a run; ``ckpt_mtime`` is in the key so a new checkpoint is measured again."""
+def measured(run_path: str, ckpt_stamp: tuple[int, int], n_images: int) -> list:
+    """Per-layer stats of a run; ``ckpt_stamp`` is in the key so a new checkpoint is measured again."""
     return measure_run_activations(run_path, n_images=n_images)
-
-
-def run_label(r: runs.RunInfo) -> str:
-    acc = f" · val {r.best_val_acc:.2%}" if r.best_val_acc is not None else ""
-    return f"{r.run_id} · {r.model or '?'} / {r.activation or '?'}{acc}"
 
 
 st.title("Activations")
@@ -81,7 +76,7 @@ st.caption(
     "it passes no gradient and learns nothing. A **saturated** output of Sigmoid is below 0.01 or above "
     "0.99, of Tanh beyond ±0.99: the gradient there is almost zero."
 )
-candidates = {r.run_id: r for r in runs.list_runs() if (r.path / runs.BEST_CKPT).is_file()}
+candidates = runs.checkpointed_runs()
 if not candidates:
     st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
 else:
@@ -89,12 +84,12 @@ else:
     linked = st.query_params.get("run")  # /Activations?run=<run id> opens that run (else the newest)
     ids = list(candidates)
     ref = cols[0].selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
-                            format_func=lambda r: run_label(candidates[r]), key="act_run")
+                            format_func=lambda r: runs.run_label(candidates[r]), key="act_run")
     n_images = cols[1].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
     log = cols[2].toggle("log counts", value=True, key="act_log")
     ckpt = candidates[ref].path / runs.BEST_CKPT
     try:
-        stats = measured(str(candidates[ref].path), ckpt.stat().st_mtime, n_images)
+        stats = measured(str(candidates[ref].path), runs.file_stamp(ckpt), n_images)
     except GlyphError as e:
         st.error(str(e))
         stats = []

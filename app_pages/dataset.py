@@ -7,13 +7,14 @@ with st.cache_resource and only the rows on screen are ever read; tables and mea
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from app_pages import shared
+
 from glyphcore import paths, viz
-from glyphcore.data import TORCHVISION_SETS
+from glyphcore.data import TORCHVISION_SETS, source_stamp
 from glyphcore.errors import GlyphError
 
 
@@ -28,47 +29,18 @@ KINDS = {
 # ----------------------------------------------------------------------------------------------
 # cached loaders: keyed by the source spec and a stamp of its files, so a rebuild is picked up
 # ----------------------------------------------------------------------------------------------
-def source_stamp(spec: str) -> str:
-    """Where the source's files are and when they last changed (part of every cache key)."""
-    if spec == "glyphs-52":
-        folder = paths.data_dir() / "glyphs-52"
-    elif spec.startswith(("course:", "folder:")):
-        folder = Path(spec.split(":", 1)[1]).expanduser()
-    else:
-        folder = paths.data_dir() / "torchvision"
-    try:
-        return f"{folder}@{folder.stat().st_mtime_ns}"
-    except OSError:
-        return f"{folder}@missing"
-
-
-@st.cache_data(show_spinner="Reading the data set ...")
-def load_info(spec: str, stamp: str) -> dict:
-    from glyphcore.data import dataset_info
-
-    return dataset_info(spec)
-
-
-@st.cache_resource(show_spinner="Loading images ...", max_entries=12)
-def load_set(spec: str, split: str, stamp: str):
-    """The ImageSet (memory-mapped for glyphs-52): shared by every session, never copied."""
-    from glyphcore.data import load_dataset
-
-    return load_dataset(spec, split)
-
-
 @st.cache_data(show_spinner=False)
 def class_counts(spec: str, splits: tuple[str, ...], stamp: str) -> dict[str, list[int]]:
     counts = {}
     for split in splits:
-        ds = load_set(spec, split, stamp)
+        ds = shared.load_set(spec, split, stamp)
         counts[split] = np.bincount(ds.labels, minlength=len(ds.classes)).tolist()
     return counts
 
 
 @st.cache_data(show_spinner="Averaging each class ...")
 def mean_glyphs(spec: str, split: str, stamp: str) -> np.ndarray:
-    ds = load_set(spec, split, stamp)
+    ds = shared.load_set(spec, split, stamp)
     return viz.class_means(ds.images, ds.labels, len(ds.classes))
 
 
@@ -79,7 +51,7 @@ def augmented(spec: str, split: str, stamp: str, index: int, strength: str, draw
 
     from glyphcore.data import augment_batch
 
-    ds = load_set(spec, split, stamp)
+    ds = shared.load_set(spec, split, stamp)
     x = torch.from_numpy(np.array(ds.images[index : index + 1])).float().div(255.0).repeat(draws, 1, 1, 1)
     gen = torch.Generator().manual_seed(seed)
     y = augment_batch(x, strength, generator=gen)
@@ -89,7 +61,7 @@ def augmented(spec: str, split: str, stamp: str, index: int, strength: str, draw
 @st.cache_data(show_spinner=False, max_entries=32)
 def per_class_strips(spec: str, split: str, stamp: str, k: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     """k random images of every class, one strip per class (uint8 images for st.image)."""
-    ds = load_set(spec, split, stamp)
+    ds = shared.load_set(spec, split, stamp)
     rng = np.random.default_rng(1000 + seed)
     strips, names = [], []
     for label, name in enumerate(ds.classes):
@@ -161,7 +133,7 @@ if spec == "glyphs-52":
 
 stamp = source_stamp(spec)
 try:
-    info = load_info(spec, stamp)
+    info = shared.dataset_info(spec, stamp)
     splits = tuple(info.get("counts", {}).keys())
     if not splits:
         from glyphcore.data import list_splits
@@ -188,7 +160,7 @@ st.altair_chart(viz.class_distribution_chart(counts, classes), width="stretch")
 with st.sidebar:
     default_split = splits.index("train") if "train" in splits else 0
     split = st.selectbox("Split", splits, index=default_split, key="ds_split")
-ds = load_set(spec, split, stamp)
+ds = shared.load_set(spec, split, stamp)
 n_images = len(ds)
 if n_images == 0:
     st.warning(f"The {split} split is empty.")

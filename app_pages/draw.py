@@ -20,12 +20,13 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas  # only here: it needs a running Streamlit (components v2)
 
+from app_pages import shared
 from glyphcore import runs, viz
 from glyphcore.frame import CANVAS_SIZE, STROKE_WIDTH, guide_rows
-from glyphcore.data.drawings import keep_drawing, list_drawings, score_run_on_drawings
+from glyphcore.data.drawings import drawings_stamp, keep_drawing, list_drawings
 from glyphcore.errors import GlyphError
 from glyphcore.frame import CLASSES
-from glyphcore.infer import Prepared, feature_maps, load_predictor, preprocess, saliency
+from glyphcore.infer import Prepared, feature_maps, preprocess, saliency
 from glyphcore.infer.neighbours import SPACES, nearest_glyphs
 
 
@@ -33,21 +34,9 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 MAX_RUNS_SIDE_BY_SIDE = 2
 
 
-@st.cache_resource(show_spinner="Loading the model ...", max_entries=8)
-def predictor(run_path: str, ckpt_mtime: float):
-    """A warm predictor per run and checkpoint version (a new best.pt has a new mtime)."""
-    return load_predictor(run_path)
-
-
 @st.cache_data(show_spinner=False)
 def guide_image(size: int) -> Image.Image:
     return Image.fromarray(viz.guide_lines_image(guide_rows(size), size))
-
-
-@st.cache_data(show_spinner="Scoring runs on your drawings ...", max_entries=64)
-def drawing_score(run_path: str, ckpt_mtime: float, drawings_key: tuple) -> dict:
-    """Accuracy of a run on the drawings set; keyed by the set's files so a kept drawing rescores."""
-    return score_run_on_drawings(run_path)
 
 
 def canvas_key() -> str:
@@ -59,11 +48,6 @@ def clear_canvas() -> None:
     st.session_state["canvas_gen"] = st.session_state.get("canvas_gen", 0) + 1
 
 
-def run_label(r: runs.RunInfo) -> str:
-    acc = f" · val {r.best_val_acc:.2%}" if r.best_val_acc is not None else ""
-    return f"{r.run_id} · {r.model or '?'} / {r.activation or '?'}{acc}"
-
-
 def big_frame(a: np.ndarray, scale: int = 2) -> np.ndarray:
     """A small grey image enlarged with crisp pixels (st.image would blur it)."""
     return np.asarray(a).repeat(scale, axis=0).repeat(scale, axis=1)
@@ -71,9 +55,8 @@ def big_frame(a: np.ndarray, scale: int = 2) -> np.ndarray:
 
 def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_maps: bool) -> None:
     """One run's answer: the prediction, top-5, its exact input, saliency, neighbours, feature maps."""
-    ckpt = info.path / runs.BEST_CKPT
     try:
-        pred = predictor(str(info.path), ckpt.stat().st_mtime)
+        pred = shared.predictor(str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT))
         prepared = pred.prepare(image)
         if prepared.empty:
             return
@@ -127,7 +110,7 @@ st.caption(
     "the baseline)."
 )
 
-checkpointed = {r.run_id: r for r in runs.list_runs() if (r.path / runs.BEST_CKPT).is_file()}
+checkpointed = runs.checkpointed_runs()
 
 space, show_maps = SPACES[0], False
 left, right = st.columns([3, 5], gap="large")
@@ -176,7 +159,7 @@ with right:
         linked = [r for r in st.query_params.get_all("run") if r in checkpointed]
         default = linked or (["starter"] if "starter" in checkpointed else [next(iter(checkpointed))])
         chosen = st.multiselect(
-            "Ask these runs", list(checkpointed), default=default, format_func=lambda r: run_label(checkpointed[r]),
+            "Ask these runs", list(checkpointed), default=default, format_func=lambda r: runs.run_label(checkpointed[r]),
             key="draw_runs",
         )
         opts = st.columns([3, 2, 1], vertical_alignment="bottom")
@@ -219,17 +202,12 @@ keep_cols[2].metric("Drawings kept", len(kept))
 
 if kept and st.toggle(f"Score every run on your {len(kept)} drawings", key="score_runs"):
     with st.container(border=True):
-        drawings_key = tuple(p.name for p, _ in kept)  # a kept or deleted drawing scores again
         rows = []
         for info in checkpointed.values():
-            try:
-                score = drawing_score(str(info.path), (info.path / runs.BEST_CKPT).stat().st_mtime, drawings_key)
-            except GlyphError as e:
-                rows.append({"run": info.run_id, "model": info.model, "accuracy": None, "correct": None,
-                             "note": str(e)})
-                continue
-            rows.append({"run": info.run_id, "model": info.model, "accuracy": score["accuracy"],
-                         "correct": f"{score['correct']} / {score['n']}", "note": ""})
+            score = shared.drawings_score(str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT), drawings_stamp())
+            correct = f"{score['correct']} / {score['n']}" if score["accuracy"] is not None else None
+            rows.append({"run": info.run_id, "model": info.model, "accuracy": score["accuracy"], "correct": correct,
+                         "note": score.get("error", "")})
         st.dataframe(
             pd.DataFrame(rows), hide_index=True, width="stretch",
             column_config={"accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")},

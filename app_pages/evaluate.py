@@ -1,7 +1,7 @@
 """Evaluate: how a run does on a split, where it goes wrong, and where two runs disagree.
 
 ``glyphcore.evaluate.evaluate_run`` does the work and keeps it in the run's eval/ folder; this page
-caches the result per run, split and checkpoint version and draws it. ``/Evaluate?run=<run id>``
+caches the result per run, split and checkpoint version and draws it. ``/evaluate?run=<run id>``
 opens a run directly (the newest run otherwise).
 
 Test seam: the confusion matrix is ``st.altair_chart(..., on_select="rerun", key=cm_key(run, split))``;
@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages import shared
 from glyphcore import runs, viz
 from glyphcore.errors import GlyphError
-from glyphcore.evaluate import compare_predictions, evaluate_run
+from glyphcore.data import source_stamp
+from glyphcore.evaluate import compare_predictions, stored_splits
 
 
 GALLERY_MAX = 48  # images per gallery
@@ -31,20 +33,6 @@ MERGE_LABELS = {
 }
 
 
-@st.cache_data(show_spinner="Evaluating (the first time for this checkpoint and split) ...", max_entries=32)
-def evaluation(run_path: str, split: str, ckpt_mtime: float):
-    """``evaluate_run`` per run, split and checkpoint version (a new best.pt has a new mtime)."""
-    return evaluate_run(run_path, split=split)
-
-
-@st.cache_resource(max_entries=8)
-def split_images(source: str, split: str, data_key: str):
-    """The split's images (a memory map: only the rows a gallery shows are read)."""
-    from glyphcore.data import load_dataset
-
-    return load_dataset(source, split).images
-
-
 @st.cache_data(show_spinner=False)
 def available_splits(source: str, data_key: str) -> list[str]:
     from glyphcore.data import list_splits
@@ -53,21 +41,9 @@ def available_splits(source: str, data_key: str) -> list[str]:
     return [s for s in SPLITS if s in have] + [s for s in have if s not in SPLITS]
 
 
-def data_key() -> str:
-    """Changes when the data folder changes (a rebuilt data set is read again)."""
-    from glyphcore import paths
-
-    return str(paths.data_dir())
-
-
 def cm_key(run_id: str, split: str) -> str:
     """Widget key of the confusion matrix (per run and split, so a selection does not leak)."""
     return f"cm-{run_id}-{split}"
-
-
-def run_label(r: runs.RunInfo) -> str:
-    acc = f" · val {r.best_val_acc:.2%}" if r.best_val_acc is not None else ""
-    return f"{r.run_id} · {r.model or '?'} / {r.activation or '?'}{acc}"
 
 
 def gallery(images, indices: np.ndarray, captions: list[str], width: int = 72) -> None:
@@ -101,25 +77,25 @@ def selected_cell(event) -> tuple[str, str] | None:
 
 
 st.title("Evaluate")
-checkpointed = {r.run_id: r for r in runs.list_runs() if (r.path / runs.BEST_CKPT).is_file()}
+checkpointed = runs.checkpointed_runs()
 if not checkpointed:
     st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
     st.stop()
 
 cols = st.columns([3, 2, 2], vertical_alignment="bottom")
-linked = st.query_params.get("run")  # /Evaluate?run=<run id> opens that run
+linked = st.query_params.get("run")  # /evaluate?run=<run id> opens that run
 run_ids = list(checkpointed)
 run_id = cols[0].selectbox("Run", run_ids, index=run_ids.index(linked) if linked in checkpointed else 0,
-                           format_func=lambda r: run_label(checkpointed[r]), key="eval_run")
+                           format_func=lambda r: runs.run_label(checkpointed[r]), key="eval_run")
 info = checkpointed[run_id]
 source = info.data or "glyphs-52"
 missing_data = ""  # why the images cannot be shown ("" when the data set is here)
 try:
-    splits = available_splits(source, data_key())
+    splits = available_splits(source, source_stamp(source))
 except GlyphError as e:
     # A fresh install without the data set: the starter's evaluations come with it in eval/<split>/.
     missing_data = str(e)
-    stored = {d.name for d in (info.path / runs.EVAL_DIR).glob("*") if (d / "summary.json").is_file()}
+    stored = stored_splits(info.path)
     splits = [s for s in SPLITS if s in stored]
     if not splits:
         st.error(f"The data set of {run_id} ({source}) is not available: {e}")
@@ -127,10 +103,9 @@ except GlyphError as e:
     st.warning(f"Stored evaluations only, without images: {e}")
 split = cols[1].selectbox("Split", splits, key="eval_split")
 
-ckpt = info.path / runs.BEST_CKPT
 try:
-    result = evaluation(str(info.path), split, ckpt.stat().st_mtime)
-    images = None if missing_data else split_images(source, split, data_key())
+    result = shared.evaluation(str(info.path), split, runs.file_stamp(info.path / runs.BEST_CKPT))
+    images = None if missing_data else shared.load_set(source, split, source_stamp(source)).images
 except GlyphError as e:
     st.error(str(e))
     st.stop()
@@ -149,7 +124,7 @@ figures[5].metric("errors", f"{errors:,}", help=f"{result.case_swap_share:.0%} o
 st.caption(
     f"{result.case_swap_share:.0%} of the errors are case swaps of the right letter (c for C). "
     f"I and l are the same stroke in many sans fonts, and c/C, o/O, s/S, ... differ by size only: the merged "
-    f"accuracies count those pairs as one class. Mean loss {result.mean_loss:.4f} · checkpoint {ckpt.name} · "
+    f"accuracies count those pairs as one class. Mean loss {result.mean_loss:.4f} · checkpoint {result.checkpoint.name} · "
     f"{'from eval/ cache' if result.cached else f'evaluated in {result.seconds:.1f} s'}"
 )
 
@@ -212,10 +187,10 @@ others = [r for r in checkpointed if r != run_id and (checkpointed[r].data or "g
 if not others:
     st.caption(f"Train another run on {source} to see where two runs disagree.")
 else:
-    other_id = st.selectbox("Compare with", others, format_func=lambda r: run_label(checkpointed[r]), key="eval_other")
+    other_id = st.selectbox("Compare with", others, format_func=lambda r: runs.run_label(checkpointed[r]), key="eval_other")
     other = checkpointed[other_id]
     try:
-        result_b = evaluation(str(other.path), split, (other.path / runs.BEST_CKPT).stat().st_mtime)
+        result_b = shared.evaluation(str(other.path), split, runs.file_stamp(other.path / runs.BEST_CKPT))
         comp = compare_predictions(result, result_b)
     except GlyphError as e:
         st.error(str(e))

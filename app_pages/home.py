@@ -10,15 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from glyphcore import paths
-from app_pages import PAGES
+from app_pages import PAGES, shared
 from glyphcore.jobs import GLYPHS52_BUILD_JOB, BackgroundJob, get_job, start_job
-
-
-@st.cache_resource(show_spinner="Looking for a GPU ...")
-def device_info() -> dict:
-    from glyphcore.train.device import describe_device
-
-    return describe_device()
 
 
 def glyphs52_path() -> Path:
@@ -35,7 +28,7 @@ def glyphs52_info(data_dir: str, stamp: float) -> dict:
 
 def show_device() -> None:
     st.subheader("Device")
-    dev = device_info()
+    dev = shared.device_info()
     if dev["kind"] == "cuda":
         st.success(f"**{dev['name']}** · {dev['memory_gib']} GiB" + (f" · {dev['count']} GPUs" if dev["count"] > 1 else ""))
     elif dev["kind"] == "mps":

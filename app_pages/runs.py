@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import shared
 from glyphcore import runs, viz
 from glyphcore.runs import compare
 from glyphcore.errors import GlyphError
@@ -17,60 +18,17 @@ GROUP_KEYS = ("activation", "batchnorm", "optimizer", "lr", "model", "augment", 
 DRAWINGS_COL = "drawings acc (%)"
 
 
-def file_stamp(path) -> tuple[int, int]:
-    """(size, mtime_ns) of a file, (0, 0) when missing: part of cache keys."""
-    try:
-        s = path.stat()
-        return s.st_size, s.st_mtime_ns
-    except OSError:
-        return 0, 0
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def metrics_of(run_dir: str, stamp: tuple[int, int]) -> list[dict]:
-    """All metrics events of a run (re-read only when metrics.jsonl changed)."""
-    return list(runs.read_metrics(run_dir))
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def config_of(run_dir: str, stamp: tuple[int, int]) -> dict:
-    try:
-        return runs.read_config(run_dir)
-    except GlyphError:
-        return {}
-
-
-@st.cache_data(show_spinner="Scoring runs on your drawings ...", max_entries=256)
-def drawings_score(run_dir: str, ckpt_stamp: tuple[int, int], drawings_stamp: tuple) -> float | None:
-    from glyphcore.data.drawings import score_run_on_drawings
-
-    try:
-        acc = score_run_on_drawings(run_dir)["accuracy"]
-    except GlyphError:
-        return None  # e.g. a run on digits cannot name a drawn letter
-    return round(100 * acc, 1) if acc is not None else None
-
-
-def events_of(info: runs.RunInfo) -> list[dict]:
-    return metrics_of(str(info.path), file_stamp(info.path / runs.METRICS_FILE))
-
-
-def config_for(info: runs.RunInfo) -> dict:
-    return config_of(str(info.path), file_stamp(info.path / runs.CONFIG_FILE))
-
-
 def drawings_column(infos: list[runs.RunInfo], rows: list[dict]) -> None:
     """Add each run's accuracy on the personal drawings set, when there are drawings."""
-    from glyphcore.data.drawings import list_drawings
+    from glyphcore.data.drawings import drawings_stamp, list_drawings
 
-    drawings = list_drawings()
-    if not drawings:
+    if not list_drawings():
         return
-    stamp = (len(drawings), max(file_stamp(p)[1] for p, _ in drawings))
     for info, row in zip(infos, rows):
         ckpt = info.path / runs.BEST_CKPT
         ok = ckpt.is_file() and info.state not in runs.ACTIVE_STATES
-        row[DRAWINGS_COL] = drawings_score(str(info.path), file_stamp(ckpt), stamp) if ok else None
+        score = shared.drawings_score(str(info.path), runs.file_stamp(ckpt), drawings_stamp()) if ok else None
+        row[DRAWINGS_COL] = round(100 * score["accuracy"], 1) if score and score["accuracy"] is not None else None
 
 
 def on_table_select() -> None:
@@ -159,8 +117,8 @@ if not picked:
     st.info("Pick runs here or tick them in the table.")
     st.stop()
 chosen = [by_id[r] for r in picked]
-configs = {r.run_id: config_for(r) for r in chosen}
-events = {r.run_id: events_of(r) for r in chosen}
+configs = {r.run_id: shared.run_config(r) for r in chosen}
+events = {r.run_id: shared.run_metrics(r) for r in chosen}
 
 c1, c2 = st.columns([1, 3])
 color_by = c1.selectbox("Colour by", ("run",) + GROUP_KEYS, key="rc_color_by")

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import streamlit as st
 
-from glyphcore import paths, runs, viz
+from app_pages import shared
+from glyphcore import runs, viz
+from glyphcore.data import source_stamp
 from glyphcore.data import TORCHVISION_SETS
 from glyphcore.errors import GlyphError
 from glyphcore.timefmt import clock_text, time_of_day_text
 from glyphcore.frame import CLASSES, FRAME_SIZE
 from glyphcore.models import ACTIVATION_NAMES, list_models, model_entry
-from glyphcore.runs.sweep import SWEEP_MODES, cancel_queued, launch_sweep
+from glyphcore.runs.sweep import SWEEP_MODES, launch_sweep
 from glyphcore.train.config import CHOICES, TrainConfig, make_config
 
 
@@ -40,20 +41,7 @@ def data_shape(source: str) -> tuple[int, tuple[int, int, int]]:
     """(number of classes, (C, H, W)) of a data source (glyphs-52: from the frame, no loading)."""
     if source == "glyphs-52":
         return len(CLASSES), (1, FRAME_SIZE, FRAME_SIZE)
-    kind, _, arg = source.partition(":")
-    folder = Path(arg).expanduser() if kind in ("course", "folder") else paths.data_dir() / "torchvision"
-    try:
-        stamp = f"{folder}@{folder.stat().st_mtime_ns}"
-    except OSError:
-        stamp = f"{folder}@missing"
-    return _data_shape(source, stamp)
-
-
-@st.cache_data(show_spinner="Reading the data set ...")
-def _data_shape(source: str, stamp: str) -> tuple[int, tuple[int, int, int]]:
-    from glyphcore.data import dataset_info  # loads every split of a non-built-in source: cache it
-
-    info = dataset_info(source)
+    info = shared.dataset_info(source, source_stamp(source))  # loads every split of other sources: cached
     return len(info["classes"]), tuple(int(s) for s in info["image_shape"])
 
 
@@ -68,14 +56,6 @@ def summarize(model: str, activation: str, batchnorm: bool, dropout: float, opti
     s = model_summary(net, shape)
     return {"rows": s.to_records(), "total": s.total_params, "trainable": s.trainable_params,
             "flops": s.flops, "train_flops": s.train_flops}  # fmt: skip
-
-
-@st.cache_resource(show_spinner=False)
-def visible_device() -> dict:
-    """The device a run would use, for the multi-GPU option (torch counts the GPUs once)."""
-    from glyphcore.train.device import describe_device
-
-    return describe_device()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,26 +159,17 @@ def show_summary(summary: dict | None, error: str | None, values: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 # the monitor
 # ----------------------------------------------------------------------------------------------
-def read_new_metrics(run_id: str) -> list[dict]:
-    """The run's metrics events, read incrementally (only the bytes added since the last tick)."""
-    cache = st.session_state.setdefault("tr_metrics", {})
-    entry = cache.get(run_id) or {"offset": 0, "events": []}
-    try:
-        chunk = runs.read_metrics(run_id, since_offset=entry["offset"])
-    except GlyphError:
-        return entry["events"]
-    events = list(chunk) if chunk.reset else entry["events"] + list(chunk)
-    cache[run_id] = {"offset": chunk.offset, "events": events}
-    return events
+def metrics_of(run_id: str) -> list[dict]:
+    """The run's metrics records, read incrementally (only the bytes added since the last tick)."""
+    tails = st.session_state.setdefault("tr_metrics", {})
+    tail = tails.setdefault(run_id, runs.MetricsTail(run_id))
+    return tail.read()
 
 
 def run_panel(info: runs.RunInfo) -> None:
-    status = info.status
     state = info.state
     epochs = int(info.epochs or 0)
-    done_epochs = int(status.get("epoch") or 0)
-    step, spe = int(status.get("step") or 0), status.get("steps_per_epoch")
-    events = read_new_metrics(info.run_id)
+    events = metrics_of(info.run_id)
 
     head, buttons = st.columns([5, 2])
     head.markdown(f"#### {STATE_ICON.get(state, '')} `{info.run_id}` — {state}")
@@ -206,10 +177,7 @@ def run_panel(info: runs.RunInfo) -> None:
     with buttons:
         if state in runs.ACTIVE_STATES and st.button("Cancel", icon=":material/stop:", key=f"tr_cancel_{info.run_id}"):
             try:
-                if state == "queued" and not status.get("launcher_pid"):
-                    cancel_queued(info.run_id)  # waiting in a sweep queue: the queue skips it
-                else:
-                    runs.cancel(info.run_id)
+                runs.stop(info.run_id)
                 st.toast(f"Cancelling {info.run_id}")
             except GlyphError as e:
                 st.error(str(e))
@@ -220,28 +188,18 @@ def run_panel(info: runs.RunInfo) -> None:
             except GlyphError as e:
                 st.error(str(e))
 
-    # progress: status "step" is the global optimizer step, "epoch" the epochs finished
-    total_steps = spe * epochs if spe and epochs else 0
-    frac = min(1.0, step / total_steps) if total_steps else (done_epochs / epochs if epochs else 0.0)
-    if state == "done":
-        frac = 1.0
-    if state == "running" and spe and done_epochs < epochs:
-        text = f"epoch {done_epochs + 1}/{epochs} · step {step - done_epochs * spe}/{spe}"
-    else:
-        text = f"epoch {done_epochs}/{epochs or '?'}"
-    st.progress(frac, text=text)
-    wall = float(status.get("wall_seconds") or 0.0)
-    eta = wall * (1 - frac) / frac if state == "running" and frac > 0.01 else None
-    ips = status.get("images_per_s")
+    progress = runs.run_progress(info)
+    st.progress(progress.fraction, text=progress.text)
+    ips = progress.images_per_s
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Elapsed", clock_text(wall))
-    c2.metric("ETA", clock_text(eta) if eta is not None else "-")
+    c1.metric("Elapsed", clock_text(progress.elapsed_s))
+    c2.metric("ETA", clock_text(progress.eta_s))
     c3.metric("Images/s", f"{ips:,.0f}" if ips else "-")
     best = info.best_val_acc
     c4.metric("Best val acc", f"{100 * best:.2f}%" if best is not None else "-",
               help=f"epoch {info.best_epoch}" if info.best_epoch else None)  # fmt: skip
 
-    steps, epochs_df = viz.metrics_frames(events, steps_per_epoch=spe)
+    steps, epochs_df = viz.metrics_frames(events, steps_per_epoch=info.status.get("steps_per_epoch"))
     if steps.empty and epochs_df.empty:
         st.caption("Waiting for the first metrics ...")
     else:
@@ -307,7 +265,7 @@ c1, c2 = st.columns([4, 3], gap="large")
 with c1:
     name = st.text_input("Run name (optional)", key="tr_name", max_chars=40)
     gpus = None
-    device = visible_device()
+    device = shared.device_info()
     if device["kind"] == "cuda" and device["count"] > 1 and values["device"] in ("auto", "cuda"):
         if st.checkbox(f"Use all {device['count']} GPUs (data parallel: one process each, under torchrun)",
                        key="tr_all_gpus"):  # fmt: skip

@@ -15,7 +15,7 @@ glyphs-52 first for figures on the full 72,800 images), and with Debian's Chromi
 * the live-curve lag: how long after a step record is written to metrics.jsonl the Train page's
   monitor shows it (its caption names the latest loss, which the writer makes unique per record).
 
-Targets (issue 5): every page <= 2 s warm, live-curve lag <= 2 s. Prints figures; asserts nothing.
+Targets: every page <= 2 s warm, live-curve lag <= 2 s. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations

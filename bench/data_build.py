@@ -4,7 +4,7 @@
     .venv/bin/python bench/data_build.py --font-dir /usr/share/fonts/truetype/dejavu   # the issue's bar
     .venv/bin/python bench/data_build.py --threads 2 --keep /tmp/g52
 
-Prints figures; writes nothing outside its temp folder (or --keep). Targets (issue 2, 2 cores): the
+Prints figures; writes nothing outside its temp folder (or --keep). Targets (2 cores): the
 full default build (78,000 images with the "seen" split) in 30 s or less, a cached load in 0.5 s or less.
 """
 

@@ -7,7 +7,7 @@ exit; its status.json gives the training-loop wall time (epochs, validation, sav
 warm-up excluded and shown apart), the last epoch's training images/s, the peak GPU memory and the
 best held-out-font validation accuracy. glyphs-52 is built first when it is missing (timed apart).
 
-Targets (issue 6, on an H200): report recipe <= 5 s of training loop with >= 99.0% accuracy; fast
+Targets (on an H200): report recipe <= 5 s of training loop with >= 99.0% accuracy; fast
 preset >= 99.0% in <= 2 s; the whole process <= 20 s without compile time.
 
 On a machine without CUDA this says so and exits 0: it measures nothing there.

@@ -16,7 +16,7 @@ Each pipeline runs in fp32, and with bf16 autocast where the CPU computes bf16 n
 runs with the malloc setting glyphcore's CPU runs use (``keep_freed_cpu_memory``, process-wide once
 ``fit`` has run), set before the first row so that the rows differ only in their pipelines; its own
 gain is measured by bench/cpu_allocator.py.
-Targets (issue 3): glyphcore >= 1.8x report-style and >= 0.9x the ceiling in fp32; >= 2.4x
+Targets: glyphcore >= 1.8x report-style and >= 0.9x the ceiling in fp32; >= 2.4x
 report-style with bf16.
 """
 

@@ -24,6 +24,7 @@ from glyphcore.data.formats import (
     load_dataset,
     parse_source,
     read_manifest,
+    source_stamp,
 )
 from glyphcore.data.render import FontCheckError, render_font_set, render_glyph, render_letters
 
@@ -41,6 +42,7 @@ __all__ = [
     "glyphs52_dir",
     "read_manifest",
     "parse_source",
+    "source_stamp",
     "build_glyphs52",
     "assign_splits",
     "export_course_layout",

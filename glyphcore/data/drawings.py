@@ -23,7 +23,7 @@ from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError, DataError, ImageInputError
 from glyphcore.frame import CLASSES, FRAME_SIZE, frame_dict
 
-__all__ = ["DRAWINGS_DIR", "drawings_dir", "keep_drawing", "list_drawings", "delete_drawing",
+__all__ = ["DRAWINGS_DIR", "drawings_dir", "keep_drawing", "list_drawings", "drawings_stamp", "delete_drawing",
            "load_drawings", "score_run_on_drawings"]
 
 DRAWINGS_DIR = "drawings"  # folder name under paths.data_dir()
@@ -87,6 +87,11 @@ def list_drawings() -> list[tuple[Path, str]]:
         if label is not None:
             out.append((p, label))
     return out
+
+
+def drawings_stamp() -> tuple[str, ...]:
+    """The kept drawings' file names: a cache key that changes when one is kept or deleted."""
+    return tuple(p.name for p, _ in list_drawings())
 
 
 def delete_drawing(path: str | os.PathLike) -> None:

@@ -448,6 +448,27 @@ def _load_torchvision(name: str, split: str, source: str, download: bool) -> Ima
 # public entry points
 
 
+def source_stamp(source: str) -> str:
+    """Where a source's files are and when they last changed: a cache key that changes when the data
+    set is rebuilt or its folder edited (the app's cached loaders and tables are keyed by it). An
+    unknown source gets a stamp too: loading it is what reports the problem."""
+    try:
+        kind, arg = parse_source(source)
+    except DataError:
+        return f"{source}@unknown"
+    if kind == GLYPHS52:
+        folder = Path(arg) if arg else glyphs52_dir()
+        target = folder / MANIFEST_FILE  # rewritten by every build, after the arrays
+    elif kind in ("course", "folder"):
+        target = Path(str(arg)).expanduser()
+    else:
+        target = torchvision_dir()
+    try:
+        return f"{target}@{target.stat().st_mtime_ns}"
+    except OSError:
+        return f"{target}@missing"
+
+
 def parse_source(source: str) -> tuple[str, str | None]:
     """Split a source spec into (kind, argument): ("glyphs-52", None | folder), ("course", root),
     ("folder", root), ("torchvision", NAME).

@@ -36,11 +36,12 @@ from glyphcore.evaluate.store import (
     evaluate_predictor,
     evaluate_run,
     load_eval,
+    stored_splits,
 )
 
 __all__ = [
     "EVAL_FORMAT", "TRAINED_ON_FILE", "MERGES", "PREDICTION_DTYPE", "EvalResult", "TopLoss", "Comparison",
     "confusion_matrix", "normalize_confusion", "per_class_metrics", "most_confused", "top_losses",
     "merged_accuracy", "case_swap_share", "compare_predictions", "accuracy_line", "evaluate_predictor",
-    "evaluate_run", "load_eval", "eval_dir",
+    "evaluate_run", "load_eval", "eval_dir", "stored_splits",
 ]

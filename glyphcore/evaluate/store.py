@@ -27,7 +27,7 @@ from glyphcore.evaluate.metrics import confusion_matrix
 from glyphcore.evaluate.result import EvalResult
 
 __all__ = ["EVAL_FORMAT", "TRAINED_ON_FILE", "PREDICTION_DTYPE", "evaluate_predictor", "evaluate_run", "load_eval",
-           "eval_dir"]
+           "eval_dir", "stored_splits"]
 
 EVAL_FORMAT = "glyphcore.eval/1"  # bump when the files change: older caches are recomputed
 # eval/trained_on.json: design family -> split of the data set the run was trained on (glyphs-52)
@@ -57,6 +57,13 @@ def _atomic_write(path: Path, write: Any) -> None:
 def eval_dir(run_dir: Path, split: str, which: str = "best") -> Path:
     """Where the evaluation of ``which`` checkpoint on ``split`` is kept: ``eval/<split>[-last]/``."""
     return run_dir / runs.EVAL_DIR / (split if which == "best" else f"{split}-{which}")
+
+
+def stored_splits(run_ref: str | os.PathLike) -> list[str]:
+    """The splits of a run that have a complete stored evaluation of its best checkpoint (what a
+    fresh install can show without the data set: the starter's come with it)."""
+    root = runs.resolve_run(run_ref) / runs.EVAL_DIR
+    return sorted(d.name for d in root.glob("*") if "-" not in d.name and (d / "summary.json").is_file())
 
 
 def _save(result: EvalResult, out: Path, key: dict[str, Any]) -> None:
@@ -96,12 +103,6 @@ def load_eval(out_dir: str | os.PathLike) -> EvalResult:
         seconds=float(summary.get("seconds", 0.0)), images_per_s=float(summary.get("images_per_s", 0.0)),
         device=summary.get("device", ""), cached=True,
     )
-
-
-def _data_source(predictor: Any) -> str:
-    cfg = predictor.checkpoint.get("config") or {}
-    ds = predictor.checkpoint.get("dataset") or {}
-    return str(cfg.get("data") or ds.get("source") or "glyphs-52")
 
 
 def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = None,
@@ -225,7 +226,7 @@ def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "
     predictor = load_predictor(ckpt, which=which, device=dev)
     from glyphcore.data import load_dataset
 
-    data = load_dataset(_data_source(predictor), split)
+    data = load_dataset(predictor.data_source, split)
     result = evaluate_predictor(predictor, data, batch_size=batch_size, progress=progress)
     result.which, result.run_dir, result.checkpoint = which, run_dir, ckpt
     if out is not None:

@@ -160,9 +160,7 @@ def nearest_glyphs(
     if space not in SPACES:
         raise ConfigError(f"unknown space {space!r}: use one of {', '.join(SPACES)}")
     if source is None:
-        ckpt = predictor.checkpoint
-        source = str((ckpt.get("config") or {}).get("data") or (ckpt.get("dataset") or {}).get("source")
-                     or "glyphs-52")  # fmt: skip
+        source = predictor.data_source
     ref = _reference(predictor, space, source, split, per_class, seed)
     x = getattr(prepared, "tensor", prepared)[:1].to(predictor.device).float()
     if space == "features":

@@ -106,6 +106,16 @@ class Predictor:
         """A short label for the app: ``<run folder>/<file>``."""
         return f"{self.path.parent.name}/{self.path.name}"
 
+    @property
+    def data_source(self) -> str:
+        """The data source the model was trained on (its config's ``data``, e.g. ``glyphs-52``): the
+        one answer to "which data was this run trained on" for evaluation, nearest glyphs and
+        activation statistics."""
+        cfg = self.checkpoint.get("config") or {}
+        ds = self.checkpoint.get("dataset") or {}
+        cfg, ds = (cfg if isinstance(cfg, dict) else {}), (ds if isinstance(ds, dict) else {})
+        return str(cfg.get("data") or ds.get("source") or "glyphs-52")
+
     def prepare(self, image: Any) -> Prepared:
         """``preprocess`` for this model's input size and channels."""
         return preprocess(image, self.input_size, self.in_channels)

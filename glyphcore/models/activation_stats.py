@@ -303,8 +303,7 @@ def measure_run_activations(
     from glyphcore.infer import frame_to_tensor, load_predictor
 
     predictor = load_predictor(run_ref, which)
-    ckpt = predictor.checkpoint
-    source = str((ckpt.get("config") or {}).get("data") or (ckpt.get("dataset") or {}).get("source") or "glyphs-52")
+    source = predictor.data_source
     splits = list_splits(source)
     if split not in splits:
         split = "test" if "test" in splits else splits[0]

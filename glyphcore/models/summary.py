@@ -11,8 +11,8 @@ How FLOPs are counted (forward hooks on the leaf modules, one image):
   as much as the forward for every layer with trainable weights, and the input gradient as much
   again for every layer whose input needs a gradient -- not the first layer, whose input is the
   image. For seed_cnn at 1x100x100 that is 30.82 MFLOP forward and
-  3 x 30.82 - 2 x 3.69 (conv1's input gradient) = 85.07 MFLOP per training image: the figure of
-  issue 3 that the bench divides the machine's measured GFLOP/s by.
+  3 x 30.82 - 2 x 3.69 (conv1's input gradient) = 85.07 MFLOP per training image: the figure
+  that bench/train_cpu.py divides the machine's measured GFLOP/s by.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 - ``store``: the run folder's files (config.json, status.json, metrics.jsonl, checkpoints), read
   and written; the list of runs, reconciled with the process table;
-- ``process``: launch a run as a detached process, cancel, resume, delete;
+- ``process``: launch a run as a detached process, cancel (or stop, whichever applies), resume, delete;
+- ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
 - ``sweep``: the same settings once per value of a setting, together or queued;
 - ``compare``: table rows, config differences, one-factor ablations, report cards.
 
@@ -13,7 +14,8 @@ name. Nothing here imports torch at import time.
 
 from __future__ import annotations
 
-from glyphcore.runs.process import cancel, child_env, delete, launch, resume, spawn_detached, train_argv
+from glyphcore.runs.monitor import MetricsTail, RunProgress, checkpointed_runs, file_stamp, run_label, run_progress
+from glyphcore.runs.process import cancel, child_env, delete, launch, resume, spawn_detached, stop, train_argv
 from glyphcore.runs.store import (
     ACTIVE_STATES,
     BEST_CKPT,
@@ -48,5 +50,6 @@ __all__ = [
     "ACTIVE_STATES", "RESUMABLE_STATES", "STATUS_DEFAULTS", "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config", "write_status",
     "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive", "launch", "train_argv",
-    "spawn_detached", "child_env", "cancel", "resume", "delete",
+    "spawn_detached", "child_env", "cancel", "stop", "resume", "delete", "RunProgress", "run_progress", "MetricsTail",
+    "run_label", "checkpointed_runs", "file_stamp",
 ]

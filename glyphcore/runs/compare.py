@@ -29,9 +29,9 @@ __all__ = [
 # count as a difference between two runs.
 BOOKKEEPING_KEYS = frozenset(
     {"run_id", "name", "created", "dataset", "versions", "device", "amp", "threads", "compile",
-     "log_every", "eval_batch_size", "init_from_resolved"}
+     "log_every", "eval_batch_size"}
 )  # fmt: skip
-# The factors of the one-factor ablation table (issue 5).
+# The factors of the one-factor ablation table.
 ABLATION_KEYS = ("activation", "batchnorm", "optimizer", "lr")
 
 

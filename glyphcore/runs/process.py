@@ -37,7 +37,7 @@ from glyphcore.runs.store import (
     write_status,
 )
 
-__all__ = ["launch", "train_argv", "spawn_detached", "child_env", "cancel", "resume", "delete"]
+__all__ = ["launch", "train_argv", "spawn_detached", "child_env", "cancel", "stop", "resume", "delete"]
 
 def train_argv(run_dir: str | os.PathLike, train_args: list[str], nproc: int = 1) -> list[str]:
     """The argv that runs ``python -m glyphcore train --run-dir DIR *train_args``; with nproc > 1,
@@ -173,6 +173,21 @@ def cancel(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
             break
         time.sleep(0.1)
     return read_status(run_dir)
+
+
+def stop(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
+    """Stop a run, whichever way applies: a run waiting in a sweep queue is marked cancelled (the
+    queue skips it); a run with a process gets ``cancel`` (SIGTERM; it saves last.pt).
+
+    Raises:
+        RunError: the run is neither queued nor running.
+    """
+    status = read_status(run)
+    if status["state"] == "queued" and not status.get("launcher_pid"):
+        from glyphcore.runs.sweep import cancel_queued
+
+        return cancel_queued(run)
+    return cancel(run, wait=wait)
 
 
 def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: Any) -> str:

@@ -106,7 +106,7 @@ def test_seed_cnn_summary_reproduces_the_reports_table_and_flops():
     assert sum(r.params for r in summary.rows) == 702_948
     assert summary.output_shape == (52,)
     # forward: 2 x (3.6864M + 7.3728M + 3.6864M conv MACs + 0.662M fc MACs) = 30.82 MFLOP;
-    # training: 3 x forward less conv1's input gradient = 85.07 MFLOP (the figure of issue 3)
+    # training: 3 x forward less conv1's input gradient = 85.07 MFLOP per training image
     assert summary.flops == 30_815_232
     assert summary.train_flops == 85_072_896
     text = summary.to_text()
