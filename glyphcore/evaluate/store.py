@@ -200,10 +200,10 @@ def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "
         RunError, CheckpointError: no such run, no checkpoint yet, a foreign checkpoint.
         DataError: the data set or split is not there (the message says how to build it).
     """
-    from glyphcore.infer import checkpoint_path, load_predictor
+    from glyphcore.infer import load_predictor
 
-    ckpt = checkpoint_path(run_ref, which)
-    is_run = not (Path(run_ref).suffix in (".pt", ".pth") and Path(run_ref).is_file())
+    ckpt = runs.checkpoint_path(run_ref, which)
+    is_run = not runs.is_checkpoint_file_ref(run_ref)
     run_dir = runs.resolve_run(run_ref) if is_run else None
     out = eval_dir(run_dir, split, which) if run_dir is not None else None
     stored: dict[str, Any] = {}

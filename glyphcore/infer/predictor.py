@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from glyphcore import runs
+from glyphcore.runs.store import checkpoint_path
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
@@ -36,42 +36,6 @@ class Prediction:
     label: str
     topk: list[tuple[str, float]]
     probs: np.ndarray = field(repr=False)
-
-
-def checkpoint_path(run_ref: str | os.PathLike, which: str = "best") -> Path:
-    """The checkpoint file a reference points at: a ``.pt`` file, or a run's best/last checkpoint.
-
-    Raises:
-        RunError: no such run.
-        CheckpointError: the run has no such checkpoint yet (the message says why and what to do).
-        ConfigError: ``which`` is neither "best" nor "last".
-    """
-    if which not in ("best", "last"):
-        raise ConfigError(f"which must be 'best' or 'last', got {which!r}")
-    p = Path(run_ref)
-    if p.suffix in (".pt", ".pth") and not p.is_dir():
-        if not p.is_file():
-            raise CheckpointError(f"checkpoint {p} does not exist: give the path of a .pt file or a run id")
-        return p
-    run_dir = runs.resolve_run(run_ref)
-    name = runs.BEST_CKPT if which == "best" else runs.LAST_CKPT
-    path = run_dir / name
-    if not path.is_file():
-        state = _run_state(run_dir)
-        other = run_dir / (runs.LAST_CKPT if which == "best" else runs.BEST_CKPT)
-        hint = f"; it has {other.name} (use which={'last' if which == 'best' else 'best'})" if other.is_file() else ""
-        raise CheckpointError(
-            f"run {run_dir.name} has no {name} yet (state: {state}){hint}: a checkpoint is written at the "
-            f"end of the first epoch; wait for it, or resume or retrain the run"
-        )
-    return path
-
-
-def _run_state(run_dir: Path) -> str:
-    try:
-        return str(runs.read_status(run_dir).get("state", "unknown"))  # reconciled: a dead "running" is crashed
-    except Exception:  # a message helper: never let a broken status.json hide the real error
-        return "unknown"
 
 
 class Predictor:

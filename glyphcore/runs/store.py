@@ -26,7 +26,7 @@ from typing import Any
 
 from glyphcore import paths
 from glyphcore.atomic import atomic_write
-from glyphcore.errors import RunError
+from glyphcore.errors import CheckpointError, ConfigError, RunError
 
 __all__ = [
     "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
@@ -34,6 +34,7 @@ __all__ = [
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
     "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive",
+    "checkpoint_path", "is_checkpoint_file_ref",
 ]
 
 # One source of truth for the names inside a run folder.
@@ -437,3 +438,45 @@ def list_runs() -> list[RunInfo]:
     if not seen_starter and ((starter / CONFIG_FILE).is_file() or (starter / STATUS_FILE).is_file()):
         infos.append(_run_info(starter, is_starter=True))
     return infos
+
+
+def is_checkpoint_file_ref(ref: str | os.PathLike) -> bool:
+    """Whether a run reference names a checkpoint file (``*.pt`` / ``*.pth``) rather than a run."""
+    p = Path(ref)
+    return p.suffix in (".pt", ".pth") and not p.is_dir()
+
+
+def checkpoint_path(run_ref: str | os.PathLike, which: str = "best") -> Path:
+    """The checkpoint file a reference points at: a ``.pt`` file, or a run's best/last checkpoint.
+
+    Raises:
+        RunError: no such run.
+        CheckpointError: the run has no such checkpoint yet (the message says why and what to do).
+        ConfigError: ``which`` is neither "best" nor "last".
+    """
+    if which not in ("best", "last"):
+        raise ConfigError(f"which must be 'best' or 'last', got {which!r}")
+    p = Path(run_ref)
+    if is_checkpoint_file_ref(run_ref):
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint {p} does not exist: give the path of a .pt file or a run id")
+        return p
+    run_dir = resolve_run(run_ref)
+    name = BEST_CKPT if which == "best" else LAST_CKPT
+    path = run_dir / name
+    if not path.is_file():
+        state = _run_state(run_dir)
+        other = run_dir / (LAST_CKPT if which == "best" else BEST_CKPT)
+        hint = f"; it has {other.name} (use which={'last' if which == 'best' else 'best'})" if other.is_file() else ""
+        raise CheckpointError(
+            f"run {run_dir.name} has no {name} yet (state: {state}){hint}: a checkpoint is written at the "
+            f"end of the first epoch; wait for it, or resume or retrain the run"
+        )
+    return path
+
+
+def _run_state(run_dir: Path) -> str:
+    try:
+        return str(read_status(run_dir).get("state", "unknown"))  # reconciled: a dead "running" is crashed
+    except Exception:  # a message helper: never let a broken status.json hide the real error
+        return "unknown"

@@ -242,8 +242,7 @@ def _init_weights_from(model: nn.Module, ref: str) -> str:
     another class count stays fresh (``glyphcore.models.finetune``). Returns a log line."""
     from glyphcore.models.finetune import load_backbone_from_checkpoint
 
-    p = Path(ref)
-    path = p if p.suffix == ".pt" and p.is_file() else store.resolve_run(ref) / store.BEST_CKPT
+    path = store.checkpoint_path(ref, "best")
     done = load_backbone_from_checkpoint(model, load_checkpoint(path))
     head = f", head left fresh ({len(done.skipped_head)} tensors)" if done.skipped_head else ""
     return f"Initialised {len(done.loaded)} tensors from {path}{head}"
