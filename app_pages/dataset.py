@@ -265,7 +265,7 @@ with tab_fonts:
             st.info("This source has no font list (only glyphs-52 is rendered from fonts).")
         else:
             rows = [f if isinstance(f, dict) else {"name": str(f)} for f in fonts]
-            by_split = sorted({r.get("split") for r in rows if r.get("split")})
+            by_split = sorted({str(r["split"]) for r in rows if r.get("split")})
             only = st.multiselect("Split", by_split, key="ds_font_splits", placeholder="all splits")
             rows = [r for r in rows if not only or r.get("split") in only]
             order = [c for c in ("name", "family", "split", "style", "source", "variation", "pen_width", "file")

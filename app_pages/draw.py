@@ -176,6 +176,7 @@ with right:
             + (f"\n\n_{note}_" if note else ""),
         )
     else:
+        assert image is not None  # prepared came from it
         for start in range(0, len(chosen), MAX_RUNS_SIDE_BY_SIDE):
             row = chosen[start : start + MAX_RUNS_SIDE_BY_SIDE]
             for col, run_id in zip(st.columns(len(row)), row):
@@ -192,7 +193,7 @@ label = keep_cols[0].selectbox("True label", CLASSES, index=None, placeholder="w
                                disabled=not can_keep)
 if keep_cols[1].button("Keep this drawing", disabled=not can_keep or label is None):
     try:
-        path = keep_drawing(prepared, label)
+        path = keep_drawing(prepared, str(label))
     except GlyphError as e:
         st.error(str(e))
     else:

@@ -42,7 +42,8 @@ def data_shape(source: str) -> tuple[int, tuple[int, int, int]]:
     if source == "glyphs-52":
         return len(CLASSES), (1, FRAME_SIZE, FRAME_SIZE)
     info = shared.dataset_info(source, source_stamp(source))  # loads every split of other sources: cached
-    return len(info["classes"]), tuple(int(s) for s in info["image_shape"])
+    c, h, w = (int(s) for s in info["image_shape"])
+    return len(info["classes"]), (c, h, w)
 
 
 @st.cache_data(show_spinner="Building the model ...", max_entries=64)

@@ -40,7 +40,7 @@ def sample_grid(images, labels, classes, *, cols: int = 16, scale: float = 1.0, 
             draw.text((x0 + 2, y0 + h + 1), str(classes[int(labels[i])]), fill=255 if c == 1 else (255, 255, 255),
                       font=font)
     if scale != 1.0:
-        sheet = sheet.resize((int(sheet.width * scale), int(sheet.height * scale)), Image.NEAREST)
+        sheet = sheet.resize((int(sheet.width * scale), int(sheet.height * scale)), Image.Resampling.NEAREST)
     return sheet
 
 

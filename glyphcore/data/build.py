@@ -278,10 +278,10 @@ def build_glyphs52(
         for split in splits:
             labels, font_ids = _split_plan(accepted, split_of_font, split, counts_per_class[split], seed)
             images = _jitter_split(rendered.images, dilated, eroded, labels, font_ids, seed, split,
-                                   lambda k, s=split: tick(k, f"jittering {s}"))
+                                   lambda k, s=split: tick(k, f"jittering {s}"))  # type: ignore[misc]
             for arr in (images, labels, font_ids):  # the content hash: every array of every split
                 digest.update(f"{split}{arr.dtype.str}{arr.shape}".encode())
-                digest.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+                digest.update(np.ascontiguousarray(arr).data.cast("B"))
             files = split_files(split)
             np.save(tmp / files["images"], images)
             np.save(tmp / files["labels"], labels)
@@ -350,4 +350,6 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
 def _build_jitter_dict() -> dict:
     from glyphcore.data.augment import JITTER
 
-    return JITTER["build"].to_dict()
+    ranges = JITTER["build"]
+    assert ranges is not None  # the build always jitters
+    return ranges.to_dict()

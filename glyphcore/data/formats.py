@@ -118,7 +118,7 @@ def content_hash(arrays: list[np.ndarray]) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     return h.hexdigest()
 
 
@@ -288,6 +288,7 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
     # Floats in [0, 1] are scaled to 0-255; floats beyond 1 are taken as 0-255 already.
     float_max = max((float(a.max()) for a in arrays if a.dtype.kind == "f"), default=0.0)
     float_scale = 255.0 if float_max <= 1.0 else 1.0
+    assert shape is not None  # there is at least one file
     images = np.empty((len(arrays), 1, *shape), np.uint8)
     for i, a in enumerate(arrays):
         if a.dtype == np.uint8:
@@ -373,7 +374,7 @@ def _load_folder(root: Path, split: str, source: str) -> ImageSet:
     for i, im in enumerate(images):
         im = _to_gray_or_rgb(im, color)
         if im.size != size:
-            im = im.resize(size, Image.BILINEAR)
+            im = im.resize(size, Image.Resampling.BILINEAR)
         a = np.asarray(im)
         out[i] = a.transpose(2, 0, 1) if color else _normalise_polarity(a)[None]
     labels = np.array([lab for _, lab in files], np.int64)
@@ -503,6 +504,7 @@ def load_dataset(source: str = GLYPHS52, split: str = "train", *, download: bool
     kind, arg = parse_source(source)
     if kind == GLYPHS52:
         return _load_glyphs52(Path(arg) if arg else glyphs52_dir(), split, source)
+    assert arg is not None  # parse_source gives every other kind its argument
     if kind == "course":
         return _load_course(Path(arg).expanduser(), split, source)
     if kind == "folder":
@@ -515,6 +517,7 @@ def list_splits(source: str) -> list[str]:
     kind, arg = parse_source(source)
     if kind == GLYPHS52:
         return list(read_manifest(Path(arg) if arg else None)["counts"])
+    assert arg is not None  # parse_source gives every other kind its argument
     if kind == "course":
         return _sorted_splits(list(_course_splits(Path(arg).expanduser())))
     if kind == "folder":

@@ -171,7 +171,7 @@ def render_letters(inst: FontInstance) -> np.ndarray:
         DataError: the font file fails to load.
     """
     if inst.source == "hershey":
-        raw, notdefs = _raw_hershey(inst), []
+        raw, notdefs = _raw_hershey(inst), list[np.ndarray]()
     else:
         raw, notdefs = _raw_truetype(inst)
     for c, img in zip(CLASSES, raw):

@@ -112,7 +112,7 @@ def most_confused(cm: np.ndarray, classes: list[str], min_count: int = 1) -> lis
 class TopLoss(NamedTuple):
     """One sample among the largest losses."""
 
-    index: int  # position in the split
+    index: int  # type: ignore[assignment]  # position in the split (shadows tuple.index on purpose)
     actual: str
     predicted: str
     loss: float  # cross-entropy, nats
@@ -177,7 +177,8 @@ def merged_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str],
     if isinstance(pairs, str):
         if pairs not in MERGES:
             raise ValueError(f"unknown merge {pairs!r}: use one of {', '.join(MERGES)}")
-        pairs = MERGES[pairs] if MERGES[pairs] is not None else _case_pairs(classes)
+        named = MERGES[pairs]
+        pairs = named if named is not None else _case_pairs(classes)
     t, p = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if t.size == 0:
         return 0.0

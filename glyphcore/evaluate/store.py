@@ -229,7 +229,7 @@ def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "
     data = load_dataset(predictor.data_source, split)
     result = evaluate_predictor(predictor, data, batch_size=batch_size, progress=progress)
     result.which, result.run_dir, result.checkpoint = which, run_dir, ckpt
-    if out is not None:
+    if out is not None and run_dir is not None:
         try:
             _save(result, out, key)
             result.out_dir = out

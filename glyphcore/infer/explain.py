@@ -90,6 +90,7 @@ def _saliency(predictor: Predictor, x: torch.Tensor, target: int | str | None, m
             idx = _target_index(predictor, logits, target)
             logits[0, idx].backward()
             act, grad = store["a"], store["a"].grad
+            assert grad is not None  # the hook kept the layer output's gradient
             weights = grad.mean(dim=(2, 3), keepdim=True)  # 1 x C x 1 x 1: channel importance
             cam = F.relu((weights * act).sum(dim=1, keepdim=True))  # 1 x 1 x h x w
             cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -103,6 +104,7 @@ def _saliency(predictor: Predictor, x: torch.Tensor, target: int | str | None, m
             noisy = x if n == 1 else x + noise * torch.randn(x.shape, generator=gen).to(x.device)
             noisy = noisy.clone().requires_grad_(True)
             model(noisy)[0, idx].backward()
+            assert noisy.grad is not None
             total += noisy.grad.abs()
         sal = (total / n)[0].amax(dim=0, keepdim=True)[None]  # 1 x 1 x H x W, strongest channel
         if method == "smoothgrad":  # a 5x5 box blur turns pixel speckle into regions a person can read

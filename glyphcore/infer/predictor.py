@@ -137,11 +137,11 @@ class Predictor:
         probs = self.logits(x).softmax(dim=1)
         k = max(1, min(int(topk), probs.shape[1]))
         top_p, top_i = probs.topk(k, dim=1)
-        probs_np, top_p, top_i = probs.cpu().numpy(), top_p.cpu().tolist(), top_i.cpu().tolist()
+        probs_np, p_lists, i_lists = probs.cpu().numpy(), top_p.cpu().tolist(), top_i.cpu().tolist()
         return [
             Prediction(label=self.classes[ii[0]], topk=[(self.classes[i], float(p)) for i, p in zip(ii, pp)],
                        probs=probs_np[n])
-            for n, (pp, ii) in enumerate(zip(top_p, top_i))
+            for n, (pp, ii) in enumerate(zip(p_lists, i_lists))
         ]
 
 

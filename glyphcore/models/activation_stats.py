@@ -257,7 +257,7 @@ def measure_activations(
         stats.append(
             LayerActivationStats(
                 layer=name,
-                activation=kind,
+                activation=kind or "",
                 shape=a["shape"],
                 units=units,
                 counts=a["counts"].numpy(),

@@ -255,8 +255,8 @@ def create_model(
         **options,
     )
     chosen = {**entry.options, **options, **entry.recorded}
-    model.glyph_name = name
-    model.glyph_args = {
+    model.glyph_name = name  # type: ignore[assignment]  # read back by the trainer and checkpoints
+    model.glyph_args = {  # type: ignore[assignment]
         "num_classes": num_classes,
         "in_channels": in_channels,
         "input_size": [hw[0], hw[1]],

@@ -53,7 +53,7 @@ RESUMABLE_STATES = ("cancelled", "crashed", "failed")  # resume continues from l
 _QUEUED_GRACE_S = 60.0
 
 
-def resolve_run(ref: str | Path) -> Path:
+def resolve_run(ref: str | os.PathLike) -> Path:
     """Turn a run reference into its folder: a run id, a path to a run folder, or ``starter``.
 
     Raises:

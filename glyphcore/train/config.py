@@ -128,7 +128,7 @@ def field_specs() -> list[dict[str, Any]]:
         args = typing.get_args(hint)
         optional = type(None) in args
         base = next((a for a in args if a is not type(None)), hint) if args else hint
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
         specs.append({
             "name": f.name,
             "type": getattr(base, "__name__", str(base)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,6 +42,8 @@ def make_optimizer(config: TrainConfig, model: nn.Module, device: torch.device) 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError(f"{config.model} has no trainable parameters (everything is frozen)")
+    cls: type[torch.optim.Optimizer]
+    kw: dict[str, Any]
     if config.optimizer == "sgd":
         cls, kw = torch.optim.SGD, {"momentum": config.momentum, "nesterov": config.nesterov}
         if config.nesterov and config.momentum <= 0:

@@ -230,8 +230,8 @@ def _load_data(config: TrainConfig) -> tuple[Any, Any]:
     val_split = config.val_split
     if val_split == "auto":
         splits = list_splits(config.data)
-        val_split = "valid" if "valid" in splits else "test" if "test" in splits else None
-        if val_split is None:
+        val_split = "valid" if "valid" in splits else "test" if "test" in splits else ""
+        if not val_split:
             raise DataError(f"{config.data} has no valid or test split to validate on (it has {', '.join(splits)}); "
                             f"pass --val-split")
     return load_dataset(config.data, "train"), load_dataset(config.data, val_split)
@@ -254,7 +254,8 @@ def _compile(state: TrainState) -> None:
     compile time is measured apart (``state.compile_seconds``)."""
     cfg, dev = state.config, state.device
     t0 = time.perf_counter()
-    state.net = torch.compile(state.net, mode=None if cfg.compile == "default" else cfg.compile, dynamic=False)
+    state.net = torch.compile(  # type: ignore[assignment]  # a compiled module is called like the module
+        state.net, mode=None if cfg.compile == "default" else cfg.compile, dynamic=False)
     snapshot = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
     n_train, n_val = len(state.train_data), len(state.val_data)
     per_rank = max(cfg.batch_size // state.world_size, 1)
@@ -394,7 +395,7 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
                 f"pick a smaller model (or fewer channels), or raise --param-budget"
             )
         init_line = _init_weights_from(model, config.init_from) if config.init_from and not resume else None
-        model = model.to(device, memory_format=torch.channels_last)
+        model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         meta = dict(getattr(train_set, "meta", {}) or {})
         dataset_info = {
             "id": meta.get("id") or getattr(train_set, "source", config.data), "hash": meta.get("hash"),
@@ -519,7 +520,7 @@ def _evaluate_state(state: TrainState) -> tuple[float, float]:
         # Every process validates rank 0's BatchNorm statistics (each moved its own in the last step).
         for buf in state.model.buffers():
             dist.broadcast(buf, 0)
-    model = state.net.module if state.world_size > 1 and hasattr(state.net, "module") else state.net
+    model: nn.Module = state.net.module if state.world_size > 1 and hasattr(state.net, "module") else state.net  # type: ignore[assignment]
     if state.world_size > 1 and state.config.compile != "off":
         model = state.model
     return evaluate(model, state.val_data, batch_size=state.config.eval_batch_size, amp_dtype=state.amp_dtype,

@@ -108,7 +108,7 @@ def live_curves_chart(
     *,
     epochs_total: int | None = None,
     height: int = 300,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """One run's live curve: per-step train loss (light) + per-epoch train and val (points and lines).
 
     Args:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -56,8 +57,8 @@ def confusion_matrix_chart(
     t_idx, p_idx = np.nonzero(m)
     df = pd.DataFrame(
         {
-            "true": [classes[i] for i in t_idx],
-            "pred": [classes[j] for j in p_idx],
+            "true": [classes[int(i)] for i in t_idx],
+            "pred": [classes[int(j)] for j in p_idx],
             "count": m[t_idx, p_idx],
             "share": share[t_idx, p_idx],
         }
@@ -78,7 +79,7 @@ def confusion_matrix_chart(
         color = alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title,
                           legend=legend)
     sel = alt.selection_point(name=CONFUSION_SELECTION, fields=["true", "pred"], on="click", clear="dblclick")
-    axis = {"labelOverlap": False, "labelAngle": 0, "labelFontSize": 9, "labelFont": LETTER_FONT, "ticks": False}
+    axis: dict[str, Any] = {"labelOverlap": False, "labelAngle": 0, "labelFontSize": 9, "labelFont": LETTER_FONT, "ticks": False}
     picked = alt.when(sel, empty=False)  # the clicked cell is outlined; nothing is outlined before a click
     rect = (
         alt.Chart(df)
@@ -106,7 +107,7 @@ def confusion_matrix_chart(
     return rect
 
 
-def topk_chart(topk: Sequence[tuple[str, float]], *, title: str = "", height: int = 130) -> alt.Chart:
+def topk_chart(topk: Sequence[tuple[str, float]], *, title: str = "", height: int = 130) -> alt.LayerChart | alt.FacetChart:
     """Horizontal bars of a top-k prediction, most likely on top, each labelled with its probability.
 
     Args:
