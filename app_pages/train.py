@@ -15,15 +15,14 @@ import streamlit as st
 
 from app_pages import shared
 from glyphcore import runs, viz
-from glyphcore.data import source_stamp
-from glyphcore.data import TORCHVISION_SETS
+from glyphcore.data import TORCHVISION_SETS, source_stamp
 from glyphcore.errors import GlyphError
-from glyphcore.timefmt import clock_text, time_of_day_text
 from glyphcore.frame import CLASSES, FRAME_SIZE
 from glyphcore.models import ACTIVATION_NAMES, list_models, model_entry
 from glyphcore.runs.sweep import SWEEP_MODES, launch_sweep
+from glyphcore.timefmt import clock_text, time_of_day_text
 from glyphcore.train.config import CHOICES, TrainConfig, make_config
-
+from glyphcore.train.device import available_devices
 
 DEFAULTS = TrainConfig()  # the report's recipe
 DATA_CHOICES = ["glyphs-52", *(f"torchvision:{name}" for name in TORCHVISION_SETS), "other source ..."]
@@ -93,7 +92,8 @@ def config_form() -> tuple[dict, dict | None, str | None]:
     values["epochs"] = int(c1.number_input("Epochs", 1, 500, DEFAULTS.epochs, key="tr_epochs"))
     values["batch_size"] = int(c2.number_input("Batch size", 1, 8192, DEFAULTS.batch_size, key="tr_batch_size"))
     values["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key="tr_seed"))
-    values["device"] = c4.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
+    values["device"] = c4.selectbox("Device", available_devices(shared.device_info()), key="tr_device",
+                                    help="only the devices this machine has")
 
     with st.expander("Advanced"):
         c1, c2, c3, c4 = st.columns(4)
@@ -182,7 +182,7 @@ def run_panel(info: runs.RunInfo) -> None:
                 st.toast(f"Cancelling {info.run_id}")
             except GlyphError as e:
                 st.error(str(e))
-        if state in runs.RESUMABLE_STATES and st.button("Resume", icon=":material/play_arrow:", key=f"tr_resume_{info.run_id}"):
+        if runs.can_resume(info.status) and st.button("Resume", icon=":material/play_arrow:", key=f"tr_resume_{info.run_id}"):
             try:
                 runs.resume(info.run_id)
                 st.toast(f"Resuming {info.run_id}")

@@ -24,12 +24,14 @@ def _cmd_runs_list(args: argparse.Namespace) -> int:
         print(json.dumps([i.as_dict() for i in infos], indent=1, default=str))
         return 0
     if not infos:
-        print("no runs yet: start one with `python -m glyphcore train` (or --detach to run it in the background)")
+        print("no runs yet: start one with `glyphcore train` (or --detach to run it in the background)")
         return 0
-    rows = [("RUN", "STATE", "MODEL", "ACT", "EPOCH", "BEST VAL ACC", "STARTED")]
+    rows = [("RUN", "STATE", "MODEL", "ACT", "EPOCH", "BEST VAL ACC", "STARTED", "WHY")]
     for i in infos:
+        # a run that ended badly says why (the error line of the run, not just its state)
+        why = i.message[:80] if i.state in ("failed", "crashed", "diverged") else ""
         rows.append((i.run_id, i.state, i.model or "-", i.activation or "-", f"{i.epoch}/{i.epochs or '-'}",
-                     _fmt_acc(i.best_val_acc), date_text(i.started, "-")))
+                     _fmt_acc(i.best_val_acc), date_text(i.started, "-"), why))
     widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())

@@ -16,6 +16,7 @@ from glyphcore.timefmt import date_text, duration_text
 __all__ = [
     "ABLATION_KEYS",
     "BOOKKEEPING_KEYS",
+    "DERIVED_KEYS",
     "run_row",
     "value_text",
     "config_differences",
@@ -31,8 +32,13 @@ BOOKKEEPING_KEYS = frozenset(
     {"run_id", "name", "created", "dataset", "versions", "device", "amp", "threads", "compile",
      "log_every", "eval_batch_size"}
 )  # fmt: skip
+# Keys the training process derives from the settings (the model it built, its parameter count,
+# how many processes ran it) or that only name where the settings started (the preset): two runs
+# that differ only in activation also differ in model_args, which carries the activation, so these
+# never count as a difference either.
+DERIVED_KEYS = frozenset({"model_name", "model_args", "params", "world_size", "preset"})
 # The factors of the one-factor ablation table.
-ABLATION_KEYS = ("activation", "batchnorm", "optimizer", "lr")
+ABLATION_KEYS = ("activation", "batchnorm", "optimizer", "lr", "batch_size", "dropout")
 
 
 def run_row(info: RunInfo) -> dict[str, Any]:
@@ -59,7 +65,7 @@ def run_row(info: RunInfo) -> dict[str, Any]:
 
 
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS}
+    return {k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS and k not in DERIVED_KEYS}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -109,7 +115,7 @@ def one_factor_ablations(
     Args:
         configs: run id -> config dict.
         results: run id -> measured results to show (e.g. {"best val acc (%)": .., "best epoch": ..}).
-        keys: the factors (activation, batchnorm, optimizer, lr).
+        keys: the factors (activation, batchnorm, optimizer, lr, batch_size, dropout).
 
     Returns:
         Rows ``{"factor": key, "value": v, "run": id, "same otherwise": k runs, **results[id]}``,

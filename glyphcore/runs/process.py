@@ -219,6 +219,9 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
     more_epochs = state == "done" and config.epochs > int(status.get("epoch") or 0)
     if state in ACTIVE_STATES:
         raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
+    if state == "failed" and status.get("resumable") is False:
+        raise RunError(f"run {run_dir.name} failed before training started and would fail the same way again "
+                       f"({status.get('message') or 'see its train.log'}); start a new run with that fixed")
     if state not in RESUMABLE_STATES and not more_epochs:
         hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
                 else " Pass a larger epochs= to train it further." if state == "done" else "")
@@ -226,7 +229,7 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
     n = int(status.get("world_size") or 1)
     write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
     update_status(run_dir, state="queued", pid=None, launcher_pid=None, ended=None, epochs=config.epochs,
-                  cancel_requested=None, message="resuming")
+                  cancel_requested=None, resumable=None, message="resuming")
     args = config_to_argv(config) + ["--resume"] + list(extra_args or [])
     _spawn(run_dir, train_argv(run_dir, args, nproc=n))
     return run_dir.name

@@ -34,7 +34,7 @@ __all__ = [
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
     "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive",
-    "checkpoint_path", "is_checkpoint_file_ref",
+    "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "can_resume",
 ]
 
 # One source of truth for the names inside a run folder.
@@ -162,7 +162,7 @@ STATUS_DEFAULTS: dict[str, Any] = {
     "ended": None, "updated": None, "epoch": 0, "epochs": None, "step": 0, "steps_per_epoch": None,
     "best_epoch": None, "best_val_loss": None, "best_val_acc": None, "params": None,
     "wall_seconds": 0.0, "images_per_s": None, "compile_seconds": None, "gpu_peak_mib": None, "world_size": 1,
-    "message": "", "name": None, "cancel_requested": None,
+    "message": "", "name": None, "cancel_requested": None, "resumable": None,
 }
 
 
@@ -340,11 +340,37 @@ def read_status(run: str | Path) -> dict[str, Any]:
                 status["message"] = "cancelled before training started"
             else:
                 status["state"] = "crashed"
+                why = last_error_line(run_dir)
                 status["message"] = (
-                    f"the training process (pid {pid}) ended without finishing the run; "
-                    f"resume it with `python -m glyphcore runs resume {run_dir.name}`"
+                    f"the training process (pid {pid}) ended without finishing the run"
+                    + (f": {why}" if why else "")
+                    + f"; resume it with `glyphcore runs resume {run_dir.name}`"
                 )
     return status
+
+
+_ERROR_LINE = re.compile(r"^(error: |[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b:?)")
+
+
+def last_error_line(run_dir: Path, tail_bytes: int = 16_384) -> str:
+    """The last error line the run's process printed to train.log (``error: ...`` from the CLI,
+    or the last line of a traceback, ``RuntimeError: ...``), cut to 300 characters; "" if none."""
+    try:
+        with open(Path(run_dir) / LOG_FILE, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - tail_bytes))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if _ERROR_LINE.match(line.strip()):
+            return line.strip()[:300]
+    return ""
+
+
+def can_resume(status: dict[str, Any]) -> bool:
+    """Whether a run in this (reconciled) status can be resumed from its last.pt: cancelled,
+    crashed, or failed for a reason a second try may not meet again (not a bad setting)."""
+    return status.get("state") in RESUMABLE_STATES and status.get("resumable") is not False
 
 
 @dataclass

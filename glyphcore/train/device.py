@@ -21,7 +21,7 @@ from glyphcore.errors import ConfigError, DataError
 
 __all__ = [
     "resolve_device", "resolve_amp", "cpu_has_native_bf16", "keep_freed_cpu_memory", "DeviceData",
-    "epoch_permutation", "device_name", "describe_device",
+    "epoch_permutation", "device_name", "describe_device", "available_devices",
 ]
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -232,6 +232,23 @@ def describe_device() -> dict:
             f"CPU: {info['name']}, {info['cpu_count']} cores, {info['torch_threads']} torch threads (no GPU found)"
         )
     return info
+
+
+def available_devices(info: dict | None = None) -> list[str]:
+    """The ``device`` settings this machine can run: ``auto`` and ``cpu`` always, ``cuda`` (and
+    ``cuda:N`` for each of several GPUs) where CUDA sees a GPU, ``mps`` on Apple silicon.
+
+    Args:
+        info: ``describe_device()``'s answer, when the caller has it (it imports torch).
+    """
+    info = info if info is not None else describe_device()
+    devices = ["auto", "cpu"]
+    if info.get("kind") == "cuda":
+        count = int(info.get("count") or 1)
+        devices += ["cuda"] + ([f"cuda:{i}" for i in range(count)] if count > 1 else [])
+    elif info.get("kind") == "mps":
+        devices.append("mps")
+    return devices
 
 
 def _cpu_name() -> str:

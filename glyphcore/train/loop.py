@@ -357,27 +357,27 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
     """Everything before the first epoch: processes, device, data, model, optimizer, resume point,
     compile. A failure is recorded in the run folder's status.json, then raised."""
     rank, local_rank, world = _dist_env()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_device(config.device, local_rank)
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            if device.type == "cuda":
-                torch.cuda.set_device(device)
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    amp_dtype = resolve_amp(config.amp, device)
-    if device.type == "cpu":
-        keep_freed_cpu_memory()
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and rank == 0:
         run_path.mkdir(parents=True, exist_ok=True)
     try:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        device = resolve_device(config.device, local_rank)
+        if world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                if device.type == "cuda":
+                    torch.cuda.set_device(device)
+                dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        amp_dtype = resolve_amp(config.amp, device)
+        if device.type == "cpu":
+            keep_freed_cpu_memory()
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         if train_set is None or val_set is None:
             train_set, val_set = _load_data(config)
         classes = list(train_set.classes)
@@ -436,8 +436,10 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
             _compile(state)
     except BaseException as e:
         if run_path is not None and rank == 0:
+            # A bad setting, data set or resume point fails the same way again: not offered a resume.
             store.update_status(run_path, state="failed", ended=time.time(), pid=os.getpid(),
-                               message=str(e) if isinstance(e, GlyphError) else f"{type(e).__name__}: {e}")
+                                resumable=not isinstance(e, GlyphError),
+                                message=str(e) if isinstance(e, GlyphError) else f"{type(e).__name__}: {e}")
         raise
     return state
 

@@ -1,0 +1,75 @@
+"""A run that fails says why: in its status, in `runs list`, and it is not offered a resume that
+would fail the same way again. The device list offers only what this machine has."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from glyphcore import runs
+from glyphcore.cli import main
+from glyphcore.errors import RunError
+from glyphcore.train.config import make_config
+from glyphcore.train.device import available_devices
+from run_folders import write_run  # tests/run_folders.py
+
+no_gpu = pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU (asks for cuda and must fail)"
+)
+
+
+def _wait_until_ended(run_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = runs.read_status(run_id)
+        if status["state"] not in runs.ACTIVE_STATES:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still {status['state']} after {timeout} s")
+
+
+@no_gpu
+def test_a_run_asking_for_a_missing_gpu_fails_with_the_reason_and_no_resume(tiny_glyphs, tmp_path, monkeypatch,
+                                                                             capsys):
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path / "runs"))
+    run_id = runs.launch(make_config("report", device="cuda", epochs=1, threads=1))
+    status = _wait_until_ended(run_id)
+
+    assert status["state"] == "failed"  # not "crashed": the process recorded why before it ended
+    assert "no CUDA GPU is visible" in status["message"]
+    assert not runs.can_resume(status)
+    with pytest.raises(RunError, match="would fail the same way again"):
+        runs.resume(run_id)
+    assert main(["runs", "list"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith(run_id))
+    assert "failed" in line and "no CUDA GPU is visible" in line
+
+
+def test_a_crashed_run_reports_the_last_error_line_of_its_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that was a process and is gone
+    run_dir = write_run(tmp_path, "crashed-run", state="running", pid=dead.pid)
+    (run_dir / runs.LOG_FILE).write_text(
+        "Epoch 1/3 ...\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+        "RuntimeError: DefaultCPUAllocator: not enough memory: you tried to allocate 123 bytes\n"
+    )
+
+    status = runs.read_status("crashed-run")
+
+    assert status["state"] == "crashed"
+    assert "RuntimeError: DefaultCPUAllocator: not enough memory" in status["message"]
+    assert runs.can_resume(status)  # a crash may pass on a second try: resume is offered
+
+
+def test_only_devices_this_machine_has_are_offered():
+    import torch
+
+    assert available_devices({"kind": "cpu", "count": 1}) == ["auto", "cpu"]
+    assert available_devices({"kind": "cuda", "count": 1}) == ["auto", "cpu", "cuda"]
+    assert available_devices({"kind": "cuda", "count": 2}) == ["auto", "cpu", "cuda", "cuda:0", "cuda:1"]
+    assert available_devices({"kind": "mps", "count": 1}) == ["auto", "cpu", "mps"]
+    assert ("cuda" in available_devices()) == torch.cuda.is_available()  # this machine
