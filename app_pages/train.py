@@ -19,13 +19,16 @@ from glyphcore.data import TORCHVISION_SETS, source_stamp
 from glyphcore.errors import GlyphError
 from glyphcore.frame import CLASSES, FRAME_SIZE
 from glyphcore.models import ACTIVATION_NAMES, list_models, model_entry
-from glyphcore.runs.sweep import SWEEP_MODES, launch_sweep
+from glyphcore.runs.sweep import SweepInfo, cancel_sweep, launch_sweep, list_sweeps, sweep_table
 from glyphcore.timefmt import clock_text, time_of_day_text
-from glyphcore.train.config import CHOICES, TrainConfig, make_config
+from glyphcore.train.config import CHOICES, TrainConfig, coerce_value, field_specs, make_config
 from glyphcore.train.device import available_devices
 
 DEFAULTS = TrainConfig()  # the report's recipe
 DATA_CHOICES = ["glyphs-52", *(f"torchvision:{name}" for name in TORCHVISION_SETS), "other source ..."]
+# the settings a sweep may vary: every TrainConfig field that defines a run (not where it runs)
+SWEEPABLE = [s["name"] for s in field_specs() if s["name"] not in ("preset", "device", "amp", "threads", "compile",
+                                                                    "log_every", "eval_batch_size", "data")]
 RECENT_S = 30 * 60  # finished runs stay on the monitor this long (s)
 LOG_LINES = 12  # log lines shown per run
 STATE_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
@@ -227,29 +230,100 @@ def run_panel(info: runs.RunInfo) -> None:
         st.code("\n".join(lines), language=None, wrap_lines=True)
 
 
+def sweep_panel(sweep: SweepInfo) -> None:
+    """One sweep as one thing: its results table in grid order (filled in as runs finish), one
+    Cancel for all of it, and the live panels of the runs training now."""
+    done = sum(r.state not in runs.ACTIVE_STATES for r in sweep.runs)
+    head, buttons = st.columns([5, 2])
+    varied = ", ".join(f"{k} = {' / '.join(map(str, v))}" for k, v in sweep.grid.items())
+    head.markdown(f"#### :material/grid_view: Sweep `{sweep.sweep_id}` — {done} of {len(sweep.runs)} finished")
+    head.caption(f"{varied} · {sweep.parallel} at a time")
+    with buttons:
+        if sweep.active and st.button("Cancel sweep", icon=":material/stop:", key=f"tr_cancel_sweep_{sweep.sweep_id}"):
+            try:
+                cancel_sweep(sweep.sweep_id)
+                st.toast(f"Cancelling sweep {sweep.sweep_id}")
+            except GlyphError as e:
+                st.error(str(e))
+    st.dataframe(sweep_table(sweep), hide_index=True, width="stretch",
+                 column_config={"best val acc (%)": st.column_config.NumberColumn(format="%.2f")})
+    for info in sweep.runs:
+        if info.state == "running":
+            with st.container(border=True, key=f"tr_panel_{info.run_id}"):
+                run_panel(info)
+
+
 @st.fragment(run_every=1.0)
 def monitor() -> None:
-    """Every run that is queued or running, plus those that ended in the last half hour."""
+    """Every sweep and run that is queued or running, plus those that ended in the last half hour,
+    oldest first, so that a panel keeps its place while new ones appear below it."""
     now = time.time()
-    infos = [r for r in runs.list_runs() if not r.is_starter]
+
+    def recent(ended: float | None) -> bool:
+        return (ended or 0) > now - RECENT_S
+
+    sweeps = [s for s in list_sweeps() if s.active or recent(max((r.ended or 0) for r in s.runs) if s.runs else 0)]
+    in_sweeps = {run_id for s in sweeps for run_id in s.run_ids}
+    infos = [r for r in runs.list_runs() if not r.is_starter and r.run_id not in in_sweeps]
+    infos.sort(key=lambda r: (r.started or 0.0, r.run_id))
     active = [r for r in infos if r.state in runs.ACTIVE_STATES]
     # a crashed run never wrote "ended": its status file's last update says when it stopped
-    recent = [r for r in infos if r.state not in runs.ACTIVE_STATES
-              and (r.ended or r.status.get("updated") or 0) > now - RECENT_S][:3]  # fmt: skip
-    if not active and not recent:
+    finished = [r for r in infos if r.state not in runs.ACTIVE_STATES
+                and recent(r.ended or r.status.get("updated"))][-3:]  # fmt: skip
+    if not active and not finished and not sweeps:
         st.info("No run in progress. Launch one above.")
         return
+    for sweep in sorted(sweeps, key=lambda s: s.created):
+        with st.container(border=True, key=f"tr_sweep_{sweep.sweep_id}"):
+            sweep_panel(sweep)
     # each panel is a keyed container: the element gets the CSS class st-key-tr_panel_<run id>
     for info in active:
         with st.container(border=True, key=f"tr_panel_{info.run_id}"):
             run_panel(info)
-    if recent:
+    if finished:
         st.markdown("##### Finished recently")
-        for info in recent:
+        for info in finished:
             with st.expander(f"{STATE_ICON.get(info.state, '')} {info.run_id} — {info.state}", expanded=not active):
                 with st.container(key=f"tr_panel_{info.run_id}"):
                     run_panel(info)
         st.page_link("app_pages/runs.py", label="All runs: Runs & Compare", icon=":material/compare_arrows:")
+
+
+def sweep_form(values: dict, error: str | None, name: str) -> None:
+    """The sweep launcher: a setting, its values, how many runs at once."""
+    setting = st.selectbox("Setting to vary", SWEEPABLE, index=SWEEPABLE.index("activation"), key="tr_sweep_setting")
+    spec = next(s for s in field_specs() if s["name"] == setting)
+    chosen: list = []
+    if setting == "activation":
+        chosen = st.multiselect("Activations", ACTIVATION_NAMES, default=["relu", "elu", "silu"], key="tr_sweep_acts")
+    elif setting == "model":
+        chosen = st.multiselect("Models", list_models(), key="tr_sweep_models")
+    elif spec["choices"]:
+        chosen = st.multiselect("Values", list(spec["choices"]), key=f"tr_sweep_{setting}")
+    elif spec["type"] == "bool":
+        chosen = st.multiselect("Values", [True, False], default=[True, False], key=f"tr_sweep_{setting}")
+    else:
+        text = st.text_input("Values, comma-separated", key=f"tr_sweep_{setting}",
+                             placeholder={"lr": "1e-3, 2e-3, 5e-3", "batch_size": "50, 100, 250"}.get(setting, "..."))
+        try:
+            chosen = [coerce_value(spec, v.strip()) for v in text.split(",") if v.strip()]
+        except GlyphError as e:
+            st.error(str(e))
+            chosen = []
+    device = shared.device_info()
+    gpus = int(device.get("count") or 1) if device.get("kind") == "cuda" else 0
+    parallel = int(st.number_input(
+        "Runs at once", 1, 16, max(1, gpus), key="tr_sweep_parallel",
+        help="on a CPU, one at a time is fastest (runs at once share the cores); with several GPUs each run "
+             "gets its own GPU",
+    ))
+    if st.button(f"Launch {len(chosen)} runs", disabled=error is not None or not chosen, key="tr_sweep_launch"):
+        try:
+            sweep_id = launch_sweep(make_config("report", **values), {setting: chosen}, parallel=parallel,
+                                    name=name or None)
+            st.success(f"Launched sweep `{sweep_id}` of {len(chosen)} runs; watch it below.")
+        except GlyphError as e:
+            st.error(str(e))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,16 +351,8 @@ with c1:
             st.success(f"Launched `{run_id}`: it trains in its own process; watch it below.")
         except GlyphError as e:
             st.error(str(e))
-with c2, st.expander("Activation sweep: the same settings once per activation"):
-    chosen = st.multiselect("Activations", ACTIVATION_NAMES, default=["relu", "elu", "silu"], key="tr_sweep_acts")
-    mode = st.radio("Runs", SWEEP_MODES, horizontal=True, key="tr_sweep_mode",
-                    format_func={"together": "all together", "queued": "queued, one after another"}.get)  # fmt: skip
-    if st.button(f"Launch {len(chosen)} runs", disabled=error is not None or not chosen, key="tr_sweep_launch"):
-        try:
-            ids = launch_sweep(make_config("report", **values), chosen, mode=mode, name=name or None)
-            st.success(f"Launched {len(ids)} runs ({mode}): " + ", ".join(f"`{i}`" for i in ids))
-        except GlyphError as e:
-            st.error(str(e))
+with c2, st.expander("Sweep: the same settings once per value of one setting"):
+    sweep_form(values, error, name)
 
 st.divider()
 st.header("Runs in progress")

@@ -1,17 +1,29 @@
-"""glyphcore.runs.sweep: one run per activation, together or queued (the queue itself is exercised with
-real training in tests/app/test_train_page.py)."""
+"""glyphcore.runs.sweep: a grid over any setting, one sweep id, runs in order at most `parallel` at a
+time, one cancel for the whole sweep, and a results table that fills in as runs finish."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from run_folders import write_run
 
+from glyphcore import runs
+from glyphcore.cli import main
 from glyphcore.errors import ConfigError, RunError
-from glyphcore.runs.sweep import cancel_queued, launch_sweep, sweep_configs
+from glyphcore.runs.sweep import (
+    cancel_queued,
+    cancel_sweep,
+    launch_sweep,
+    list_sweeps,
+    read_sweep,
+    sweep_configs,
+    sweep_table,
+)
 from glyphcore.train.config import make_config
 
 
-def test_one_config_per_activation_all_else_equal():
+def test_a_list_is_one_config_per_activation_all_else_equal():
     base = make_config("report", epochs=2, lr=1e-3)
     configs = sweep_configs(base, ["relu", "elu", "relu"])
     assert [c.activation for c in configs] == ["relu", "elu"]
@@ -19,13 +31,24 @@ def test_one_config_per_activation_all_else_equal():
     assert base.activation == "silu"  # the form's config is not changed
 
 
+def test_a_grid_over_any_settings_is_their_product_in_order():
+    configs = sweep_configs(make_config(), {"batchnorm": [True, False], "lr": [1e-3, 2e-3]})
+    assert [(c.batchnorm, c.lr) for c in configs] == [(True, 1e-3), (True, 2e-3), (False, 1e-3), (False, 2e-3)]
+
+
 def test_bad_sweeps_are_explained():
-    with pytest.raises(ConfigError, match="at least one activation"):
+    with pytest.raises(ConfigError, match="no values"):
         sweep_configs(make_config(), [])
     with pytest.raises(ConfigError, match="unknown activation.*swish.*choose from"):
         sweep_configs(make_config(), ["relu", "swish"])
-    with pytest.raises(ConfigError, match="sweep mode"):
-        launch_sweep(make_config(), ["relu"], mode="parallel")
+    with pytest.raises(ConfigError, match="cannot sweep colour: not a training setting"):
+        sweep_configs(make_config(), {"colour": ["red"]})
+    with pytest.raises(ConfigError, match="cannot sweep preset"):
+        sweep_configs(make_config(), {"preset": ["fast"]})
+    with pytest.raises(ConfigError, match="lr must be above 0"):
+        sweep_configs(make_config(), {"lr": [1e-3, -1.0]})
+    with pytest.raises(ConfigError, match="parallel must be at least 1"):
+        launch_sweep(make_config(), ["relu"], parallel=0)
 
 
 def test_only_a_waiting_run_can_be_cancelled_in_the_queue(tmp_path, monkeypatch):
@@ -37,17 +60,51 @@ def test_only_a_waiting_run_can_be_cancelled_in_the_queue(tmp_path, monkeypatch)
     assert cancel_queued("waiting")["state"] == "cancelled"
 
 
+def _wait_inactive(sweep_id: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while read_sweep(sweep_id).active:
+        assert time.monotonic() < deadline, f"sweep {sweep_id} still running after {timeout} s"
+        time.sleep(0.5)
+
+
 @pytest.mark.slow
-def test_together_launches_one_training_process_per_activation(tiny_glyphs, tmp_path, monkeypatch):
-    import time
-
-    from glyphcore import runs
-
+def test_a_sweep_trains_its_runs_one_after_another_and_tables_them(tiny_glyphs, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
     config = make_config("report", model="tiny_conv", epochs=1, batch_size=128, threads=1)
-    ids = launch_sweep(config, ["relu", "tanh"], mode="together")
-    assert [runs.read_config(i)["activation"] for i in ids] == ["relu", "tanh"]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and any(runs.read_status(i)["state"] in runs.ACTIVE_STATES for i in ids):
-        time.sleep(0.5)
-    assert [runs.read_status(i)["state"] for i in ids] == ["done", "done"]
+    sweep_id = launch_sweep(config, {"activation": ["relu", "tanh"]})
+
+    assert [s.sweep_id for s in list_sweeps()] == [sweep_id]
+    sweep = read_sweep(sweep_id)
+    assert sweep.parallel == 1 and [runs.read_config(r)["sweep"] for r in sweep.run_ids] == [sweep_id] * 2
+    _wait_inactive(sweep_id)
+
+    first, second = (runs.read_status(r) for r in sweep.run_ids)
+    assert first["state"] == second["state"] == "done"
+    assert first["ended"] <= second["started"]  # one at a time on a CPU machine
+    rows = sweep_table(sweep_id)
+    assert [r["activation"] for r in rows] == ["relu", "tanh"]
+    assert all(r["state"] == "done" and 0 <= r["best val acc (%)"] <= 100 and r["best epoch"] == 1 for r in rows)
+    assert main(["sweep", "show", sweep_id]) == 0
+    out = capsys.readouterr().out
+    assert "relu" in out and "tanh" in out and "done" in out
+
+
+@pytest.mark.slow
+def test_cancel_sweep_stops_the_running_run_and_every_waiting_one(tiny_glyphs, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    config = make_config("report", model="tiny_conv", epochs=200, batch_size=16, threads=1)
+    sweep_id = launch_sweep(config, ["relu", "tanh", "elu"])
+    first = read_sweep(sweep_id).run_ids[0]
+    deadline = time.monotonic() + 120
+    while runs.read_status(first)["state"] != "running" or not runs.read_metrics(first):
+        assert time.monotonic() < deadline, "the sweep's first run did not start"
+        time.sleep(0.2)
+
+    sweep = cancel_sweep(sweep_id, wait=60)
+
+    assert [r.state for r in sweep.runs] == ["cancelled", "cancelled", "cancelled"]
+    assert (tmp_path / first / runs.LAST_CKPT).is_file()  # the running one saved its resume point
+    for waiting in sweep.run_ids[1:]:  # the others never started
+        assert not (tmp_path / waiting / runs.METRICS_FILE).exists()
+    with pytest.raises(RunError, match="nothing waiting or running"):
+        cancel_sweep(sweep_id)

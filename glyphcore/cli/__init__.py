@@ -1,6 +1,6 @@
-"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, models, evaluate, predict.
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, models, evaluate, predict.
 
-One module per command (``data``, ``train``, ``runs``, ``models``, ``evaluate``), each with an
+One module per command (``data``, ``train``, ``runs``, ``sweep``, ``models``, ``evaluate``), each with an
 ``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds the one progress bar.
 Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
 becomes ``error: <message>`` on stderr and exit code 2, never a traceback.
@@ -15,6 +15,7 @@ from glyphcore.cli.data import add_data_commands
 from glyphcore.cli.evaluate import add_eval_commands
 from glyphcore.cli.models import add_models_commands
 from glyphcore.cli.runs import add_runs_commands
+from glyphcore.cli.sweep import add_sweep_commands
 from glyphcore.cli.train import add_train_commands
 from glyphcore.errors import GlyphError
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_train_commands(sub)
     add_runs_commands(sub)
+    add_sweep_commands(sub)
     add_models_commands(sub)
     add_eval_commands(sub)
     return parser

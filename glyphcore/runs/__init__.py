@@ -41,6 +41,7 @@ from glyphcore.runs.store import (
     read_metrics,
     read_status,
     resolve_run,
+    run_info,
     sanitize_name,
     update_status,
     write_config,
@@ -52,7 +53,7 @@ __all__ = [
     "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
     "ACTIVE_STATES", "RESUMABLE_STATES", "STATUS_DEFAULTS", "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config", "write_status",
-    "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive", "checkpoint_path", "is_checkpoint_file_ref", "can_resume", "launch", "train_argv",
+    "update_status", "read_status", "read_config", "read_metrics", "list_runs", "run_info", "pid_alive", "checkpoint_path", "is_checkpoint_file_ref", "can_resume", "launch", "train_argv",
     "spawn_detached", "child_env", "cancel", "stop", "resume", "delete", "RunProgress", "run_progress", "MetricsTail",
     "run_label", "checkpointed_runs", "file_stamp",
 ]

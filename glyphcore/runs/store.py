@@ -33,7 +33,7 @@ __all__ = [
     "ACTIVE_STATES", "RESUMABLE_STATES", "STATUS_DEFAULTS",
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
-    "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive",
+    "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "run_info", "pid_alive",
     "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "can_resume",
 ]
 
@@ -419,7 +419,8 @@ class RunInfo:
         return d
 
 
-def _run_info(run_dir: Path, is_starter: bool = False) -> RunInfo:
+def run_info(run_dir: Path, is_starter: bool = False) -> RunInfo:
+    """One run folder as the lists show it (its status reconciled with the process table)."""
     status = read_status(run_dir)
     config = read_json(run_dir / CONFIG_FILE) or {}
     return RunInfo(
@@ -459,10 +460,10 @@ def list_runs() -> list[RunInfo]:
                 continue
             is_starter = d.resolve() == starter
             seen_starter |= is_starter
-            infos.append(_run_info(d, is_starter))
+            infos.append(run_info(d, is_starter))
     infos.sort(key=lambda r: (r.started or 0.0, r.run_id), reverse=True)
     if not seen_starter and ((starter / CONFIG_FILE).is_file() or (starter / STATUS_FILE).is_file()):
-        infos.append(_run_info(starter, is_starter=True))
+        infos.append(run_info(starter, is_starter=True))
     return infos
 
 

@@ -1,91 +1,238 @@
-"""Activation sweeps: the same TrainConfig once per activation, launched together or queued.
+"""Sweeps: the same settings once per point of a grid over any TrainConfig field, as one thing.
 
-``together``: one ``runs.launch`` per activation; the runs train at the same time.
+A sweep has one id and one record, ``<runs_dir>/sweeps/<sweep_id>.json``: the grid, the run ids in
+grid order, how many run at once, the device of each run and the pid of its runner. Every run folder
+is created at once in the ``queued`` state (its config.json names the sweep and its place in it);
+one small detached process, the runner (``python -m glyphcore.runs.sweep RECORD``), starts them in
+order, at most ``parallel`` at a time, each as an ordinary training process. While a run waits, its
+status.json carries the runner's pid, so the lists show it ``queued`` while the runner lives and
+``crashed`` if the runner dies.
 
-``queued``: every run folder is created at once in the ``queued`` state, and one small detached
-process (``python -m glyphcore.runs.sweep RUN_DIR ...``, the queue runner) trains them one after
-another. While a run waits, its status.json carries the runner's pid, so the run lists show it
-``queued`` while the runner lives and ``crashed`` if the runner dies. A waiting run is cancelled
-with :func:`cancel_queued` (the runner skips it); a run the runner has started is an ordinary run
-with its own pid (``runs.cancel`` stops just that run and the queue moves on). SIGTERM to the
-runner itself cancels every run still waiting and stops the one training.
+On a CPU machine the runs go one at a time unless the user asks for more (two processes on two
+cores are slower than one after the other); on a machine with several GPUs each run gets its own
+GPU and as many run at once as there are GPUs. ``cancel_sweep`` stops the running runs and every
+waiting one; ``sweep_table`` is the results table, filled in as runs finish.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glyphcore import runs
-from glyphcore.runs.process import spawn_detached
+from glyphcore import paths, runs
 from glyphcore.errors import ConfigError, RunError
+from glyphcore.runs.process import spawn_detached
 
-__all__ = ["SWEEP_MODES", "sweep_configs", "launch_sweep", "cancel_queued", "run_queue", "main"]
+__all__ = [
+    "SWEEPS_DIR", "SweepInfo", "sweep_configs", "launch_sweep", "read_sweep", "list_sweeps", "sweep_runs",
+    "sweep_table", "cancel_sweep", "cancel_queued", "run_queue", "main",
+]
 
-SWEEP_MODES = ("together", "queued")
+SWEEPS_DIR = "sweeps"  # under the runs folder: one <sweep_id>.json per sweep
+_POLL_S = 0.5  # s between the runner's looks at its running processes
 
 
-def sweep_configs(config: Any, activations: list[str]) -> list[Any]:
-    """One validated copy of ``config`` per activation (order kept, duplicates dropped).
+@dataclass
+class SweepInfo:
+    """A sweep as its record and its runs' status files tell it.
+
+    Attributes:
+        sweep_id: the record's name.
+        grid: setting -> the values swept, in order.
+        run_ids: the runs, in grid order.
+        parallel: how many run at once.
+        devices: the device setting of each run (``cuda:i`` on a machine with several GPUs).
+        created: Unix seconds.
+        runner_pid: the runner process.
+        name: the user's name for the sweep's runs, or None.
+        runs: the runs' RunInfo, in grid order (a deleted run is left out).
+    """
+
+    sweep_id: str
+    grid: dict[str, list[Any]]
+    run_ids: list[str]
+    parallel: int
+    devices: list[str]
+    created: float
+    runner_pid: int | None
+    name: str | None
+    runs: list[runs.RunInfo]
+
+    @property
+    def active(self) -> bool:
+        """Some run of the sweep is waiting or training."""
+        return any(r.state in runs.ACTIVE_STATES for r in self.runs)
+
+
+def _sweeps_dir() -> Path:
+    return paths.runs_dir() / SWEEPS_DIR
+
+
+def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[Any]:
+    """One validated copy of ``config`` per point of ``grid`` (the last setting varies fastest;
+    repeated values are dropped). A list is a grid over ``activation``.
 
     Raises:
-        ConfigError: no activation chosen, or an unknown one (the message lists the valid names).
+        ConfigError: an empty grid or value list, a setting that is not a TrainConfig field (or the
+            preset, which names settings rather than being one), or a bad value.
     """
     from glyphcore.models import ACTIVATION_NAMES
-    from glyphcore.train.config import validate_config
+    from glyphcore.train.config import field_specs, validate_config
 
-    chosen = list(dict.fromkeys(activations))
-    if not chosen:
-        raise ConfigError("an activation sweep needs at least one activation; pick some")
-    unknown = [a for a in chosen if a not in ACTIVATION_NAMES]
+    if isinstance(grid, list):
+        grid = {"activation": grid}
+    fields = {s["name"] for s in field_specs()} - {"preset"}
+    if not grid:
+        raise ConfigError("a sweep needs at least one setting to vary, e.g. activation")
+    unknown = sorted(set(grid) - fields)
     if unknown:
-        raise ConfigError(f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ACTIVATION_NAMES)}")
-    return [validate_config(dataclasses.replace(config, activation=a)) for a in chosen]
+        raise ConfigError(f"cannot sweep {', '.join(unknown)}: not a training setting; choose from "
+                          f"{', '.join(sorted(fields))}")
+    values = {k: list(dict.fromkeys(v)) for k, v in grid.items()}
+    for key, vals in values.items():
+        if not vals:
+            raise ConfigError(f"the sweep over {key} has no values; pick at least one")
+    if "activation" in values:
+        bad = [a for a in values["activation"] if a not in ACTIVATION_NAMES]
+        if bad:
+            raise ConfigError(f"unknown activation(s) {', '.join(map(str, bad))}; choose from "
+                              f"{', '.join(ACTIVATION_NAMES)}")
+    keys = list(values)
+    return [validate_config(dataclasses.replace(config, **dict(zip(keys, point))))
+            for point in itertools.product(*(values[k] for k in keys))]
 
 
-def launch_sweep(config: Any, activations: list[str], mode: str = "together", name: str | None = None) -> list[str]:
-    """Launch ``config`` once per activation.
+def _visible_gpus() -> int:
+    import torch  # only here: a sweep on the GPU spreads its runs over every GPU
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _sweep_id(grid: dict[str, Any]) -> str:
+    base = "-".join([time.strftime("%Y%m%d-%H%M%S"), "sweep", *(runs.sanitize_name(k) for k in grid)])
+    for i in range(1, 1000):
+        candidate = base if i == 1 else f"{base}-{i}"
+        if not (_sweeps_dir() / f"{candidate}.json").exists():
+            return candidate
+    raise RunError(f"could not name a sweep {base}: too many sweeps with that name")
+
+
+def launch_sweep(config: Any, grid: dict[str, list[Any]] | list[str], *, parallel: int | None = None,
+                 name: str | None = None) -> str:
+    """Create the sweep's run folders (queued) and start its runner; return the sweep id at once.
 
     Args:
-        config: a TrainConfig (its ``activation`` is replaced by each of ``activations``).
-        activations: names from ``glyphcore.models.ACTIVATION_NAMES``.
-        mode: "together" (all start now) or "queued" (one after another, by a detached runner).
-        name: optional run name, shared by the sweep's runs (the activation is in every run id).
-
-    Returns:
-        The run ids, in activation order.
+        config: a TrainConfig; each run replaces the swept settings.
+        grid: setting -> values (a list: activations).
+        parallel: runs at once; default one per GPU on a machine with several GPUs, else 1.
+        name: optional run name shared by the sweep's runs (their ids also name the swept values).
 
     Raises:
-        ConfigError: bad mode, activation or setting. RunError: a process could not start.
+        ConfigError: a bad grid or setting, or parallel below 1. RunError: the runner could not start.
     """
-    if mode not in SWEEP_MODES:
-        raise ConfigError(f"sweep mode must be one of {', '.join(SWEEP_MODES)}, got {mode!r}")
-    configs = sweep_configs(config, activations)
-    if mode == "together":
-        return [runs.launch(c, name=name) for c in configs]
-
-    run_dirs = []
-    for i, c in enumerate(configs):
-        run_dir = runs.new_run_dir(c.model, c.activation, name)
-        runs.write_config(run_dir, c, name)
+    configs = sweep_configs(config, grid)
+    grid = {"activation": grid} if isinstance(grid, list) else {k: list(dict.fromkeys(v)) for k, v in grid.items()}
+    gpus = _visible_gpus() if config.device in ("auto", "cuda") else 0
+    if parallel is not None and int(parallel) < 1:
+        raise ConfigError(f"parallel must be at least 1, got {parallel}")
+    n_at_once = int(parallel) if parallel is not None else max(1, gpus)
+    devices = [f"cuda:{i % gpus}" if gpus > 1 else c.device for i, c in enumerate(configs)]
+    sweep_id = _sweep_id(grid)
+    run_dirs: list[Path] = []
+    for i, (c, dev) in enumerate(zip(configs, devices)):
+        c = dataclasses.replace(c, device=dev)
+        label = "-".join(runs.sanitize_name(str(getattr(c, k))) for k in grid if k != "activation")
+        run_dir = runs.new_run_dir(c.model, c.activation, "-".join(p for p in (name, label) if p) or None)
+        runs.write_config(run_dir, c, name, sweep=sweep_id, sweep_index=i)
         runs.write_status(run_dir, {"state": "queued", "epochs": c.epochs, "name": name, "world_size": 1,
-                                    "message": f"queued: run {i + 1} of {len(configs)} of an activation sweep"})
+                                    "message": f"queued: run {i + 1} of {len(configs)} of sweep {sweep_id}"})
         run_dirs.append(run_dir)
-    argv = [sys.executable, "-m", "glyphcore.runs.sweep", *map(str, run_dirs)]
+    record = {"sweep_id": sweep_id, "grid": grid, "runs": [d.name for d in run_dirs], "parallel": n_at_once,
+              "devices": devices, "created": time.time(), "runner_pid": None, "name": name}
+    _sweeps_dir().mkdir(parents=True, exist_ok=True)
+    path = _sweeps_dir() / f"{sweep_id}.json"
+    runs.write_json_atomic(path, record)
+    argv = [sys.executable, "-m", "glyphcore.runs.sweep", str(path)]
     try:
-        spawn_detached(argv, run_dirs[0] / runs.LOG_FILE)
+        proc = spawn_detached(argv, run_dirs[0] / runs.LOG_FILE)
     except OSError as e:
         for d in run_dirs:
-            runs.update_status(d, state="failed", ended=time.time(), message=f"could not start the queue: {e}")
-        raise RunError(f"could not start the sweep's queue runner ({argv[0]}): {e}") from None
-    return [d.name for d in run_dirs]
+            runs.update_status(d, state="failed", ended=time.time(), resumable=False,
+                               message=f"could not start the sweep's runner: {e}")
+        raise RunError(f"could not start the sweep's runner ({argv[0]}): {e}") from None
+    for d in run_dirs:  # until the runner writes its own pid: the lists tell waiting from dead
+        if _raw_state(d) == "queued":
+            runs.update_status(d, pid=proc.pid)
+    runs.write_json_atomic(path, {**record, "runner_pid": proc.pid})
+    return sweep_id
+
+
+def read_sweep(sweep_id: str) -> SweepInfo:
+    """A sweep's record and the reconciled status of its runs.
+
+    Raises:
+        RunError: no such sweep, or its record is unreadable.
+    """
+    path = _sweeps_dir() / f"{runs.sanitize_name(sweep_id, max_len=200)}.json"
+    record = runs.read_json(path)
+    if record is None or not isinstance(record.get("runs"), list):
+        raise RunError(f"no sweep {sweep_id!r} ({path} is missing or unreadable)")
+    infos = []
+    for run_id in record["runs"]:
+        try:
+            infos.append(runs.run_info(runs.resolve_run(str(run_id))))
+        except RunError:
+            continue  # a run deleted since
+    grid = record.get("grid") if isinstance(record.get("grid"), dict) else {}
+    return SweepInfo(sweep_id=str(record.get("sweep_id", sweep_id)), grid=grid, run_ids=[str(r) for r in record["runs"]],
+                     parallel=int(record.get("parallel") or 1), devices=list(record.get("devices") or []),
+                     created=float(record.get("created") or 0.0), runner_pid=record.get("runner_pid"),
+                     name=record.get("name"), runs=infos)
+
+
+def list_sweeps() -> list[SweepInfo]:
+    """Every sweep under the runs folder, newest first (an unreadable record is left out)."""
+    out = []
+    for path in sorted(_sweeps_dir().glob("*.json")) if _sweeps_dir().is_dir() else []:
+        try:
+            out.append(read_sweep(path.stem))
+        except RunError:
+            continue
+    return sorted(out, key=lambda s: (s.created, s.sweep_id), reverse=True)
+
+
+def sweep_runs(sweep_id: str) -> list[runs.RunInfo]:
+    """The sweep's runs, in grid order."""
+    return read_sweep(sweep_id).runs
+
+
+def sweep_table(sweep: SweepInfo | str) -> list[dict[str, Any]]:
+    """The results table of a sweep, one row per run in grid order, filled in as runs finish: the
+    swept settings, state, best val acc (%), best val loss, best epoch, wall time (s)."""
+    sweep = read_sweep(sweep) if isinstance(sweep, str) else sweep
+    rows = []
+    for info in sweep.runs:
+        config = runs.read_json(info.path / runs.CONFIG_FILE) or {}
+        acc, loss = info.best_val_acc, info.best_val_loss
+        rows.append({
+            **{k: config.get(k) for k in sweep.grid},
+            "run": info.run_id,
+            "state": info.state,
+            "best val acc (%)": round(100 * acc, 2) if isinstance(acc, int | float) else None,
+            "best val loss": round(loss, 4) if isinstance(loss, int | float) else None,
+            "best epoch": info.best_epoch,
+            "wall s": round(info.wall_seconds, 1) if info.wall_seconds else None,
+        })
+    return rows
 
 
 def _raw_state(run_dir: Path) -> str | None:
@@ -94,7 +241,7 @@ def _raw_state(run_dir: Path) -> str | None:
 
 
 def cancel_queued(run: str | Path) -> dict[str, Any]:
-    """Cancel a run that waits in a sweep queue: the runner will skip it.
+    """Cancel a run that waits in a sweep: the runner will skip it.
 
     Returns:
         The new status.
@@ -109,56 +256,105 @@ def cancel_queued(run: str | Path) -> dict[str, Any]:
     return runs.update_status(run_dir, state="cancelled", ended=time.time(), message="cancelled before it started")
 
 
-def run_queue(run_dirs: list[Path]) -> int:
-    """The queue runner: train each still-queued run in turn, each as its own process.
+def cancel_sweep(sweep_id: str, wait: float = 0.0) -> SweepInfo:
+    """Stop a whole sweep: every waiting run is cancelled (it never starts) and every running one
+    gets ``runs.cancel`` (it saves last.pt and can be resumed on its own).
 
     Returns:
-        0 when the queue was worked through, 1 when it was stopped by SIGTERM.
+        The sweep after waiting up to ``wait`` seconds for its runs to stop.
+
+    Raises:
+        RunError: no such sweep, or nothing of it is waiting or running.
     """
+    sweep = read_sweep(sweep_id)
+    if not sweep.active:
+        raise RunError(f"sweep {sweep.sweep_id} has nothing waiting or running; nothing to cancel")
+    # the waiting ones first, so that the runner cannot start one of them in between
+    for info in sweep.runs:
+        if info.state == "queued" and not info.status.get("launcher_pid"):
+            try:
+                cancel_queued(info.path)
+            except RunError:
+                pass  # it has just started: cancelled below
+    for info in read_sweep(sweep_id).runs:
+        if info.state in runs.ACTIVE_STATES:
+            try:
+                runs.cancel(info.path)
+            except RunError:
+                pass  # it ended meanwhile
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and read_sweep(sweep_id).active:
+        time.sleep(0.1)
+    return read_sweep(sweep_id)
+
+
+def _train_args(run_dir: Path) -> list[str]:
     from glyphcore.train.config import config_from_dict, config_to_argv
 
+    saved = runs.read_config(run_dir)
+    config = config_from_dict(saved, ignore_unknown=True)
+    return config_to_argv(config) + (["--name", saved["name"]] if saved.get("name") else [])
+
+
+def run_queue(record_path: Path) -> int:
+    """The runner: start the sweep's still-queued runs in order, at most ``parallel`` at a time,
+    each as its own training process, until every one has ended.
+
+    Returns:
+        0 when the sweep was worked through, 1 when it was stopped by SIGTERM.
+    """
+    record = runs.read_json(Path(record_path)) or {}
+    root = Path(record_path).parent.parent
+    run_dirs = [root / str(r) for r in record.get("runs", [])]
+    parallel = max(1, int(record.get("parallel") or 1))
     me = os.getpid()
     for d in run_dirs:  # while they wait, the runner's pid keeps them "queued", not "crashed"
         if _raw_state(d) == "queued":
             runs.update_status(d, pid=me, launcher_pid=None)
     stopping = {"flag": False}
-    current: dict[str, subprocess.Popen | None] = {"proc": None}
+    running: dict[Path, subprocess.Popen] = {}
 
     def on_term(signum: int, frame: Any) -> None:
         stopping["flag"] = True
-        if current["proc"] is not None and current["proc"].poll() is None:
-            current["proc"].send_signal(signal.SIGTERM)  # it saves last.pt and marks itself cancelled
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # it saves last.pt and marks itself cancelled
 
     signal.signal(signal.SIGTERM, on_term)
-    for d in run_dirs:
-        if _raw_state(d) != "queued":
-            continue  # cancelled while waiting
-        if stopping["flag"]:
-            runs.update_status(d, state="cancelled", ended=time.time(), pid=None, message="the sweep queue was stopped")
-            continue
-        try:
-            saved = runs.read_config(d)
-            config = config_from_dict(saved, ignore_unknown=True)
-            args = config_to_argv(config) + (["--name", saved["name"]] if saved.get("name") else [])
-        except Exception as e:  # a broken run folder must not stop the queue
-            runs.update_status(d, state="failed", ended=time.time(), pid=None, message=f"could not read its config: {e}")
-            continue
-        runs.update_status(d, pid=None, launcher_pid=None, message="starting")
-        # in the runner's session: SIGTERM to the runner's group reaches the run as well
-        proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False)
-        current["proc"] = proc
-        if _raw_state(d) == "queued":  # the child may have written "running" with its pid already
-            runs.update_status(d, pid=proc.pid)
-        proc.wait()
-        current["proc"] = None
+    waiting = list(run_dirs)
+    while waiting or running:
+        for d, proc in list(running.items()):
+            if proc.poll() is not None:
+                del running[d]
+        while waiting and len(running) < parallel:
+            d = waiting.pop(0)
+            if _raw_state(d) != "queued":
+                continue  # cancelled while waiting
+            if stopping["flag"]:
+                runs.update_status(d, state="cancelled", ended=time.time(), pid=None, message="the sweep was stopped")
+                continue
+            try:
+                args = _train_args(d)
+            except Exception as e:  # a broken run folder must not stop the sweep
+                runs.update_status(d, state="failed", ended=time.time(), pid=None, resumable=False,
+                                   message=f"could not read its config: {e}")
+                continue
+            runs.update_status(d, pid=None, launcher_pid=None, message="starting")
+            # in the runner's session: a signal to the runner's group reaches the runs as well
+            proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False)
+            running[d] = proc
+            if _raw_state(d) == "queued":  # the child may have written "running" with its pid already
+                runs.update_status(d, pid=proc.pid)
+        if waiting or running:
+            time.sleep(_POLL_S)
     return 1 if stopping["flag"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m glyphcore.runs.sweep RUN_DIR ...``: the queue runner (started by launch_sweep)."""
+    """``python -m glyphcore.runs.sweep RECORD``: the sweep's runner (started by launch_sweep)."""
     parser = argparse.ArgumentParser(prog="python -m glyphcore.runs.sweep", description=run_queue.__doc__)
-    parser.add_argument("run_dirs", nargs="+", type=Path, help="queued run folders, trained in this order")
-    return run_queue(parser.parse_args(argv).run_dirs)
+    parser.add_argument("record", type=Path, help="the sweep's record, <runs folder>/sweeps/<sweep id>.json")
+    return run_queue(parser.parse_args(argv).record)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from glyphcore import runs
+from glyphcore.runs.sweep import list_sweeps
 from glyphcore.models import create_model, model_summary
 
 pytestmark = pytest.mark.app
@@ -132,26 +133,29 @@ def test_launch_trains_in_its_own_process_and_the_monitor_follows(tiny_glyphs, r
 
 
 @pytest.mark.slow
-def test_activation_sweep_queued_runs_one_after_another(tiny_glyphs, runs_dir, app_page):
+def test_a_sweep_is_one_panel_in_order_and_cancel_sweep_stops_all_of_it(tiny_glyphs, runs_dir, app_page):
     at = app_page(PAGE).run()
     at.selectbox(key="tr_model").set_value("tiny_conv").run()
     at.number_input(key="tr_epochs").set_value(1).run()
     at.number_input(key="tr_batch_size").set_value(128).run()
     at.multiselect(key="tr_sweep_acts").set_value(["relu", "tanh", "elu"]).run()
-    at.radio(key="tr_sweep_mode").set_value("queued").run()
+    assert at.number_input(key="tr_sweep_parallel").value == 1  # a CPU machine: one at a time
     at.button(key="tr_sweep_launch").click().run()
-    ids = sorted(p.name for p in runs_dir.iterdir())
-    assert len(ids) == 3 and {i.split("-")[-1] for i in ids} == {"relu", "tanh", "elu"}
-    by_act = {runs.read_config(i)["activation"]: i for i in ids}
-    # the third waits in the queue; cancelling it there means it never starts
+    [sweep] = list_sweeps()
+    by_act = {runs.read_config(i)["activation"]: i for i in sweep.run_ids}
+    assert list(by_act) == ["relu", "tanh", "elu"]  # grid order
+    assert wait_until_ended(by_act["relu"])["state"] == "done"
+
     at = app_page(PAGE).run()
-    at.button(key=f"tr_cancel_{by_act['elu']}").click().run()
-    for act in ("relu", "tanh"):
-        assert wait_until_ended(by_act[act])["state"] == "done"
-    elu = runs.read_status(by_act["elu"])
-    assert elu["state"] == "cancelled" and not (runs_dir / by_act["elu"] / runs.LAST_CKPT).exists()
-    relu, tanh = runs.read_status(by_act["relu"]), runs.read_status(by_act["tanh"])
-    assert relu["ended"] <= tanh["started"]  # one after another
+    [table] = [d.value for d in at.dataframe if "best val loss" in d.value.columns]  # one table for the sweep
+    assert table["activation"].tolist() == ["relu", "tanh", "elu"]
+    assert table.loc[0, "state"] == "done" and table.loc[0, "best val acc (%)"] is not None
+    at.button(key=f"tr_cancel_sweep_{sweep.sweep_id}").click().run()
+    for act in ("tanh", "elu"):
+        assert wait_until_ended(by_act[act])["state"] == "cancelled"
+    # the last one was still waiting: it never started
+    assert not (runs_dir / by_act["elu"] / runs.LAST_CKPT).exists()
+    assert not list_sweeps()[0].active
 
 
 def test_summary_follows_the_data_source(tmp_path, runs_dir, app_page, monkeypatch):
