@@ -7,6 +7,7 @@ run survives page switches, reloads and an app restart. No torch here (but for c
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -91,6 +92,19 @@ def _visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def _least_busy_gpu(count: int) -> str:
+    """``cuda:i`` for the GPU with the fewest queued or running runs (by their device setting)."""
+    from glyphcore.runs.store import list_runs
+
+    busy = [0] * count
+    for info in list_runs():
+        if info.state in ACTIVE_STATES:
+            device = str((read_json(info.path / CONFIG_FILE) or {}).get("device", ""))
+            if device.startswith("cuda:") and device[5:].isdigit() and int(device[5:]) < count:
+                busy[int(device[5:])] += 1
+    return f"cuda:{busy.index(min(busy))}"
+
+
 def launch(config: Any, name: str | None = None, extra_args: list[str] | None = None,
            gpus: str | int | None = None, nproc: int | None = None) -> str:
     """Start a training run as a detached process and return its run id at once.
@@ -103,7 +117,8 @@ def launch(config: Any, name: str | None = None, extra_args: list[str] | None = 
         name: optional user-typed name, sanitised into the run id.
         extra_args: more ``train`` flags (e.g. ``["--threads", "1"]``).
         gpus: "all" (every visible GPU, one process each under torchrun) or a number of GPUs;
-            None = one process on ``config.device``.
+            None = one process on ``config.device`` (``auto`` on a machine with several GPUs: the
+            GPU with the fewest runs on it, so that separately launched runs do not share one).
         nproc: processes under torchrun without GPUs (CPU, gloo); for tests and CPU-only machines.
 
     Returns:
@@ -124,6 +139,10 @@ def launch(config: Any, name: str | None = None, extra_args: list[str] | None = 
         if want > available:
             raise ConfigError(f"asked for {want} GPU(s) but {available} are visible; use gpus='all' or fewer")
         n = max(want, 1)
+    elif n == 1 and config.device == "auto":
+        visible = _visible_gpus()
+        if visible > 1:  # several GPUs: this run gets the one with the fewest runs on it
+            config = dataclasses.replace(config, device=_least_busy_gpu(visible))
     run_dir = new_run_dir(config.model, config.activation, name)
     write_config(run_dir, config, name)
     write_status(run_dir, {"state": "queued", "epochs": config.epochs, "name": name, "world_size": n,

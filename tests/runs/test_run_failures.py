@@ -73,3 +73,27 @@ def test_only_devices_this_machine_has_are_offered():
     assert available_devices({"kind": "cuda", "count": 2}) == ["auto", "cpu", "cuda", "cuda:0", "cuda:1"]
     assert available_devices({"kind": "mps", "count": 1}) == ["auto", "cpu", "mps"]
     assert ("cuda" in available_devices()) == torch.cuda.is_available()  # this machine
+
+
+def test_separately_launched_runs_each_get_their_own_gpu(tiny_glyphs, tmp_path, monkeypatch):
+    # No GPU here: the GPU count is the one stand-in (the launched process then fails on "no CUDA GPU",
+    # after the launcher has written its config).
+    from glyphcore.runs import process
+
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(process, "_visible_gpus", lambda: 2)
+    # a run training on cuda:0 (a live process whose command line names glyphcore, as a trainer's does)
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "glyphcore.standin"])
+    try:
+        run_dir = write_run(tmp_path, "on-gpu-0", state="running", pid=busy.pid)
+        runs.write_json_atomic(run_dir / runs.CONFIG_FILE, {**runs.read_config(run_dir), "device": "cuda:0"})
+        assert runs.read_status("on-gpu-0")["state"] == "running"
+        second = runs.launch(make_config("report", epochs=1))
+        pinned = runs.launch(make_config("report", epochs=1, device="cpu"))
+        assert runs.read_config(second)["device"] == "cuda:1"
+        assert runs.read_config(pinned)["device"] == "cpu"  # a device the user chose is kept
+        for run_id in (second, pinned):
+            _wait_until_ended(run_id)
+    finally:
+        busy.kill()
+        busy.wait()
