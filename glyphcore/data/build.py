@@ -305,7 +305,9 @@ def build_glyphs52(
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{secrets.token_hex(4)}-{os.getpid()}"
     tmp.mkdir()
     try:
+        em_caps = _cap_heights(rendered.em_images)
         clean = np.stack([rendered.images, rendered.em_images])  # indexed by SIZE_MODES
+        rendered.images = rendered.em_images = None  # one copy of the renders is enough (~300 MB)
         digest = hashlib.sha256()
         counts = {}
         mode_counts = {}
@@ -332,7 +334,6 @@ def build_glyphs52(
             members = [f for f in accepted if f.family == fam]
             fam_info[fam] = {"style": families[fam], "split": split_of_family[fam], "instances": len(members),
                              "source": members[0].source, "package": members[0].package}
-        em_caps = _cap_heights(rendered.em_images)
         packages = font_packages()
         for name, info in packages.items():
             info["families"] = sorted({f.family for f in accepted if f.package == name})
