@@ -241,3 +241,10 @@ def test_built_em_images_have_smaller_spread_capitals(package_build):
                      for i in sel])
     assert np.median(tall[1]) < np.median(tall[0])  # em-size capitals are smaller than 60 px on the whole
     assert np.std(tall[1]) > np.std(tall[0])  # and spread more: each font's own cap height
+
+
+def test_the_package_build_is_deterministic(package_build, tmp_path):
+    again = build_glyphs52(tmp_path / "glyphs-52", per_class=(6, 3, 3), seen_per_class=0, seed=5)
+    a, b = read_manifest(package_build), read_manifest(again)
+    assert a["hash"] == b["hash"] and [f["name"] for f in a["fonts"]] == [f["name"] for f in b["fonts"]]
+    assert (package_build / "valid_sizes.npy").read_bytes() == (again / "valid_sizes.npy").read_bytes()
