@@ -5,8 +5,8 @@
    the glyph frame, cap-normalised and at one em size, and keep those that pass the render check
    (:mod:`render`): some 30,000 renders.
 2. Splits: design families (bold/italic/weights of one design) are dealt to train / valid / test,
-   stratified by style (sans, serif, mono, script, stroke) so each split gets a mix; "seen" re-uses
-   the train fonts with fresh jitter (the font-seen check).
+   stratified by style (sans, serif, slab, mono, script, stroke) so each split gets a mix; "seen"
+   re-uses the train fonts with fresh jitter (the font-seen check).
 3. Samples: per split and class, a font instance per sample (families weighted by the square root of
    their instance count, so one variable font with many weights does not dominate) and a size mode
    (EM_SHARE of them at one em size, the rest cap-normalised); then the clean glyph goes through the
@@ -49,8 +49,8 @@ __all__ = ["build_glyphs52", "assign_splits", "build_threads", "DEFAULT_PER_CLAS
 DEFAULT_PER_CLASS = (800, 300, 300)  # train / valid / test images per class: the course set's 41,600 / 15,600
 DEFAULT_SEEN_PER_CLASS = 100  # "seen" split: train fonts, fresh jitter
 # Share of each split's images rendered at one em size (EM_SIZE) instead of cap-normalised: a third
-# puts capitals of 46-66 px and lowercase at each font's own x-height into training, while two thirds
-# keep the frame the Draw page's guide lines show.
+# puts capitals of about 46-66 px (a few scripts up to 73) and lowercase at each font's own x-height
+# into training, while two thirds keep the frame the Draw page's guide lines show.
 EM_SHARE = 1 / 3
 BATCH = 512  # images per jitter batch: big enough for torch, small enough to stay in cache
 NOISE_POOL = BATCH // 8  # distinct noise images per batch (drawing noise is a large share of CPU time)
@@ -273,7 +273,8 @@ def build_glyphs52(
 
     skipped: list[SkippedFont] = []
     font_options = {"sources": list(font_sources), "system_fonts": "system" in font_sources,
-                    "font_dirs": [str(Path(d).resolve()) for d in font_dirs or []], "given": fonts is not None}
+                    "font_dirs": [str(Path(d).resolve()) for d in font_dirs or []],
+                    "fonts_given": fonts is not None}
     if fonts is None:
         fonts, skipped = discover_fonts(font_sources, font_dirs)
     n_images = sum(counts_per_class[s] * len(CLASSES) for s in splits)

@@ -91,7 +91,7 @@ def test_machine_fonts_are_an_opt_in_recorded_in_the_manifest(tmp_path, monkeypa
     assert main(common + ["--out", str(tmp_path / "dir"), "--font-dir", str(other)]) == 0
     by_dir = read_manifest(tmp_path / "dir")
     assert by_dir["font_options"] == {"sources": ["pillow", "hershey"], "system_fonts": False,
-                                      "font_dirs": [str(other.resolve())], "given": False}
+                                      "font_dirs": [str(other.resolve())], "fonts_given": False}
     assert [f["file"] for f in by_dir["fonts"] if f["source"] == "system"] == [str(other / "Aileron-Regular.ttf")]
     assert by_dir["hash"] != plain["hash"]
 
