@@ -1,7 +1,7 @@
 """Benchmark: glyphs-52 build speed (images/s) and cached load time.
 
     .venv/bin/python bench/data_build.py                      # full default build into a temp folder
-    .venv/bin/python bench/data_build.py --font-dir /usr/share/fonts/truetype/dejavu   # the issue's bar
+    .venv/bin/python bench/data_build.py --font-dir /usr/share/fonts/truetype/dejavu   # plus a folder
     .venv/bin/python bench/data_build.py --threads 2 --keep /tmp/g52
 
 Prints figures; writes nothing outside its temp folder (or --keep). Targets (2 cores): the
@@ -38,7 +38,8 @@ print(f"{t1 - t0:.3f} {t2 - t1:.4f} {t3 - t2:.4f} {ready} {sum(len(s) for s in s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--font-dir", action="append", help="system font folder(s) to use instead of the machine's")
+    parser.add_argument("--font-dir", action="append",
+                        help="font folder(s) to use as well (an opt-in: the data set then differs between machines)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores free now)")
     parser.add_argument("--keep", help="build into this data folder and keep it (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)

@@ -16,6 +16,7 @@ __all__ = [
     "CAP_ROW",
     "CAP_HEIGHT",
     "X_HEIGHT_ROW",
+    "EM_SIZE",
     "CLASSES",
     "CASE_PAIRS_SIZE_ONLY",
     "AMBIGUOUS_PAIRS",
@@ -32,6 +33,12 @@ CAP_HEIGHT = BASELINE_ROW - CAP_ROW  # 60 px
 # Guide line for the top of x-height letters (a, c, e, o, x ...). Typical Latin faces put the
 # x-height at about 0.70 of the cap height; only the Draw page's guide and the previews use it.
 X_HEIGHT_ROW = BASELINE_ROW - round(0.70 * CAP_HEIGHT)  # 42 px above the baseline -> row 36
+# Em size in px of glyphs-52's "em" size mode: real text is set at one type size, not at one cap
+# height, so a share of the data set renders each font at this em, its capitals as tall as its design
+# makes them, on the same baseline. The built-in fonts' cap heights are 0.58-0.82 em (scripts up to
+# 0.91), so 80 px gives capitals of about 46-66 px (a typical 0.70 em: 56 px), and lowercase at the
+# font's own x-height; a typical descender (0.22 em = 18 px) still fits the 21 rows below the baseline.
+EM_SIZE = 80
 
 # The Draw page's canvas: the frame scaled by CANVAS_SIZE / FRAME_SIZE (2.8).
 CANVAS_SIZE = 280  # px, the Draw page's square canvas

@@ -45,8 +45,8 @@ def sample_grid(images, labels, classes, *, cols: int = 16, scale: float = 1.0, 
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from glyphcore.data.build import DEFAULT_PER_CLASS, build_glyphs52
-    from glyphcore.data.fonts import FONT_SOURCES
+    from glyphcore.data.build import DEFAULT_PER_CLASS, EM_SHARE, build_glyphs52
+    from glyphcore.data.fonts import DEFAULT_FONT_SOURCES
     from glyphcore.data.formats import glyphs52_dir, glyphs52_ready, read_manifest
     from glyphcore.errors import DataError
 
@@ -61,11 +61,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
         per_class = per_class * 3
     if len(per_class) != 3:
         raise DataError(f"--per-class takes 1 or 3 numbers (train valid test), got {list(per_class)}")
-    sources = tuple(s for s in FONT_SOURCES if s not in (args.no_source or []))
+    sources = tuple(s for s in DEFAULT_FONT_SOURCES if s not in (args.no_source or []))
+    if args.system_fonts:
+        sources += ("system",)
     t0 = time.perf_counter()
     path = build_glyphs52(out, per_class=per_class, seen_per_class=args.seen_per_class, seed=args.seed,
                           progress=None if args.quiet else ProgressBar(), font_sources=sources,
-                          font_dirs=args.font_dir or None, threads=args.threads)
+                          font_dirs=args.font_dir or None, threads=args.threads,
+                          em_share=EM_SHARE if args.em_share is None else args.em_share)
     secs = time.perf_counter() - t0
     m = read_manifest(path)
     n = sum(m["counts"].values())
@@ -73,7 +76,18 @@ def _cmd_build(args: argparse.Namespace) -> int:
     print("  " + ", ".join(f"{k} {v:,}" for k, v in m["counts"].items()))
     print(f"  {len(m['fonts'])} font instances in {len(m['families'])} design families; "
           f"{len(m['skipped'])} skipped (see `data info --fonts`)")
-    print(f"  id {m['id']}  sha256 {m['hash']}")
+    sm = m["size_modes"]
+    print(f"  {sm['em_share']:.0%} of the images at one em size ({sm['em_size_px']} px: capitals "
+          f"{sm['em_cap_height_px']['min']}-{sm['em_cap_height_px']['max']} px), the rest cap-normalised "
+          f"({sm['cap_height_px']} px)" if sm.get("em_cap_height_px") else "  all images cap-normalised")
+    opts = m["font_options"]
+    if opts["system_fonts"] or opts["font_dirs"]:
+        print("  machine fonts used (--system-fonts / --font-dir): this data set differs between machines")
+    off = {k: v for k, v in m["font_packages"].items() if v["installed"] != v["pinned"]}
+    if off and "packages" in opts["sources"]:
+        print("  font packages not at their pinned version (the hash differs from other machines'): "
+              + ", ".join(f"{k} {v['installed'] or 'missing'} (pinned {v['pinned']})" for k, v in off.items()))
+    print(f"  {m['version']}  id {m['id']}  sha256 {m['hash']}")
     return 0
 
 
@@ -92,10 +106,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if "fonts" in info:
         print(f"  seed     {info['seed']}, per class {info['per_class']}, built {info['built']} "
               f"in {info['build_seconds']} s")
+        print(f"  version  {info.get('version')}")
+        sm = info.get("size_modes") or {}
+        if sm:
+            print(f"  sizes    {sm['em_share']:.0%} at em {sm['em_size_px']} px, the rest at cap height "
+                  f"{sm['cap_height_px']} px: " + ", ".join(
+                      f"{k} " + "/".join(f"{v[m]:,} {m}" for m in sm["names"]) for k, v in sm["counts"].items()))
+        opts = info.get("font_options") or {}
+        if opts:
+            dirs = f"; folders {opts['font_dirs']}" if opts["font_dirs"] else ""
+            print(f"  sources  {', '.join(opts['sources'])}{dirs}")
         print(f"  fonts    {len(info['fonts'])} instances in {len(info['families'])} design families, "
               f"{len(info['skipped'])} skipped")
         for fam, f in info["families"].items():
-            print(f"    {fam:<22s} {f['style']:<7s} {f['split']:<6s} {f['instances']:3d} instance(s)  [{f['source']}]")
+            where = f.get("package") or f["source"]
+            print(f"    {fam:<22s} {f['style']:<7s} {f['split']:<6s} {f['instances']:3d} instance(s)  [{where}]")
         if args.fonts:
             print("  font instances:")
             for f in info["fonts"]:
@@ -163,11 +188,13 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     src_help = ("data source: glyphs-52, course:<root>, folder:<root> or torchvision:<NAME> "
                 "(default: glyphs-52)")
 
-    p = dsub.add_parser("build", help="render the built-in glyphs-52 data set from this machine's fonts",
-                        description="Render glyphs-52: every usable font (Streamlit wheel, Pillow default, "
-                                    "the machine's font folders, Hershey stroke fonts) x 52 letters, "
-                                    "jittered per sample, split by design family. Written atomically to "
-                                    "<data_dir>/glyphs-52 (GLYPH_DATA_DIR).")
+    p = dsub.add_parser("build", help="render the built-in glyphs-52 data set from the fonts of its Python packages",
+                        description="Render glyphs-52: every usable font of the declared Python packages "
+                                    "(Streamlit wheel, Pillow default, the open-licence font packages, "
+                                    "Hershey stroke fonts; the same on every machine) x 52 letters, "
+                                    "cap-normalised and a share at one em size, jittered per sample, split "
+                                    "by design family. The machine's own fonts only with --system-fonts or "
+                                    "--font-dir. Written atomically to <data_dir>/glyphs-52 (GLYPH_DATA_DIR).")
     p.add_argument("--if-missing", action="store_true", help="do nothing when a complete glyphs-52 exists")
     p.add_argument("--seed", type=int, default=0, help="seed of the split deal, font choice and jitter (default 0)")
     p.add_argument("--per-class", type=int, nargs="+", metavar="N",
@@ -175,10 +202,14 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seen-per-class", type=int, default=100,
                    help="images per class of the 'seen' split (train fonts, fresh jitter; default 100)")
     p.add_argument("--out", help="data set folder to write (default <data_dir>/glyphs-52)")
+    p.add_argument("--system-fonts", action="store_true",
+                   help="also use the machine's font folders (the data set then differs between machines)")
     p.add_argument("--font-dir", action="append", metavar="DIR",
-                   help="search this folder for system fonts instead of the machine's font folders (repeatable)")
-    p.add_argument("--no-source", action="append", choices=["streamlit", "pillow", "system", "hershey"],
-                   help="leave out a font source (repeatable)")
+                   help="also use the fonts in this folder (repeatable; recorded in the manifest)")
+    p.add_argument("--no-source", action="append", choices=["streamlit", "pillow", "packages", "hershey"],
+                   help="leave out a default font source (repeatable)")
+    p.add_argument("--em-share", type=float, default=None, metavar="F",
+                   help="share of the images rendered at one em size instead of cap-normalised (default 1/3)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads for the jitter (default: the cores free now)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

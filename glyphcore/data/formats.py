@@ -35,6 +35,7 @@ from glyphcore.paths import data_dir
 __all__ = [
     "ImageSet",
     "GLYPHS52",
+    "GLYPHS52_VERSION",
     "SPLITS",
     "MANIFEST_FILE",
     "TORCHVISION_SETS",
@@ -54,7 +55,10 @@ __all__ = [
 GLYPHS52 = "glyphs-52"
 SPLITS: tuple[str, ...] = ("train", "valid", "test", "seen")  # "seen": train fonts, fresh jitter
 MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = "glyphcore.glyphs-52/1"
+# glyphs-52/2: fonts only from declared Python packages by default (machine fonts an opt-in), and a
+# share of the images at one em size ("size_modes"); /1 data sets must be rebuilt.
+GLYPHS52_VERSION = "glyphs-52/2"
+MANIFEST_FORMAT = f"glyphcore.{GLYPHS52_VERSION}"
 COURSE_LAYOUT = "<root>/<split>/<hex>/<i>_<hex>.npy (e.g. valid/5a/1775_5a.npy: a 2-D uint8 or float array)"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _SPLIT_ORDER = ("train", "valid", "val", "validation", "test", "seen", "all")
@@ -84,6 +88,8 @@ class ImageSet:
         split: "train" | "valid" | "test" | "seen", or the source's own split name.
         font_ids: int32 array N, index into meta["fonts"] (glyphs-52 only), else None.
         meta: {"id", "hash", "fonts", "frame", ...}: what a run records about its data.
+        size_modes: uint8 array N, index into meta["size_modes"]["names"] ("cap": cap-normalised,
+            "em": one em size; glyphs-52 only), else None.
     """
 
     images: np.ndarray
@@ -93,6 +99,7 @@ class ImageSet:
     split: str
     font_ids: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    size_modes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -108,8 +115,10 @@ def glyphs52_dir() -> Path:
 
 
 def split_files(split: str) -> dict[str, str]:
-    """File names of one glyphs-52 split: images (N x 1 x H x W uint8), labels (int64), fonts (int32)."""
-    return {"images": f"{split}_images.npy", "labels": f"{split}_labels.npy", "fonts": f"{split}_fonts.npy"}
+    """File names of one glyphs-52 split: images (N x 1 x H x W uint8), labels (int64), fonts (int32),
+    size modes (uint8, index into manifest["size_modes"]["names"])."""
+    return {"images": f"{split}_images.npy", "labels": f"{split}_labels.npy", "fonts": f"{split}_fonts.npy",
+            "sizes": f"{split}_sizes.npy"}
 
 
 def content_hash(arrays: list[np.ndarray]) -> str:
@@ -177,10 +186,11 @@ def _load_glyphs52(folder: Path, split: str, source: str) -> ImageSet:
     if any(a.shape[0] != n for a in arrays.values()) or arrays["images"].ndim != 4:
         raise DataError(f"{folder} holds arrays that do not match its manifest for split {split!r}: "
                         "rebuild with `python -m glyphcore data build`")
-    meta = {k: manifest[k] for k in ("id", "hash", "fonts", "frame", "families", "seed") if k in manifest}
+    meta = {k: manifest[k] for k in ("id", "hash", "version", "fonts", "frame", "families", "seed", "size_modes")
+            if k in manifest}
     meta["folder"] = str(folder)
     return ImageSet(arrays["images"], arrays["labels"], list(manifest["classes"]), source, split,
-                    arrays["fonts"], meta)
+                    arrays["fonts"], meta, arrays["sizes"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,6 +551,8 @@ def dataset_info(source: str = GLYPHS52) -> dict:
             "classes": list(m["classes"]), "image_shape": list(m["image_shape"]), "seed": m["seed"],
             "per_class": m["per_class"], "frame": m["frame"], "fonts": m["fonts"],
             "families": m["families"], "skipped": m.get("skipped", []), "built": m.get("built"),
+            "version": m.get("version"), "size_modes": m.get("size_modes"),
+            "font_options": m.get("font_options"), "font_packages": m.get("font_packages"),
             "build_seconds": m.get("build_seconds"), "folder": str(Path(arg) if arg else glyphs52_dir()),
         }
     counts, hashes, shape, classes = {}, {}, None, None

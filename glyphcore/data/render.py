@@ -1,12 +1,18 @@
 """Render letters into the glyph frame, and the 52-letter render check.
 
-Every font is scaled so that its cap height (the ink height of 'H') is ``CAP_HEIGHT`` px and its
-baseline lands on ``BASELINE_ROW``; each letter is then centred horizontally on its ink. Lowercase
-letters keep their true size and position (x-height letters sit on the baseline, descenders go below
-it): a glyph is never cropped or scaled to its ink box. White (255) ink on black (0), uint8.
+Two size modes (SIZE_MODES), both with the baseline on ``BASELINE_ROW`` and each letter centred
+horizontally on its ink:
+
+- ``cap``: the font is scaled so that its cap height (the ink height of 'H') is ``CAP_HEIGHT`` px;
+- ``em``: the font is set at one em size, ``EM_SIZE`` px, as real text is: its capitals are as tall as
+  its design makes them and its lowercase sit at its own x-height.
+
+Lowercase letters keep their true size and position (x-height letters sit on the baseline, descenders
+go below it): a glyph is never cropped or scaled to its ink box. White (255) ink on black (0), uint8.
 
 A font is used only if all 52 letters render non-empty and unlike its .notdef box (the glyph a font
-draws for a code point it lacks), and its lowercase is not just its capitals (caps-only faces).
+draws for a code point it lacks), and its lowercase is not its capitals: neither the same drawing
+(caps-only faces) nor the capitals' shapes drawn smaller (small-caps faces).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from PIL import Image, ImageDraw
 
 from glyphcore.data.fonts import FontInstance, SkippedFont, load_hershey, open_truetype
 from glyphcore.errors import DataError
-from glyphcore.frame import BASELINE_ROW, CAP_HEIGHT, CLASSES, FRAME_SIZE
+from glyphcore.frame import BASELINE_ROW, CAP_HEIGHT, CLASSES, EM_SIZE, FRAME_SIZE
 
 __all__ = [
+    "SIZE_MODES",
     "FontCheckError",
     "RenderedFonts",
     "render_letters",
@@ -29,13 +36,24 @@ __all__ = [
     "render_font_set",
     "ink_rows",
     "ink_cols",
+    "small_caps_letters",
 ]
+
+SIZE_MODES: tuple[str, ...] = ("cap", "em")  # cap-normalised frame; one em size (EM_SIZE px)
 
 INK = 128  # a pixel at or above this value counts as ink when measuring rows/columns
 MIN_INK_PIXELS = 8  # fewer ink pixels than this: the letter is "empty"
 # Code points that no Latin font maps: what a font draws for them is its .notdef box (or nothing).
 NOTDEF_PROBES = ("\u0378", "\U0010fffd")
 HERSHEY_SUPERSAMPLE = 4  # Hershey strokes are drawn at 4x and box-averaged down: anti-aliased lines
+# The Hershey fonts' em in font units: their glyphs are designed on a 32-unit body (the Roman
+# simplex's capitals are 21 units tall, 0.66 em), so the em mode draws them at EM_SIZE / 32 px a unit.
+HERSHEY_EM_UNITS = 32
+# Letters whose lowercase is a different shape from the capital in any real text face: when most of
+# them are the capital's shape (scaled to the same box), the face is small caps.
+SMALL_CAPS_PROBES = "abdefghmnqrty"
+SMALL_CAPS_IOU = 0.75  # shape overlap (intersection over union, 24x24 ink boxes) that counts as "same"
+SMALL_CAPS_SHARE = 0.5  # more than this share of SMALL_CAPS_PROBES the same: a small-caps face
 _CANVAS_W = 3 * FRAME_SIZE  # wide letters and italic overhangs must not be cut before centring
 _ORIGIN_X = FRAME_SIZE  # pen origin of a raw render on the wide canvas
 
@@ -51,13 +69,15 @@ class RenderedFonts:
     Attributes:
         fonts: accepted font instances, in candidate order.
         images: uint8 array F x 52 x FRAME_SIZE x FRAME_SIZE, clean glyph of letter CLASSES[j] of
-            font i at images[i, j].
+            font i at images[i, j], cap-normalised ("cap" size mode).
         skipped: candidates that failed, each with its reason.
+        em_images: the same glyphs at one em size ("em" size mode), or None when not asked for.
     """
 
     fonts: list[FontInstance]
     images: np.ndarray
     skipped: list[SkippedFont] = field(default_factory=list)
+    em_images: np.ndarray | None = None
 
 
 def ink_rows(img: np.ndarray, threshold: int = INK) -> tuple[int, int] | None:
@@ -87,23 +107,30 @@ def _cap_height(font) -> int | None:
 
 
 def _fit_truetype(inst: FontInstance):
-    """The font instance at the em size whose 'H' is CAP_HEIGHT px tall."""
+    """The font instance at the em size whose 'H' is CAP_HEIGHT px tall (or the nearest to it)."""
     ref = 100.0  # px em size of the first measurement
     h = _cap_height(open_truetype(inst, ref))
     if not h:
         raise FontCheckError(f"{inst.name}: letter 'H' renders empty")
     size = ref * CAP_HEIGHT / h
     font = open_truetype(inst, size)
-    # Hinting snaps heights to whole pixels: one correction step lands on CAP_HEIGHT (+-1 px).
-    h2 = _cap_height(font)
-    if h2 and h2 != CAP_HEIGHT:
+    # Hinting snaps heights to whole pixels, some faces in steps of several: up to three correction
+    # steps (one is enough for most), keeping the size that comes nearest to CAP_HEIGHT.
+    h2 = _cap_height(font) or CAP_HEIGHT
+    best = (abs(h2 - CAP_HEIGHT), font)
+    for _ in range(3):
+        if h2 == CAP_HEIGHT:
+            break
         size *= CAP_HEIGHT / h2
         font = open_truetype(inst, size)
-    return font
+        h2 = _cap_height(font) or CAP_HEIGHT
+        if abs(h2 - CAP_HEIGHT) < best[0]:
+            best = (abs(h2 - CAP_HEIGHT), font)
+    return best[1]
 
 
-def _raw_truetype(inst: FontInstance) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    font = _fit_truetype(inst)
+def _raw_truetype(inst: FontInstance, size_mode: str = "cap") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    font = _fit_truetype(inst) if size_mode == "cap" else open_truetype(inst, EM_SIZE)
     letters = [_draw_text(font, c) for c in CLASSES]
     notdefs = [_draw_text(font, p) for p in NOTDEF_PROBES]
     return letters, notdefs
@@ -118,9 +145,10 @@ def _hershey_glyphs(name: str) -> dict:
     return _HERSHEY_CACHE[name]
 
 
-def _raw_hershey(inst: FontInstance) -> list[np.ndarray]:
+def _raw_hershey(inst: FontInstance, size_mode: str = "cap") -> list[np.ndarray]:
     """Hershey strokes drawn with a round pen of ``inst.pen_width`` px, scaled so that the ink of 'H'
-    spans CAP_HEIGHT px with its bottom on the baseline."""
+    spans CAP_HEIGHT px ("cap") or the font's em is EM_SIZE px ("em"), with the bottom of 'H' on the
+    baseline. The pen keeps its width in both modes, as a real pen does."""
     glyphs = _hershey_glyphs(inst.file.split(":", 1)[1])
     pen = float(inst.pen_width or 3.0)
     h = glyphs.get("H")
@@ -128,7 +156,10 @@ def _raw_hershey(inst: FontInstance) -> list[np.ndarray]:
     if not ys or max(ys) == min(ys):
         raise FontCheckError(f"{inst.name}: letter 'H' has no strokes")
     top, bottom = min(ys), max(ys)  # font units, y grows downwards
-    scale = (CAP_HEIGHT - pen) / (bottom - top)  # px per font unit: the pen adds pen/2 on each side
+    if size_mode == "cap":
+        scale = (CAP_HEIGHT - pen) / (bottom - top)  # px per font unit: the pen adds pen/2 on each side
+    else:
+        scale = EM_SIZE / HERSHEY_EM_UNITS
     ss = HERSHEY_SUPERSAMPLE
     out = []
     for c in CLASSES:
@@ -156,73 +187,121 @@ def _centre(raw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(raw[:, start:start + FRAME_SIZE])
 
 
-def render_letters(inst: FontInstance) -> np.ndarray:
+def _ink_box_mask(img: np.ndarray, side: int = 24) -> np.ndarray | None:
+    """The ink of a letter cut to its ink box and resized to side x side, as booleans (None: no ink)."""
+    rows, cols = ink_rows(img), ink_cols(img, INK)
+    if rows is None or cols is None:
+        return None
+    box = Image.fromarray(img[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1])
+    return np.asarray(box.resize((side, side), Image.BILINEAR)) >= INK
+
+
+def small_caps_letters(letters: list[np.ndarray] | np.ndarray) -> list[str]:
+    """The letters of SMALL_CAPS_PROBES whose lowercase has its capital's shape, each scaled to its
+    own ink box (a small-caps face draws them so; a text face does not).
+
+    Args:
+        letters: the 52 renders of one font, in CLASSES order (any size, same for all).
+
+    Returns:
+        Those letters (lowercase), in SMALL_CAPS_PROBES order.
+    """
+    out = []
+    for c in SMALL_CAPS_PROBES:
+        lo = _ink_box_mask(np.asarray(letters[CLASSES.index(c)]))
+        up = _ink_box_mask(np.asarray(letters[CLASSES.index(c.upper())]))
+        if lo is None or up is None:
+            continue
+        union = int((lo | up).sum())
+        if union and (lo & up).sum() / union >= SMALL_CAPS_IOU:
+            out.append(c)
+    return out
+
+
+def render_letters(inst: FontInstance, size_mode: str = "cap", check: bool = True) -> np.ndarray:
     """Render the 52 letters of a font instance into the glyph frame, checking each.
 
     Args:
         inst: the font instance.
+        size_mode: one of SIZE_MODES: "cap" (cap height CAP_HEIGHT px) or "em" (em EM_SIZE px).
+        check: run the render check (off for a font that already passed it in another size mode).
 
     Returns:
         uint8 array 52 x FRAME_SIZE x FRAME_SIZE; entry j is CLASSES[j].
 
     Raises:
         FontCheckError: a letter is empty or drawn as the font's .notdef box, or the lowercase letters
-            are the capitals (the message names the letter).
+            are the capitals or their small-caps copies (the message names the letter).
         DataError: the font file fails to load.
+        ValueError: an unknown size mode.
     """
+    if size_mode not in SIZE_MODES:
+        raise ValueError(f"unknown size mode {size_mode!r}: expected one of {SIZE_MODES}")
     if inst.source == "hershey":
-        raw, notdefs = _raw_hershey(inst), list[np.ndarray]()
+        raw, notdefs = _raw_hershey(inst, size_mode), list[np.ndarray]()
     else:
-        raw, notdefs = _raw_truetype(inst)
-    for c, img in zip(CLASSES, raw):
-        if int((img >= INK).sum()) < MIN_INK_PIXELS:
-            raise FontCheckError(f"{inst.name}: letter {c!r} renders empty (the font lacks it)")
-        for nd in notdefs:
-            if np.array_equal(img, nd):
-                raise FontCheckError(f"{inst.name}: letter {c!r} renders as the font's missing-glyph box")
-    same_case = sum(np.array_equal(raw[i], raw[i + 26]) for i in range(26))
-    if same_case >= 13:
-        raise FontCheckError(f"{inst.name}: {same_case} lowercase letters are drawn as capitals "
-                             "(a caps-only face)")
+        raw, notdefs = _raw_truetype(inst, size_mode)
+    if check:
+        for c, img in zip(CLASSES, raw):
+            if int((img >= INK).sum()) < MIN_INK_PIXELS:
+                raise FontCheckError(f"{inst.name}: letter {c!r} renders empty (the font lacks it)")
+            for nd in notdefs:
+                if np.array_equal(img, nd):
+                    raise FontCheckError(f"{inst.name}: letter {c!r} renders as the font's missing-glyph box")
+        same_case = sum(np.array_equal(raw[i], raw[i + 26]) for i in range(26))
+        if same_case >= 13:
+            raise FontCheckError(f"{inst.name}: {same_case} lowercase letters are drawn as capitals "
+                                 "(a caps-only face)")
+        small = small_caps_letters(raw)
+        if len(small) > SMALL_CAPS_SHARE * len(SMALL_CAPS_PROBES):
+            raise FontCheckError(f"{inst.name}: lowercase {''.join(small)!r} are the capitals' shapes drawn "
+                                 "smaller (a small-caps face)")
     return np.stack([_centre(img) for img in raw])
 
 
-def render_glyph(inst: FontInstance, letter: str) -> np.ndarray:
+def render_glyph(inst: FontInstance, letter: str, size_mode: str = "cap") -> np.ndarray:
     """One clean letter of one font in the glyph frame (uint8 FRAME_SIZE x FRAME_SIZE, white on black).
 
     Raises:
-        ValueError: ``letter`` is not one of the 52 classes.
+        ValueError: ``letter`` is not one of the 52 classes, or an unknown size mode.
         FontCheckError / DataError: as :func:`render_letters`.
     """
     if letter not in CLASSES:
         raise ValueError(f"unknown letter {letter!r}: expected one of A-Z a-z")
-    return render_letters(inst)[CLASSES.index(letter)]
+    return render_letters(inst, size_mode)[CLASSES.index(letter)]
 
 
 def render_font_set(
     candidates: list[FontInstance],
     progress: Callable[[int, int], None] | None = None,
+    em: bool = False,
 ) -> RenderedFonts:
     """Render every candidate; keep those that pass the check, record the others with their reason.
 
     Args:
         candidates: font instances, e.g. from :func:`glyphcore.data.fonts.discover_fonts`.
         progress: called as ``progress(done, total)`` after each candidate.
+        em: also render the accepted fonts at one em size (``em_images``).
 
     Returns:
         RenderedFonts with the accepted fonts (in candidate order) and their clean glyphs.
     """
     fonts: list[FontInstance] = []
     images: list[np.ndarray] = []
+    em_images: list[np.ndarray] = []
     skipped: list[SkippedFont] = []
     for i, inst in enumerate(candidates):
         try:
-            images.append(render_letters(inst))
+            cap = render_letters(inst)
+            if em:
+                em_images.append(render_letters(inst, "em", check=False))
+            images.append(cap)
             fonts.append(inst)
         except DataError as e:
             skipped.append(SkippedFont(inst.name, inst.file, str(e)))
         if progress is not None:
             progress(i + 1, len(candidates))
-    stack = (np.stack(images) if images
-             else np.zeros((0, len(CLASSES), FRAME_SIZE, FRAME_SIZE), np.uint8))
-    return RenderedFonts(fonts, stack, skipped)
+    empty = np.zeros((0, len(CLASSES), FRAME_SIZE, FRAME_SIZE), np.uint8)
+    stack = np.stack(images) if images else empty
+    em_stack = (np.stack(em_images) if em_images else empty) if em else None
+    return RenderedFonts(fonts, stack, skipped, em_stack)
