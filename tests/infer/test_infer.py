@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
-from glyphcore.testing import letter_strokes, render_canvas
 from glyphcore.errors import CheckpointError, ImageInputError, RunError
 from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW, frame_dict
 from glyphcore.infer import (
@@ -29,7 +28,7 @@ from glyphcore.infer import (
     saliency,
 )
 from glyphcore.models import create_model
-
+from glyphcore.testing import letter_strokes, render_canvas
 
 # ---------------------------------------------------------------------------------------------
 # helpers
