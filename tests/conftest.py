@@ -4,6 +4,10 @@ It is built from :func:`glyphcore.data.fonts.sample_fonts` (11 font instances of
 from the Streamlit wheel, Pillow and Hershey-Fonts: the same on every machine), 10 / 4 / 4 images
 per class in train / valid / test and 2 in "seen" (1,040 images, about a second), into a session
 temp folder; GLYPH_DATA_DIR points there for the rest of the session.
+
+Test modules in the sub-folders import the helper modules here (``shapes_data``, ``run_folders``,
+``tiny_runs``) by name: this folder has no ``__init__.py``, so pytest puts it on ``sys.path`` when it
+loads this conftest. Test file names are unique across the folders for the same reason.
 """
 
 from __future__ import annotations
@@ -36,6 +40,21 @@ def starter_copy(tmp_path_factory) -> Path:
         os.environ.pop("GLYPH_STARTER_DIR", None)
     else:
         os.environ["GLYPH_STARTER_DIR"] = previous
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_run_templates(tmp_path_factory) -> Path:
+    """The folder tests/tiny_runs.py trains its template runs into, removed at the end of the session
+    (a template is about 11 MB)."""
+    import shutil
+
+    import tiny_runs
+
+    root = tmp_path_factory.mktemp("tiny-run-templates")
+    tiny_runs.use_template_dir(root)
+    yield root
+    tiny_runs.use_template_dir(None)
+    shutil.rmtree(root, ignore_errors=True)
+
 
 TINY_SEEN_PER_CLASS = 2
 TINY_SEED = 0

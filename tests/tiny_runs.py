@@ -5,16 +5,40 @@ folder in its runs folder, so tests can write eval/ caches without seeing each o
 
     run_dir = tiny_run(runs_dir, "tiny-relu", activation="relu")   # needs GLYPH_DATA_DIR = tiny_glyphs
     with temporary_tiny_run(runs_dir, "tiny-relu") as run_dir: ...   # removed again afterwards
+
+The trained templates live in one folder for the process: the test session's own (tests/conftest.py
+sets it with :func:`use_template_dir` and removes it at the end of the session), else a temporary
+folder removed when the process exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import shutil
 import tempfile
 from pathlib import Path
 
 _TEMPLATES: dict[tuple[str, int, str], Path] = {}
+_TEMPLATE_DIR: list[Path] = []  # the folder the templates are trained into (one at most)
+
+__all__ = ["tiny_run", "temporary_tiny_run", "use_template_dir"]
+
+
+def use_template_dir(path: Path | None) -> None:
+    """Train templates into ``path`` from now on (None: forget the templates and the folder)."""
+    _TEMPLATES.clear()
+    _TEMPLATE_DIR.clear()
+    if path is not None:
+        _TEMPLATE_DIR.append(Path(path))
+
+
+def _template_dir() -> Path:
+    if not _TEMPLATE_DIR:  # outside a test session: a folder of our own, removed at exit
+        path = Path(tempfile.mkdtemp(prefix="tiny-run-templates-"))
+        atexit.register(shutil.rmtree, path, True)
+        _TEMPLATE_DIR.append(path)
+    return _TEMPLATE_DIR[0]
 
 
 def tiny_run(runs_dir: Path, run_id: str, *, activation: str = "relu", epochs: int = 2) -> Path:
@@ -33,7 +57,7 @@ def tiny_run(runs_dir: Path, run_id: str, *, activation: str = "relu", epochs: i
     key = (activation, epochs, os.environ.get("GLYPH_DATA_DIR", ""))
     template = _TEMPLATES.get(key)
     if template is None or not template.is_dir():
-        template = Path(tempfile.mkdtemp(prefix=f"tiny-run-{activation}-")) / "run"
+        template = Path(tempfile.mkdtemp(prefix=f"{activation}-{epochs}-", dir=_template_dir())) / "run"
         threads = torch.get_num_threads()
         try:
             fit(make_config("report", activation=activation, epochs=epochs, lr=2e-3, threads=1, device="cpu",

@@ -8,13 +8,19 @@ import torch
 from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
-from glyphcore.testing import letter_strokes, render_canvas
-from glyphcore.data.drawings import delete_drawing, drawings_dir, keep_drawing, list_drawings, load_drawings, \
-    score_run_on_drawings
+from glyphcore.data.drawings import (
+    delete_drawing,
+    drawings_dir,
+    keep_drawing,
+    list_drawings,
+    load_drawings,
+    score_run_on_drawings,
+)
 from glyphcore.errors import CheckpointError, DataError, ImageInputError
 from glyphcore.frame import CLASSES
 from glyphcore.infer import load_predictor, preprocess
 from glyphcore.models import create_model
+from glyphcore.testing import letter_strokes, render_canvas
 
 
 @pytest.fixture(autouse=True)

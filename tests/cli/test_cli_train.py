@@ -7,12 +7,12 @@ import json
 from dataclasses import asdict, fields
 
 import pytest
+from shapes_data import write_course_layout
 
 from glyphcore import runs
 from glyphcore.cli import main
 from glyphcore.cli.train import add_config_flags
 from glyphcore.train.config import TrainConfig, config_to_argv, field_specs, make_config
-from shapes_data import write_course_layout
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
 from glyphcore.cli import main
-from glyphcore.testing import letter_strokes, render_canvas
 from glyphcore.frame import CLASSES, frame_dict
 from glyphcore.models import create_model
 from glyphcore.paths import REPO_ROOT
+from glyphcore.testing import letter_strokes, render_canvas
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from tiny_runs import tiny_run
 
@@ -33,6 +35,8 @@ def test_the_reference_is_class_balanced(predictor):
     x = frame_to_tensor(load_dataset("glyphs-52", "valid").images[:1])
     near = nearest_glyphs(x, predictor, k=10_000, per_class=2)
     assert len(near) == 52 * 2  # 2 per class, all of them ranked
+    assert Counter(n.label for n in near) == dict.fromkeys(load_dataset("glyphs-52", "train").classes, 2)
+    assert [n.distance for n in near] == sorted(n.distance for n in near)
 
 
 def test_bad_space_and_missing_data(predictor, tmp_path, monkeypatch):

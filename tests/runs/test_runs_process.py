@@ -1,13 +1,11 @@
-"""The run store and the launcher: run folders, metrics reading, reconciliation, and real detached
-training processes that are cancelled (SIGTERM), killed (SIGKILL) and resumed."""
+"""Run processes: real detached training processes that are cancelled (SIGTERM), killed (SIGKILL),
+resumed and deleted, on the tiny glyphs-52."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,13 +14,6 @@ from glyphcore import paths, runs
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import ConfigError, RunError
 from glyphcore.train.config import make_config
-
-
-@pytest.fixture
-def runs_root(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("GLYPH_RUNS_DIR", str(root))
-    return root
 
 
 def small(**kw):
@@ -51,84 +42,70 @@ def log_of(run_id) -> str:
     return (paths.runs_dir() / run_id / runs.LOG_FILE).read_text()
 
 
-# ---------------------------------------------------------------------------------------------
-# Files
+# A sitecustomize.py that holds a Python process at start-up, before any glyphcore code runs, until
+# the test lets it go: a training process in the state "running, still importing torch", made on
+# purpose instead of hoped for after a sleep.
+HOLD_AT_STARTUP = """
+import os, time
+_gate = os.environ.get("GLYPH_TEST_HOLD")
+if _gate:
+    open(_gate + ".reached", "w").close()
+    while not os.path.exists(_gate):
+        time.sleep(0.01)
+"""
 
 
-def test_run_ids_are_safe_unique_folder_names(runs_root):
-    assert runs.sanitize_name("  my run/../../etc  ") == "my-run-..-..-etc"
-    assert runs.sanitize_name("résumé; rm -rf ~") == "r-sum-rm-rf"
-    a = runs.new_run_dir("seed_cnn", "silu", "../../evil name")
-    b = runs.new_run_dir("seed_cnn", "silu", "../../evil name")
-    assert a.parent == b.parent == runs_root and a != b
-    assert a.name.endswith("-seed_cnn-silu-evil-name") and b.name == a.name + "-2"
+@pytest.fixture
+def held_at_startup(tmp_path, monkeypatch):
+    """Processes started from here on wait at start-up; returns the gate file (create it to release them)."""
+    site = tmp_path / "hold-site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HOLD_AT_STARTUP)
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv("GLYPH_TEST_HOLD", str(gate))
+    before = set(runs.store._CHILDREN)
+    yield gate
+    for pid in set(runs.store._CHILDREN) - before:  # a process the test did not end is ended here
+        proc = runs.store._CHILDREN[pid]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
-def test_read_metrics_is_incremental_and_tolerates_a_torn_last_line(runs_root):
-    d = runs.new_run_dir("m", "a")
-    runs.write_status(d, {"state": "done"})
-    log = runs.MetricsLog(d)
-    log.append({"event": "step", "epoch": 1, "step": 1, "loss": 2.0})
-    first = runs.read_metrics(d.name)
-    assert [r["step"] for r in first] == [1] and first.offset == log.offset and not first.reset
-    log.append({"event": "step", "epoch": 1, "step": 2, "loss": float("nan")})
-    with open(d / runs.METRICS_FILE, "a") as f:
-        f.write('{"event": "step", "epoch": 1, "st')  # a writer in the middle of a line
-    more = runs.read_metrics(d.name, since_offset=first.offset)
-    assert [r["step"] for r in more] == [2] and more[0]["loss"] is None  # NaN is written as null
-    assert runs.read_metrics(d.name, since_offset=more.offset) == []
-    # A resumed run cuts records off: a reader past the end starts over, and is told so.
-    log.truncate(first.offset)
-    again = runs.read_metrics(d.name, since_offset=more.offset)
-    assert again.reset and [r["step"] for r in again] == [1]
-    log.close()
-
-
-def test_a_running_status_whose_process_is_gone_is_reported_crashed(runs_root):
-    d = runs.new_run_dir("m", "a")
-    (d / runs.CONFIG_FILE).write_text(json.dumps({"model": "lenet", "activation": "relu"}))
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    runs.write_status(d, {"state": "running", "pid": gone.pid})
-    status = runs.read_status(d.name)
-    assert status["state"] == "crashed" and "resume" in status["message"]
-    info = runs.list_runs()[0]
-    assert info.run_id == d.name and info.state == "crashed" and info.model == "lenet"
-    runs.write_status(d, {"state": "running", "pid": os.getpid()})  # alive, but not a training process
-    assert runs.read_status(d.name)["state"] == "crashed"
-
-
-def test_list_runs_includes_the_starter_run(runs_root, tmp_path, monkeypatch):
-    starter = tmp_path / "repo" / "checkpoints" / "starter"
-    starter.mkdir(parents=True)
-    runs.write_json_atomic(starter / runs.CONFIG_FILE, {"model": "seed_cnn", "activation": "silu"})
-    runs.write_status(starter, {"state": "done", "best_val_acc": 0.99})
-    monkeypatch.setattr(paths, "starter_dir", lambda: starter)
-    d = runs.new_run_dir("lenet", "relu")
-    runs.write_status(d, {"state": "done"})
-    listed = runs.list_runs()
-    assert [r.run_id for r in listed] == [d.name, "starter"] and listed[1].is_starter
-    with pytest.raises(RunError, match="cannot be deleted"):
-        runs.delete("starter")
-
-
-def test_a_folder_that_is_not_a_run_is_refused(runs_root, tmp_path):
-    (tmp_path / "plain").mkdir()
-    with pytest.raises(RunError, match="not a run folder"):
-        runs.read_status(tmp_path / "plain")
-    with pytest.raises(RunError, match="runs list"):
-        runs.cancel("no-such-run")
-
-
-# ---------------------------------------------------------------------------------------------
-# Real detached processes
-
-
-def test_a_run_cancelled_while_it_starts_is_cancelled_not_crashed(runs_root, tiny_glyphs):
+def test_a_run_cancelled_before_its_process_handles_signals_is_cancelled_not_crashed(runs_root, tiny_glyphs,
+                                                                                     held_at_startup):
+    """SIGTERM's default action kills a process that has not yet installed the handler (it is still
+    importing): the store must report the run cancelled, from the cancel request it recorded."""
     run_id = runs.launch(small())
-    time.sleep(0.3)  # the process runs but is still importing torch: SIGTERM's default action kills it
+    wait_for(lambda: held_at_startup.with_name("gate.reached").exists(), timeout=60)
+    raw = runs.read_json(runs_root / run_id / runs.STATUS_FILE)
+    assert raw["state"] == "queued" and raw["launcher_pid"]  # the process never got to write "running"
+    proc = runs.store._CHILDREN[raw["launcher_pid"]]
     status = runs.cancel(run_id, wait=30)
-    assert status["state"] == "cancelled" and runs.list_runs()[0].state == "cancelled"
+    assert proc.returncode == -signal.SIGTERM  # it really died of the signal, unhandled
+    assert status["state"] == "cancelled" and status["message"] == "cancelled before training started"
+    assert runs.list_runs()[0].state == "cancelled"
+    assert not (runs_root / run_id / runs.LAST_CKPT).exists()  # nothing trained, nothing saved
+    # Without the recorded request the same death is a crash: the request is what tells them apart.
+    runs.update_status(runs_root / run_id, cancel_requested=None)
+    assert runs.read_status(run_id)["state"] == "crashed"
+
+
+def test_a_run_cancelled_while_it_trains_saves_its_resume_point_and_says_so_itself(runs_root, tiny_glyphs):
+    """Once the process writes "running" its SIGTERM handler is in place: it stops after the step,
+    saves last.pt, writes "cancelled" itself and exits 0."""
+    run_id = runs.launch(small())
+    run_dir = runs_root / run_id
+    wait_for(lambda: (runs.read_json(run_dir / runs.STATUS_FILE) or {}).get("state") == "running", timeout=120)
+    proc = runs.store._CHILDREN[runs.read_status(run_id)["launcher_pid"]]
+    status = runs.cancel(run_id, wait=60)
+    assert proc.wait(timeout=30) == 0, log_of(run_id)
+    raw = runs.read_json(run_dir / runs.STATUS_FILE)  # the process's own record, not a reconciliation
+    assert raw["state"] == status["state"] == "cancelled" and raw["message"] != "cancelled before training started"
+    assert load_checkpoint(run_dir / runs.LAST_CKPT)["step"] == raw["step"]
+    end = runs.read_metrics(run_id)[-1]
+    assert end["event"] == "end" and end["state"] == "cancelled"
 
 
 @pytest.mark.slow

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from glyphcore.models.activation_stats import activation_curves, activation_name_of, measure_activations
 from glyphcore.errors import ConfigError
 from glyphcore.models import ACTIVATIONS
+from glyphcore.models.activation_stats import activation_curves, activation_name_of, measure_activations
 
 
 def test_curves_cover_the_table_with_autograd_derivatives():

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glyphcore.frame import CANVAS_SIZE, guide_rows
+from glyphcore.frame import BASELINE_ROW, CANVAS_SIZE, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW, guide_rows
 from glyphcore.testing import letter_strokes, render_canvas
-from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW
 
 
 def _ys(strokes):

@@ -18,8 +18,7 @@ import torch
 from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
-from glyphcore.testing import letter_strokes, render_canvas
-from glyphcore.errors import CheckpointError, ImageInputError, RunError
+from glyphcore.errors import CheckpointError, ConfigError, ImageInputError, RunError
 from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW, frame_dict
 from glyphcore.infer import (
     MAX_INPUT_PIXELS,
@@ -29,7 +28,7 @@ from glyphcore.infer import (
     saliency,
 )
 from glyphcore.models import create_model
-
+from glyphcore.testing import letter_strokes, render_canvas
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -248,7 +247,16 @@ def test_a_huge_image_is_refused_before_it_is_decoded(tmp_path):
     for src in (path, bomb):
         with pytest.raises(ImageInputError, match=r"400 megapixels; the limit is 50 MP"):
             preprocess(src)
-    assert MAX_INPUT_PIXELS == 50_000_000
+
+
+def test_the_pixel_limit_is_where_images_start_being_refused():
+    h = 5000
+    w = MAX_INPUT_PIXELS // h
+    assert h * w == MAX_INPUT_PIXELS  # an image of exactly the limit ...
+    for make in (lambda w: np.broadcast_to(np.uint8(0), (h, w)), lambda w: Image.new("L", (w, h))):
+        assert preprocess(make(w)).source_size == (w, h)  # ... is taken (it is blank: reported empty)
+        with pytest.raises(ImageInputError, match="megapixels; the limit is"):
+            preprocess(make(w + 1))  # one column more is refused
 
 
 def test_a_large_image_under_the_limit_is_downscaled_and_works():
@@ -392,15 +400,13 @@ def test_foreign_and_mismatched_checkpoints_are_refused(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_saliency_and_feature_maps(tmp_path):
+def test_saliency_maps_cover_the_input_and_leave_the_model_as_it_was(tmp_path):
     pr = load_predictor(_write_ckpt(tmp_path / "m.pt"))
     x = pr.prepare(_canvas("A"))
     for method in ("gradcam", "smoothgrad", "gradient"):
         s = saliency(pr, x, method=method)
         assert s.shape == (100, 100) and s.dtype == np.float32, method
-        assert float(s.min()) >= 0.0 and float(s.max()) <= 1.0 and float(s.max()) > 0, method
-    s_b = saliency(pr, x, target="B")
-    assert s_b.shape == (100, 100)
+        assert float(s.min()) == 0.0 and float(s.max()) == 1.0, method
     maps = feature_maps(pr, x)
     assert [n for n, _ in maps] == ["features.conv1", "features.conv2", "features.conv3"]
     assert [m.shape for _, m in maps] == [(16, 48, 48), (32, 24, 24), (32, 12, 12)]
@@ -410,4 +416,49 @@ def test_saliency_and_feature_maps(tmp_path):
     mlp = load_predictor(_write_ckpt(tmp_path / "mlp.pt", "mlp", input_size=28))
     xm = mlp.prepare(_canvas("A"))
     assert feature_maps(mlp, xm) == []
-    assert saliency(mlp, xm).shape == (28, 28)  # no conv layer: falls back to smoothed gradients
+    # no conv layer: Grad-CAM falls back to smoothed gradients
+    np.testing.assert_array_equal(saliency(mlp, xm), saliency(mlp, xm, method="smoothgrad"))
+
+
+def _norm01(a: np.ndarray) -> np.ndarray:
+    return (a - a.min()) / (a.max() - a.min())
+
+
+def test_saliency_explains_the_class_it_is_asked_about(tmp_path):
+    """Each map is recomputed here from the definition (autograd of logit k), for two classes."""
+    import torch.nn.functional as F
+
+    pr = load_predictor(_write_ckpt(tmp_path / "m.pt"))
+    x = pr.prepare(_canvas("O")).tensor
+    conv = pr.model.features.conv3  # the last conv layer
+
+    def input_gradient(k: int) -> np.ndarray:
+        xi = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(pr.model(xi)[0, k], xi)
+        return _norm01(g.abs()[0].amax(0).numpy())
+
+    def grad_cam(k: int) -> np.ndarray:
+        seen = {}
+        h = conv.register_forward_hook(lambda _m, _i, out: seen.update(a=out))
+        try:
+            logit = pr.model(x.clone().requires_grad_(True))[0, k]  # frozen weights: the graph starts at x
+        finally:
+            h.remove()
+        (g,) = torch.autograd.grad(logit, seen["a"])
+        cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * seen["a"]).sum(1, keepdim=True))
+        cam = F.interpolate(cam, size=(100, 100), mode="bilinear", align_corners=False)
+        return _norm01(cam[0, 0].detach().numpy())
+
+    with torch.enable_grad():
+        for target in ("I", "O"):
+            k = CLASSES.index(target)
+            np.testing.assert_allclose(saliency(pr, x, target=target, method="gradient"), input_gradient(k), atol=1e-5)
+            np.testing.assert_allclose(saliency(pr, x, target=target), grad_cam(k), atol=1e-5)
+            np.testing.assert_array_equal(saliency(pr, x, target=k), saliency(pr, x, target=target))
+    for method in ("gradcam", "smoothgrad", "gradient"):
+        i, o = saliency(pr, x, target="I", method=method), saliency(pr, x, target="O", method=method)
+        assert np.abs(i - o).mean() > 0.01, method  # the two classes' maps differ
+    predicted = CLASSES[int(pr.model(x).argmax())]
+    np.testing.assert_array_equal(saliency(pr, x), saliency(pr, x, target=predicted))
+    with pytest.raises(ConfigError, match="unknown class 'Ä'"):
+        saliency(pr, x, target="Ä")

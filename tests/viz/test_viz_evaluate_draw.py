@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from glyphcore import viz
-from glyphcore.frame import guide_rows
-from glyphcore.frame import CLASSES
+from glyphcore.frame import CLASSES, guide_rows
 
 
 def _data(chart) -> list[dict]:
