@@ -20,6 +20,7 @@ COMMANDS = {
     "data": {"build", "info", "export", "show", "fetch"},
     "train": None,
     "runs": {"list", "show", "cancel", "resume", "delete"},
+    "sweep": {"start", "list", "show", "cancel"},
     "models": {"list", "summary"},
     "evaluate": None,
     "predict": None,
