@@ -1,6 +1,6 @@
-"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, models, evaluate, predict.
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, models, evaluate, predict, export.
 
-One module per command (``data``, ``train``, ``runs``, ``models``, ``evaluate``), each with an
+One module per command (``data``, ``train``, ``runs``, ``models``, ``evaluate``, ``export``), each with an
 ``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds the one progress bar.
 Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
 becomes ``error: <message>`` on stderr and exit code 2, never a traceback.
@@ -13,6 +13,7 @@ import sys
 
 from glyphcore.cli.data import add_data_commands
 from glyphcore.cli.evaluate import add_eval_commands
+from glyphcore.cli.export import add_export_commands
 from glyphcore.cli.models import add_models_commands
 from glyphcore.cli.runs import add_runs_commands
 from glyphcore.cli.train import add_train_commands
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs_commands(sub)
     add_models_commands(sub)
     add_eval_commands(sub)
+    add_export_commands(sub)
     return parser
 
 
