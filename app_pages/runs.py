@@ -145,7 +145,8 @@ def download_flow(infos: list[runs.RunInfo]) -> None:
         col.download_button(
             FORMAT_LABELS[fmt], data=functools.partial(export_bytes, str(info.path), fmt), file_name=target.name,
             key=f"rc_dl_{fmt}", icon=":material/download:", disabled=bool(missing),
-            help=f"needs {', '.join(missing)}: {export.INSTALL_HINT}" if missing else f"built on the click into {target}",
+            help=f"needs {', '.join(missing)}: {export.INSTALL_HINT}" if missing
+            else f"built on the click into {target}",
         )
     st.caption(f"{run_id}: best epoch {info.best_epoch or '-'} · the exports take the model's input as float32 "
                f"N x C x H x W in [0, 1] and carry the class list as metadata (`glyphcore export --help`)")

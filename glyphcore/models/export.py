@@ -117,7 +117,7 @@ def _plain_model(predictor: Predictor) -> torch.nn.Module:
     """The predictor's model on the CPU in the default memory layout (exports store plain weights)."""
     import torch
 
-    return predictor.model.to("cpu", memory_format=torch.contiguous_format).eval()
+    return predictor.model.cpu().to(memory_format=torch.contiguous_format).eval()
 
 
 def _export_inputs(predictor: Predictor) -> tuple[torch.nn.Module, tuple[torch.Tensor], tuple[dict]]:

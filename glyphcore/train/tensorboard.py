@@ -184,7 +184,7 @@ class TensorBoardWriter(Callback):
         self.close()
 
 
-def export_tb(run: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def export_tb(run: str | Path, *, overwrite: bool = False) -> Path:
     """Write a run's metrics.jsonl (and config, final metrics) as event files in ``<run>/tb/``, the
     layout a live run writes; wall times are the records' own.
 

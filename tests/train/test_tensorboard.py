@@ -53,7 +53,8 @@ def assert_events_match_the_run(run_dir):
         assert [s for s, _, _ in scalars[tag]] == [s for s, _ in points], tag
         assert [v for _, v, _ in scalars[tag]] == pytest.approx([v for _, v in points], rel=FLOAT32_REL), tag
     last_step = max(r["step"] for r in records if r.get("event") == "step")
-    assert scalars["hparams/best_val_acc"][-1][:2] == (last_step, pytest.approx(status["best_val_acc"], rel=FLOAT32_REL))
+    best_acc = pytest.approx(status["best_val_acc"], rel=FLOAT32_REL)
+    assert scalars["hparams/best_val_acc"][-1][:2] == (last_step, best_acc)
     assert scalars["hparams/best_val_loss"][-1][1] == pytest.approx(status["best_val_loss"], rel=FLOAT32_REL)
 
     hp = plugin["_hparams_/session_start_info"].session_start_info.hparams
@@ -126,7 +127,8 @@ def test_export_tb_converts_a_run_folder_and_keeps_an_existing_one(tmp_path, mon
     assert str(run_dir / "tb") in capsys.readouterr().out
     scalars = assert_events_match_the_run(run_dir)
     records = [r for r in runs.read_metrics(run_dir) if r.get("event") == "step"]
-    assert [t for _, _, t in scalars["step/train_loss"]] == pytest.approx([r["time"] for r in records])  # their own times
+    # the records' own times
+    assert [t for _, _, t in scalars["step/train_loss"]] == pytest.approx([r["time"] for r in records])
 
     marker = run_dir / "tb" / "keep-me"
     marker.write_text("x")
