@@ -56,6 +56,9 @@ INSTALL_HINT = "pip install glyph-explorer[export]"
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 PT2_METADATA_FILE = "glyphcore.json"  # the extra file of a .pt2 that holds the metadata
 EXAMPLE_BATCH = 2  # images in the example input; torch.export specialises a batch of 1
+# One export at a time per process: the app's download buttons run on server threads, and the ONNX
+# exporter's stdout redirection (process-wide) must not interleave with another's.
+_EXPORT_LOCK = threading.Lock()
 
 
 def _check_format(fmt: str) -> str:
@@ -189,7 +192,8 @@ def export_model(predictor: Predictor, fmt: str, out: str | os.PathLike, *, over
     # temporary name keeps the extension (torch.export.save expects .pt2) and is unique per thread.
     tmp = out.with_name(f".{out.stem}.{os.getpid()}-{threading.get_ident()}.tmp{out.suffix}")
     try:
-        _WRITERS[fmt](predictor, export_metadata(predictor), tmp)
+        with _EXPORT_LOCK:
+            _WRITERS[fmt](predictor, export_metadata(predictor), tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     finally:
