@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
     parser = argparse.ArgumentParser(
         prog="glyphcore",
-        description="Glyph Explorer, headless: build data, train, watch runs, evaluate, predict.",
+        description="Glyph Explorer, headless: build data, train, watch runs, evaluate, predict, export models.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)

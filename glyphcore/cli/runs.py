@@ -112,7 +112,7 @@ def _cmd_runs_export_tb(args: argparse.Namespace) -> int:
 
 def add_runs_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``runs list|show|cancel|resume|delete|export-tb``."""
-    p = sub.add_parser("runs", help="list, inspect, cancel, resume and delete training runs")
+    p = sub.add_parser("runs", help="list, inspect, cancel, resume and delete training runs; TensorBoard files")
     rs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     q = rs.add_parser("list", help="every run, newest first, plus the starter model")
     q.add_argument("--json", action="store_true", help="print JSON")
