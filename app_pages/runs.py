@@ -1,9 +1,12 @@
-"""Runs & Compare: every run in a sortable, filterable table (delete after a confirmation); pick
-several runs for overlaid curves, their config differences, a one-factor ablation table and report
-cards that copy as Markdown rows.
+"""Runs & Compare: every run in a sortable, filterable table (delete after a confirmation; download
+a run's model as its checkpoint or as ONNX / .pt2 / safetensors); pick several runs for overlaid
+curves, their config differences, a one-factor ablation table and report cards that copy as Markdown
+rows.
 """
 
 from __future__ import annotations
+
+import functools
 
 import streamlit as st
 
@@ -65,6 +68,48 @@ def delete_flow(run_ids: list[str]) -> None:
         st.rerun()
 
 
+FORMAT_LABELS = {"onnx": "ONNX", "pt2": "torch.export (.pt2)", "safetensors": "safetensors"}
+
+
+def export_bytes(run_dir: str, fmt: str) -> bytes:
+    """The run's best.pt in format ``fmt``, built into its export/ folder on the first click and
+    again only after the checkpoint changed (``fresh_export`` compares modification times)."""
+    from glyphcore.models.export import fresh_export
+
+    return fresh_export(run_dir, fmt).read_bytes()
+
+
+def download_flow(infos: list[runs.RunInfo]) -> None:
+    """Download buttons for one run: the native best.pt and each export format (built on the click)."""
+    from glyphcore.models import export
+
+    ready = [r for r in infos if (r.path / runs.BEST_CKPT).is_file()]
+    if not ready:
+        st.caption("No run has a best.pt yet: it is written at the end of a run's first epoch.")
+        return
+    ids = [r.run_id for r in ready]
+    picked = [r for r in st.session_state.get("rc_pick", []) if r in ids]
+    if st.session_state.get("rc_download_target") not in ids:
+        st.session_state["rc_download_target"] = picked[0] if picked else ids[0]  # the run picked below
+    run_id = st.selectbox("Run", ids, key="rc_download_target")
+    info = next(r for r in ready if r.run_id == run_id)
+    ckpt = info.path / runs.BEST_CKPT
+    cols = st.columns(1 + len(export.FORMATS))
+    cols[0].download_button("best.pt", data=ckpt.read_bytes, file_name=f"{run_id}-best.pt", key="rc_dl_pt",
+                            icon=":material/download:", help="the native checkpoint (torch.load(weights_only=True))")
+    for col, fmt in zip(cols[1:], export.FORMATS):
+        missing = export.missing_packages(fmt)
+        target = export.default_export_path(ckpt, fmt)
+        col.download_button(
+            FORMAT_LABELS[fmt], data=functools.partial(export_bytes, str(info.path), fmt), file_name=target.name,
+            key=f"rc_dl_{fmt}", icon=":material/download:", disabled=bool(missing),
+            help=f"needs {', '.join(missing)}: {export.INSTALL_HINT}" if missing
+            else f"built on the click into {target}",
+        )
+    st.caption(f"{run_id}: best epoch {info.best_epoch or '-'} · the exports take the model's input as float32 "
+               f"N x C x H x W in [0, 1] and carry the class list as metadata (`glyphcore export --help`)")
+
+
 st.title("Runs & Compare")
 infos = runs.list_runs()
 if not infos:
@@ -107,6 +152,8 @@ if st.session_state.get("rc_delete_error"):
     st.error(st.session_state.pop("rc_delete_error"))
 with st.expander("Delete a run", expanded=bool(st.session_state.get("rc_delete_pending"))):
     delete_flow([r.run_id for r in infos if not r.is_starter])
+with st.expander("Download a run's model"):
+    download_flow(infos)
 
 # --- compare -------------------------------------------------------------------------------------
 st.header("Compare")

@@ -1,6 +1,7 @@
-"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, models, evaluate, predict.
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, models, evaluate,
+predict, export.
 
-One module per command (``data``, ``train``, ``runs``, ``sweep``, ``models``, ``evaluate``), each with an
+One module per command (``data``, ``train``, ``runs``, ``sweep``, ``models``, ``evaluate``, ``export``), each with an
 ``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds the one progress bar.
 Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
 becomes ``error: <message>`` on stderr and exit code 2, never a traceback.
@@ -13,6 +14,7 @@ import sys
 
 from glyphcore.cli.data import add_data_commands
 from glyphcore.cli.evaluate import add_eval_commands
+from glyphcore.cli.export import add_export_commands
 from glyphcore.cli.models import add_models_commands
 from glyphcore.cli.runs import add_runs_commands
 from glyphcore.cli.sweep import add_sweep_commands
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
     parser = argparse.ArgumentParser(
         prog="glyphcore",
-        description="Glyph Explorer, headless: build data, train, watch runs, evaluate, predict.",
+        description="Glyph Explorer, headless: build data, train, watch runs, evaluate, predict, export models.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_commands(sub)
     add_models_commands(sub)
     add_eval_commands(sub)
+    add_export_commands(sub)
     return parser
 
 

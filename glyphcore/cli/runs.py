@@ -1,4 +1,4 @@
-"""``glyphcore runs list|show|cancel|resume|delete``: the run folders, headless."""
+"""``glyphcore runs list|show|cancel|resume|delete|export-tb``: the run folders, headless."""
 
 from __future__ import annotations
 
@@ -95,9 +95,26 @@ def _cmd_runs_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs_export_tb(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+    from glyphcore.train.tensorboard import export_tb
+
+    if bool(args.run) == args.all:
+        raise RunError("name one run, or pass --all for every run (not both)")
+    if args.run:
+        print(export_tb(args.run, overwrite=args.overwrite))
+        return 0
+    for info in runs.list_runs():
+        try:
+            print(f"{info.run_id}: {export_tb(info.path, overwrite=args.overwrite)}")
+        except RunError as e:  # an active run or an existing tb/: the others are still converted
+            print(f"{info.run_id}: skipped ({e})")
+    return 0
+
+
 def add_runs_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``runs list|show|cancel|resume|delete``."""
-    p = sub.add_parser("runs", help="list, inspect, cancel, resume and delete training runs")
+    """Add ``runs list|show|cancel|resume|delete|export-tb``."""
+    p = sub.add_parser("runs", help="list, inspect, cancel, resume and delete training runs; TensorBoard files")
     rs = p.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     q = rs.add_parser("list", help="every run, newest first, plus the starter model")
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -119,3 +136,10 @@ def add_runs_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("run")
     q.add_argument("--yes", action="store_true", help="confirm")
     q.set_defaults(func=_cmd_runs_delete)
+    q = rs.add_parser("export-tb", help="write a run's metrics.jsonl as TensorBoard event files in <run>/tb/",
+                      description="Convert the metrics of runs trained without tensorboard into the event files "
+                                  "a run writes itself when it is installed: tensorboard --logdir checkpoints.")
+    q.add_argument("run", nargs="?", help="run id, run folder, or starter")
+    q.add_argument("--all", action="store_true", help="every run that has ended (others are skipped)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing tb/ folder")
+    q.set_defaults(func=_cmd_runs_export_tb)

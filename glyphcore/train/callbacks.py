@@ -199,12 +199,16 @@ class RunFolderWriter(Callback):
 
 def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:
     """The callbacks every fit has: save-best, early stopping / time budget when set, and (rank 0,
-    with a run folder) the run-folder writer, last so it records what the others decided."""
+    with a run folder) the TensorBoard events when tensorboard is installed and the run-folder
+    writer, last so it records what the others decided."""
     cbs: list[Callback] = [SaveBest()]
     if config.patience is not None:
         cbs.append(EarlyStopping(config.patience))
     if config.time_budget_min is not None:
         cbs.append(TimeBudget(config.time_budget_min))
     if run_dir is not None and rank == 0:
+        from glyphcore.train.tensorboard import tensorboard_callbacks
+
+        cbs += tensorboard_callbacks(run_dir)  # imports torch.utils.tensorboard only when events are written
         cbs.append(RunFolderWriter(run_dir, name))
     return cbs

@@ -19,11 +19,12 @@ from glyphcore.cli import build_parser, main
 COMMANDS = {
     "data": {"build", "info", "export", "show", "fetch"},
     "train": None,
-    "runs": {"list", "show", "cancel", "resume", "delete"},
+    "runs": {"list", "show", "cancel", "resume", "delete", "export-tb"},
     "sweep": {"start", "list", "show", "cancel"},
     "models": {"list", "summary"},
     "evaluate": None,
     "predict": None,
+    "export": None,
 }
 
 
