@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 
 import streamlit as st
 
@@ -21,7 +22,7 @@ from glyphcore.frame import CLASSES, FRAME_SIZE
 from glyphcore.models import ACTIVATION_NAMES, list_models, model_entry
 from glyphcore.runs.sweep import SweepInfo, cancel_sweep, launch_sweep, list_sweeps, sweep_table
 from glyphcore.timefmt import clock_text, time_of_day_text
-from glyphcore.train.config import CHOICES, TrainConfig, coerce_value, field_specs, make_config
+from glyphcore.train.config import CHOICES, PRESET_NOTES, PRESETS, TrainConfig, coerce_value, field_specs, make_config
 from glyphcore.train.device import available_devices
 
 DEFAULTS = TrainConfig()  # the report's recipe
@@ -62,92 +63,230 @@ def summarize(model: str, activation: str, batchnorm: bool, dropout: float, opti
 
 
 # ----------------------------------------------------------------------------------------------
-# the form
+# the form: every widget's value lives in st.session_state under its key, set from the preset (and
+# from the page's query parameters on a fresh load), so a reload or a shared link gives it back
 # ----------------------------------------------------------------------------------------------
-def config_form() -> tuple[dict, dict | None, str | None]:
-    """Widgets -> (TrainConfig values, model summary or None, error or None)."""
+FIELD_KEYS = {  # TrainConfig field -> widget key
+    "model": "tr_model", "activation": "tr_activation", "batchnorm": "tr_batchnorm", "dropout": "tr_dropout",
+    "optimizer": "tr_optimizer", "lr": "tr_lr", "momentum": "tr_momentum", "nesterov": "tr_nesterov",
+    "schedule": "tr_schedule", "augment": "tr_augment", "label_smoothing": "tr_label_smoothing",
+    "weight_decay": "tr_weight_decay", "epochs": "tr_epochs", "batch_size": "tr_batch_size", "seed": "tr_seed",
+    "device": "tr_device", "amp": "tr_amp", "log_every": "tr_log_every",
+}
+# optional fields: (switch key, value key, value when switched on)
+OPTIONAL_KEYS = {"patience": ("tr_early", "tr_patience", 3), "time_budget_min": ("tr_time", "tr_time_min", 15.0),
+                 "param_budget": ("tr_pbudget", "tr_pbudget_n", 1_000_000)}
+NO_INIT = "none (fresh weights)"
+
+
+def default_preset() -> str:
+    """The quick recipe on a machine without a GPU (where it exists), the report's recipe otherwise."""
+    return "quick" if "quick" in PRESETS and shared.device_info()["kind"] == "cpu" else "report"
+
+
+def _widget_state(config: TrainConfig) -> dict:
+    """The widget values that show ``config``."""
+    state = {key: getattr(config, field) for field, key in FIELD_KEYS.items()}
+    for field, (switch, value_key, fallback) in OPTIONAL_KEYS.items():
+        value = getattr(config, field)
+        state[switch], state[value_key] = value is not None, value if value is not None else fallback
+    state["tr_threads"] = config.threads or 0
+    state["tr_init_from"] = config.init_from or NO_INIT
+    state[f"tr_options_{config.model}"] = json.dumps(config.model_options or model_entry(config.model).options)
+    if config.data in DATA_CHOICES:
+        state["tr_data_choice"] = config.data
+    else:
+        state["tr_data_choice"], state["tr_data_other"] = DATA_CHOICES[-1], config.data
+    return state
+
+
+def apply_preset() -> None:
+    """The Preset menu's callback: every setting jumps to the chosen preset's value."""
+    st.session_state.update(_widget_state(make_config(st.session_state["tr_preset"])))
+
+
+def load_form_state() -> None:
+    """On a session's first run: the preset and settings of the query parameters (a shared link),
+    the rest from the preset; a parameter that is not a valid setting is reported and left out."""
+    if st.session_state.get("tr_form_loaded"):
+        return
+    params = {k: st.query_params[k] for k in st.query_params}
+    preset = params.pop("preset", None)
+    preset = preset if preset in PRESETS else default_preset()
+    specs = {s["name"]: s for s in field_specs()}
+    values, bad = {}, []
+    for key, text in params.items():
+        if key in specs:
+            try:
+                values[key] = coerce_value(specs[key], text)
+            except GlyphError:
+                bad.append(key)
+    try:
+        config = make_config(preset, **values)
+    except GlyphError:
+        config, bad = make_config(preset), bad + sorted(values)
+    state = _widget_state(config)
+    if state["tr_device"] not in available_devices(shared.device_info()):
+        state["tr_device"] = "auto"
+    st.session_state.update(state)
+    st.session_state["tr_preset"] = preset
+    st.session_state["tr_form_loaded"] = True
+    if bad:
+        st.session_state["tr_bad_params"] = bad
+
+
+def save_query_params(preset: str, values: dict) -> None:
+    """The settings that differ from the preset, as the page's query parameters (a reload or a copied
+    link reproduces the form)."""
+    base = asdict(make_config(preset))
+    query = {"preset": preset}
+    for key, value in values.items():
+        if key in base and base[key] != value:
+            query[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    if dict(st.query_params) != query:
+        st.query_params.from_dict(query)
+
+
+def config_form() -> tuple[str, dict, dict | None, str | None]:
+    """Widgets -> (preset, TrainConfig values, model summary or None, error or None)."""
+    load_form_state()
+    for key in st.session_state.pop("tr_bad_params", []):
+        st.warning(f"The link's `{key}` is not a valid value for that setting: the preset's is used.")
     values: dict = {}
+    preset = st.selectbox("Preset", list(PRESETS), key="tr_preset", on_change=apply_preset,
+                          help=" · ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items() if k in PRESETS))
     st.subheader("Data and model")
     c1, c2, c3 = st.columns(3)
     data = c1.selectbox("Data set", DATA_CHOICES, key="tr_data_choice")
     if data == DATA_CHOICES[-1]:
         data = c1.text_input("Source", key="tr_data_other", placeholder="course:/path, folder:/path, torchvision:KMNIST")
-    values["data"] = data.strip() or DEFAULTS.data
-    models = list_models()
-    values["model"] = c2.selectbox("Model", models, index=models.index(DEFAULTS.model), key="tr_model")
+    values["data"] = (data or "").strip() or DEFAULTS.data
+    values["model"] = c2.selectbox("Model", list_models(), key="tr_model")
     entry = model_entry(values["model"])
     c2.caption(entry.description)
-    values["activation"] = c3.selectbox("Activation", ACTIVATION_NAMES,
-                                        index=ACTIVATION_NAMES.index(DEFAULTS.activation), key="tr_activation")  # fmt: skip
+    values["activation"] = c3.selectbox("Activation", ACTIVATION_NAMES, key="tr_activation")
     c1, c2, c3 = st.columns(3)
-    values["batchnorm"] = c1.checkbox("BatchNorm", value=DEFAULTS.batchnorm, key="tr_batchnorm")
-    values["dropout"] = c2.slider("Dropout", 0.0, 0.9, DEFAULTS.dropout, step=0.05, key="tr_dropout")
-    options_text = c3.text_input("Model options (JSON)", value=json.dumps(entry.options),
-                                 key=f"tr_options_{values['model']}", help="e.g. {\"depth\": 11} for vgg")  # fmt: skip
+    values["batchnorm"] = c1.checkbox("BatchNorm", key="tr_batchnorm")
+    values["dropout"] = c2.slider("Dropout", 0.0, 0.9, step=0.05, key="tr_dropout")
+    options_key = f"tr_options_{values['model']}"
+    if options_key not in st.session_state:
+        st.session_state[options_key] = json.dumps(entry.options)
+    options_text = c3.text_input("Model options (JSON)", key=options_key, help="e.g. {\"depth\": 11} for vgg")
+    inits = [NO_INIT, *runs.checkpointed_runs()]
+    if st.session_state.get("tr_init_from") not in inits:
+        inits.append(st.session_state["tr_init_from"])  # a run id or a .pt path from a link
+    init = st.selectbox("Start from the weights of", inits, key="tr_init_from",
+                        help="fine-tuning: a run's best.pt; a head for another class count starts fresh")
+    values["init_from"] = None if init == NO_INIT else init
 
     st.subheader("Optimisation")
     c1, c2, c3, c4 = st.columns(4)
     values["optimizer"] = c1.selectbox("Optimizer", CHOICES["optimizer"], key="tr_optimizer")
-    values["lr"] = c2.number_input("Learning rate", 1e-6, 10.0, DEFAULTS.lr, step=1e-5, format="%.1e", key="tr_lr")
+    values["lr"] = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-5, format="%.1e", key="tr_lr")
     values["schedule"] = c3.selectbox("LR schedule", CHOICES["schedule"], key="tr_schedule")
     values["augment"] = c4.selectbox("Augmentation", CHOICES["augment"], key="tr_augment")
     c1, c2, c3, c4 = st.columns(4)
-    values["epochs"] = int(c1.number_input("Epochs", 1, 500, DEFAULTS.epochs, key="tr_epochs"))
-    values["batch_size"] = int(c2.number_input("Batch size", 1, 8192, DEFAULTS.batch_size, key="tr_batch_size"))
-    values["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key="tr_seed"))
+    values["epochs"] = int(c1.number_input("Epochs", 1, 500, key="tr_epochs"))
+    values["batch_size"] = int(c2.number_input("Batch size", 1, 8192, key="tr_batch_size"))
+    values["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, key="tr_seed"))
     values["device"] = c4.selectbox("Device", available_devices(shared.device_info()), key="tr_device",
                                     help="only the devices this machine has")
 
     with st.expander("Advanced"):
         c1, c2, c3, c4 = st.columns(4)
-        values["weight_decay"] = c1.number_input("Weight decay", 0.0, 1.0, DEFAULTS.weight_decay, step=1e-4,
-                                                 format="%.1e", key="tr_weight_decay")  # fmt: skip
-        values["label_smoothing"] = c2.slider("Label smoothing", 0.0, 0.5, DEFAULTS.label_smoothing, step=0.05,
-                                              key="tr_label_smoothing")  # fmt: skip
-        values["log_every"] = int(c3.number_input("Log loss every (steps)", 1, 10_000, DEFAULTS.log_every,
-                                                  key="tr_log_every"))  # fmt: skip
-        threads = int(c4.number_input("CPU threads (0 = torch's choice)", 0, 256, 0, key="tr_threads"))
-        if threads:
-            values["threads"] = threads
+        values["weight_decay"] = c1.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.1e",
+                                                 key="tr_weight_decay")  # fmt: skip
+        values["label_smoothing"] = c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
+        values["momentum"] = c3.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum",
+                                             disabled=values["optimizer"] != "sgd")  # fmt: skip
+        values["nesterov"] = c4.checkbox("Nesterov", key="tr_nesterov", disabled=values["optimizer"] != "sgd")
+        c1, c2, c3, c4 = st.columns(4)
+        values["amp"] = c1.selectbox("Precision", CHOICES["amp"], key="tr_amp",
+                                     help="auto: bf16 where the device computes it natively, fp32 elsewhere")
+        values["log_every"] = int(c2.number_input("Log loss every (steps)", 1, 10_000, key="tr_log_every"))
+        threads = int(c3.number_input("CPU threads (0 = torch's choice)", 0, 256, key="tr_threads"))
+        values["threads"] = threads or None
 
     st.subheader("Stopping and limits")
     c1, c2, c3 = st.columns(3)
-    if c1.checkbox("Early stopping", key="tr_early"):
-        values["patience"] = int(c1.number_input("Patience (epochs)", 1, 100, 3, key="tr_patience"))
-    if c2.checkbox("Time budget", key="tr_time"):
-        values["time_budget_min"] = float(c2.number_input("Minutes", 0.1, 10_000.0, 15.0, key="tr_time_min"))
-    if c3.checkbox("Parameter budget", key="tr_pbudget"):
-        values["param_budget"] = int(c3.number_input("Max parameters", 1, 10**10, 1_000_000, step=100_000,
-                                                     key="tr_pbudget_n"))  # fmt: skip
+    values["patience"] = (int(c1.number_input("Patience (epochs)", 1, 100, key="tr_patience"))
+                          if c1.checkbox("Early stopping", key="tr_early") else None)  # fmt: skip
+    values["time_budget_min"] = (float(c2.number_input("Minutes", 0.1, 10_000.0, key="tr_time_min"))
+                                 if c2.checkbox("Time budget", key="tr_time") else None)  # fmt: skip
+    values["param_budget"] = (int(c3.number_input("Max parameters", 1, 10**10, step=100_000, key="tr_pbudget_n"))
+                              if c3.checkbox("Parameter budget", key="tr_pbudget") else None)  # fmt: skip
 
     try:
         options = json.loads(options_text or "{}")
         if not isinstance(options, dict):
             raise ValueError
     except ValueError:
-        return values, None, f"Model options must be a JSON object like {json.dumps(entry.options) or '{}'}"
+        return preset, values, None, f"Model options must be a JSON object like {json.dumps(entry.options) or '{}'}"
     values["model_options"] = options
+    save_query_params(preset, values)
     try:
         num_classes, shape = data_shape(values["data"])
         summary = summarize(values["model"], values["activation"], values["batchnorm"], values["dropout"],
                             json.dumps(options, sort_keys=True), num_classes, shape)  # fmt: skip
         summary["shape"], summary["classes"] = shape, num_classes
     except GlyphError as e:
-        return values, None, str(e)
+        return preset, values, None, str(e)
     except TypeError as e:  # an option the builder does not take
-        return values, None, f"Model options: {e}"
-    return values, summary, None
+        return preset, values, None, f"Model options: {e}"
+    return preset, values, summary, None
 
 
-def show_summary(summary: dict | None, error: str | None, values: dict) -> None:
+@st.cache_data(show_spinner="Timing a few training steps on this machine ...", max_entries=64)
+def measured_speed(config_json: str, shape: tuple[int, int, int], num_classes: int) -> float:
+    """Training images/s of a config here (a few real optimizer steps), per model, batch and device."""
+    from glyphcore.train.config import config_from_dict
+    from glyphcore.train.estimate import measure_speed
+
+    return measure_speed(config_from_dict(json.loads(config_json)), shape, num_classes)
+
+
+def split_counts(source: str) -> tuple[int, int]:
+    """(training, validation) images of a source; glyphs-52's defaults when it is not built yet."""
+    try:
+        counts = shared.dataset_info(source, source_stamp(source)).get("counts", {})
+    except GlyphError:
+        counts = {}
+    n_train = int(counts.get("train") or 41_600)
+    n_val = int(counts.get("valid") or counts.get("test") or 15_600)
+    return n_train, n_val
+
+
+def show_estimate(preset: str, values: dict, summary: dict) -> None:
+    """How long the run will take here, from this machine's measured speed for its model and batch."""
+    from glyphcore.train.estimate import estimate_run
+
+    try:
+        config = make_config(preset, **values)
+        speed_keys = ("model", "activation", "batchnorm", "dropout", "model_options", "batch_size", "device", "amp",
+                      "threads", "optimizer")
+        key = json.dumps({k: getattr(config, k) for k in speed_keys}, sort_keys=True)
+        ips = measured_speed(key, summary["shape"], summary["classes"])
+        n_train, n_val = split_counts(config.data)
+        estimate = estimate_run(config, n_train, n_val, ips)
+    except GlyphError as e:
+        st.caption(f"No time estimate: {e}")
+        return
+    st.metric("Estimated time", clock_text(estimate.seconds),
+              help=f"{config.epochs} epochs of {n_train:,} images at {ips:,.0f} images/s, measured here just now "
+                   f"for this model, batch size and device, plus validation ({n_val:,} images) and start-up")
+
+
+def show_summary(preset: str, summary: dict | None, error: str | None, values: dict) -> None:
     st.subheader("Model")
     if error:
         st.error(error)
         return
     assert summary is not None
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.metric("Parameters", f"{summary['trainable']:,}")
     c2.metric("MFLOPs / image", f"{summary['flops'] / 1e6:,.1f}")
+    with c3:
+        show_estimate(preset, values, summary)
     shape = "x".join(map(str, summary["shape"]))
     st.caption(f"{values['model']} · {values['activation']} · input {shape} · {summary['classes']} classes")
     budget = values.get("param_budget")
@@ -289,7 +428,7 @@ def monitor() -> None:
         st.page_link("app_pages/runs.py", label="All runs: Runs & Compare", icon=":material/compare_arrows:")
 
 
-def sweep_form(values: dict, error: str | None, name: str) -> None:
+def sweep_form(preset: str, values: dict, error: str | None, name: str) -> None:
     """The sweep launcher: a setting, its values, how many runs at once."""
     setting = st.selectbox("Setting to vary", SWEEPABLE, index=SWEEPABLE.index("activation"), key="tr_sweep_setting")
     spec = next(s for s in field_specs() if s["name"] == setting)
@@ -319,7 +458,7 @@ def sweep_form(values: dict, error: str | None, name: str) -> None:
     ))
     if st.button(f"Launch {len(chosen)} runs", disabled=error is not None or not chosen, key="tr_sweep_launch"):
         try:
-            sweep_id = launch_sweep(make_config("report", **values), {setting: chosen}, parallel=parallel,
+            sweep_id = launch_sweep(make_config(preset, **values), {setting: chosen}, parallel=parallel,
                                     name=name or None)
             st.success(f"Launched sweep `{sweep_id}` of {len(chosen)} runs; watch it below.")
         except GlyphError as e:
@@ -332,9 +471,9 @@ def sweep_form(values: dict, error: str | None, name: str) -> None:
 st.title("Train")
 form_col, summary_col = st.columns([4, 3], gap="large")
 with form_col:
-    values, summary, error = config_form()
+    preset, values, summary, error = config_form()
 with summary_col:
-    show_summary(summary, error, values)
+    show_summary(preset, summary, error, values)
 
 c1, c2 = st.columns([4, 3], gap="large")
 with c1:
@@ -347,12 +486,12 @@ with c1:
             gpus = "all"
     if st.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=error is not None, key="tr_launch"):
         try:
-            run_id = runs.launch(make_config("report", **values), name=name or None, gpus=gpus)
+            run_id = runs.launch(make_config(preset, **values), name=name or None, gpus=gpus)
             st.success(f"Launched `{run_id}`: it trains in its own process; watch it below.")
         except GlyphError as e:
             st.error(str(e))
 with c2, st.expander("Sweep: the same settings once per value of one setting"):
-    sweep_form(values, error, name)
+    sweep_form(preset, values, error, name)
 
 st.divider()
 st.header("Runs in progress")

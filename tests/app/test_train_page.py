@@ -203,3 +203,63 @@ def test_no_multi_gpu_option_on_a_single_device(runs_dir, app_page):
     st.cache_resource.clear()
     at = app_page(PAGE).run()
     assert not [c for c in at.checkbox if c.key == "tr_all_gpus"]
+
+
+def test_a_preset_sets_every_setting_and_the_page_link_reproduces_the_form(runs_dir, app_page):
+    from glyphcore.train.config import make_config
+
+    at = app_page(PAGE).run()
+    at.selectbox(key="tr_preset").set_value("fast").run()
+    fast = make_config("fast")
+    assert at.number_input(key="tr_batch_size").value == fast.batch_size
+    assert at.number_input(key="tr_lr").value == pytest.approx(fast.lr)
+    assert at.selectbox(key="tr_schedule").value == fast.schedule
+    at.number_input(key="tr_epochs").set_value(3).run()
+    at.selectbox(key="tr_activation").set_value("gelu").run()
+    # the settings that differ from the preset are the page's query parameters: a reload or a copied link
+    assert dict(at.query_params) == {"preset": "fast", "epochs": "3", "activation": "gelu"}
+
+    reloaded = app_page(PAGE)
+    reloaded.query_params.update(dict(at.query_params))
+    reloaded.run()
+    assert reloaded.selectbox(key="tr_preset").value == "fast"
+    assert reloaded.number_input(key="tr_epochs").value == 3
+    assert reloaded.selectbox(key="tr_activation").value == "gelu"
+    assert reloaded.number_input(key="tr_batch_size").value == fast.batch_size
+
+
+def test_a_bad_value_in_the_link_is_reported_and_left_out(runs_dir, app_page):
+    at = app_page(PAGE)
+    at.query_params.update({"preset": "report", "lr": "abc", "epochs": "7"})
+    at.run()
+    assert any("`lr` is not a valid value" in w.value for w in at.warning)
+    assert at.number_input(key="tr_lr").value == pytest.approx(2e-4)  # the preset's
+    assert at.number_input(key="tr_epochs").value == 7
+
+
+def test_the_form_offers_fine_tuning_momentum_and_an_estimate_before_launch(make_run, runs_dir, app_page):
+    import json
+
+    from glyphcore.train.config import make_config
+
+    make_run("donor")
+    (runs_dir / "donor" / "best.pt").write_bytes(b"")  # listed as a checkpointed run
+    at = app_page(PAGE).run()
+    assert "donor" in at.selectbox(key="tr_init_from").options
+    assert at.number_input(key="tr_momentum").disabled  # SGD only
+    at.selectbox(key="tr_optimizer").set_value("sgd").run()
+    assert not at.number_input(key="tr_momentum").disabled
+    estimate = next(m for m in at.metric if m.label == "Estimated time")
+    minutes, seconds = (int(x) for x in estimate.value.split(":")[-2:])
+    assert minutes * 60 + seconds > 0
+    # the estimate rests on this machine's measured speed for that model and batch: a bigger batch
+    # of the same model measures again and the estimate follows the epochs
+    at.number_input(key="tr_epochs").set_value(30).run()
+    longer = next(m for m in at.metric if m.label == "Estimated time").value
+    assert longer != estimate.value
+    at.selectbox(key="tr_init_from").set_value("donor").run()
+    at.button(key="tr_launch").click().run()
+    [run_dir] = [d for d in runs_dir.iterdir() if d.name != "donor"]
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["init_from"] == "donor" and saved["optimizer"] == "sgd" and saved["epochs"] == 30
+    assert saved["batch_size"] == make_config(saved["preset"]).batch_size
