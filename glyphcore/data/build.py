@@ -306,9 +306,10 @@ def build_glyphs52(
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{secrets.token_hex(4)}-{os.getpid()}"
     tmp.mkdir()
     try:
+        assert rendered.em_images is not None  # render_font_set(em=True) renders both
         em_caps = _cap_heights(rendered.em_images)
         clean = np.stack([rendered.images, rendered.em_images])  # indexed by SIZE_MODES
-        rendered.images = rendered.em_images = None  # one copy of the renders is enough (~300 MB)
+        rendered.images = rendered.em_images = None  # type: ignore[assignment]  # one copy of the renders is enough (~300 MB)
         digest = hashlib.sha256()
         counts = {}
         mode_counts = {}

@@ -529,7 +529,9 @@ def font_packages() -> dict[str, dict]:
     for name, pinned in FONT_PACKAGES.items():
         try:
             meta = md.metadata(name)
-            installed, licence = md.version(name), meta.get("License-Expression") or meta.get("License")
+            installed = md.version(name)
+            fields = meta.json  # the metadata as a dict: a missing field is simply absent
+            licence = fields.get("license_expression") or fields.get("license")
         except md.PackageNotFoundError:
             installed, licence = None, None
         out[name] = {"pinned": pinned, "installed": installed, "licence": licence}

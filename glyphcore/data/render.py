@@ -193,7 +193,7 @@ def _ink_box_mask(img: np.ndarray, side: int = 24) -> np.ndarray | None:
     if rows is None or cols is None:
         return None
     box = Image.fromarray(img[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1])
-    return np.asarray(box.resize((side, side), Image.BILINEAR)) >= INK
+    return np.asarray(box.resize((side, side), Image.Resampling.BILINEAR)) >= INK
 
 
 def small_caps_letters(letters: list[np.ndarray] | np.ndarray) -> list[str]:

@@ -192,7 +192,7 @@ def read_sweep(sweep_id: str) -> SweepInfo:
             infos.append(runs.run_info(runs.resolve_run(str(run_id))))
         except RunError:
             continue  # a run deleted since
-    grid = record.get("grid") if isinstance(record.get("grid"), dict) else {}
+    grid: dict[str, list[Any]] = record["grid"] if isinstance(record.get("grid"), dict) else {}
     return SweepInfo(sweep_id=str(record.get("sweep_id", sweep_id)), grid=grid, run_ids=[str(r) for r in record["runs"]],
                      parallel=int(record.get("parallel") or 1), devices=list(record.get("devices") or []),
                      created=float(record.get("created") or 0.0), runner_pid=record.get("runner_pid"),
