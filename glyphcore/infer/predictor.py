@@ -188,30 +188,28 @@ def load_predictor(run_ref: str | os.PathLike, which: str = "best",
         CheckpointError: no checkpoint yet, not a glyphcore checkpoint, an unknown model, a class
             list that does not fit the model, or weights that do not fit the architecture.
     """
-    from glyphcore.models import create_model, list_models
+    from glyphcore.models import rebuild_model
 
     path = checkpoint_path(run_ref, which)
     ckpt = load_checkpoint(path)
     name, args, classes = ckpt["model_name"], ckpt["model_args"], ckpt["classes"]
-    if not isinstance(args, dict) or not isinstance(classes, (list, tuple)) or not classes:
+    if not isinstance(args, dict) or not isinstance(classes, (list, tuple)) or not classes \
+            or not all(isinstance(c, str) for c in classes):
         raise CheckpointError(f"{path} has malformed model_args or classes: re-save it with glyphcore")
-    if name not in list_models():
+    n_out = args.get("num_classes", len(classes))
+    if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out != len(classes):
         raise CheckpointError(
-            f"{path} holds a {name!r} model, which this glyphcore does not know (it knows "
-            f"{', '.join(list_models())}): update glyphcore or retrain with a known model"
-        )
-    if int(args.get("num_classes", len(classes))) != len(classes):
-        raise CheckpointError(
-            f"{path} is inconsistent: the model has {args.get('num_classes')} outputs but the checkpoint lists "
+            f"{path} is inconsistent: the model has {n_out!r} outputs but the checkpoint lists "
             f"{len(classes)} classes; it cannot name its predictions"
         )
     try:
-        model = create_model(name, **args)
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path}: its {name} model cannot be rebuilt from its model_args ({e})") from None
+        # Never create_model(**args): arguments read from a file must not fetch pretrained weights.
+        model = rebuild_model(name, args, ckpt["state_dict"], source=str(path))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, AttributeError) as e:
         first = str(e).strip().splitlines()
         raise CheckpointError(
             f"{path}: its weights do not fit a {name} model with {args}: {' '.join(first[:3])[:400]}"

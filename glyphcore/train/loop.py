@@ -387,7 +387,8 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
         if tuple(val_set.images.shape[1:]) != (c, h, w):
             raise DataError(f"train images are {c}x{h}x{w} but validation images {tuple(val_set.images.shape[1:])}")
         torch.manual_seed(config.seed)  # the weights' initialisation
-        model = build_model(config, c, (h, w), len(classes))
+        from_file = bool(config.init_from) or (resume and run_path is not None and (run_path / store.LAST_CKPT).is_file())
+        model = build_model(config, c, (h, w), len(classes), weights_from_file=from_file)
         params = count_params(model)
         if config.param_budget is not None and params > config.param_budget:
             raise ConfigError(
