@@ -150,3 +150,127 @@ def test_init_from_never_loads_pretrained(hub_trap, tmp_path, monkeypatch, capsy
     assert code == 0, out.err
     assert "Initialised" in (tmp_path / "runs" / "ft" / "metrics.jsonl").read_text()
     assert not hub_trap.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Nothing the user made is deleted or overwritten without a flag
+# ------------------------------------------------------------------------------------------------
+
+
+def test_data_build_refuses_a_foreign_folder(tmp_path, capsys):
+    mine = tmp_path / "my-files"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("two years of work")
+    assert cli.main(["data", "build", "--out", str(mine), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not a glyphs-52 build" in err and len(err.strip().splitlines()) == 1
+    assert (mine / "thesis.txt").read_text() == "two years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my-files"]  # no temporary folder left either
+
+
+def test_data_build_replaces_an_older_build_only(tmp_path):
+    from glyphcore.data import build_glyphs52
+    from glyphcore.data.fonts import sample_fonts
+    from glyphcore.errors import DataError
+
+    out = tmp_path / "glyphs-52"
+    build_glyphs52(out, per_class=(1, 1, 1), seen_per_class=0, fonts=sample_fonts())
+    (out / "note.txt").write_text("kept with the build")  # a build folder, whatever else is in it
+    build_glyphs52(out, per_class=(1, 1, 1), seen_per_class=0, seed=1, fonts=sample_fonts())
+    assert not (out / "note.txt").exists() and (out / "manifest.json").is_file()
+    (out / "manifest.json").write_text('{"name": "something-else"}')
+    with pytest.raises(DataError, match="not a glyphs-52 build"):
+        build_glyphs52(out, per_class=(1, 1, 1), seen_per_class=0, fonts=sample_fonts())
+    assert (out / "manifest.json").read_text() == '{"name": "something-else"}'
+
+
+@pytest.fixture
+def course(tmp_path) -> str:
+    from shapes_data import write_course_layout
+
+    return f"course:{write_course_layout(tmp_path / 'course', {'train': 40, 'valid': 20})}"
+
+
+def _train(course: str, run_dir: Path, *extra: str) -> int:
+    return cli.main(["train", "--data", course, "--model", "lenet", "--epochs", "1", "--batch-size", "20",
+                     "--threads", "1", "--device", "cpu", "--lr", "2e-3", "--run-dir", str(run_dir),
+                     "--progress", "off", *extra])
+
+
+def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(course, run) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert _train(course, run, "--seed", "7") == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert _train(course, run, "--seed", "7", "--overwrite") == 0
+    import json
+
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x]
+    assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1]  # one fresh run, not appended
+    assert json.loads((run / "config.json").read_text())["seed"] == 7
+
+
+def test_the_starter_is_never_overwritten(course, starter_copy, capsys):
+    before = {p.name: p.read_bytes() for p in starter_copy.iterdir() if p.is_file()}
+    for extra in ((), ("--overwrite",), ("--resume",)):
+        assert _train(course, starter_copy, *extra) == 2
+        assert "starter run is read-only" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in starter_copy.iterdir() if p.is_file()} == before
+
+
+def test_run_dir_naming_a_file_is_a_clear_error(course, tmp_path, capsys):
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    assert _train(course, f) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert f.read_text() == "mine"
+
+
+def test_orphan_temporary_files_are_cleaned_when_training_starts(course, tmp_path):
+    run = tmp_path / "run"
+    assert _train(course, run) == 0
+    orphan = run / ".last.pt.k2j4h1xz.tmp"  # what a SIGKILL during the checkpoint write leaves
+    orphan.write_bytes(b"\0" * 100_000)
+    young_other = run / ".status.json.abcd1234.tmp"  # another writer's, still being written
+    young_other.write_text("{")
+    assert _train(course, run, "--resume", "--epochs", "2") == 0
+    assert not orphan.exists()
+    assert young_other.exists()
+
+
+def test_a_full_disk_stops_the_run_at_once_with_disk_full(course, tmp_path, monkeypatch, capsys):
+    """The last.pt of epoch 2 cannot be written: the run stops in epoch 3 (not after it), says
+    "disk full", and last.pt of epoch 1 is intact to resume from."""
+    import errno
+    import json
+
+    from glyphcore.checkpoint import load_checkpoint
+    from glyphcore.train import state as state_mod
+
+    real = state_mod.save_checkpoint
+    calls: list[str] = []
+
+    def save(payload, path):
+        calls.append(Path(path).name)
+        if Path(path).name == "last.pt" and payload["epoch"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(payload, path)
+
+    monkeypatch.setattr(state_mod, "save_checkpoint", save)
+    run = tmp_path / "run"
+    assert _train(course, run, "--epochs", "5") == 2
+    err = capsys.readouterr().err
+    assert "disk full" in err and "last.pt" in err
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "failed" and "disk full" in status["message"]
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(e["epoch"] for e in epochs if e["event"] == "epoch") == 2  # epoch 3 never finished
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+    monkeypatch.setattr(state_mod, "save_checkpoint", real)
+    assert _train(course, run, "--resume", "--epochs", "3") == 0
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]  # epoch 2 redone: 1 lost

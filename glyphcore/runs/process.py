@@ -18,6 +18,7 @@ from typing import Any
 
 from glyphcore import paths
 from glyphcore.errors import ConfigError, RunError
+from glyphcore.runs.lock import pid_start_time, status_lock, trainer_lock_taken
 from glyphcore.runs.store import (
     _CHILDREN,
     ACTIVE_STATES,
@@ -79,9 +80,11 @@ def _spawn(run_dir: Path, argv: list[str]) -> int:
         raise RunError(f"could not start the training process ({argv[0]}): {e}") from None
     # The child writes its own pid once it runs; until then the launcher's pid lets the lists tell
     # a starting run from a dead one. (If the child was quicker, it has written "running" already.)
-    status = read_json(run_dir / STATUS_FILE) or {}
-    if status.get("state", "queued") == "queued":
-        update_status(run_dir, pid=proc.pid, launcher_pid=proc.pid)
+    start = pid_start_time(proc.pid)
+    with status_lock(run_dir):
+        status = read_json(run_dir / STATUS_FILE) or {}
+        if status.get("state", "queued") == "queued":
+            update_status(run_dir, pid=proc.pid, pid_start=start, launcher_pid=proc.pid, launcher_pid_start=start)
     return proc.pid
 
 
@@ -137,7 +140,7 @@ def _signal_target(status: dict[str, Any]) -> int | None:
     """The pid to signal: torchrun's (it forwards to every worker) or the single process."""
     for key in ("launcher_pid", "pid"):
         pid = status.get(key)
-        if pid and pid != os.getpid() and pid_alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid, status.get(f"{key}_start")):
             return int(pid)
     return None
 
@@ -193,28 +196,39 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
     run_dir = resolve_run(run)
     if run_dir.resolve() == paths.starter_dir().resolve():
         raise RunError("the starter run is read-only: fine-tune it in a new run with --init-from starter")
-    status = read_status(run_dir)
-    state = status["state"]
     bad = sorted(set(overrides) - set(RUNTIME_FIELDS))
     if bad:
         raise ConfigError(f"a resumed run keeps its settings; only {', '.join(RUNTIME_FIELDS)} may change "
                           f"(not {', '.join(bad)}). Start a new run to change them")
-    saved = read_config(run_dir)
-    config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
-    more_epochs = state == "done" and config.epochs > int(status.get("epoch") or 0)
-    if state in ACTIVE_STATES:
-        raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
-    if state not in RESUMABLE_STATES and not more_epochs:
-        hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
-                else " Pass a larger epochs= to train it further." if state == "done" else "")
-        raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
-    n = int(status.get("world_size") or 1)
-    write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
-    update_status(run_dir, state="queued", pid=None, launcher_pid=None, ended=None, epochs=config.epochs,
-                  cancel_requested=None, message="resuming")
+    # Check and mark queued under the status lock: of two resumes at the same instant, the second
+    # sees the first's "queued" and is refused, so only one trainer is ever started.
+    with status_lock(run_dir):
+        status = read_status(run_dir)
+        state = status["state"]
+        saved = read_config(run_dir)
+        config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
+        more_epochs = state == "done" and config.epochs > _int_or_zero(status.get("epoch"))
+        if state in ACTIVE_STATES:
+            raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
+        if trainer_lock_taken(run_dir):
+            raise RunError(f"run {run_dir.name} is being trained by another process right now; "
+                           f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)")
+        if state not in RESUMABLE_STATES and not more_epochs:
+            hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
+                    else " Pass a larger epochs= to train it further." if state == "done" else "")
+            raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
+        n = status.get("world_size") if isinstance(status.get("world_size"), int) else 1
+        n = max(1, n)
+        write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
+        update_status(run_dir, state="queued", pid=None, pid_start=None, launcher_pid=None, launcher_pid_start=None,
+                      ended=None, epochs=config.epochs, cancel_requested=None, message="resuming")
     args = config_to_argv(config) + ["--resume"] + list(extra_args or [])
     _spawn(run_dir, train_argv(run_dir, args, nproc=n))
     return run_dir.name
+
+
+def _int_or_zero(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def delete(run: str | Path) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from glyphcore import paths
 from glyphcore.atomic import atomic_write
 from glyphcore.errors import RunError
+from glyphcore.runs.lock import pid_start_time, status_lock
 
 __all__ = [
     "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
@@ -34,6 +35,7 @@ __all__ = [
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
     "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive",
+    "run_has_results", "clean_orphan_tmps",
 ]
 
 # One source of truth for the names inside a run folder.
@@ -157,7 +159,8 @@ def write_config(run_dir: Path, config: Any, name: str | None, **extra: Any) -> 
 
 # Every key of status.json, with its value before the run has told anything.
 STATUS_DEFAULTS: dict[str, Any] = {
-    "state": "queued", "pid": None, "launcher_pid": None, "device": None, "started": None,
+    "state": "queued", "pid": None, "pid_start": None, "launcher_pid": None, "launcher_pid_start": None,
+    "device": None, "started": None,
     "ended": None, "updated": None, "epoch": 0, "epochs": None, "step": 0, "steps_per_epoch": None,
     "best_epoch": None, "best_val_loss": None, "best_val_acc": None, "params": None,
     "wall_seconds": 0.0, "images_per_s": None, "compile_seconds": None, "gpu_peak_mib": None, "world_size": 1,
@@ -171,11 +174,56 @@ def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
 
 
 def update_status(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
-    """Read status.json, apply ``changes``, write it back atomically; returns the new status."""
+    """Read status.json, apply ``changes``, write it back atomically; returns the new status.
+
+    Under the run folder's status lock (``glyphcore.runs.lock.status_lock``): the launcher, cancel
+    and the training process never lose each other's changes.
+    """
     run_dir = Path(run_dir)
-    status = {**STATUS_DEFAULTS, **(read_json(run_dir / STATUS_FILE) or {}), **changes}
-    write_status(run_dir, status)
+    with status_lock(run_dir):
+        status = {**STATUS_DEFAULTS, **(read_json(run_dir / STATUS_FILE) or {}), **changes}
+        write_status(run_dir, status)
     return status
+
+
+# Files a training process writes: a folder holding any of them holds a run's results.
+_RESULT_FILES = (METRICS_FILE, BEST_CKPT, LAST_CKPT)
+# An atomic write's temporary file (glyphcore.atomic): ``.<name>.<random>.tmp``.
+_TMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.[^.]+\.tmp$")
+_TMP_STALE_S = 600.0  # s: a temporary file of another writer older than this is an orphan
+
+
+def run_has_results(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a run's results (metrics, checkpoints), i.e. training there anew
+    would overwrite them. A folder a launcher just prepared (config.json, a queued status) has none."""
+    run_dir = Path(run_dir)
+    return any((run_dir / f).exists() for f in _RESULT_FILES) or (run_dir / EVAL_DIR).exists()
+
+
+def clean_orphan_tmps(run_dir: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that killed writers left in a run folder; returns their names.
+
+    Call it holding the trainer lock: the temporary checkpoint files are only ever written by the
+    lock holder, so any there now are orphans; other temporary files (status.json, written by
+    launchers too) only when older than ``_TMP_STALE_S``.
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(Path(run_dir).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TMP_PATTERN.match(p.name)
+        if m is None or not p.is_file():
+            continue
+        try:
+            if m.group("name") in (BEST_CKPT, LAST_CKPT) or now - p.stat().st_mtime > _TMP_STALE_S:
+                p.unlink()
+                removed.append(p.name)
+        except OSError:
+            continue
+    return removed
 
 
 class MetricsLog:
@@ -282,10 +330,21 @@ def read_config(run: str | Path) -> dict[str, Any]:
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is a live glyphcore training process (not a zombie, not a reused pid)."""
-    if not pid:
+def pid_alive(pid: Any, start: Any = None) -> bool:
+    """Whether ``pid`` is a live glyphcore training process (not a zombie, not a reused pid).
+
+    Args:
+        pid: the process id recorded in status.json.
+        start: its start time as recorded with it (``glyphcore.runs.lock.pid_start_time``); when
+            given, a process with that pid but another start time is another process (the pid was
+            reused), whatever its command line.
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
+    if isinstance(start, int) and not isinstance(start, bool):
+        now = pid_start_time(pid)
+        if now is not None and now != start:
+            return False
     child = _CHILDREN.get(pid)
     if child is not None:  # started by this process: poll() knows (and reaps it when it has ended)
         if child.poll() is None:
@@ -333,7 +392,7 @@ def read_status(run: str | Path) -> dict[str, Any]:
     if status["state"] in ACTIVE_STATES:
         pid = status.get("pid")
         young = pid is None and time.time() - float(status.get("updated") or 0) < _QUEUED_GRACE_S
-        if not young and not pid_alive(pid):
+        if not young and not pid_alive(pid, status.get("pid_start")):
             if status.get("cancel_requested"):  # SIGTERM came before the process could handle it
                 status["state"] = "cancelled"
                 status["message"] = "cancelled before training started"

@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from glyphcore.checkpoint import load_checkpoint
-from glyphcore.errors import ConfigError, DataError, GlyphError
+from glyphcore.errors import ConfigError, DataError, GlyphError, RunError, os_reason
 from glyphcore.runs import store
+from glyphcore.runs.lock import hold_trainer_lock, release_trainer_lock
 from glyphcore.train.callbacks import Callback, default_callbacks
 from glyphcore.train.config import TrainConfig, validate_config
 from glyphcore.train.device import DeviceData, epoch_permutation, keep_freed_cpu_memory, resolve_amp, resolve_device
@@ -149,6 +150,8 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
             window_n = 0
         for cb in state.callbacks:
             cb.on_step(state)
+        if state.saver.failed:  # a checkpoint could not be written (a full disk): stop now, not an epoch later
+            state.saver.raise_failure()
         if world > 1:
             # Stopping must be agreed on, at step numbers every process reaches: the log points.
             if log_point:
@@ -376,7 +379,7 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
         torch.backends.cudnn.allow_tf32 = True
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and rank == 0:
-        run_path.mkdir(parents=True, exist_ok=True)
+        _claim_run_dir(run_path)  # refused before anything is written: the folder may be another trainer's
     try:
         if train_set is None or val_set is None:
             train_set, val_set = _load_data(config)
@@ -437,10 +440,44 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
             _compile(state)
     except BaseException as e:
         if run_path is not None and rank == 0:
-            store.update_status(run_path, state="failed", ended=time.time(), pid=os.getpid(),
-                               message=str(e) if isinstance(e, GlyphError) else f"{type(e).__name__}: {e}")
+            with contextlib.suppress(OSError):  # a full or read-only disk: the error below says so
+                store.update_status(run_path, state="failed", ended=time.time(), pid=os.getpid(),
+                                    message=_error_message(e))
+            release_trainer_lock(run_path)
         raise
     return state
+
+
+def _error_message(e: BaseException) -> str:
+    """The status/console line for an error: a GlyphError's own text, an OS error's reason ("disk
+    full ..."), else the exception's type and text."""
+    if isinstance(e, GlyphError):
+        return str(e)
+    if isinstance(e, OSError):
+        return os_reason(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def _claim_run_dir(run_path: Path) -> None:
+    """Create the run folder, take its trainer lock for this process's life (a second trainer is
+    refused: ``glyphcore.runs.lock``), and remove the temporary files killed writers left there.
+
+    Raises:
+        RunError: the folder is the starter's, a file, not writable, or another process trains in it.
+    """
+    from glyphcore import paths
+
+    if run_path.exists() and not run_path.is_dir():
+        raise RunError(f"--run-dir {run_path} is a file, not a folder: pass a folder for the run")
+    if run_path.resolve() == paths.starter_dir().resolve():
+        raise RunError("the starter run is read-only: train into another folder (fine-tune it with "
+                       "--init-from starter) and copy the files over yourself if you mean to replace it")
+    try:
+        run_path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"cannot create the run folder {run_path}: {os_reason(e)}") from None
+    hold_trainer_lock(run_path)
+    store.clean_orphan_tmps(run_path)
 
 
 def _run_loop(state: TrainState) -> FitResult:
@@ -488,7 +525,9 @@ def _run_loop(state: TrainState) -> FitResult:
         message = f"cancelled at {where}; resume continues from there"
     except BaseException as e:  # recorded as failed, then raised
         end_state, error = "failed", e
-        message = str(e) if isinstance(e, GlyphError) else f"{type(e).__name__}: {e}"
+        message = _error_message(e)
+        if isinstance(e, OSError):
+            message = f"could not write the run folder: {message}"
     wall = state.wall_seconds()
     state.elapsed_before, state._t_start = wall, None
     result = FitResult(
@@ -509,6 +548,8 @@ def _run_loop(state: TrainState) -> FitResult:
         state.saver.flush()
     finally:
         state.saver.close()
+        if state.run_dir is not None and state.rank == 0:
+            release_trainer_lock(state.run_dir)
     if error is not None:
         raise error
     return result
