@@ -274,3 +274,110 @@ def test_a_full_disk_stops_the_run_at_once_with_disk_full(course, tmp_path, monk
     assert _train(course, run, "--resume", "--epochs", "3") == 0
     epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]  # epoch 2 redone: 1 lost
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. One writer per run folder
+# ------------------------------------------------------------------------------------------------
+
+
+def _wait(pred, timeout: float = 90.0, what: str = "the condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _status(run: Path) -> dict:
+    import json
+
+    try:
+        return json.loads((run / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.fixture
+def live_run(course, tmp_path):
+    """A real training process on a run folder, running (many epochs), killed at the end."""
+    run = tmp_path / "live"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glyphcore", "train", "--data", course, "--model", "lenet", "--epochs", "500",
+         "--batch-size", "20", "--threads", "1", "--device", "cpu", "--run-dir", str(run), "--progress", "off"],
+        cwd=WORKTREE, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait(lambda: _status(run).get("state") == "running" and _status(run).get("epoch", 0) >= 1,
+              what="the run to finish an epoch")
+        yield run, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_second_writer_on_a_live_run_is_refused(live_run, course, capsys):
+    import json
+
+    from glyphcore import runs
+    from glyphcore.errors import RunError
+
+    run, proc = live_run
+    # The status is made to lie ("crashed"), as a reused pid or a lost update could: the lock still tells.
+    status = _status(run)
+    (run / "status.json").write_text(json.dumps({**status, "state": "crashed"}))
+    for extra in (("--resume",), ("--overwrite",), ()):
+        assert _train(course, run, *extra) == 2
+        assert "being trained by another process" in capsys.readouterr().err
+    with pytest.raises(RunError, match="being trained by another process"):
+        runs.resume(run)
+    assert proc.poll() is None  # the live trainer went on
+    assert (run / "metrics.jsonl").stat().st_size > 0 and (run / "last.pt").is_file()
+
+
+def test_two_resumes_at_the_same_instant_start_one_trainer(course, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    assert _train(course, run, "--epochs", "1") == 0
+    code = (f"import sys; from glyphcore import runs, errors\n"
+            f"try:\n    runs.resume({str(run)!r}, epochs=3); print('started')\n"
+            f"except errors.GlyphError as e:\n    print('refused', e)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=WORKTREE, env=_env(), stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = sorted(p.communicate(timeout=120)[0].split()[0] for p in procs)
+    assert outs == ["refused", "started"]
+    _wait(lambda: _status(run).get("state") in ("done", "failed", "crashed"), timeout=120, what="the resumed run")
+    assert _status(run)["state"] == "done"
+    epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]
+
+
+def test_a_reused_pid_is_not_this_runs_process(tmp_path):
+    """A live process whose command line looks like glyphcore's but started at another time than the
+    one recorded: the run reads as crashed, and cancel does not signal that process."""
+    from glyphcore import runs
+    from glyphcore.errors import RunError
+    from glyphcore.runs.lock import pid_start_time
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "glyphcore", "train"])
+    try:
+        start = _wait(lambda: pid_start_time(other.pid), what="the process start time")
+        run = tmp_path / "runs" / "r1"
+        run.mkdir(parents=True)
+        runs.write_json_atomic(run / "config.json", {"model": "lenet"})
+        runs.write_status(run, {"state": "running", "pid": other.pid, "pid_start": start,
+                                "launcher_pid": other.pid, "launcher_pid_start": start})
+        assert runs.read_status(run)["state"] == "running"  # the right start time: it is the run's process
+        runs.write_status(run, {"state": "running", "pid": other.pid, "pid_start": start - 1,
+                                "launcher_pid": other.pid, "launcher_pid_start": start - 1})
+        assert runs.read_status(run)["state"] == "crashed"
+        with pytest.raises(RunError):
+            runs.cancel(run)
+        assert other.poll() is None  # not signalled
+    finally:
+        other.kill()
+        other.wait()

@@ -208,11 +208,11 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
         saved = read_config(run_dir)
         config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
         more_epochs = state == "done" and config.epochs > _int_or_zero(status.get("epoch"))
-        if state in ACTIVE_STATES:
-            raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
-        if trainer_lock_taken(run_dir):
+        if trainer_lock_taken(run_dir):  # whatever status.json says: a live trainer holds the lock
             raise RunError(f"run {run_dir.name} is being trained by another process right now; "
                            f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)")
+        if state in ACTIVE_STATES:
+            raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
         if state not in RESUMABLE_STATES and not more_epochs:
             hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
                     else " Pass a larger epochs= to train it further." if state == "done" else "")

@@ -148,7 +148,9 @@ def run_queue(run_dirs: list[Path]) -> int:
         proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False)
         current["proc"] = proc
         if _raw_state(d) == "queued":  # the child may have written "running" with its pid already
-            runs.update_status(d, pid=proc.pid)
+            from glyphcore.runs.lock import pid_start_time
+
+            runs.update_status(d, pid=proc.pid, pid_start=pid_start_time(proc.pid))
         proc.wait()
         current["proc"] = None
     return 1 if stopping["flag"] else 0

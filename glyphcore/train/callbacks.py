@@ -160,7 +160,10 @@ class RunFolderWriter(Callback):
         prev = store.read_json(self.run_dir / store.STATUS_FILE) or {}
         pid = os.getpid()
         launcher = os.getppid() if state.world_size > 1 else pid  # torchrun forwards signals to workers
-        self._status(state, state="running", pid=pid, launcher_pid=launcher, device=state.device_name,
+        from glyphcore.runs.lock import pid_start_time
+
+        self._status(state, state="running", pid=pid, pid_start=pid_start_time(pid), launcher_pid=launcher,
+                     launcher_pid_start=pid_start_time(launcher), device=state.device_name,
                      started=prev.get("started") if state.resumed and prev.get("started") else time.time(),
                      ended=None, name=name, world_size=state.world_size,
                      compile_seconds=state.compile_seconds, message="running")
