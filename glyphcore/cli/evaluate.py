@@ -74,9 +74,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from glyphcore.errors import ImageInputError
+    from glyphcore.errors import ConfigError, ImageInputError
     from glyphcore.infer import load_predictor
 
+    if args.topk < 1:
+        raise ConfigError(f"--topk must be at least 1, got {args.topk}")
     predictor = load_predictor(args.run, which=args.which)
     failed = 0
     for path in args.images:

@@ -102,7 +102,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     rank = int(os.environ.get("RANK", "0"))
     bar = {"on": True, "off": False}.get(args.progress)
     callbacks = [console_progress(bar=bar)] if rank == 0 else []
-    result = fit(config, run_dir, callbacks=callbacks, resume=args.resume, name=args.name, handle_signals=True)
+    if args.allow_data_change and not args.resume:
+        raise ConfigError("--allow-data-change only applies to --resume")
+    result = fit(config, run_dir, callbacks=callbacks, resume=args.resume, name=args.name, handle_signals=True,
+                 allow_data_change=args.allow_data_change)
     if rank == 0:
         print(f"{result.state}: {result.message}")
         print(f"run folder: {run_dir}")
@@ -162,6 +165,8 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="train anew in an existing --run-dir, deleting its metrics, checkpoints and eval/ "
                         "(never the starter)")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="with --resume: continue even though the data set changed since the resume point")
     p.add_argument("--detach", action="store_true", help="start the run in the background and print its id")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar on stderr (auto: when stderr is a terminal)")

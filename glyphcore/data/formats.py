@@ -285,9 +285,8 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise DataError(f"{p} contains NaN or infinite values: expected finite pixel values")
         arrays.append(a)
-    # Floats in [0, 1] are scaled to 0-255; floats beyond 1 are taken as 0-255 already.
-    float_max = max((float(a.max()) for a in arrays if a.dtype.kind == "f"), default=0.0)
-    float_scale = 255.0 if float_max <= 1.0 else 1.0
+    # Per file: floats in [0, 1] are scaled to 0-255; a file with floats beyond 1 is taken as 0-255
+    # already (one 0-255 file among 0-1 files must not darken all the others).
     images = np.empty((len(arrays), 1, *shape), np.uint8)
     for i, a in enumerate(arrays):
         if a.dtype == np.uint8:
@@ -295,6 +294,7 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
         elif a.dtype == np.bool_:
             u8 = a.astype(np.uint8) * 255
         else:
+            float_scale = 255.0 if float(a.max()) <= 1.0 else 1.0
             u8 = np.clip(np.rint(a.astype(np.float64) * float_scale), 0, 255).astype(np.uint8)
         images[i, 0] = _normalise_polarity(u8)
     labels = np.array([lab for _, lab in files], np.int64)
