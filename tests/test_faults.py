@@ -381,3 +381,252 @@ def test_a_reused_pid_is_not_this_runs_process(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. No silently wrong result
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trained(course, tmp_path) -> Path:
+    run = tmp_path / "trained"
+    assert _train(course, run, "--epochs", "2") == 0
+    return run
+
+
+def test_a_bit_flipped_checkpoint_is_refused(trained, capsys):
+    import zipfile
+
+    from glyphcore.checkpoint import load_checkpoint
+    from glyphcore.errors import CheckpointError
+
+    ckpt = trained / "best.pt"
+    load_checkpoint(ckpt)  # intact: loads
+    with zipfile.ZipFile(ckpt) as z:  # flip one bit inside the largest weight tensor's bytes
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(ckpt.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    raw[start + info.file_size // 2] ^= 0x10
+    ckpt.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(ckpt)
+    assert cli.main(["evaluate", str(trained), "--device", "cpu"]) == 2
+    assert "damaged" in capsys.readouterr().err
+
+
+def test_nan_weights_and_a_null_state_dict_are_refused(trained, tmp_path):
+    from glyphcore.checkpoint import load_checkpoint
+    from glyphcore.errors import CheckpointError
+    from glyphcore.infer import load_predictor
+
+    ckpt = load_checkpoint(trained / "best.pt")
+    key = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point())
+    ckpt["state_dict"][key][0] = float("nan")
+    save_checkpoint(ckpt, tmp_path / "nan.pt")  # a fresh checksum: only the NaN is wrong
+    with pytest.raises(CheckpointError, match="not finite"):
+        load_predictor(tmp_path / "nan.pt")
+    ckpt["state_dict"] = None
+    save_checkpoint(ckpt, tmp_path / "null.pt")
+    with pytest.raises(CheckpointError, match="no usable weights"):
+        load_predictor(tmp_path / "null.pt")
+
+
+def test_an_absurd_input_size_is_refused_before_allocating(trained, tmp_path):
+    from glyphcore.checkpoint import load_checkpoint
+    from glyphcore.errors import CheckpointError
+    from glyphcore.infer import load_predictor
+
+    ckpt = load_checkpoint(trained / "best.pt")
+    ckpt["model_args"] = {**ckpt["model_args"], "input_size": [60000, 60000]}
+    save_checkpoint(ckpt, tmp_path / "huge.pt")
+    with pytest.raises(CheckpointError, match="4096"):
+        load_predictor(tmp_path / "huge.pt")
+
+
+def test_the_committed_starter_still_loads():
+    from glyphcore.checkpoint import load_checkpoint
+
+    from conftest import REPO_STARTER
+
+    ckpt = load_checkpoint(REPO_STARTER / "best.pt")  # written before checksums: no state_dict_sha256
+    assert "state_dict_sha256" not in ckpt and ckpt["state_dict"]
+
+
+def test_divergence_is_caught_by_loss_growth(course, tmp_path, capsys):
+    from glyphcore.train.callbacks import loss_diverged
+
+    # scripted: the report's run, a slow start, a blow-up without NaN
+    assert not any(loss_diverged(v, e, 52) for e, v in enumerate([3.9, 1.2, 0.4, 0.2, 0.3], 1))
+    assert not loss_diverged(40.0, 1, 52)  # epoch 1 may start badly
+    assert loss_diverged(12.0, 2, 52) and loss_diverged(1e10, 5, 52)
+    assert loss_diverged(2.5, 3, 2) and not loss_diverged(2.0, 3, 2)  # 2 classes: 3 ln 2 = 2.08
+    run = tmp_path / "hot"
+    assert _train(course, run, "--epochs", "4", "--lr", "5") == 1  # finite, huge losses
+    out = capsys.readouterr().out
+    assert out.startswith("Training") and "diverged: the validation loss is" in out
+    assert _status(run)["state"] == "diverged"
+
+
+def test_resume_refuses_a_changed_data_set(course, tmp_path, capsys):
+    root = Path(course.split(":", 1)[1])
+    run = tmp_path / "run"
+    assert _train(course, run, "--epochs", "1") == 0
+    first = sorted((root / "train").rglob("*.npy"))[0]
+    np.save(first, np.full((28, 28), 200, np.uint8))
+    capsys.readouterr()
+    assert _train(course, run, "--resume", "--epochs", "2") == 2
+    assert "changed since this run was trained" in capsys.readouterr().err
+    assert _train(course, run, "--resume", "--epochs", "2", "--allow-data-change") == 0
+
+
+def test_course_floats_are_scaled_per_file(tmp_path):
+    from glyphcore.data import load_dataset
+
+    d = tmp_path / "c" / "train" / "41"
+    d.mkdir(parents=True)
+    img = np.zeros((28, 28), np.float32)
+    img[10:18, 10:18] = 1.0
+    np.save(d / "0_41.npy", img)  # 0-1 floats
+    np.save(d / "1_41.npy", img * 255.0)  # the same image in 0-255 floats
+    s = load_dataset(f"course:{tmp_path / 'c'}", "train")
+    assert s.images[0].max() == 255 and np.array_equal(s.images[0], s.images[1])
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from glyphcore.infer.image_input import image_array
+
+    a = np.zeros((60, 40), np.uint8)
+    a[:10] = 255  # a bar along the top as stored
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to view": a phone held upright
+    im.save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    arr, (w, h) = image_array(tmp_path / "phone.jpg")
+    assert (w, h) == (60, 40) and arr.shape == (40, 60)
+    assert arr[:, -10:].mean() > 200 and arr[:, :10].mean() < 30  # the bar is now on the right
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--lr", "inf", "finite"), ("--lr", "nan", "finite"), ("--lr", "1e9x", "float"),
+    ("--momentum", "nan", "momentum must be a finite"), ("--weight-decay", "nan", "weight_decay"),
+    ("--label-smoothing", "1.5", "label_smoothing"), ("--dropout", "-0.1", "dropout"),
+    ("--time-budget-min", "nan", "time_budget_min"), ("--seed", "99999999999999999999999", "seed"),
+    ("--seed", "-1", "seed"), ("--momentum", "1.5", "momentum"),
+])
+def test_bad_numeric_flags_are_one_line_errors(flag, value, words, capsys):
+    with pytest.raises(SystemExit) if value == "1e9x" else _no_raise():
+        code = cli.main(["train", flag, value, "--epochs", "1"])
+        assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert words in err[-1] and "Traceback" not in "\n".join(err)
+    assert "lower it" not in err[-1] and "too high" not in err[-1]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["predict", "--topk", "0", "x.png"], "--topk"),
+    (["data", "show", "--n", "-1"], "--n"),
+    (["data", "show", "--scale", "0"], "--scale"),
+    (["data", "show", "--out", "somewhere/"], "is a folder"),
+])
+def test_bad_command_flags_are_one_line_errors(argv, words, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+
+
+def _no_raise():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. One-line errors instead of tracebacks; one bad run never hides the others
+# ------------------------------------------------------------------------------------------------
+
+
+def test_wrong_type_status_fields_show_one_run_as_unknown(tmp_path, monkeypatch, capsys):
+    import json
+
+    from run_folders import write_run
+
+    from glyphcore import runs
+
+    root = tmp_path / "runs"
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(root))
+    write_run(root, "good", epochs=2)
+    bad = write_run(root, "bad", epochs=2)
+    status = json.loads((bad / "status.json").read_text())
+    status.update(epoch="abc", best_val_acc=[1], started={"x": 1}, pid="1", state=7)
+    (bad / "status.json").write_text(json.dumps(status))
+    config = json.loads((bad / "config.json").read_text())
+    config.update(model=5, epochs="many")
+    (bad / "config.json").write_text(json.dumps(config))
+    (bad / "metrics.jsonl").write_text('{"event": "epoch", "epoch": "x", "val_loss": "no"}\n{"event": "epoch"}\n')
+    infos = {i.run_id: i for i in runs.list_runs()}
+    assert {"good", "bad"} <= set(infos)
+    assert infos["bad"].state == "unknown" and infos["bad"].epoch == 0 and infos["bad"].model is None
+    assert "wrong type" in infos["bad"].message
+    assert cli.main(["runs", "list"]) == 0
+    assert "good" in capsys.readouterr().out
+    assert cli.main(["runs", "show", "bad"]) == 0
+    assert "epoch   ?" in capsys.readouterr().out
+    (bad / "metrics.jsonl").unlink()
+    (bad / "metrics.jsonl").mkdir()
+    assert cli.main(["runs", "show", "bad"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be read" in err[0]
+
+
+def test_an_oversized_png_chunk_fails_alone_in_a_multi_file_predict(tmp_path, capsys):
+    import struct
+    import zlib
+
+    from PIL import PngImagePlugin
+
+    good = _glyph(tmp_path / "good.png")
+    data = good.read_bytes()
+    text = zlib.compress(b"a" * (PngImagePlugin.MAX_TEXT_CHUNK + 10))
+    body = b"zTXt" + b"k\0\0" + text
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    (tmp_path / "bomb.png").write_bytes(data[:33] + chunk + data[33:])  # after the IHDR chunk
+    code = cli.main(["predict", str(tmp_path / "bomb.png"), str(good)])
+    out = capsys.readouterr()
+    assert code == 2
+    assert out.out.startswith(str(good))  # the good file was still predicted
+    assert "bomb.png" in out.err and "Decompressed data too large" in out.err and "Traceback" not in out.err
+
+
+def test_evaluate_on_a_missing_or_bogus_device_is_one_line(trained, capsys):
+    for device in ("bogus", "cuda:7" if torch.cuda.is_available() else "cuda"):
+        assert cli.main(["evaluate", str(trained), "--device", device, "--force"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "device" in err[0]
+
+
+def test_a_read_only_runs_folder_is_a_clear_error(course, tmp_path, monkeypatch, capsys):
+    """Root ignores chmod, so the read-only file system is injected where the run folder is written."""
+    import errno
+
+    from glyphcore import atomic
+
+    real = atomic.tempfile.mkstemp
+
+    def mkstemp(*a, **kw):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), kw.get("dir"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp)
+    assert _train(course, tmp_path / "ro") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "read-only file system" in err[-1] and "Traceback" not in "\n".join(err)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", real)
+
+
+def test_a_nul_byte_in_a_run_name_is_sanitised(tmp_path):
+    from glyphcore import runs
+
+    d = runs.new_run_dir("lenet", "relu", "bad\0name", root=tmp_path)
+    assert "\0" not in d.name and d.is_dir()

@@ -48,7 +48,10 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from glyphcore.evaluate import evaluate_run
+    from glyphcore.infer.predictor import inference_device
 
+    if args.device is not None:
+        inference_device(args.device)  # a bogus or absent device is refused before any work
     bar = ProgressBar()
     progress = (lambda done, total: bar(done, total, "evaluating")) if bar.tty and not args.json else None
     r = evaluate_run(args.run, split=args.split, which=args.which, force=args.force, device=args.device,

@@ -171,6 +171,27 @@ class Predictor:
         ]
 
 
+def inference_device(device: str | torch.device | None) -> torch.device:
+    """The device to predict on; ConfigError for an unknown one or one this machine lacks."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ConfigError(f"device {device!r} asked for, but this machine has no CUDA GPU: use --device cpu")
+        if dev.index is not None and dev.index >= n:
+            raise ConfigError(f"device {device!r} asked for, but this machine has {n} CUDA GPU(s): use cuda:0..{n - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r} asked for, but MPS is not available here: use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {device!r}: use cpu, cuda, cuda:N or mps")
+    return dev
+
+
 def load_predictor(run_ref: str | os.PathLike, which: str = "best",
                    device: str | torch.device | None = None) -> Predictor:
     """Rebuild a model from its checkpoint alone and return it warm, in eval mode.
@@ -214,7 +235,7 @@ def load_predictor(run_ref: str | os.PathLike, which: str = "best",
         raise CheckpointError(
             f"{path}: its weights do not fit a {name} model with {args}: {' '.join(first[:3])[:400]}"
         ) from None
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = inference_device(device)
     # channels_last: oneDNN's and cuDNN's fast convolution layout (about 2x on the CPU for seed_cnn);
     # training uses it too. Inputs are converted in Predictor.logits.
     model.to(dev, memory_format=torch.channels_last).eval()

@@ -8,6 +8,7 @@ run survives page switches, reloads and an app restart. No torch here (but for c
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -38,14 +39,21 @@ from glyphcore.runs.store import (
     write_status,
 )
 
-__all__ = ["launch", "train_argv", "spawn_detached", "child_env", "cancel", "resume", "delete"]
+__all__ = ["LOOPBACK", "launch", "train_argv", "spawn_detached", "child_env", "cancel", "resume", "delete"]
+
+LOOPBACK = "127.0.0.1"  # one machine's processes talk over loopback only
+
 
 def train_argv(run_dir: str | os.PathLike, train_args: list[str], nproc: int = 1) -> list[str]:
     """The argv that runs ``python -m glyphcore train --run-dir DIR *train_args``; with nproc > 1,
-    under torchrun (``python -m torch.distributed.run --standalone --nproc_per_node N -m glyphcore``)."""
+    under torchrun on this machine alone: what ``--standalone`` does (a c10d rendezvous on a free
+    port, a fresh id), but at the loopback address instead of the host name, so that the
+    rendezvous and the workers' store are reached over 127.0.0.1."""
     tail = ["-m", "glyphcore", "train", "--run-dir", str(run_dir), *train_args]
     if nproc > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *tail]
+        return [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={LOOPBACK}:0", f"--rdzv-id={secrets.token_hex(8)}", f"--local-addr={LOOPBACK}",
+                f"--nproc-per-node={nproc}", *tail]
     return [sys.executable, *tail]
 
 

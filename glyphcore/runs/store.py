@@ -35,7 +35,7 @@ __all__ = [
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
     "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "pid_alive",
-    "run_has_results", "clean_orphan_tmps",
+    "run_has_results", "clean_orphan_tmps", "typed_status",
 ]
 
 # One source of truth for the names inside a run folder.
@@ -168,6 +168,48 @@ STATUS_DEFAULTS: dict[str, Any] = {
 }
 
 
+# The type each status.json key must have; a value of another type (a hand-edited or damaged file)
+# is read as its default, never trusted (one bad field must not crash or hide the lists).
+_INT_KEYS = ("pid", "pid_start", "launcher_pid", "launcher_pid_start", "epoch", "epochs", "step",
+             "steps_per_epoch", "best_epoch", "params", "world_size")
+_FLOAT_KEYS = ("started", "ended", "updated", "best_val_loss", "best_val_acc", "wall_seconds", "images_per_s",
+               "compile_seconds", "gpu_peak_mib", "cancel_requested")
+_STR_KEYS = ("state", "device", "message", "name")
+
+
+def _typed(value: Any, kind: str) -> tuple[Any, bool]:
+    """(value, ok): ``value`` if it has the type ``kind`` ("int", "float", "str"), else (None, False)."""
+    if value is None:
+        return None, True
+    if kind == "str":
+        return (value, True) if isinstance(value, str) else (None, False)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, False
+    if kind == "int":
+        return (value, True) if isinstance(value, int) else (None, False)
+    return (float(value), True) if math.isfinite(value) else (None, False)
+
+
+def typed_status(raw: dict[str, Any]) -> dict[str, Any]:
+    """status.json's values with every known key of its type (defaults for wrong types); the keys
+    whose values were dropped are listed under ``bad_fields``."""
+    status = {**STATUS_DEFAULTS, **raw}
+    bad = []
+    for keys, kind in ((_INT_KEYS, "int"), (_FLOAT_KEYS, "float"), (_STR_KEYS, "str")):
+        for k in keys:
+            value, ok = _typed(status.get(k), kind)
+            if not ok:
+                bad.append(k)
+                value = None if k == "state" else STATUS_DEFAULTS.get(k)
+            status[k] = value
+    if status["state"] is None:
+        status["state"] = "unknown"
+    if status["message"] is None:
+        status["message"] = ""
+    status["bad_fields"] = bad
+    return status
+
+
 def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
     """Write status.json atomically (the full dict, missing keys filled with their defaults)."""
     write_json_atomic(Path(run_dir) / STATUS_FILE, {**STATUS_DEFAULTS, **status, "updated": time.time()})
@@ -297,6 +339,9 @@ def read_metrics(run: str | Path, since_offset: int = 0) -> MetricsChunk:
     except FileNotFoundError:
         chunk.reset = since_offset > 0
         return chunk
+    except OSError as e:  # a folder by that name, no permission...
+        raise RunError(f"{path} cannot be read ({e.strerror or e}): the run folder is damaged; "
+                       f"delete the run or restore the file") from None
     end = data.rfind(b"\n") + 1  # only complete lines
     for line in data[:end].splitlines():
         if not line.strip():
@@ -384,14 +429,17 @@ def read_status(run: str | Path) -> dict[str, Any]:
     """
     run_dir = resolve_run(run)
     raw = read_json(run_dir / STATUS_FILE)
-    status = {**STATUS_DEFAULTS, **(raw or {})}
+    status = typed_status(raw or {})
+    if status["bad_fields"]:
+        status["message"] = (f"{STATUS_FILE} has values of the wrong type in {', '.join(status['bad_fields'])} "
+                             f"(shown as unknown); {status['message']}").rstrip("; ")
     if raw is None:
         status["state"] = "done" if (run_dir / BEST_CKPT).is_file() else "crashed"
         status["message"] = f"{STATUS_FILE} is missing or unreadable"
         return status
     if status["state"] in ACTIVE_STATES:
         pid = status.get("pid")
-        young = pid is None and time.time() - float(status.get("updated") or 0) < _QUEUED_GRACE_S
+        young = pid is None and time.time() - (status.get("updated") or 0.0) < _QUEUED_GRACE_S
         if not young and not pid_alive(pid, status.get("pid_start")):
             if status.get("cancel_requested"):  # SIGTERM came before the process could handle it
                 status["state"] = "cancelled"
@@ -452,25 +500,38 @@ class RunInfo:
 
 
 def _run_info(run_dir: Path, is_starter: bool = False) -> RunInfo:
-    status = read_status(run_dir)
+    """One run's list entry; a run whose files cannot be read at all is listed as ``unreadable``
+    (with the reason), never dropped and never an exception for the whole list."""
+    run_id = "starter" if is_starter else run_dir.name
+    try:
+        status = read_status(run_dir)
+    except (RunError, OSError, ValueError, TypeError) as e:
+        return RunInfo(run_id=run_id, path=run_dir, state="unreadable", message=str(e), is_starter=is_starter)
     config = read_json(run_dir / CONFIG_FILE) or {}
+
+    def text(key: str) -> str | None:
+        v = config.get(key)
+        return v if isinstance(v, str) else None
+
+    config_epochs, _ = _typed(config.get("epochs"), "int")
+    created, _ = _typed(config.get("created"), "float")
     return RunInfo(
-        run_id="starter" if is_starter else run_dir.name,
+        run_id=run_id,
         path=run_dir,
         state=status["state"],
-        model=config.get("model"),
-        activation=config.get("activation"),
-        data=config.get("data"),
-        name=config.get("name") or status.get("name"),
-        epoch=int(status.get("epoch") or 0),
-        epochs=status.get("epochs") or config.get("epochs"),
+        model=text("model"),
+        activation=text("activation"),
+        data=text("data"),
+        name=text("name") or status.get("name"),
+        epoch=status.get("epoch") or 0,
+        epochs=status.get("epochs") or config_epochs,
         best_epoch=status.get("best_epoch"),
         best_val_loss=status.get("best_val_loss"),
         best_val_acc=status.get("best_val_acc"),
         params=status.get("params"),
-        started=status.get("started") or config.get("created"),
+        started=status.get("started") or created,
         ended=status.get("ended"),
-        wall_seconds=float(status.get("wall_seconds") or 0.0),
+        wall_seconds=status.get("wall_seconds") or 0.0,
         device=status.get("device"),
         message=status.get("message") or "",
         is_starter=is_starter,

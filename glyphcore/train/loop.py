@@ -497,8 +497,14 @@ def _claim_run_dir(run_path: Path) -> None:
 def _run_loop(state: TrainState) -> FitResult:
     cfg = state.config
     end_state, message, error = "done", "", None
-    for cb in state.callbacks:
-        cb.on_fit_start(state)
+    try:
+        for cb in state.callbacks:
+            cb.on_fit_start(state)
+    except BaseException:  # e.g. a read-only or full disk: nothing could be recorded
+        state.saver.close()
+        if state.run_dir is not None and state.rank == 0:
+            release_trainer_lock(state.run_dir)
+        raise
     state._t_start = time.perf_counter()
     try:
         while state.epoch < cfg.epochs and state.stop_reason is None:
