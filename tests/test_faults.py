@@ -630,3 +630,38 @@ def test_a_nul_byte_in_a_run_name_is_sanitised(tmp_path):
 
     d = runs.new_run_dir("lenet", "relu", "bad\0name", root=tmp_path)
     assert "\0" not in d.name and d.is_dir()
+
+
+def test_torchrun_rendezvous_is_on_loopback():
+    from glyphcore.runs.process import train_argv
+
+    argv = train_argv("/tmp/r", ["--epochs", "1"], nproc=2)
+    assert "--standalone" not in argv  # its rendezvous endpoint is the host name
+    assert "--rdzv-endpoint=127.0.0.1:0" in argv and "--local-addr=127.0.0.1" in argv
+    assert argv[argv.index("-m") + 1] == "torch.distributed.run"
+
+
+def test_sigkill_loses_at_most_the_epoch_in_progress(live_run):
+    """SIGKILL a live trainer mid-run, resume it: the metrics continue without a gap or a repeat, the
+    orphan-free folder resumes from last.pt, and at most the epoch in progress is redone."""
+    import json
+    import signal
+
+    from glyphcore import runs
+    from glyphcore.checkpoint import load_checkpoint
+
+    run, proc = live_run
+    _wait(lambda: _status(run).get("epoch", 0) >= 2, what="two epochs")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_at_kill = max(json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()
+                       if '"event": "epoch"' in x)
+    saved = load_checkpoint(run / "last.pt")["epoch"]
+    assert done_at_kill - saved <= 1  # epochs lost
+    runs.resume(run, epochs=done_at_kill + 1)
+    _wait(lambda: runs.read_status(run)["state"] in ("done", "failed", "crashed"), timeout=120, what="the resume")
+    assert runs.read_status(run)["state"] == "done"
+    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()
+              if '"event": "epoch"' in x]
+    assert epochs == list(range(1, done_at_kill + 2))
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
