@@ -28,6 +28,7 @@ refused too: they would only ever predict NaN.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import pickle
@@ -60,8 +61,12 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     payload = {"format": FORMAT, **payload}
     if isinstance(payload.get("state_dict"), dict):
         payload["state_dict_sha256"] = state_dict_sha256(payload["state_dict"])
+    # Serialised in memory first (a few MB), then written: a full disk is then an OSError with its
+    # errno (ENOSPC: "disk full"), not torch's RuntimeError "unexpected pos" from inside its writer.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_write(path, "wb", fsync=True) as f:
-        torch.save(payload, f)
+        f.write(buffer.getbuffer())
     return path
 
 

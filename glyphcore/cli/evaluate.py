@@ -56,8 +56,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     progress = (lambda done, total: bar(done, total, "evaluating")) if bar.tty and not args.json else None
     r = evaluate_run(args.run, split=args.split, which=args.which, force=args.force, device=args.device,
                      progress=progress)
+    if r.not_saved:
+        print(f"warning: {r.not_saved}", file=sys.stderr)
     if args.json:
-        print(json.dumps({**r.summary(), "cached": r.cached, "eval_dir": str(r.out_dir) if r.out_dir else None}))
+        print(json.dumps({**r.summary(), "cached": r.cached, "eval_dir": str(r.out_dir) if r.out_dir else None,
+                          "not_saved": r.not_saved or None}))
         return 0
     print(r.accuracy_line)
     m = r.merged

@@ -261,6 +261,9 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
     files: list[tuple[Path, int]] = []
     for d, ch in sorted(zip(class_dirs, chars), key=lambda t: index[t[1]]):
         npys = sorted(d.glob("*.npy"), key=_file_index)
+        if not npys:  # the class would silently get no images of this split
+            raise DataError(f"class folder {d} holds no .npy files: add its images or remove the folder "
+                            f"({COURSE_LAYOUT})")
         files += [(p, index[ch]) for p in npys]
     if not files:
         raise DataError(f"split folder {split_dir} holds no .npy files: expected {COURSE_LAYOUT}")
@@ -362,6 +365,11 @@ def _load_folder(root: Path, split: str, source: str) -> ImageSet:
     index = {c: i for i, c in enumerate(classes)}
     files = [(p, index[d.name]) for d in sorted(class_dirs, key=lambda d: index[d.name])
              for p in sorted(d.iterdir(), key=_file_index) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    present = {lab for _, lab in files}
+    empty = [d for d in class_dirs if index[d.name] not in present]
+    if empty:  # the class would silently get no images of this split
+        raise DataError(f"class folder {empty[0]} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}): "
+                        f"add its images or remove the folder")
     if not files:
         raise DataError(f"image folder {splits[split]} holds no images: expected {_FOLDER_LAYOUT}")
     images = [_open_image(p) for p, _ in files]

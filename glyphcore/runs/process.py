@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore import paths
-from glyphcore.errors import ConfigError, RunError
+from glyphcore.errors import ConfigError, RunError, os_reason
 from glyphcore.runs.lock import pid_start_time, status_lock, trainer_lock_taken
 from glyphcore.runs.store import (
     _CHILDREN,
@@ -83,7 +83,7 @@ def _spawn(run_dir: Path, argv: list[str]) -> int:
     """Start a run's training process detached; record its pid; return it."""
     try:
         proc = spawn_detached(argv, run_dir / LOG_FILE)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: an argument the OS cannot pass (a NUL byte)
         update_status(run_dir, state="failed", ended=time.time(), message=f"could not start {argv[0]}: {e}")
         raise RunError(f"could not start the training process ({argv[0]}): {e}") from None
     # The child writes its own pid once it runs; until then the launcher's pid lets the lists tell
@@ -128,6 +128,9 @@ def launch(config: Any, name: str | None = None, extra_args: list[str] | None = 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"launch needs a TrainConfig, got {type(config).__name__}")
     validate_config(config)
+    if name is not None and (not isinstance(name, str) or any(ord(ch) < 32 for ch in name)):
+        raise ConfigError(f"a run name must be plain text without control characters (a NUL byte, a newline...), "
+                          f"got {name!r}: type the name again")
     n = int(nproc or 1)
     if gpus is not None:
         available = _visible_gpus()
@@ -227,7 +230,10 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
             raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
         n = status.get("world_size") if isinstance(status.get("world_size"), int) else 1
         n = max(1, n)
-        write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
+        try:
+            write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
+        except OSError as e:
+            raise RunError(f"cannot resume {run_dir.name}: its folder cannot be written ({os_reason(e)})") from None
         update_status(run_dir, state="queued", pid=None, pid_start=None, launcher_pid=None, launcher_pid_start=None,
                       ended=None, epochs=config.epochs, cancel_requested=None, message="resuming")
     args = config_to_argv(config) + ["--resume"] + list(extra_args or [])
@@ -251,4 +257,7 @@ def delete(run: str | Path) -> None:
     status = read_status(run_dir)
     if status["state"] in ACTIVE_STATES:
         raise RunError(f"run {run_dir.name} is {status['state']}; cancel it before deleting it")
-    shutil.rmtree(run_dir)
+    try:
+        shutil.rmtree(run_dir)
+    except OSError as e:
+        raise RunError(f"could not delete {run_dir}: {os_reason(e)}; what is left of it is still there") from None

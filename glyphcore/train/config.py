@@ -203,6 +203,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         v = getattr(config, spec["name"])
         if spec["type"] == "float" and v is not None and not math.isfinite(v):
             raise ConfigError(f"{spec['name']} must be a finite number, got {v!r}")
+        if spec["type"] == "str" and v is not None and "\0" in v:  # no OS call can take it (paths, argv)
+            raise ConfigError(f"{spec['name']} contains a NUL byte: type it again, got {v!r}")
     if not 0 <= config.seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..{MAX_SEED} (2**63 - 1), got {config.seed}")
 
