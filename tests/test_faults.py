@@ -245,22 +245,40 @@ def test_orphan_temporary_files_are_cleaned_when_training_starts(course, tmp_pat
 def test_a_full_disk_stops_the_run_at_once_with_disk_full(course, tmp_path, monkeypatch, capsys):
     """The last.pt of epoch 2 cannot be written: the run stops in epoch 3 (not after it), says
     "disk full", and last.pt of epoch 1 is intact to resume from."""
+    import contextlib
     import errno
     import json
 
+    from glyphcore import checkpoint as checkpoint_mod
     from glyphcore.checkpoint import load_checkpoint
-    from glyphcore.train import state as state_mod
 
-    real = state_mod.save_checkpoint
-    calls: list[str] = []
+    real = checkpoint_mod.atomic_write
+    last_writes = []
 
-    def save(payload, path):
-        calls.append(Path(path).name)
-        if Path(path).name == "last.pt" and payload["epoch"] == 2:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real(payload, path)
+    class FullDisk:
+        """The file of the 2nd last.pt write: the disk fills up under it."""
 
-    monkeypatch.setattr(state_mod, "save_checkpoint", save)
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(bytes(data)[:1000])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    @contextlib.contextmanager
+    def atomic_write(path, mode="wb", *, fsync=False):
+        with real(path, mode, fsync=fsync) as f:
+            if Path(path).name == "last.pt":
+                last_writes.append(path)
+                if len(last_writes) == 2:
+                    yield FullDisk(f)
+                    return
+            yield f
+
+    monkeypatch.setattr(checkpoint_mod, "atomic_write", atomic_write)
     run = tmp_path / "run"
     assert _train(course, run, "--epochs", "5") == 2
     err = capsys.readouterr().err
@@ -270,7 +288,8 @@ def test_a_full_disk_stops_the_run_at_once_with_disk_full(course, tmp_path, monk
     epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert max(e["epoch"] for e in epochs if e["event"] == "epoch") == 2  # epoch 3 never finished
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
-    monkeypatch.setattr(state_mod, "save_checkpoint", real)
+    monkeypatch.setattr(checkpoint_mod, "atomic_write", real)
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # the half-written file was removed
     assert _train(course, run, "--resume", "--epochs", "3") == 0
     epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1, 2, 3]  # epoch 2 redone: 1 lost
@@ -665,3 +684,66 @@ def test_sigkill_loses_at_most_the_epoch_in_progress(live_run):
               if '"event": "epoch"' in x]
     assert epochs == list(range(1, done_at_kill + 2))
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_nul_byte_in_a_launched_run_name_leaves_no_phantom_run(tmp_path, monkeypatch):
+    from glyphcore import runs
+    from glyphcore.errors import ConfigError
+    from glyphcore.train import make_config
+
+    root = tmp_path / "runs"
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(root))
+    with pytest.raises(ConfigError, match="control characters"):
+        runs.launch(make_config(epochs=1), name="my\0run")
+    with pytest.raises(ConfigError, match="NUL"):
+        runs.launch(make_config(epochs=1, data="glyphs-52\0"))
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_an_empty_class_folder_is_an_error_not_a_missing_class(tmp_path):
+    from shapes_data import write_course_layout
+
+    from glyphcore.data import load_dataset
+    from glyphcore.errors import DataError
+
+    root = write_course_layout(tmp_path / "c", {"train": 20})
+    (root / "train" / "5a").mkdir()  # "Z": a class folder with nothing in it
+    with pytest.raises(DataError, match="holds no .npy files"):
+        load_dataset(f"course:{root}", "train")
+    folder = tmp_path / "f" / "cats"
+    folder.mkdir(parents=True)
+    _glyph(folder / "1.png")
+    (tmp_path / "f" / "dogs").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        load_dataset(f"folder:{tmp_path / 'f'}", "all")
+
+
+def test_evaluate_says_when_its_result_could_not_be_saved(trained, monkeypatch, capsys):
+    import errno
+
+    from glyphcore.evaluate import store as eval_store
+
+    def read_only(*a, **kw):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(trained / "eval"))
+
+    monkeypatch.setattr(eval_store, "_save", read_only)
+    assert cli.main(["evaluate", str(trained), "--split", "valid", "--device", "cpu"]) == 0
+    out = capsys.readouterr()
+    assert "warning: the result was not saved" in out.err and "read-only file system" in out.err
+
+
+def test_delete_on_a_read_only_folder_is_one_line(trained, monkeypatch, capsys):
+    import errno
+    import shutil
+
+    from glyphcore.runs import process
+
+    def rmtree(path, *a, **kw):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(process.shutil, "rmtree", rmtree)
+    assert cli.main(["runs", "delete", str(trained), "--yes"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "read-only file system" in err[0]
+    monkeypatch.setattr(process.shutil, "rmtree", shutil.rmtree)
+    assert trained.is_dir()
