@@ -20,10 +20,9 @@ from PIL import Image
 
 from glyphcore import cli
 from glyphcore.checkpoint import save_checkpoint
+from hub_trap import LETTERS, plant_hub_trap, pretrained_resnet_checkpoint
 
 WORKTREE = Path(__file__).resolve().parent.parent
-LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
-RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's ImageNet weights, as torch hub names them in its cache
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -46,44 +45,11 @@ def _glyph(path: Path, letter_box: tuple[int, int, int, int] = (30, 20, 70, 80))
 # ------------------------------------------------------------------------------------------------
 
 
-class _Payload:
-    """Pickled, it runs ``exec`` on load: the attack a weights_only=False load would fall for."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
-
-
 @pytest.fixture
 def hub_trap(tmp_path, monkeypatch) -> Path:
-    """A TORCH_HOME whose hub cache holds a malicious file under resnet18's weights name.
-
-    Returns:
-        The marker file the pickle writes if it is ever unpickled.
-    """
-    torch_home = tmp_path / "torch-home"
-    cache = torch_home / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
-    marker = tmp_path / "code-ran.txt"
-    torch.save(_Payload(marker), cache / RESNET18_FILE)
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.delenv("TORCH_HUB", raising=False)
-    return marker
-
-
-def _pretrained_resnet_checkpoint(path: Path, classes: list[str], size: int, data: str = "glyphs-52") -> Path:
-    """A data-only checkpoint (it passes a weights_only load) whose model_args ask for ImageNet weights."""
-    from glyphcore.models import create_model
-
-    torch.manual_seed(0)
-    model = create_model("resnet18", num_classes=len(classes), in_channels=1, input_size=size)
-    args = {**model.glyph_args, "pretrained": True}
-    save_checkpoint({"model_name": "resnet18", "model_args": args, "classes": classes, "frame": None,
-                     "config": {"data": data, "model": "resnet18"}, "dataset": {"id": data, "hash": None},
-                     "state_dict": {k: v.clone() for k, v in model.state_dict().items()}, "epoch": 1}, path)
-    return path
+    """A TORCH_HOME whose hub cache holds a malicious file under resnet18's weights name; returns the
+    marker file the pickle writes if it is ever unpickled."""
+    return plant_hub_trap(tmp_path, monkeypatch)
 
 
 def test_the_hub_trap_is_live(hub_trap):
@@ -108,7 +74,7 @@ def test_load_predictor_never_loads_pretrained(hub_trap, tmp_path):
     """What the Draw, Evaluate and Activations pages call."""
     from glyphcore.infer import load_predictor
 
-    ckpt = _pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
+    ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
     predictor = load_predictor(ckpt)
     weights = torch.load(ckpt, weights_only=True)["state_dict"]
     assert torch.equal(predictor.model.state_dict()["conv1.weight"].cpu(), weights["conv1.weight"])
@@ -117,7 +83,7 @@ def test_load_predictor_never_loads_pretrained(hub_trap, tmp_path):
 
 
 def test_predict_cli_process_never_loads_pretrained(hub_trap, tmp_path):
-    ckpt = _pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
+    ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
     img = _glyph(tmp_path / "a.png")
     proc = subprocess.run([sys.executable, "-m", "glyphcore", "predict", "--run", str(ckpt), str(img)],
                           cwd=WORKTREE, env=_env(), capture_output=True, text=True, timeout=120)
@@ -128,7 +94,7 @@ def test_predict_cli_process_never_loads_pretrained(hub_trap, tmp_path):
 
 
 def test_evaluate_cli_never_loads_pretrained(hub_trap, tmp_path, tiny_glyphs, capsys):
-    ckpt = _pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
+    ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
     assert cli.main(["evaluate", str(ckpt), "--split", "test", "--device", "cpu"]) == 0
     assert "accuracy" in capsys.readouterr().out.lower()
     assert not hub_trap.exists()
@@ -140,7 +106,7 @@ def test_init_from_never_loads_pretrained(hub_trap, tmp_path, monkeypatch, capsy
     from shapes_data import CLASSES, write_course_layout
 
     root = write_course_layout(tmp_path / "course", {"train": 12, "valid": 8})
-    ckpt = _pretrained_resnet_checkpoint(tmp_path / "crafted.pt", CLASSES, 28, data=f"course:{root}")
+    ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", CLASSES, 28, data=f"course:{root}")
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path / "runs"))
     code = cli.main(["train", "--data", f"course:{root}", "--model", "resnet18", "--model-options",
                      '{"pretrained": true}', "--init-from", str(ckpt), "--epochs", "1", "--batch-size", "12",
