@@ -133,8 +133,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.out.endswith(("/", os.sep)) or out.is_dir():
         raise DataError(f"--out {args.out} is a folder: name the PNG file to write, e.g. {out / 'glyphs.png'}")
-    if out.suffix.lower() != ".png":
-        raise DataError(f"--out {args.out} must name a .png file, e.g. glyphs.png")
     s = load_dataset(args.source, args.split)
     idx = np.arange(len(s))
     if args.classes:
@@ -154,6 +152,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
         sheet.save(out)
     except OSError as e:
         raise DataError(f"could not write {out}: {os_reason(e)}") from None
+    except ValueError as e:  # no or an unknown file extension
+        raise DataError(f"could not write {out} ({e}): name a .png file, e.g. glyphs.png") from None
     print(f"wrote {out} ({pick.size} {args.split} images of {args.source}, {sheet.width}x{sheet.height} px)")
     return 0
 

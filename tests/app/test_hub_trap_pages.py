@@ -29,7 +29,7 @@ def crafted_run(tiny_glyphs, tmp_path, runs_dir, monkeypatch):
 def test_draw_page_never_runs_the_hub_cache(crafted_run, app_page):
     from test_draw_page import canvas_value, drawn, predictions
 
-    run, marker = crafted_run
+    _, marker = crafted_run
     at = app_page("draw.py")
     at.session_state["canvas-0"] = canvas_value(drawn("A"))
     at.run()
