@@ -178,6 +178,9 @@ def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_p
     epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x]
     assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1]  # one fresh run, not appended
     assert json.loads((run / "config.json").read_text())["seed"] == 7
+    from glyphcore.runs.lock import trainer_lock_taken
+
+    assert not trainer_lock_taken(run)  # the finished command let go of the folder
 
 
 def test_the_starter_is_never_overwritten(course, starter_copy, capsys):

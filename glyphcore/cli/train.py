@@ -61,6 +61,19 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    """``train``: the run folder's trainer lock (when it exists already) is held from the first check
+    to the end of the fit."""
+    from glyphcore.runs.lock import release_trainer_lock
+
+    held: list[Path] = []
+    try:
+        return _train(args, held)
+    finally:
+        for run_dir in held:
+            release_trainer_lock(run_dir)
+
+
+def _train(args: argparse.Namespace, held: list[Path]) -> int:
     from glyphcore import paths, runs
     from glyphcore.train.config import config_from_dict, make_config
 
@@ -68,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if args.run_dir and not args.detach and int(os.environ.get("RANK", "0")) == 0:
         # first: nothing of the folder is read or changed before this process holds its lock
-        _claim_existing(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite)
+        _claim_existing(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite, held=held)
     if args.resume:
         if not args.run_dir:
             raise ConfigError("--resume needs --run-dir (the run folder to continue)")
@@ -117,7 +130,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 1 if result.state == "diverged" else 0
 
 
-def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[Path]) -> None:
     """Take the run folder's trainer lock for this process, then refuse to train anew over a run's
     results unless ``--overwrite`` (which removes them first). The starter is never overwritten.
 
@@ -138,7 +151,8 @@ def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
                        "(fine-tune it with --init-from starter)")
     if not run_dir.exists():
         return  # a new folder: fit creates and locks it
-    hold_trainer_lock(run_dir)  # held until this process ends; fit takes it again
+    hold_trainer_lock(run_dir)  # fit takes it again; released when the command ends
+    held.append(run_dir)
     if resume or not store.run_has_results(run_dir):
         return
     if not overwrite:
