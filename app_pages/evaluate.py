@@ -110,6 +110,8 @@ except GlyphError as e:
     st.error(str(e))
     st.stop()
 classes = result.classes
+if result.not_saved:
+    st.warning(f"{result.not_saved}. The figures below are computed afresh each time.")
 
 # --- the figures --------------------------------------------------------------------------------
 st.subheader(result.accuracy_line)

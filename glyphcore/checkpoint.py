@@ -13,16 +13,23 @@ A checkpoint is a plain dict of tensors and primitives, never a pickle that can 
       "state_dict": {...},                         # model weights (CPU tensors)
       "epoch": int, "val_loss": float, "val_acc": float,
       "versions": {"glyphcore": ..., "torch": ...},
+      "state_dict_sha256": "...",                  # written by save_checkpoint, verified on load
       # last.pt only (the resume point):
       "optimizer": {...}, "scheduler": {...} | None, "rng": {"torch": Tensor}, "step": int,
     }
 
 ``save_checkpoint`` writes to a temporary file in the same folder and renames it over the target,
-so a crash or a full disk while saving leaves the previous checkpoint valid.
+so a crash or a full disk while saving leaves the previous checkpoint valid. It stores the sha256
+of the weights, and ``load_checkpoint`` verifies it (a flipped bit is refused, never evaluated);
+files written before the checksum existed still load. Weights that are not finite (NaN/Inf) are
+refused too: they would only ever predict NaN.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import math
 import os
 import pickle
 import zipfile
@@ -34,7 +41,7 @@ import torch
 from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError
 
-__all__ = ["FORMAT", "REQUIRED_KEYS", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT", "REQUIRED_KEYS", "load_checkpoint", "save_checkpoint", "state_dict_sha256"]
 
 FORMAT = "glyphcore.checkpoint/1"
 REQUIRED_KEYS = ("format", "model_name", "model_args", "classes", "state_dict")
@@ -52,8 +59,14 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     payload = {"format": FORMAT, **payload}
+    if isinstance(payload.get("state_dict"), dict):
+        payload["state_dict_sha256"] = state_dict_sha256(payload["state_dict"])
+    # Serialised in memory first (a few MB), then written: a full disk is then an OSError with its
+    # errno (ENOSPC: "disk full"), not torch's RuntimeError "unexpected pos" from inside its writer.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_write(path, "wb", fsync=True) as f:
-        torch.save(payload, f)
+        f.write(buffer.getbuffer())
     return path
 
 
@@ -77,8 +90,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"refused to load {path}: it stores Python objects that would run code when loaded "
-            f"(weights_only load failed: {str(e).splitlines()[0][:200]}). Only glyphcore checkpoints "
-            f"(plain tensors and values) are loaded; re-export the weights with glyphcore."
+            f"({_unsafe_reason(e)}). Only glyphcore checkpoints (plain tensors and values) are loaded; "
+            f"retrain, or save the weights of a model you trust with glyphcore"
         ) from None
     except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(
@@ -93,4 +106,53 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}: the checkpoint is incomplete")
+    _check_weights(path, ckpt)
     return ckpt
+
+
+def state_dict_sha256(state_dict: dict[str, Any]) -> str:
+    """sha256 over every weight's name, dtype, shape and bytes, in key order (hex)."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key]
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(memoryview(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
+def _check_weights(path: Path, ckpt: dict[str, Any]) -> None:
+    """Refuse weights that are malformed, damaged (checksum) or not finite."""
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointError(
+            f"{path} holds no usable weights (state_dict is {type(state).__name__}, not a dict of named tensors): "
+            f"the file is damaged or was not written by glyphcore; retrain the run"
+        )
+    stored = ckpt.get("state_dict_sha256")
+    if stored is not None and stored != state_dict_sha256(state):
+        raise CheckpointError(
+            f"{path} is damaged: its weights do not match the checksum stored with them (a changed bit on "
+            f"disk or in a copy); use another copy of the file, or retrain (resume from last.pt if it is intact)"
+        )
+    for key, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(
+                f"{path} holds weights that are not finite (NaN or Inf in {key}): the run diverged before it was "
+                f"saved; retrain with a lower learning rate"
+            )
+    for key in ("val_loss", "val_acc"):  # metadata the lists show: a wrong type is dropped, not trusted
+        v = ckpt.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)):
+            ckpt[key] = None
+
+
+def _unsafe_reason(e: Exception) -> str:
+    """The part of torch's weights_only refusal that says what was found, without its advice on how
+    to load the file anyway (which would run the code)."""
+    text = " ".join(str(e).split())
+    for marker in ("Unsupported global:", "Unsupported operand", "Trying to"):
+        i = text.find(marker)
+        if i >= 0:
+            return text[i:].split(". ")[0][:200]
+    return "it needs Python classes or functions to load"

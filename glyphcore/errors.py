@@ -6,7 +6,12 @@ The CLI prints them as ``error: <message>`` (exit code 2) and the app shows them
 
 from __future__ import annotations
 
-__all__ = ["GlyphError", "DataError", "ConfigError", "CheckpointError", "RunError", "ImageInputError"]
+import errno
+import os
+
+__all__ = [
+    "CheckpointError", "ConfigError", "DataError", "GlyphError", "ImageInputError", "RunError", "os_reason",
+]
 
 
 class GlyphError(Exception):
@@ -31,3 +36,22 @@ class RunError(GlyphError):
 
 class ImageInputError(GlyphError):
     """A user image or drawing cannot be used (empty, not an image, truncated, odd mode...)."""
+
+
+# What a user should read for the OS errors a write can meet (the errno's own text is added).
+_OS_REASONS = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
+def os_reason(e: OSError) -> str:
+    """A one-line reason for an OS error: ``disk full (No space left on device: 'x/last.pt')``."""
+    text = e.strerror or str(e) or type(e).__name__
+    if e.filename is not None:
+        text += f": {os.fsdecode(e.filename)!r}" if not isinstance(e.filename, int) else ""
+    reason = _OS_REASONS.get(e.errno) if e.errno is not None else None
+    return f"{reason} ({text})" if reason else text

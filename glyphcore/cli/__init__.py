@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     except GlyphError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine's side (a full or read-only disk...): its reason, not a traceback
+        from glyphcore.errors import os_reason
+
+        print(f"error: {os_reason(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
 from glyphcore.cli.progress import ProgressBar
+
+MAX_SHEET_SCALE = 16.0  # a 16 x 16 grid of 100 px images at 16x is already 25600 px a side
 
 __all__ = ["add_data_commands", "sample_grid"]
 
@@ -141,11 +144,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    import math
+
     import numpy as np
 
     from glyphcore.data.formats import load_dataset
-    from glyphcore.errors import DataError
+    from glyphcore.errors import DataError, os_reason
 
+    if args.n < 1 or args.cols < 1:
+        raise DataError(f"--n and --cols must be at least 1, got --n {args.n} --cols {args.cols}")
+    if not math.isfinite(args.scale) or not 0 < args.scale <= MAX_SHEET_SCALE:
+        raise DataError(f"--scale must be a number in (0, {MAX_SHEET_SCALE:g}], got {args.scale}")
+    out = Path(args.out)
+    if args.out.endswith(("/", os.sep)) or out.is_dir():
+        raise DataError(f"--out {args.out} is a folder: name the PNG file to write, e.g. {out / 'glyphs.png'}")
     s = load_dataset(args.source, args.split)
     idx = np.arange(len(s))
     if args.classes:
@@ -160,9 +172,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     pick = np.sort(rng.choice(idx, size=min(args.n, idx.size), replace=False))
     sheet = sample_grid(np.asarray(s.images[pick]), np.asarray(s.labels[pick]), s.classes, cols=args.cols,
                         scale=args.scale)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(out)
+    except OSError as e:
+        raise DataError(f"could not write {out}: {os_reason(e)}") from None
+    except ValueError as e:  # no or an unknown file extension
+        raise DataError(f"could not write {out} ({e}): name a .png file, e.g. glyphs.png") from None
     print(f"wrote {out} ({pick.size} {args.split} images of {args.source}, {sheet.width}x{sheet.height} px)")
     return 0
 

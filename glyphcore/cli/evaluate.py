@@ -48,13 +48,19 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from glyphcore.evaluate import evaluate_run
+    from glyphcore.infer.predictor import inference_device
 
+    if args.device is not None:
+        inference_device(args.device)  # a bogus or absent device is refused before any work
     bar = ProgressBar()
     progress = (lambda done, total: bar(done, total, "evaluating")) if bar.tty and not args.json else None
     r = evaluate_run(args.run, split=args.split, which=args.which, force=args.force, device=args.device,
                      progress=progress)
+    if r.not_saved:
+        print(f"warning: {r.not_saved}", file=sys.stderr)
     if args.json:
-        print(json.dumps({**r.summary(), "cached": r.cached, "eval_dir": str(r.out_dir) if r.out_dir else None}))
+        print(json.dumps({**r.summary(), "cached": r.cached, "eval_dir": str(r.out_dir) if r.out_dir else None,
+                          "not_saved": r.not_saved or None}))
         return 0
     print(r.accuracy_line)
     m = r.merged
@@ -74,9 +80,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from glyphcore.errors import ImageInputError
+    from glyphcore.errors import ConfigError, ImageInputError
     from glyphcore.infer import load_predictor
 
+    if args.topk < 1:
+        raise ConfigError(f"--topk must be at least 1, got {args.topk}")
     predictor = load_predictor(args.run, which=args.which)
     failed = 0
     for path in args.images:

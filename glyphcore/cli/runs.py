@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from typing import Any
 
 from glyphcore.cli.train import add_config_flags, given_settings
 from glyphcore.errors import RunError
@@ -12,8 +14,21 @@ from glyphcore.train.config import RUNTIME_FIELDS
 
 __all__ = ["add_runs_commands"]
 
-def _fmt_acc(a: float | None) -> str:
+def _number(value: Any) -> float | None:
+    """A finite number from a record field, or None for a missing or wrong-type one."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _fmt_acc(a: Any) -> str:
+    a = _number(a)
     return f"{100 * a:.2f}%" if a is not None else "-"
+
+
+def _fmt(value: Any, spec: str) -> str:
+    v = _number(value)
+    return format(v, spec) if v is not None else "-"
 
 
 def _cmd_runs_list(args: argparse.Namespace) -> int:
@@ -55,16 +70,22 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
     print(f"run      {run_dir.name}  ({run_dir})")
     print(f"state    {status['state']}  {status.get('message') or ''}".rstrip())
     params = f", {status['params']:,} parameters" if status.get("params") else ""
-    print(f"model    {config.get('model', '-')} ({config.get('activation', '-')}){params}")
-    print(f"data     {config.get('data', '-')}   device {status.get('device') or '-'}")
+
+    def text(key: str) -> str:
+        return config[key] if isinstance(config.get(key), str) else "-"
+
+    print(f"model    {text('model')} ({text('activation')}){params}")
+    print(f"data     {text('data')}   device {status.get('device') or '-'}")
     print(f"progress epoch {status.get('epoch')}/{status.get('epochs')}, step {status.get('step')}, "
-          f"{float(status.get('wall_seconds') or 0):.1f} s of training")
+          f"{status.get('wall_seconds') or 0.0:.1f} s of training")
     if status.get("best_epoch"):
-        print(f"best     epoch {status['best_epoch']}: val loss {status['best_val_loss']:.6f}, "
+        print(f"best     epoch {status['best_epoch']}: val loss {_fmt(status.get('best_val_loss'), '.6f')}, "
               f"val acc {_fmt_acc(status.get('best_val_acc'))}")
-    for r in epochs[-args.last:]:
-        print(f"  epoch {r['epoch']:>3}  train loss {r['train_loss']:.4f} acc {_fmt_acc(r['train_acc'])}  "
-              f"val loss {r['val_loss']:.4f} acc {_fmt_acc(r['val_acc'])}  {r['seconds']:.1f} s")
+    for r in epochs[-max(args.last, 0):] if args.last > 0 else []:
+        epoch = r.get("epoch") if isinstance(r.get("epoch"), int) else "?"
+        print(f"  epoch {epoch:>3}  train loss {_fmt(r.get('train_loss'), '.4f')} acc {_fmt_acc(r.get('train_acc'))}  "
+              f"val loss {_fmt(r.get('val_loss'), '.4f')} acc {_fmt_acc(r.get('val_acc'))}  "
+              f"{_fmt(r.get('seconds'), '.1f')} s")
     return 0
 
 

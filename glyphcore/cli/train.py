@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from glyphcore.cli.progress import console_progress
@@ -60,11 +61,27 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    """``train``: the run folder's trainer lock (when it exists already) is held from the first check
+    to the end of the fit."""
+    from glyphcore.runs.lock import release_trainer_lock
+
+    held: list[Path] = []
+    try:
+        return _train(args, held)
+    finally:
+        for run_dir in held:
+            release_trainer_lock(run_dir)
+
+
+def _train(args: argparse.Namespace, held: list[Path]) -> int:
     from glyphcore import paths, runs
     from glyphcore.train.config import config_from_dict, make_config
 
     given = given_settings(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.run_dir and not args.detach and int(os.environ.get("RANK", "0")) == 0:
+        # first: nothing of the folder is read or changed before this process holds its lock
+        _claim_existing(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite, held=held)
     if args.resume:
         if not args.run_dir:
             raise ConfigError("--resume needs --run-dir (the run folder to continue)")
@@ -98,7 +115,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     rank = int(os.environ.get("RANK", "0"))
     bar = {"on": True, "off": False}.get(args.progress)
     callbacks = [console_progress(bar=bar)] if rank == 0 else []
-    result = fit(config, run_dir, callbacks=callbacks, resume=args.resume, name=args.name, handle_signals=True)
+    if args.allow_data_change and not args.resume:
+        raise ConfigError("--allow-data-change only applies to --resume")
+    result = fit(config, run_dir, callbacks=callbacks, resume=args.resume, name=args.name, handle_signals=True,
+                 allow_data_change=args.allow_data_change)
     if rank == 0:
         print(f"{result.state}: {result.message}")
         print(f"run folder: {run_dir}")
@@ -108,6 +128,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     return 1 if result.state == "diverged" else 0
+
+
+def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[Path]) -> None:
+    """Take the run folder's trainer lock for this process, then refuse to train anew over a run's
+    results unless ``--overwrite`` (which removes them first). The starter is never overwritten.
+
+    Raises:
+        RunError: a file, the starter, a live run (locked), or results without --resume/--overwrite.
+    """
+    from glyphcore import paths
+    from glyphcore.errors import RunError
+    from glyphcore.runs import store
+    from glyphcore.runs.lock import hold_trainer_lock
+
+    if "\0" in str(run_dir):
+        raise RunError("--run-dir contains a NUL byte: pass a plain folder path")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--run-dir {run_dir} is a file, not a folder: pass a folder for the run")
+    if run_dir.exists() and run_dir.resolve() == paths.starter_dir().resolve():
+        raise RunError("the starter run is read-only, even with --overwrite: train into another folder "
+                       "(fine-tune it with --init-from starter)")
+    if not run_dir.exists():
+        return  # a new folder: fit creates and locks it
+    hold_trainer_lock(run_dir)  # fit takes it again; released when the command ends
+    held.append(run_dir)
+    if resume or not store.run_has_results(run_dir):
+        return
+    if not overwrite:
+        raise RunError(f"{run_dir} already holds a run (metrics or checkpoints): continue it with --resume, "
+                       f"train into another --run-dir, or pass --overwrite to replace it")
+    import shutil
+
+    for name in (store.METRICS_FILE, store.BEST_CKPT, store.LAST_CKPT, store.STATUS_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / store.EVAL_DIR, ignore_errors=True)
 
 
 def add_train_commands(sub: argparse._SubParsersAction) -> None:
@@ -121,6 +176,11 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", help="run folder to write (default: a new one under checkpoints/)")
     p.add_argument("--name", help="a name for the run (sanitised into the folder name)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train anew in an existing --run-dir, deleting its metrics, checkpoints and eval/ "
+                        "(never the starter)")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="with --resume: continue even though the data set changed since the resume point")
     p.add_argument("--detach", action="store_true", help="start the run in the background and print its id")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar on stderr (auto: when stderr is a terminal)")

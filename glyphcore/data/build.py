@@ -269,6 +269,7 @@ def build_glyphs52(
                         "seen": int(seen_per_class)}
     splits = [s for s in SPLITS if counts_per_class[s] > 0]
     out_dir = Path(out_dir) if out_dir is not None else glyphs52_dir()
+    check_replaceable(out_dir)  # before the minutes of rendering; again just before the swap
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
     skipped: list[SkippedFont] = []
@@ -387,10 +388,37 @@ def build_glyphs52(
     return out_dir
 
 
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse to build into ``out_dir`` unless it is absent, an empty folder, or a glyphs-52 build
+    (its manifest.json names glyphs-52): a build replaces its folder whole, and must never delete
+    a folder of the user's own files given by mistake as ``--out``.
+
+    Raises:
+        DataError: ``out_dir`` is a file, or a non-empty folder that is not a glyphs-52 build.
+    """
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
+        raise DataError(f"{out_dir} is a file, not a folder: pass another --out (a new or empty folder)")
+    if not any(out_dir.iterdir()):
+        return
+    try:
+        manifest = json.loads((out_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("name") != GLYPHS52:
+        raise DataError(
+            f"{out_dir} is a non-empty folder that is not a glyphs-52 build (no glyphs-52 {MANIFEST_FILE}); "
+            f"a build replaces its folder whole, so it refuses to delete these files. Pass a new or empty "
+            f"folder as --out, or remove {out_dir} yourself"
+        )
+
+
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:
     """Rename the finished ``tmp`` folder to ``out_dir``, replacing an older build (two renames:
     a folder cannot be renamed over a non-empty one). If the second rename fails, the old build
-    is put back."""
+    is put back. Only a glyphs-52 build (or an empty folder) is ever replaced: ``check_replaceable``."""
+    check_replaceable(out_dir)
     old = None
     if out_dir.exists():
         old = out_dir.parent / f".{out_dir.name}.old-{secrets.token_hex(4)}-{os.getpid()}"

@@ -271,6 +271,9 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
     files: list[tuple[Path, int]] = []
     for d, ch in sorted(zip(class_dirs, chars), key=lambda t: index[t[1]]):
         npys = sorted(d.glob("*.npy"), key=_file_index)
+        if not npys:  # the class would silently get no images of this split
+            raise DataError(f"class folder {d} holds no .npy files: add its images or remove the folder "
+                            f"({COURSE_LAYOUT})")
         files += [(p, index[ch]) for p in npys]
     if not files:
         raise DataError(f"split folder {split_dir} holds no .npy files: expected {COURSE_LAYOUT}")
@@ -295,10 +298,9 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise DataError(f"{p} contains NaN or infinite values: expected finite pixel values")
         arrays.append(a)
-    # Floats in [0, 1] are scaled to 0-255; floats beyond 1 are taken as 0-255 already.
-    float_max = max((float(a.max()) for a in arrays if a.dtype.kind == "f"), default=0.0)
-    float_scale = 255.0 if float_max <= 1.0 else 1.0
     assert shape is not None  # there is at least one file
+    # Per file: floats in [0, 1] are scaled to 0-255; a file with floats beyond 1 is taken as 0-255
+    # already (one 0-255 file among 0-1 files must not darken all the others).
     images = np.empty((len(arrays), 1, *shape), np.uint8)
     for i, a in enumerate(arrays):
         if a.dtype == np.uint8:
@@ -306,6 +308,7 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
         elif a.dtype == np.bool_:
             u8 = a.astype(np.uint8) * 255
         else:
+            float_scale = 255.0 if float(a.max()) <= 1.0 else 1.0
             u8 = np.clip(np.rint(a.astype(np.float64) * float_scale), 0, 255).astype(np.uint8)
         images[i, 0] = _normalise_polarity(u8)
     labels = np.array([lab for _, lab in files], np.int64)
@@ -373,6 +376,11 @@ def _load_folder(root: Path, split: str, source: str) -> ImageSet:
     index = {c: i for i, c in enumerate(classes)}
     files = [(p, index[d.name]) for d in sorted(class_dirs, key=lambda d: index[d.name])
              for p in sorted(d.iterdir(), key=_file_index) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    present = {lab for _, lab in files}
+    empty = [d for d in class_dirs if index[d.name] not in present]
+    if empty:  # the class would silently get no images of this split
+        raise DataError(f"class folder {empty[0]} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}): "
+                        f"add its images or remove the folder")
     if not files:
         raise DataError(f"image folder {splits[split]} holds no images: expected {_FOLDER_LAYOUT}")
     images = [_open_image(p) for p, _ in files]

@@ -42,6 +42,7 @@ class EvalResult:
         images_per_s: evaluation speed.
         device: where it ran.
         cached: True when read back from ``eval/`` instead of computed.
+        not_saved: why the result could not be stored in ``eval/`` (a read-only or full disk), or "".
     """
 
     classes: list[str]
@@ -61,6 +62,7 @@ class EvalResult:
     images_per_s: float = 0.0
     device: str = ""
     cached: bool = False
+    not_saved: str = ""
 
     @property
     def n(self) -> int:

@@ -234,8 +234,10 @@ def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "
             _save(result, out, key)
             result.out_dir = out
             _record_trained_on(run_dir, predictor.checkpoint.get("dataset") or {}, result.dataset)
-        except OSError:
-            pass  # a read-only run folder (e.g. an installed starter): the result is still returned
+        except OSError as e:  # a read-only run folder (e.g. an installed starter): the result is still returned
+            from glyphcore.errors import os_reason
+
+            result.not_saved = f"the result was not saved in {out}: {os_reason(e)}"
     return result
 
 

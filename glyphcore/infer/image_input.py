@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from glyphcore.errors import ImageInputError
 
@@ -88,8 +88,8 @@ def open_image(image: Any) -> Image.Image:
             ) from None
         except Image.DecompressionBombError as e:
             raise _too_large(name, _bomb_pixels(str(e))) from None
-        except OSError as e:
-            raise ImageInputError(f"cannot read {name}: {e}") from None
+        except (OSError, SyntaxError, ValueError) as e:  # ValueError: an oversized zTXt/iCCP chunk
+            raise ImageInputError(f"cannot read {name}: {e}; save it again as a plain PNG or JPEG") from None
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageInputError(f"{name} has no pixels ({w}x{h})")
@@ -109,7 +109,21 @@ def open_image(image: Any) -> Image.Image:
         ) from None
     except Image.DecompressionBombError as e:
         raise _too_large(name, _bomb_pixels(str(e))) from None
-    return img
+    return _upright(img)
+
+
+_EXIF_ORIENTATION = 0x0112  # EXIF tag: how the camera was held (1 = upright)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Turn a photo the way its EXIF orientation says (a phone's portrait JPEG is stored sideways)."""
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return img  # unreadable EXIF: the pixels as stored
+    if orientation in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:

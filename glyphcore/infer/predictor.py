@@ -145,6 +145,27 @@ class Predictor:
         ]
 
 
+def inference_device(device: str | torch.device | None) -> torch.device:
+    """The device to predict on; ConfigError for an unknown one or one this machine lacks."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ConfigError(f"device {device!r} asked for, but this machine has no CUDA GPU: use --device cpu")
+        if dev.index is not None and dev.index >= n:
+            raise ConfigError(f"device {device!r} asked for, but this machine has {n} CUDA GPU(s): use cuda:0..{n - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r} asked for, but MPS is not available here: use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {device!r}: use cpu, cuda, cuda:N or mps")
+    return dev
+
+
 def load_predictor(run_ref: str | os.PathLike, which: str = "best",
                    device: str | torch.device | None = None) -> Predictor:
     """Rebuild a model from its checkpoint alone and return it warm, in eval mode.
@@ -162,35 +183,33 @@ def load_predictor(run_ref: str | os.PathLike, which: str = "best",
         CheckpointError: no checkpoint yet, not a glyphcore checkpoint, an unknown model, a class
             list that does not fit the model, or weights that do not fit the architecture.
     """
-    from glyphcore.models import create_model, list_models
+    from glyphcore.models import rebuild_model
 
     path = checkpoint_path(run_ref, which)
     ckpt = load_checkpoint(path)
     name, args, classes = ckpt["model_name"], ckpt["model_args"], ckpt["classes"]
-    if not isinstance(args, dict) or not isinstance(classes, (list, tuple)) or not classes:
+    if not isinstance(args, dict) or not isinstance(classes, (list, tuple)) or not classes \
+            or not all(isinstance(c, str) for c in classes):
         raise CheckpointError(f"{path} has malformed model_args or classes: re-save it with glyphcore")
-    if name not in list_models():
+    n_out = args.get("num_classes", len(classes))
+    if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out != len(classes):
         raise CheckpointError(
-            f"{path} holds a {name!r} model, which this glyphcore does not know (it knows "
-            f"{', '.join(list_models())}): update glyphcore or retrain with a known model"
-        )
-    if int(args.get("num_classes", len(classes))) != len(classes):
-        raise CheckpointError(
-            f"{path} is inconsistent: the model has {args.get('num_classes')} outputs but the checkpoint lists "
+            f"{path} is inconsistent: the model has {n_out!r} outputs but the checkpoint lists "
             f"{len(classes)} classes; it cannot name its predictions"
         )
     try:
-        model = create_model(name, **args)
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path}: its {name} model cannot be rebuilt from its model_args ({e})") from None
+        # Never create_model(**args): arguments read from a file must not fetch pretrained weights.
+        model = rebuild_model(name, args, ckpt["state_dict"], source=str(path))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
-    except RuntimeError as e:
+    except (RuntimeError, TypeError, AttributeError) as e:
         first = str(e).strip().splitlines()
         raise CheckpointError(
             f"{path}: its weights do not fit a {name} model with {args}: {' '.join(first[:3])[:400]}"
         ) from None
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = inference_device(device)
     # channels_last: oneDNN's and cuDNN's fast convolution layout (about 2x on the CPU for seed_cnn);
     # training uses it too. Inputs are converted in Predictor.logits.
     model.to(dev, memory_format=torch.channels_last).eval()

@@ -33,11 +33,17 @@ __all__ = [
     "ModelEntry",
     "register_model",
     "create_model",
+    "rebuild_model",
+    "MAX_INPUT_SIDE",
     "list_models",
     "model_entry",
     "normalize_input_size",
     "require_min_size",
 ]
+
+# The largest image side (px) a model rebuilt from a file may ask for: 4096 x 4096 already means a
+# 64 MiB float input per channel; an absurd size in a checkpoint is refused before anything is allocated.
+MAX_INPUT_SIDE = 4096
 
 # The arguments every builder takes; anything else in its signature is a model option.
 _COMMON_ARGS = ("num_classes", "in_channels", "input_size", "act_layer", "batchnorm", "dropout")
@@ -266,3 +272,61 @@ def create_model(
         **{k: _plain(v) for k, v in chosen.items()},
     }
     return model
+
+
+def rebuild_model(name: Any, model_args: Any, state_dict: Any = None, *, source: str = "the checkpoint") -> nn.Module:
+    """Rebuild a model from arguments read from a file (a checkpoint's ``model_name``/``model_args``).
+
+    Unlike ``create_model`` for a user's own request, nothing read from a file may fetch weights or
+    run code: every ``recorded`` option (resnet18's ``pretrained``) is forced to its recorded value,
+    whatever the file says, so a rebuild never reaches torch hub or the network. Sizes are capped
+    (``MAX_INPUT_SIDE``), and with ``state_dict`` the architecture is first built on the meta device
+    (no memory) and its parameter shapes compared with the weights, so that arguments describing a
+    huge model are refused before anything is allocated.
+
+    Args:
+        name: the registry name stored in the file.
+        model_args: the stored ``create_model`` keyword arguments.
+        state_dict: the stored weights, to check the shapes against before building for real.
+        source: what the arguments come from, for messages (e.g. the checkpoint's path).
+
+    Returns:
+        The model (weights freshly initialised; load the state_dict into it).
+
+    Raises:
+        ConfigError: an unknown model, malformed or absurd arguments, or weights of another shape.
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ConfigError(
+            f"{source} holds a {name!r} model, which this glyphcore does not know (it knows "
+            f"{', '.join(_REGISTRY)}): update glyphcore or retrain with a known model"
+        )
+    if not isinstance(model_args, dict) or not all(isinstance(k, str) for k in model_args):
+        raise ConfigError(f"{source} has malformed model_args ({type(model_args).__name__}): re-save it with glyphcore")
+    entry = _REGISTRY[name]
+    args = {**model_args, **entry.recorded}
+    hw = normalize_input_size(args.get("input_size", entry.default_input[1:]))
+    if max(hw) > MAX_INPUT_SIDE:
+        raise ConfigError(
+            f"{source} asks for {hw[0]}x{hw[1]} inputs, above the {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE} a glyphcore "
+            f"model may take: the file is damaged or not a real glyphcore checkpoint"
+        )
+    try:
+        if state_dict is not None:
+            import torch
+
+            with torch.device("meta"):
+                shell = create_model(name, **args)
+            want = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+            if not isinstance(state_dict, dict):
+                raise ConfigError(f"{source} holds no weights (state_dict is {type(state_dict).__name__})")
+            have = {k: tuple(getattr(v, "shape", ())) for k, v in state_dict.items()}
+            if want != have:
+                diff = sorted(set(want) ^ set(have))[:3] or [k for k in want if want[k] != have.get(k)][:3]
+                raise ConfigError(
+                    f"{source}: its weights do not fit a {name} model with {model_args} (first differences: "
+                    f"{', '.join(diff)}): the file is damaged or was edited"
+                )
+        return create_model(name, **args)
+    except TypeError as e:
+        raise ConfigError(f"{source}: its {name} model cannot be rebuilt from its model_args ({e})") from None

@@ -25,8 +25,10 @@ resnet18   3x224x224           1000      11,689,512 (torchvision's)
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -367,16 +369,45 @@ _RESNET_MIN_SIDE = 8
 def _imagenet_resnet18_state() -> dict[str, torch.Tensor]:
     """torchvision's ImageNet resnet18 weights, from torch's hub cache or the network.
 
+    Only asked for by a user's own ``pretrained=True`` (a model rebuilt from a file never gets
+    here: ``rebuild_model`` forces ``pretrained`` off). The file is loaded with
+    ``weights_only=True``, and a file already in the hub cache must have the sha256 prefix its
+    name carries (torch checks the hash only of what it downloads): a planted or damaged file is
+    refused, never unpickled.
+
     Raises:
-        ConfigError: they cannot be had (offline and not cached): says where to put the file.
+        ConfigError: they cannot be had (offline and not cached), or the cached file is not
+            torchvision's: says where to put the right file.
     """
+    import hashlib
+    import pickle
+
     from torchvision.models import ResNet18_Weights
 
     url = ResNet18_Weights.IMAGENET1K_V1.url
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    file_name = Path(url).name  # resnet18-f37072fd.pth: the name carries a prefix of the sha256
+    cached = cache / file_name
+    if cached.exists():
+        prefix = re.search(r"-([a-f0-9]+)\.", file_name).group(1)  # type: ignore[union-attr]
+        digest = hashlib.sha256()
+        with open(cached, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if not digest.hexdigest().startswith(prefix):
+            raise ConfigError(
+                f"{cached} is not torchvision's resnet18 weights file (its sha256 does not start with {prefix}): "
+                f"delete it and download {url} again, or train without pretrained"
+            )
     try:
-        return torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu")
+        return torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu",
+                                                  weights_only=True)
+    except pickle.UnpicklingError:
+        raise ConfigError(
+            f"refused {cached}: it stores Python objects that would run code when loaded; delete it and "
+            f"download {url} again, or train without pretrained"
+        ) from None
     except Exception as e:  # URLError, HTTPError, OSError, a bad hash: all mean "not available"
-        cache = f"{torch.hub.get_dir()}/checkpoints"
         raise ConfigError(
             f"the ImageNet weights for resnet18 could not be downloaded ({type(e).__name__}: {e}). "
             f"Download {url} on a connected machine and put it into torch's hub cache {cache}, "

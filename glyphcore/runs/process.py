@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore import paths
-from glyphcore.errors import ConfigError, RunError
+from glyphcore.errors import ConfigError, RunError, os_reason
+from glyphcore.runs.lock import pid_start_time, status_lock, trainer_lock_taken
 from glyphcore.runs.store import (
     _CHILDREN,
     ACTIVE_STATES,
@@ -38,14 +40,21 @@ from glyphcore.runs.store import (
     write_status,
 )
 
-__all__ = ["launch", "train_argv", "spawn_detached", "child_env", "cancel", "stop", "resume", "delete"]
+__all__ = ["LOOPBACK", "launch", "train_argv", "spawn_detached", "child_env", "cancel", "stop", "resume", "delete"]
+
+LOOPBACK = "127.0.0.1"  # one machine's processes talk over loopback only
+
 
 def train_argv(run_dir: str | os.PathLike, train_args: list[str], nproc: int = 1) -> list[str]:
     """The argv that runs ``python -m glyphcore train --run-dir DIR *train_args``; with nproc > 1,
-    under torchrun (``python -m torch.distributed.run --standalone --nproc_per_node N -m glyphcore``)."""
+    under torchrun on this machine alone: what ``--standalone`` does (a c10d rendezvous on a free
+    port, a fresh id), but at the loopback address instead of the host name, so that the
+    rendezvous and the workers' store are reached over 127.0.0.1."""
     tail = ["-m", "glyphcore", "train", "--run-dir", str(run_dir), *train_args]
     if nproc > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *tail]
+        return [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={LOOPBACK}:0", f"--rdzv-id={secrets.token_hex(8)}", f"--local-addr={LOOPBACK}",
+                f"--nproc-per-node={nproc}", *tail]
     return [sys.executable, *tail]
 
 
@@ -75,14 +84,16 @@ def _spawn(run_dir: Path, argv: list[str]) -> int:
     """Start a run's training process detached; record its pid; return it."""
     try:
         proc = spawn_detached(argv, run_dir / LOG_FILE)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: an argument the OS cannot pass (a NUL byte)
         update_status(run_dir, state="failed", ended=time.time(), message=f"could not start {argv[0]}: {e}")
         raise RunError(f"could not start the training process ({argv[0]}): {e}") from None
     # The child writes its own pid once it runs; until then the launcher's pid lets the lists tell
     # a starting run from a dead one. (If the child was quicker, it has written "running" already.)
-    status = read_json(run_dir / STATUS_FILE) or {}
-    if status.get("state", "queued") == "queued":
-        update_status(run_dir, pid=proc.pid, launcher_pid=proc.pid)
+    start = pid_start_time(proc.pid)
+    with status_lock(run_dir):
+        status = read_json(run_dir / STATUS_FILE) or {}
+        if status.get("state", "queued") == "queued":
+            update_status(run_dir, pid=proc.pid, pid_start=start, launcher_pid=proc.pid, launcher_pid_start=start)
     return proc.pid
 
 
@@ -132,6 +143,9 @@ def launch(config: Any, name: str | None = None, extra_args: list[str] | None = 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"launch needs a TrainConfig, got {type(config).__name__}")
     validate_config(config)
+    if name is not None and (not isinstance(name, str) or any(ord(ch) < 32 for ch in name)):
+        raise ConfigError(f"a run name must be plain text without control characters (a NUL byte, a newline...), "
+                          f"got {name!r}: type the name again")
     n = int(nproc or 1)
     if gpus is not None:
         available = _visible_gpus()
@@ -156,7 +170,7 @@ def _signal_target(status: dict[str, Any]) -> int | None:
     """The pid to signal: torchrun's (it forwards to every worker) or the single process."""
     for key in ("launcher_pid", "pid"):
         pid = status.get(key)
-        if pid and pid != os.getpid() and pid_alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid, status.get(f"{key}_start")):
             return int(pid)
     return None
 
@@ -227,31 +241,46 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
     run_dir = resolve_run(run)
     if run_dir.resolve() == paths.starter_dir().resolve():
         raise RunError("the starter run is read-only: fine-tune it in a new run with --init-from starter")
-    status = read_status(run_dir)
-    state = status["state"]
     bad = sorted(set(overrides) - set(RUNTIME_FIELDS))
     if bad:
         raise ConfigError(f"a resumed run keeps its settings; only {', '.join(RUNTIME_FIELDS)} may change "
                           f"(not {', '.join(bad)}). Start a new run to change them")
-    saved = read_config(run_dir)
-    config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
-    more_epochs = state == "done" and config.epochs > int(status.get("epoch") or 0)
-    if state in ACTIVE_STATES:
-        raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
-    if state == "failed" and status.get("resumable") is False:
-        raise RunError(f"run {run_dir.name} failed before training started and would fail the same way again "
-                       f"({status.get('message') or 'see its train.log'}); start a new run with that fixed")
-    if state not in RESUMABLE_STATES and not more_epochs:
-        hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
-                else " Pass a larger epochs= to train it further." if state == "done" else "")
-        raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
-    n = int(status.get("world_size") or 1)
-    write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
-    update_status(run_dir, state="queued", pid=None, launcher_pid=None, ended=None, epochs=config.epochs,
-                  cancel_requested=None, resumable=None, message="resuming")
+    # Check and mark queued under the status lock: of two resumes at the same instant, the second
+    # sees the first's "queued" and is refused, so only one trainer is ever started.
+    with status_lock(run_dir):
+        status = read_status(run_dir)
+        state = status["state"]
+        saved = read_config(run_dir)
+        config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
+        more_epochs = state == "done" and config.epochs > _int_or_zero(status.get("epoch"))
+        if trainer_lock_taken(run_dir):  # whatever status.json says: a live trainer holds the lock
+            raise RunError(f"run {run_dir.name} is being trained by another process right now; "
+                           f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)")
+        if state in ACTIVE_STATES:
+            raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
+        if state == "failed" and status.get("resumable") is False:
+            raise RunError(f"run {run_dir.name} failed before training started and would fail the same way again "
+                           f"({status.get('message') or 'see its train.log'}); start a new run with that fixed")
+        if state not in RESUMABLE_STATES and not more_epochs:
+            hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
+                    else " Pass a larger epochs= to train it further." if state == "done" else "")
+            raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
+        n = status.get("world_size") if isinstance(status.get("world_size"), int) else 1
+        n = max(1, n)
+        try:
+            write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
+        except OSError as e:
+            raise RunError(f"cannot resume {run_dir.name}: its folder cannot be written ({os_reason(e)})") from None
+        update_status(run_dir, state="queued", pid=None, pid_start=None, launcher_pid=None, launcher_pid_start=None,
+                      ended=None, epochs=config.epochs, cancel_requested=None, resumable=None,
+                      message="resuming")
     args = config_to_argv(config) + ["--resume"] + list(extra_args or [])
     _spawn(run_dir, train_argv(run_dir, args, nproc=n))
     return run_dir.name
+
+
+def _int_or_zero(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def delete(run: str | Path) -> None:
@@ -266,4 +295,7 @@ def delete(run: str | Path) -> None:
     status = read_status(run_dir)
     if status["state"] in ACTIVE_STATES:
         raise RunError(f"run {run_dir.name} is {status['state']}; cancel it before deleting it")
-    shutil.rmtree(run_dir)
+    try:
+        shutil.rmtree(run_dir)
+    except OSError as e:
+        raise RunError(f"could not delete {run_dir}: {os_reason(e)}; what is left of it is still there") from None

@@ -27,6 +27,7 @@ from typing import Any
 from glyphcore import paths
 from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError, ConfigError, RunError
+from glyphcore.runs.lock import pid_start_time, status_lock
 
 __all__ = [
     "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
@@ -34,7 +35,8 @@ __all__ = [
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
     "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "run_info", "pid_alive",
-    "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "can_resume",
+    "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "can_resume", "run_has_results", "clean_orphan_tmps",
+    "typed_status",
 ]
 
 # One source of truth for the names inside a run folder.
@@ -158,12 +160,55 @@ def write_config(run_dir: Path, config: Any, name: str | None, **extra: Any) -> 
 
 # Every key of status.json, with its value before the run has told anything.
 STATUS_DEFAULTS: dict[str, Any] = {
-    "state": "queued", "pid": None, "launcher_pid": None, "device": None, "started": None,
+    "state": "queued", "pid": None, "pid_start": None, "launcher_pid": None, "launcher_pid_start": None,
+    "device": None, "started": None,
     "ended": None, "updated": None, "epoch": 0, "epochs": None, "step": 0, "steps_per_epoch": None,
     "best_epoch": None, "best_val_loss": None, "best_val_acc": None, "params": None,
     "wall_seconds": 0.0, "images_per_s": None, "compile_seconds": None, "gpu_peak_mib": None, "world_size": 1,
     "message": "", "name": None, "cancel_requested": None, "resumable": None,
 }
+
+
+# The type each status.json key must have; a value of another type (a hand-edited or damaged file)
+# is read as its default, never trusted (one bad field must not crash or hide the lists).
+_INT_KEYS = ("pid", "pid_start", "launcher_pid", "launcher_pid_start", "epoch", "epochs", "step",
+             "steps_per_epoch", "best_epoch", "params", "world_size")
+_FLOAT_KEYS = ("started", "ended", "updated", "best_val_loss", "best_val_acc", "wall_seconds", "images_per_s",
+               "compile_seconds", "gpu_peak_mib", "cancel_requested")
+_STR_KEYS = ("state", "device", "message", "name")
+
+
+def _typed(value: Any, kind: str) -> tuple[Any, bool]:
+    """(value, ok): ``value`` if it has the type ``kind`` ("int", "float", "str"), else (None, False)."""
+    if value is None:
+        return None, True
+    if kind == "str":
+        return (value, True) if isinstance(value, str) else (None, False)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, False
+    if kind == "int":
+        return (value, True) if isinstance(value, int) else (None, False)
+    return (float(value), True) if math.isfinite(value) else (None, False)
+
+
+def typed_status(raw: dict[str, Any]) -> dict[str, Any]:
+    """status.json's values with every known key of its type (defaults for wrong types); the keys
+    whose values were dropped are listed under ``bad_fields``."""
+    status = {**STATUS_DEFAULTS, **raw}
+    bad = []
+    for keys, kind in ((_INT_KEYS, "int"), (_FLOAT_KEYS, "float"), (_STR_KEYS, "str")):
+        for k in keys:
+            value, ok = _typed(status.get(k), kind)
+            if not ok:
+                bad.append(k)
+                value = None if k == "state" else STATUS_DEFAULTS.get(k)
+            status[k] = value
+    if status["state"] is None:
+        status["state"] = "unknown"
+    if status["message"] is None:
+        status["message"] = ""
+    status["bad_fields"] = bad
+    return status
 
 
 def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
@@ -172,11 +217,56 @@ def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
 
 
 def update_status(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
-    """Read status.json, apply ``changes``, write it back atomically; returns the new status."""
+    """Read status.json, apply ``changes``, write it back atomically; returns the new status.
+
+    Under the run folder's status lock (``glyphcore.runs.lock.status_lock``): the launcher, cancel
+    and the training process never lose each other's changes.
+    """
     run_dir = Path(run_dir)
-    status = {**STATUS_DEFAULTS, **(read_json(run_dir / STATUS_FILE) or {}), **changes}
-    write_status(run_dir, status)
+    with status_lock(run_dir):
+        status = {**STATUS_DEFAULTS, **(read_json(run_dir / STATUS_FILE) or {}), **changes}
+        write_status(run_dir, status)
     return status
+
+
+# Files a training process writes: a folder holding any of them holds a run's results.
+_RESULT_FILES = (METRICS_FILE, BEST_CKPT, LAST_CKPT)
+# An atomic write's temporary file (glyphcore.atomic): ``.<name>.<random>.tmp``.
+_TMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.[^.]+\.tmp$")
+_TMP_STALE_S = 600.0  # s: a temporary file of another writer older than this is an orphan
+
+
+def run_has_results(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a run's results (metrics, checkpoints), i.e. training there anew
+    would overwrite them. A folder a launcher just prepared (config.json, a queued status) has none."""
+    run_dir = Path(run_dir)
+    return any((run_dir / f).exists() for f in _RESULT_FILES) or (run_dir / EVAL_DIR).exists()
+
+
+def clean_orphan_tmps(run_dir: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that killed writers left in a run folder; returns their names.
+
+    Call it holding the trainer lock: the temporary checkpoint files are only ever written by the
+    lock holder, so any there now are orphans; other temporary files (status.json, written by
+    launchers too) only when older than ``_TMP_STALE_S``.
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(Path(run_dir).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TMP_PATTERN.match(p.name)
+        if m is None or not p.is_file():
+            continue
+        try:
+            if m.group("name") in (BEST_CKPT, LAST_CKPT) or now - p.stat().st_mtime > _TMP_STALE_S:
+                p.unlink()
+                removed.append(p.name)
+        except OSError:
+            continue
+    return removed
 
 
 class MetricsLog:
@@ -250,6 +340,9 @@ def read_metrics(run: str | Path, since_offset: int = 0) -> MetricsChunk:
     except FileNotFoundError:
         chunk.reset = since_offset > 0
         return chunk
+    except OSError as e:  # a folder by that name, no permission...
+        raise RunError(f"{path} cannot be read ({e.strerror or e}): the run folder is damaged; "
+                       f"delete the run or restore the file") from None
     end = data.rfind(b"\n") + 1  # only complete lines
     for line in data[:end].splitlines():
         if not line.strip():
@@ -283,10 +376,21 @@ def read_config(run: str | Path) -> dict[str, Any]:
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is a live glyphcore training process (not a zombie, not a reused pid)."""
-    if not pid:
+def pid_alive(pid: Any, start: Any = None) -> bool:
+    """Whether ``pid`` is a live glyphcore training process (not a zombie, not a reused pid).
+
+    Args:
+        pid: the process id recorded in status.json.
+        start: its start time as recorded with it (``glyphcore.runs.lock.pid_start_time``); when
+            given, a process with that pid but another start time is another process (the pid was
+            reused), whatever its command line.
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
+    if isinstance(start, int) and not isinstance(start, bool):
+        now = pid_start_time(pid)
+        if now is not None and now != start:
+            return False
     child = _CHILDREN.get(pid)
     if child is not None:  # started by this process: poll() knows (and reaps it when it has ended)
         if child.poll() is None:
@@ -326,15 +430,18 @@ def read_status(run: str | Path) -> dict[str, Any]:
     """
     run_dir = resolve_run(run)
     raw = read_json(run_dir / STATUS_FILE)
-    status = {**STATUS_DEFAULTS, **(raw or {})}
+    status = typed_status(raw or {})
+    if status["bad_fields"]:
+        status["message"] = (f"{STATUS_FILE} has values of the wrong type in {', '.join(status['bad_fields'])} "
+                             f"(shown as unknown); {status['message']}").rstrip("; ")
     if raw is None:
         status["state"] = "done" if (run_dir / BEST_CKPT).is_file() else "crashed"
         status["message"] = f"{STATUS_FILE} is missing or unreadable"
         return status
     if status["state"] in ACTIVE_STATES:
         pid = status.get("pid")
-        young = pid is None and time.time() - float(status.get("updated") or 0) < _QUEUED_GRACE_S
-        if not young and not pid_alive(pid):
+        young = pid is None and time.time() - (status.get("updated") or 0.0) < _QUEUED_GRACE_S
+        if not young and not pid_alive(pid, status.get("pid_start")):
             if status.get("cancel_requested"):  # SIGTERM came before the process could handle it
                 status["state"] = "cancelled"
                 status["message"] = "cancelled before training started"
@@ -420,26 +527,38 @@ class RunInfo:
 
 
 def run_info(run_dir: Path, is_starter: bool = False) -> RunInfo:
-    """One run folder as the lists show it (its status reconciled with the process table)."""
-    status = read_status(run_dir)
+    """One run's list entry; a run whose files cannot be read at all is listed as ``unreadable``
+    (with the reason), never dropped and never an exception for the whole list."""
+    run_id = "starter" if is_starter else run_dir.name
+    try:
+        status = read_status(run_dir)
+    except (RunError, OSError, ValueError, TypeError) as e:
+        return RunInfo(run_id=run_id, path=run_dir, state="unreadable", message=str(e), is_starter=is_starter)
     config = read_json(run_dir / CONFIG_FILE) or {}
+
+    def text(key: str) -> str | None:
+        v = config.get(key)
+        return v if isinstance(v, str) else None
+
+    config_epochs, _ = _typed(config.get("epochs"), "int")
+    created, _ = _typed(config.get("created"), "float")
     return RunInfo(
-        run_id="starter" if is_starter else run_dir.name,
+        run_id=run_id,
         path=run_dir,
         state=status["state"],
-        model=config.get("model"),
-        activation=config.get("activation"),
-        data=config.get("data"),
-        name=config.get("name") or status.get("name"),
-        epoch=int(status.get("epoch") or 0),
-        epochs=status.get("epochs") or config.get("epochs"),
+        model=text("model"),
+        activation=text("activation"),
+        data=text("data"),
+        name=text("name") or status.get("name"),
+        epoch=status.get("epoch") or 0,
+        epochs=status.get("epochs") or config_epochs,
         best_epoch=status.get("best_epoch"),
         best_val_loss=status.get("best_val_loss"),
         best_val_acc=status.get("best_val_acc"),
         params=status.get("params"),
-        started=status.get("started") or config.get("created"),
+        started=status.get("started") or created,
         ended=status.get("ended"),
-        wall_seconds=float(status.get("wall_seconds") or 0.0),
+        wall_seconds=status.get("wall_seconds") or 0.0,
         device=status.get("device"),
         message=status.get("message") or "",
         is_starter=is_starter,

@@ -30,6 +30,7 @@ from typing import Any
 
 from glyphcore import paths, runs
 from glyphcore.errors import ConfigError, RunError
+from glyphcore.runs.lock import pid_start_time
 from glyphcore.runs.process import spawn_detached
 
 __all__ = [
@@ -171,7 +172,7 @@ def launch_sweep(config: Any, grid: dict[str, list[Any]] | list[str], *, paralle
         raise RunError(f"could not start the sweep's runner ({argv[0]}): {e}") from None
     for d in run_dirs:  # until the runner writes its own pid: the lists tell waiting from dead
         if _raw_state(d) == "queued":
-            runs.update_status(d, pid=proc.pid)
+            runs.update_status(d, pid=proc.pid, pid_start=pid_start_time(proc.pid))
     runs.write_json_atomic(path, {**record, "runner_pid": proc.pid})
     return sweep_id
 
@@ -310,7 +311,7 @@ def run_queue(record_path: Path) -> int:
     me = os.getpid()
     for d in run_dirs:  # while they wait, the runner's pid keeps them "queued", not "crashed"
         if _raw_state(d) == "queued":
-            runs.update_status(d, pid=me, launcher_pid=None)
+            runs.update_status(d, pid=me, pid_start=pid_start_time(me), launcher_pid=None)
     stopping = {"flag": False}
     running: dict[Path, subprocess.Popen] = {}
 
@@ -339,12 +340,12 @@ def run_queue(record_path: Path) -> int:
                 runs.update_status(d, state="failed", ended=time.time(), pid=None, resumable=False,
                                    message=f"could not read its config: {e}")
                 continue
-            runs.update_status(d, pid=None, launcher_pid=None, message="starting")
+            runs.update_status(d, pid=None, pid_start=None, launcher_pid=None, message="starting")
             # in the runner's session: a signal to the runner's group reaches the runs as well
             proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False)
             running[d] = proc
             if _raw_state(d) == "queued":  # the child may have written "running" with its pid already
-                runs.update_status(d, pid=proc.pid)
+                runs.update_status(d, pid=proc.pid, pid_start=pid_start_time(proc.pid))
         if waiting or running:
             time.sleep(_POLL_S)
     return 1 if stopping["flag"] else 0

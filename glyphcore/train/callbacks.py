@@ -23,7 +23,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Callback", "SaveBest", "EarlyStopping", "TimeBudget", "RunFolderWriter", "default_callbacks", "best_log_line",
+    "DIVERGED_CHANCE_FACTOR", "loss_diverged",
 ]
+
+# A validation loss above this many times ln(num_classes) -- the cross-entropy of guessing every
+# class with equal probability -- means the model is confidently wrong, far worse than knowing
+# nothing: after 2 epochs, such a run has diverged (a too-high learning rate blows the weights up;
+# the loss then grows to 1e3..1e10 without ever becoming NaN).
+DIVERGED_CHANCE_FACTOR = 3.0
+DIVERGED_AFTER_EPOCH = 2  # the first epoch of a hard start may still be above it
+
+
+def loss_diverged(val_loss: float, epoch: int, num_classes: int) -> bool:
+    """Whether a finite validation loss after ``epoch`` (1-based) shows a diverged run.
+
+    >>> loss_diverged(1e10, 2, 52), loss_diverged(3.9, 2, 52), loss_diverged(50.0, 1, 52)
+    (True, False, False)
+    """
+    if num_classes < 2 or epoch < DIVERGED_AFTER_EPOCH:
+        return False
+    return val_loss > DIVERGED_CHANCE_FACTOR * math.log(num_classes)
 
 def best_log_line(old: float, new: float) -> str:
     """The report's save-best line: ``Validation loss decreased (0.088288 --> 0.072012). Saving model ...``"""
@@ -160,7 +179,10 @@ class RunFolderWriter(Callback):
         prev = store.read_json(self.run_dir / store.STATUS_FILE) or {}
         pid = os.getpid()
         launcher = os.getppid() if state.world_size > 1 else pid  # torchrun forwards signals to workers
-        self._status(state, state="running", pid=pid, launcher_pid=launcher, device=state.device_name,
+        from glyphcore.runs.lock import pid_start_time
+
+        self._status(state, state="running", pid=pid, pid_start=pid_start_time(pid), launcher_pid=launcher,
+                     launcher_pid_start=pid_start_time(launcher), device=state.device_name,
                      started=prev.get("started") if state.resumed and prev.get("started") else time.time(),
                      ended=None, name=name, world_size=state.world_size,
                      compile_seconds=state.compile_seconds, message="running")

@@ -11,6 +11,7 @@ The defaults reproduce the report: seed_cnn with SiLU and BatchNorm, Adam at lr 
 from __future__ import annotations
 
 import json
+import math
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
@@ -116,6 +117,8 @@ PRESET_NOTES: dict[str, str] = {
     "fast": "batch 500, one-cycle schedule, label smoothing, 12 epochs: the report's accuracy in fewer steps",
 }
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
+
 # Fields that may change when a run is resumed: they change how and where it runs, not what it is.
 RUNTIME_FIELDS = ("epochs", "patience", "time_budget_min", "device", "amp", "threads", "compile",
                   "log_every", "eval_batch_size")
@@ -203,6 +206,15 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         if spec["choices"] and value not in spec["choices"]:
             raise ConfigError(f"{name} must be one of {', '.join(spec['choices'])}; got {value!r}")
 
+    for spec in field_specs():  # NaN and Inf pass every comparison below the wrong way: refuse them first
+        v = getattr(config, spec["name"])
+        if spec["type"] == "float" and v is not None and not math.isfinite(v):
+            raise ConfigError(f"{spec['name']} must be a finite number, got {v!r}")
+        if spec["type"] == "str" and v is not None and "\0" in v:  # no OS call can take it (paths, argv)
+            raise ConfigError(f"{spec['name']} contains a NUL byte: type it again, got {v!r}")
+    if not 0 <= config.seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer in 0..{MAX_SEED} (2**63 - 1), got {config.seed}")
+
     def positive(name: str, allow_none: bool = False) -> None:
         v = getattr(config, name)
         if v is None and allow_none:
@@ -218,8 +230,10 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if not 0.0 <= config.label_smoothing < 1.0:
         raise ConfigError(f"label_smoothing must be in [0, 1), got {config.label_smoothing}")
-    if config.weight_decay < 0 or config.momentum < 0:
-        raise ConfigError("weight_decay and momentum must be >= 0")
+    if config.weight_decay < 0:
+        raise ConfigError(f"weight_decay must be >= 0, got {config.weight_decay}")
+    if not 0.0 <= config.momentum < 1.0:
+        raise ConfigError(f"momentum must be in [0, 1), got {config.momentum}")
     dev = config.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {dev!r}")

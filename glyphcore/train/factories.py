@@ -17,18 +17,27 @@ ONECYCLE_WARMUP = 0.25  # fraction of all steps spent rising to the peak lr (one
 ONECYCLE_DIV = 25.0  # onecycle starts at peak / 25 ...
 ONECYCLE_FINAL_DIV = 1e4  # ... and ends at peak / 25 / 1e4 (torch's OneCycleLR defaults)
 
-def build_model(config: TrainConfig, in_channels: int, input_size: tuple[int, int], num_classes: int) -> nn.Module:
+def build_model(config: TrainConfig, in_channels: int, input_size: tuple[int, int], num_classes: int, *,
+                weights_from_file: bool = False) -> nn.Module:
     """The model of ``config`` for images C x H x W and ``num_classes`` classes.
+
+    Args:
+        weights_from_file: the weights will be replaced by a checkpoint's (a resume point or
+            ``init_from``): the model's recorded options (resnet18's ``pretrained``) are forced off,
+            so that nothing is downloaded or loaded from torch hub for weights about to be overwritten.
 
     Raises:
         ConfigError: unknown model, activation or option, or a size the model cannot take (from
             ``glyphcore.models.create_model``, whose messages list the valid values).
     """
-    from glyphcore.models import create_model
+    from glyphcore.models import create_model, model_entry
 
+    options = dict(config.model_options)
+    if weights_from_file:
+        options.update(model_entry(config.model).recorded)
     return create_model(config.model, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
                         activation=config.activation, batchnorm=config.batchnorm, dropout=config.dropout,
-                        **config.model_options)
+                        **options)
 
 
 def count_params(model: nn.Module) -> int:

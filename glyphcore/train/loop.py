@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from glyphcore.checkpoint import load_checkpoint
-from glyphcore.errors import ConfigError, DataError, GlyphError
+from glyphcore.errors import ConfigError, DataError, GlyphError, RunError, os_reason
 from glyphcore.runs import store
-from glyphcore.train.callbacks import Callback, default_callbacks
+from glyphcore.runs.lock import hold_trainer_lock, release_trainer_lock
+from glyphcore.train.callbacks import DIVERGED_CHANCE_FACTOR, Callback, default_callbacks, loss_diverged
 from glyphcore.train.config import TrainConfig, validate_config
 from glyphcore.train.device import DeviceData, epoch_permutation, keep_freed_cpu_memory, resolve_amp, resolve_device
 from glyphcore.train.device import _aug_seed
@@ -149,6 +150,8 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
             window_n = 0
         for cb in state.callbacks:
             cb.on_step(state)
+        if state.saver.failed:  # a checkpoint could not be written (a full disk): stop now, not an epoch later
+            state.saver.raise_failure()
         if world > 1:
             # Stopping must be agreed on, at step numbers every process reaches: the log points.
             if log_point:
@@ -323,7 +326,7 @@ def _signals_to(handler: _SignalCancel, enabled: bool):
 
 def fit(config: TrainConfig, run_dir: str | os.PathLike | None = None, *, train_set: Any = None, val_set: Any = None,
         callbacks: Sequence[Callback] = (), resume: bool = False, name: str | None = None,
-        handle_signals: bool = False) -> FitResult:
+        handle_signals: bool = False, allow_data_change: bool = False) -> FitResult:
     """Train ``config``; with ``run_dir``, write the run folder (config, status, metrics, best.pt, last.pt).
 
     Args:
@@ -336,6 +339,8 @@ def fit(config: TrainConfig, run_dir: str | os.PathLike | None = None, *, train_
             last.pt the run starts over in the same folder.
         name: the user's run name (config.json / status.json).
         handle_signals: SIGTERM/SIGINT cancel the run cleanly (the CLI process sets this).
+        allow_data_change: resume even though the data set's hash differs from the resume point's
+            (refused by default: the run would silently continue on other data).
 
     Returns:
         FitResult; the model holds the best weights.
@@ -347,19 +352,20 @@ def fit(config: TrainConfig, run_dir: str | os.PathLike | None = None, *, train_
     validate_config(config)
     cancel = _SignalCancel()
     with _signals_to(cancel, handle_signals):
-        state = _setup(config, run_dir, train_set, val_set, callbacks, resume, name)
+        state = _setup(config, run_dir, train_set, val_set, callbacks, resume, name, allow_data_change)
         cancel.attach(state)
         return _run_loop(state)
 
 
 def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: Any, val_set: Any,
-           callbacks: Sequence[Callback], resume: bool, name: str | None) -> TrainState:
+           callbacks: Sequence[Callback], resume: bool, name: str | None,
+           allow_data_change: bool = False) -> TrainState:
     """Everything before the first epoch: processes, device, data, model, optimizer, resume point,
     compile. A failure is recorded in the run folder's status.json, then raised."""
     rank, local_rank, world = _dist_env()
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and rank == 0:
-        run_path.mkdir(parents=True, exist_ok=True)
+        _claim_run_dir(run_path)  # refused before anything is written: the folder may be another trainer's
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -387,7 +393,9 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
         if tuple(val_set.images.shape[1:]) != (c, h, w):
             raise DataError(f"train images are {c}x{h}x{w} but validation images {tuple(val_set.images.shape[1:])}")
         torch.manual_seed(config.seed)  # the weights' initialisation
-        model = build_model(config, c, (h, w), len(classes))
+        from_file = bool(config.init_from) or (
+            resume and run_path is not None and (run_path / store.LAST_CKPT).is_file())
+        model = build_model(config, c, (h, w), len(classes), weights_from_file=from_file)
         params = count_params(model)
         if config.param_budget is not None and params > config.param_budget:
             raise ConfigError(
@@ -420,7 +428,17 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
             if last.is_file():
                 best_path = run_path / store.BEST_CKPT
                 best = load_checkpoint(best_path)["state_dict"] if best_path.is_file() else None
-                state.load_resume_point(load_checkpoint(last, map_location=device), best)
+                resume_point = load_checkpoint(last, map_location=device)
+                saved_ds = resume_point.get("dataset")
+                was = saved_ds.get("hash") if isinstance(saved_ds, dict) else None
+                now = dataset_info.get("hash")
+                if was and now and was != now and not allow_data_change:
+                    raise DataError(
+                        f"the data set {config.data} changed since this run was trained on it (hash {str(was)[:12]} "
+                        f"then, {str(now)[:12]} now): resuming would mix two data sets. Rebuild the old one, start "
+                        f"a new run, or pass --allow-data-change to continue on the new data anyway"
+                    )
+                state.load_resume_point(resume_point, best)
                 where = f"epoch {state.epoch + 1}, step {state.epoch_step + 1}" if state.epoch_step else f"epoch {state.epoch + 1}"
                 state.log(f"Resumed from {store.LAST_CKPT} at {where} (global step {state.step})")
             else:
@@ -437,18 +455,57 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
     except BaseException as e:
         if run_path is not None and rank == 0:
             # A bad setting, data set or resume point fails the same way again: not offered a resume.
-            store.update_status(run_path, state="failed", ended=time.time(), pid=os.getpid(),
-                                resumable=not isinstance(e, GlyphError),
-                                message=str(e) if isinstance(e, GlyphError) else f"{type(e).__name__}: {e}")
+            with contextlib.suppress(OSError):  # a full or read-only disk: the error below says so
+                store.update_status(run_path, state="failed", ended=time.time(), pid=os.getpid(),
+                                    resumable=not isinstance(e, GlyphError), message=_error_message(e))
+            release_trainer_lock(run_path)
         raise
     return state
+
+
+def _error_message(e: BaseException) -> str:
+    """The status/console line for an error: a GlyphError's own text, an OS error's reason ("disk
+    full ..."), else the exception's type and text."""
+    if isinstance(e, GlyphError):
+        return str(e)
+    if isinstance(e, OSError):
+        return os_reason(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def _claim_run_dir(run_path: Path) -> None:
+    """Create the run folder, take its trainer lock for this process's life (a second trainer is
+    refused: ``glyphcore.runs.lock``), and remove the temporary files killed writers left there.
+
+    Raises:
+        RunError: the folder is the starter's, a file, not writable, or another process trains in it.
+    """
+    from glyphcore import paths
+
+    if run_path.exists() and not run_path.is_dir():
+        raise RunError(f"--run-dir {run_path} is a file, not a folder: pass a folder for the run")
+    if run_path.resolve() == paths.starter_dir().resolve():
+        raise RunError("the starter run is read-only: train into another folder (fine-tune it with "
+                       "--init-from starter) and copy the files over yourself if you mean to replace it")
+    try:
+        run_path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"cannot create the run folder {run_path}: {os_reason(e)}") from None
+    hold_trainer_lock(run_path)
+    store.clean_orphan_tmps(run_path)
 
 
 def _run_loop(state: TrainState) -> FitResult:
     cfg = state.config
     end_state, message, error = "done", "", None
-    for cb in state.callbacks:
-        cb.on_fit_start(state)
+    try:
+        for cb in state.callbacks:
+            cb.on_fit_start(state)
+    except BaseException:  # e.g. a read-only or full disk: nothing could be recorded
+        state.saver.close()
+        if state.run_dir is not None and state.rank == 0:
+            release_trainer_lock(state.run_dir)
+        raise
     state._t_start = time.perf_counter()
     try:
         while state.epoch < cfg.epochs and state.stop_reason is None:
@@ -460,6 +517,13 @@ def _run_loop(state: TrainState) -> FitResult:
             val_loss, val_acc = _evaluate_state(state)
             if not math.isfinite(val_loss):
                 raise _Diverged(_divergence_message(state, val_loss, epoch, state.step))
+            if loss_diverged(val_loss, epoch, len(state.classes)):
+                lr = cfg.lr
+                raise _Diverged(
+                    f"the validation loss is {val_loss:.4g} after epoch {epoch}, over {DIVERGED_CHANCE_FACTOR:g}x "
+                    f"the {math.log(len(state.classes)):.3f} of guessing uniformly among {len(state.classes)} "
+                    f"classes: the training diverged. The learning rate {lr:g} is likely too high for this model "
+                    f"and data; lower it, e.g. to a tenth: --lr {lr / 10:g}")
             state.epoch = epoch
             record = {
                 "epoch": epoch, "step": state.step, "train_loss": tr["train_loss"], "train_acc": tr["train_acc"],
@@ -489,7 +553,9 @@ def _run_loop(state: TrainState) -> FitResult:
         message = f"cancelled at {where}; resume continues from there"
     except BaseException as e:  # recorded as failed, then raised
         end_state, error = "failed", e
-        message = str(e) if isinstance(e, GlyphError) else f"{type(e).__name__}: {e}"
+        message = _error_message(e)
+        if isinstance(e, OSError):
+            message = f"could not write the run folder: {message}"
     wall = state.wall_seconds()
     state.elapsed_before, state._t_start = wall, None
     result = FitResult(
@@ -510,6 +576,8 @@ def _run_loop(state: TrainState) -> FitResult:
         state.saver.flush()
     finally:
         state.saver.close()
+        if state.run_dir is not None and state.rank == 0:
+            release_trainer_lock(state.run_dir)
     if error is not None:
         raise error
     return result

@@ -21,7 +21,7 @@ from torch import nn
 
 from glyphcore import __version__
 from glyphcore.checkpoint import save_checkpoint
-from glyphcore.errors import CheckpointError
+from glyphcore.errors import CheckpointError, os_reason
 from glyphcore.runs import store
 from glyphcore.train.config import TrainConfig
 from glyphcore.train.device import DeviceData, device_name
@@ -39,7 +39,10 @@ def versions() -> dict[str, str]:
 class CheckpointSaver:
     """Writes checkpoints on one background thread, in order, so that the loop never waits for the
     disk (torch.save + fsync of a few MB, twice an epoch at worst). Payloads must be snapshots
-    (tensors copied to the CPU). A failed write is raised by the next ``submit`` or by ``flush``."""
+    (tensors copied to the CPU). A failed write (a full disk) is a ``CheckpointError`` naming the OS
+    reason; the training loop polls ``failed`` every step and stops at once (``raise_failure``), so
+    a run loses at most the epoch whose checkpoint could not be written. ``submit`` and ``flush``
+    raise it too."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
@@ -61,10 +64,24 @@ class CheckpointSaver:
                     return
                 if self._error is None:  # after a failure, later writes would only hide it
                     save_checkpoint(*item)
+            except OSError as e:
+                self._error = CheckpointError(
+                    f"could not write {Path(item[1]).name}: {os_reason(e)}. The run stopped; its previous "
+                    f"checkpoints are intact: free space (or make the folder writable) and resume it"
+                )
             except BaseException as e:  # noqa: BLE001 (handed to the training thread)
                 self._error = e
             finally:
                 self._queue.task_done()
+
+    @property
+    def failed(self) -> bool:
+        """A write has failed and its error was not raised yet (one attribute read: cheap per step)."""
+        return self._error is not None
+
+    def raise_failure(self) -> None:
+        """Raise the failed write's error, if any."""
+        self._raise()
 
     def _raise(self) -> None:
         if self._error is not None:

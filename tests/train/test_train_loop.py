@@ -277,13 +277,14 @@ def test_a_full_disk_while_saving_leaves_the_previous_checkpoint_valid(data, tmp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match=r"disk full \(No space left"):
         fit(cfg(epochs=2), run, train_set=data[0], val_set=data[1], resume=True)
     monkeypatch.setattr(torch, "save", real_save)
     assert (run / "last.pt").read_bytes() == before
     assert load_checkpoint(run / "last.pt")["epoch"] == 1
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
-    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "failed" and "disk full" in status["message"]
     # ... and the run resumes from it once there is room again.
     assert fit(cfg(epochs=2), run, train_set=data[0], val_set=data[1], resume=True).epochs_run == 2
 
