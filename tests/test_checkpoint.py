@@ -40,7 +40,8 @@ def test_a_checkpoint_comes_back_as_it_was_saved(tmp_path):
     assert path == tmp_path / "best.pt" and [p.name for p in tmp_path.iterdir()] == ["best.pt"]
     back = load_checkpoint(path)
     assert back["format"] == FORMAT  # filled in
-    assert {k: v for k, v in back.items() if k not in ("state_dict", "rng", "format")} == {
+    assert len(back["state_dict_sha256"]) == 64  # filled in: the weights' checksum, verified at load
+    assert {k: v for k, v in back.items() if k not in ("state_dict", "rng", "format", "state_dict_sha256")} == {
         k: v for k, v in payload.items() if k not in ("state_dict", "rng")}
     assert back["state_dict"].keys() == payload["state_dict"].keys()
     assert all(torch.equal(back["state_dict"][k], v) for k, v in payload["state_dict"].items())
