@@ -192,7 +192,8 @@ class RunFolderWriter(Callback):
         assert self.metrics is not None
         self.metrics.append(*records)
         self._flush_messages(state)
-        self._status(state)
+        ips = state.live_images_per_s()
+        self._status(state, **({"images_per_s": round(ips, 1)} if ips else {}))
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
         assert self.metrics is not None

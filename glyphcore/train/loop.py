@@ -113,6 +113,7 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
     cpu = dev.type == "cpu"
     last_flush = time.perf_counter()
     t0 = time.perf_counter()
+    state.epoch_clock = (t0, state.epoch_step)  # images/s from the first logged steps on
     partial = False
     compiled_graphs = cfg.compile == "reduce-overhead"
     for i in range(state.epoch_step, steps):

@@ -194,6 +194,17 @@ class TrainState:
         self.aug_gen_state: torch.Tensor | None = None
         self.device_name = device_name(device)
         self.saver = CheckpointSaver()
+        # (perf_counter at the start of this session's part of the epoch, epoch_step then)
+        self.epoch_clock: tuple[float, int] | None = None
+
+    def live_images_per_s(self) -> float | None:
+        """Training images per second in the epoch so far (this session's steps): what the app shows
+        before the first epoch has ended. None before the first step."""
+        if self.epoch_clock is None:
+            return None
+        t0, first_step = self.epoch_clock
+        steps, seconds = self.epoch_step - first_step, time.perf_counter() - t0
+        return steps * self.config.batch_size / seconds if steps > 0 and seconds > 0 else None
 
     def gpu_peak_mib(self) -> float | None:
         """Peak GPU memory allocated by this process so far (MiB); None off CUDA."""

@@ -324,3 +324,15 @@ def test_a_failure_while_status_json_is_written_leaves_the_previous_one(tmp_path
     assert (tmp_path / "status.json").read_bytes() == before
     assert runs.read_json(tmp_path / "status.json")["epoch"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]  # no temp file left behind
+
+
+def test_images_per_s_is_in_status_json_from_the_first_logged_steps(data, tmp_path):
+    seen = []
+
+    class ReadStatus(Callback):  # after the run-folder writer: status.json as the app reads it then
+        def on_log(self, state, records) -> None:
+            if state.epoch == 0:  # the first epoch has not ended yet
+                seen.append(json.loads((tmp_path / "run" / runs.STATUS_FILE).read_text())["images_per_s"])
+
+    fit(cfg(epochs=1, log_every=2), tmp_path / "run", train_set=data[0], val_set=data[1], callbacks=[ReadStatus()])
+    assert seen and all(isinstance(v, float) and v > 0 for v in seen)
