@@ -134,14 +134,13 @@ class DeviceData:
             raise DataError(f"{images.shape[0]} images but labels of shape {labels.shape}: they must match")
         if images.shape[0] == 0:
             raise DataError(f"the {getattr(image_set, 'split', '')} split of {getattr(image_set, 'source', '')} is empty")
-        if images.flags.writeable:
+        # A read-only memmap backs the tensor as it is: batches are gathered from it (never written),
+        # so the process starts without copying the split (0.6 GB for glyphs-52: 0.7-2 s of start-up
+        # on 2 cores) and the pages are shared with the OS's file cache. On a GPU it is copied
+        # straight onto the device.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "the given NumPy array is not writable"
             host = torch.from_numpy(images)
-        elif device.type == "cpu":
-            host = torch.from_numpy(np.array(images, copy=True))  # a read-only memmap: one copy into memory
-        else:
-            with warnings.catch_warnings():  # only read, and copied straight onto the device
-                warnings.simplefilter("ignore", UserWarning)
-                host = torch.from_numpy(images)
         self.images = host.to(device)
         self.labels = torch.from_numpy(labels.astype(np.int64)).to(device)
         self.device = device

@@ -116,6 +116,8 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
     state.epoch_clock = (t0, state.epoch_step)  # images/s from the first logged steps on
     partial = False
     compiled_graphs = cfg.compile == "reduce-overhead"
+    first_step = state.epoch_step if epoch == state.epoch + 1 and not state.logged_first_step else -1
+    state.logged_first_step = True
     for i in range(state.epoch_step, steps):
         idx = perm[i * b:(i + 1) * b]
         if world > 1:
@@ -144,7 +146,8 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
         state.step += 1
         state.epoch_step = i + 1
         last_step = i == steps - 1
-        log_point = state.step % cfg.log_every == 0 or last_step
+        # the first step of a session is logged too: the live curve has a point within seconds
+        log_point = state.step % cfg.log_every == 0 or last_step or i == first_step
         if log_point:
             pending.append((epoch, state.step, window / window_n))
             window = torch.zeros((), device=dev)

@@ -196,6 +196,7 @@ class TrainState:
         self.saver = CheckpointSaver()
         # (perf_counter at the start of this session's part of the epoch, epoch_step then)
         self.epoch_clock: tuple[float, int] | None = None
+        self.logged_first_step = False  # the session's first step has been logged
 
     def live_images_per_s(self) -> float | None:
         """Training images per second in the epoch so far (this session's steps): what the app shows

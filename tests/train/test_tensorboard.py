@@ -83,8 +83,8 @@ def fitted(tiny_glyphs, tmp_path):
 def test_a_fit_writes_its_metrics_hparams_and_final_metrics_as_events(fitted):
     scalars = assert_events_match_the_run(fitted)
     assert [s for s, _, _ in scalars["epoch/val_acc"]] == [11, 22]  # at the global step each epoch ended on
-    # every 3rd global step, and each epoch's last
-    assert [s for s, _, _ in scalars["step/train_loss"]] == [3, 6, 9, 11, 12, 15, 18, 21, 22]
+    # the run's first step (a live curve's first point at once), every 3rd global step, each epoch's last
+    assert [s for s, _, _ in scalars["step/train_loss"]] == [1, 3, 6, 9, 11, 12, 15, 18, 21, 22]
 
 
 @pytest.mark.slow

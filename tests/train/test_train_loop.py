@@ -88,7 +88,7 @@ def test_two_epochs_lower_the_loss_and_write_the_run_folder(tiny_glyphs, tmp_pat
     for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s", "time"):
         assert all(key in e for e in epochs)
     steps = [e["step"] for e in events if e["event"] == "step"]
-    assert steps == [5, 10, 11, 15, 20, 22]  # every log_every=5 steps and at each epoch's end (11 steps)
+    assert steps == [1, 5, 10, 11, 15, 20, 22]  # the first step, every log_every=5 steps, each epoch's end (11)
     logs = [e["message"] for e in events if e["event"] == "log"]
     assert best_log_line(math.inf, h[0]["val_loss"]) in logs
 
