@@ -91,6 +91,30 @@ def font_of(ds, i: int) -> dict:
 # ----------------------------------------------------------------------------------------------
 # sidebar: the source
 # ----------------------------------------------------------------------------------------------
+def show_font_sources(meta: dict) -> None:
+    """Where glyphs-52's fonts come from (pinned packages and their licences; machine fonts only when
+    the build was asked for them) and how big its letters are drawn."""
+    options = meta.get("font_options") or {}
+    if options.get("system_fonts") or options.get("font_dirs"):
+        st.warning("This build also used fonts of this machine (" + ", ".join(
+            (["the system font folders"] if options.get("system_fonts") else []) + list(options.get("font_dirs") or []))
+            + "): another machine builds a different data set from the same seed.")
+    packages = {name: p for name, p in (meta.get("font_packages") or {}).items() if p.get("families")}
+    if packages:
+        st.markdown("**Font packages** (pinned in pyproject.toml; docs/fonts.md has every licence)")
+        st.dataframe([{"package": name, "pinned": p.get("pinned"), "installed": p.get("installed"),
+                       "licence": p.get("licence"), "families": ", ".join(p.get("families") or [])}
+                      for name, p in packages.items()], hide_index=True)
+    sizes = meta.get("size_modes") or {}
+    if sizes:
+        heights = sizes.get("em_cap_height_px") or {}
+        st.caption(
+            f"Sizes: {sizes.get('em_share', 0):.0%} of each split drawn at one em size ({sizes.get('em_size_px')} px; "
+            f"capitals {heights.get('min')}-{heights.get('max')} px, median {heights.get('median')}), the rest with "
+            f"capitals normalised to {sizes.get('cap_height_px')} px"
+        )
+
+
 def pick_source() -> str | None:
     """The sidebar's source picker; returns a source spec or None until the user has given one."""
     with st.sidebar:
@@ -268,8 +292,10 @@ with tab_fonts:
             by_split = sorted({str(r["split"]) for r in rows if r.get("split")})
             only = st.multiselect("Split", by_split, key="ds_font_splits", placeholder="all splits")
             rows = [r for r in rows if not only or r.get("split") in only]
-            order = [c for c in ("name", "family", "split", "style", "source", "variation", "pen_width", "file")
-                     if any(c in r for r in rows)]  # fmt: skip
+            order = [c for c in ("name", "family", "split", "style", "source", "package", "variation", "pen_width",
+                                 "em_cap_height_px", "file") if any(c in r for r in rows)]  # fmt: skip
             st.dataframe(rows, hide_index=True, column_order=order)
             fam = {r.get("family") for r in rows if r.get("family")}
-            st.caption(f"{len(rows)} font instances in {len(fam)} design families")
+            st.caption(f"{len(rows)} font instances in {len(fam)} design families"
+                       + (f" · data set version {ds.meta['version']}" if ds.meta.get("version") else ""))
+            show_font_sources(ds.meta)

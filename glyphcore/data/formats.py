@@ -186,7 +186,8 @@ def _load_glyphs52(folder: Path, split: str, source: str) -> ImageSet:
     if any(a.shape[0] != n for a in arrays.values()) or arrays["images"].ndim != 4:
         raise DataError(f"{folder} holds arrays that do not match its manifest for split {split!r}: "
                         "rebuild with `python -m glyphcore data build`")
-    meta = {k: manifest[k] for k in ("id", "hash", "version", "fonts", "frame", "families", "seed", "size_modes")
+    meta = {k: manifest[k] for k in ("id", "hash", "version", "fonts", "frame", "families", "seed", "size_modes",
+                                         "font_options", "font_packages")
             if k in manifest}
     meta["folder"] = str(folder)
     return ImageSet(arrays["images"], arrays["labels"], list(manifest["classes"]), source, split,

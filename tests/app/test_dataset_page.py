@@ -104,6 +104,23 @@ def test_font_list_with_families_and_splits(page):
     assert set(table["split"]) == {"valid"} and len(table) == sum(f["split"] == "valid" for f in fonts)
 
 
+def test_fonts_tab_names_the_packages_their_licences_and_the_sizes(tmp_path, runs_dir, app_page, monkeypatch):
+    from glyphcore.data import build_glyphs52
+    from glyphcore.data.fonts import discover_fonts, sample_fonts
+
+    [package_font, *_] = [f for f in discover_fonts(("packages",))[0] if f.family == "Lora"]
+    monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "data"))
+    build_glyphs52(per_class=(4, 2, 2), seen_per_class=1, seed=0, fonts=[*sample_fonts(), package_font])
+    at = app_page(PAGE).run()
+    fonts_tab = tab(at, "Fonts")
+    packages = next(d.value for d in fonts_tab.dataframe if "licence" in d.value.columns)
+    assert packages.to_dict("records") == [{"package": "fontpkg-lora", "pinned": "3.8", "installed": "3.8",
+                                            "licence": "OFL-1.1", "families": "Lora"}]
+    sizes = dataset_info("glyphs-52")["size_modes"]
+    assert any(f"drawn at one em size ({sizes['em_size_px']} px" in c.value for c in fonts_tab.caption)
+    assert not fonts_tab.warning  # built from packages only: no machine fonts
+
+
 def test_course_folder_source(tiny_glyphs, tmp_path, runs_dir, app_page, errors_of):
     root = export_course_layout(tmp_path / "course", splits=["train", "valid"])
     at = app_page(PAGE).run()
