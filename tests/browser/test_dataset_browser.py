@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -22,6 +24,9 @@ def test_home_page_shows_device_data_and_links(page, streamlit_server, open_page
     links = page.get_by_test_id("stPageLink")
     for label in PAGE_LABELS:
         expect(links.filter(has_text=label).first).to_be_visible()
+    # a local tool: .streamlit/config.toml's minimal toolbar has no Deploy button
+    expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
+    expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
     no_exceptions(page)
     save_screenshot(page, "home")
 
@@ -48,8 +53,24 @@ def test_dataset_page_shows_counts_chart_and_grid(page, streamlit_server, open_p
     save_screenshot(page, "dataset")
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp{,6} give them) of sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def test_fresh_server_first_request_to_dataset_page(page, server_factory, open_page, save_screenshot):
     url = server_factory()  # nobody has opened this server yet
+    # started like a plain `streamlit run app.py` (only the port given): it listens on loopback only
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
+    addresses = listening_addresses(int(url.rsplit(":", 1)[1]))
+    assert addresses and addresses <= loopback, addresses
     open_page(page, url, "dataset")
     expect(page.get_by_role("heading", name="Dataset")).to_be_visible()
     expect(page.get_by_test_id("stMetric").filter(has_text="train")).to_be_visible()
