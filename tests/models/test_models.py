@@ -31,6 +31,7 @@ torch.set_num_threads(1)
 SMALL_INPUT = {
     "seed_cnn": (1, 100, 100),
     "deep_cnn": (1, 28, 28),
+    "quick_cnn": (1, 28, 28),
     "lenet": (1, 28, 28),
     "mlp": (1, 28, 28),
     "tiny_conv": (1, 28, 28),
@@ -83,6 +84,7 @@ def test_models_run_channels_last_under_bf16_autocast_and_backpropagate(name):
     ("name", "input_shape", "classes", "options", "expected"),
     [
         ("seed_cnn", (1, 100, 100), 52, {}, 702_948),
+        ("quick_cnn", (1, 100, 100), 52, {}, 627_284),
         ("lenet", (1, 28, 28), 10, {}, 44_470),
         ("mlp", (1, 28, 28), 10, {}, 41_250),
         ("tiny_conv", (1, 28, 28), 10, {}, 11_842),
