@@ -9,6 +9,7 @@ import pytest
 
 from glyphcore import runs
 from glyphcore.runs.sweep import list_sweeps
+from glyphcore.train.config import make_config
 from glyphcore.models import create_model, model_summary
 
 pytestmark = pytest.mark.app
@@ -35,9 +36,16 @@ def wait_until_ended(run_id: str, timeout: float = 240.0) -> dict:
     raise AssertionError(f"run {run_id} still {runs.read_status(run_id)['state']} after {timeout} s")
 
 
-def test_summary_shows_the_reports_model_before_launch(runs_dir, app_page, errors_of):
+def test_the_page_opens_on_the_quick_recipe_on_a_cpu_and_shows_the_reports_model_on_request(runs_dir, app_page,
+                                                                                            errors_of):
+    import torch
+
     at = app_page(PAGE).run()
     assert errors_of(at) == []
+    expected = "report" if torch.cuda.is_available() else "quick"  # the quick recipe where there is no GPU
+    assert at.selectbox(key="tr_preset").value == expected
+    assert at.selectbox(key="tr_model").value == make_config(expected).model
+    at.selectbox(key="tr_preset").set_value("report").run()
     assert metric(at, "Parameters") == "702,948"  # the report's seed CNN
     layers = at.dataframe[0].value
     assert {"Conv2d", "BatchNorm2d", "Linear"} <= set(layers["type"])
@@ -54,10 +62,11 @@ def test_summary_follows_the_form(runs_dir, app_page):
 
 def test_bad_model_options_are_explained_and_block_launch(runs_dir, app_page):
     at = app_page(PAGE).run()
-    at.text_input(key="tr_options_seed_cnn").set_value('{"depth": 3}').run()
+    options = f"tr_options_{at.selectbox(key='tr_model').value}"
+    at.text_input(key=options).set_value('{"depth": 3}').run()
     assert any("depth" in e.value for e in at.error)
     assert at.button(key="tr_launch").disabled
-    at.text_input(key="tr_options_seed_cnn").set_value("not json").run()
+    at.text_input(key=options).set_value("not json").run()
     assert any("JSON" in e.value for e in at.error)
 
 
@@ -169,7 +178,7 @@ def test_summary_follows_the_data_source(tmp_path, runs_dir, app_page, monkeypat
     at.selectbox(key="tr_data_choice").set_value("other source ...").run()
     at.text_input(key="tr_data_other").set_value(f"folder:{tmp_path / 'pets'}").run()
     assert any("input 1x28x28 · 3 classes" in c.value for c in at.caption)
-    net = create_model("seed_cnn", num_classes=3, in_channels=1, input_size=28)
+    net = create_model(at.selectbox(key="tr_model").value, num_classes=3, in_channels=1, input_size=28)
     assert metric(at, "Parameters") == f"{model_summary(net, (1, 28, 28)).trainable_params:,}"
 
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "offline"))

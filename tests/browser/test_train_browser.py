@@ -40,7 +40,7 @@ def wait_for_more_points(page, run_id: str, than: int, timeout_s: float = 120.0)
 
 
 def test_launch_watch_reload_and_find_the_run(page, streamlit_server, open_page, wait_for_app, save_screenshot):
-    open_page(page, streamlit_server, "train")
+    open_page(page, streamlit_server, "train?preset=report")  # a link to the report's recipe
     expect(page.get_by_test_id("stMetric").filter(has_text="Parameters")).to_contain_text("702,948")
     # many epochs, cut by an 18 s time budget: the run lasts long enough to be reloaded mid-run on any machine
     set_number(page, "Epochs", 100)
