@@ -23,7 +23,7 @@ _SERIES_COLORS = SERIES_COLORS
 #: train dashed, val solid, per-step dotted: the series differ by dash as well as by colour.
 SERIES_DASH: dict[str, list[int]] = {TRAIN: [6, 3], VAL: [1, 0], TRAIN_STEPS: [2, 2]}
 #: x-axis choices of the overlaid curves: column of :func:`curves_frame` -> axis title.
-X_AXES: dict[str, str] = {"epoch": "epoch", "step": "step", "images": "images seen", "wall_s": "training time (s)"}
+X_AXES: dict[str, str] = {"epoch": "epoch", "step": "step", "images": "images seen", "wall_s": "wall time (s)"}
 
 def class_distribution_chart(
     counts: Mapping[str, Sequence[int]],
@@ -73,23 +73,25 @@ def metrics_frames(
     read from the epoch records (their ``step`` is the global step at the epoch's end).
 
     Returns:
-        (steps, epochs): steps has columns epoch, step, x, loss; epochs has columns epoch, step,
-        train_loss, train_acc, val_loss, val_acc, lr, seconds, images_per_s (missing keys -> NaN).
+        (steps, epochs): steps has columns epoch, step, x, loss, time; epochs has columns epoch, step,
+        train_loss, train_acc, val_loss, val_acc, lr, seconds, images_per_s, time (missing keys -> NaN;
+        ``time`` is the record's Unix time, which the metrics log stamps on every record).
     """
     step_rows, epoch_rows = [], []
     for ev in events:
         kind = ev.get("event")
         if kind == "step" and ev.get("loss") is not None:
-            step_rows.append({"epoch": ev.get("epoch", 1), "step": ev.get("step", 0), "loss": ev["loss"]})
+            step_rows.append({"epoch": ev.get("epoch", 1), "step": ev.get("step", 0), "loss": ev["loss"],
+                              "time": ev.get("time")})
         elif kind == "epoch":
             epoch_rows.append(ev)
     epoch_cols = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
-                  "images_per_s"]  # fmt: skip
+                  "images_per_s", "time"]  # fmt: skip
     epochs = pd.DataFrame(epoch_rows).reindex(columns=epoch_cols).astype(float)
     if not epochs.empty:
         # a resumed run may repeat an epoch: keep the last record of each
         epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
-    steps = pd.DataFrame(step_rows, columns=["epoch", "step", "loss"]).astype(float)
+    steps = pd.DataFrame(step_rows, columns=["epoch", "step", "loss", "time"]).astype(float)
     spe = float(steps_per_epoch or 0)
     if not spe and not epochs.empty and epochs["step"].notna().any():
         first = epochs.dropna(subset=["step"]).iloc[0]
@@ -159,15 +161,22 @@ def live_curves_chart(
     return alt.layer(lines, points).properties(height=height, title=f"{title} (live)")
 
 
-def _wall_at(steps: pd.Series, epochs: pd.DataFrame) -> np.ndarray:
-    """Training seconds at each of ``steps``: the epochs' cumulative ``seconds`` at their end steps,
-    interpolated linearly in between (0 s at step 0)."""
+def _wall_seconds(steps: pd.DataFrame, epochs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock seconds since the run's first record, at each step record and each epoch record
+    (TensorBoard's "relative" time). The metrics log stamps every record with its Unix time; records
+    without one get the epochs' summed training ``seconds``, interpolated linearly between epoch
+    ends for steps (0 s at step 0)."""
+    times = pd.concat([steps["time"], epochs["time"]]).dropna()
+    if len(times) and steps["time"].notna().all() and epochs["time"].notna().all():
+        t0 = float(times.min())
+        return (steps["time"] - t0).to_numpy(float), (epochs["time"] - t0).to_numpy(float)
     ends = epochs.dropna(subset=["step", "seconds"])
     if ends.empty:
-        return np.full(len(steps), np.nan)
+        return np.full(len(steps), np.nan), np.full(len(epochs), np.nan)
     xs = np.concatenate([[0.0], ends["step"].to_numpy(float)])
     ys = np.concatenate([[0.0], ends["seconds"].to_numpy(float).cumsum()])
-    return np.interp(steps.to_numpy(float), xs, ys)  # past the last epoch: held at its time
+    # past the last epoch end: held at its time
+    return np.interp(steps["step"].to_numpy(float), xs, ys), np.interp(epochs["step"].to_numpy(float), xs, ys)
 
 
 def curves_frame(
@@ -181,7 +190,7 @@ def curves_frame(
 
     Every point carries all x-axis choices (:data:`X_AXES`): the epoch (fractional for a step
     record), the global optimizer step, the images seen (step x batch size, per process) and the
-    training seconds so far (the epochs' ``seconds``, summed; interpolated for step records).
+    wall-clock seconds since the run's first record (see :func:`_wall_seconds`).
 
     Args:
         runs: run id -> its metrics events (``epoch`` events; ``step`` events too with ``step_curves``).
@@ -199,18 +208,18 @@ def curves_frame(
         steps, epochs = metrics_frames(list(events))
         group = (groups or {}).get(run_id, run_id)
         batch = float((batch_sizes or {}).get(run_id) or np.nan)
+        step_wall, epoch_wall = _wall_seconds(steps, epochs)
         if not epochs.empty:
-            wall = epochs["seconds"].cumsum() if "seconds" in epochs else np.nan
             for split in (TRAIN, VAL):
                 for metric in ("loss", "acc"):
                     col = f"{split}_{metric}"
                     f = pd.DataFrame({"epoch": epochs["epoch"], "step": epochs["step"], "value": epochs[col],
-                                      "wall_s": wall})
+                                      "wall_s": epoch_wall})
                     f = f.assign(run=run_id, group=group, split=split, metric=metric, images=f["step"] * batch)
                     frames.append(f.dropna(subset=["value"]))
         if step_curves and not steps.empty:
             f = pd.DataFrame({"epoch": steps["x"], "step": steps["step"], "value": steps["loss"],
-                              "wall_s": _wall_at(steps["step"], epochs)})
+                              "wall_s": step_wall})
             frames.append(f.assign(run=run_id, group=group, split=TRAIN_STEPS, metric="loss",
                                    images=f["step"] * batch))
     frames = [f for f in frames if not f.empty]

@@ -106,7 +106,9 @@ def parallel_coordinates_chart(
               axis=alt.Axis(orient="top", labelAngle=0, labelLimit=140, labelFontWeight="bold", domain=False,
                             ticks=False))  # fmt: skip
     y = alt.Y("norm:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
-    rules = alt.Chart(pd.DataFrame({"axis": axes})).mark_rule(color="#808080", strokeWidth=1).encode(x=x)
+    # one vertical rule per axis, from the same data (an aggregate per axis)
+    rules = alt.Chart(df).transform_aggregate(n="count()", groupby=["axis"]).mark_rule(
+        color="#808080", strokeWidth=1).encode(x=x)
     lines = alt.Chart(df).mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=40, filled=True)).encode(
         x=x, y=y, color=color, detail="run:N",
         tooltip=["run:N", "axis:N", "value:N"],

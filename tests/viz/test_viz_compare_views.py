@@ -114,3 +114,13 @@ def test_embedding_frame_marks_right_and_wrong_and_the_chart_selects_an_index():
     assert params["name"] == "point" and params["select"]["fields"] == ["index"]
     with pytest.raises(ValueError):
         embedding_chart(f, color_by="loss")
+
+
+def test_wall_time_is_read_from_the_records_timestamps():
+    ev = _events()
+    for i, r in enumerate(ev):
+        r["time"] = 1000.0 + 3.0 * i  # the metrics log stamps every record
+    curves = viz.curves_frame({"a": ev}, step_curves=True)
+    steps = curves.query(f"split == '{viz.TRAIN_STEPS}'")
+    assert steps["wall_s"].tolist() == [0.0, 3.0, 9.0, 12.0]  # records 0, 1, 3, 4 (2 is an epoch)
+    assert curves.query("split == 'val' and metric == 'acc'")["wall_s"].tolist() == [6.0, 15.0]
