@@ -34,16 +34,8 @@ from glyphcore.infer.neighbours import SPACES, nearest_glyphs
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 MAX_RUNS_SIDE_BY_SIDE = 2
 INPUT_WIDTH = CANVAS_SIZE + 24  # px: the canvas column never gets narrower than the canvas
-ANSWER_MIN_WIDTH = 400  # px: narrower than this and the answers go below the canvas instead of beside it
-# Layout that reflows on narrow screens (Streamlit cannot tell the browser's width to the script):
-# the canvas and the answers sit in a wrapping row; an answer panel takes at least ANSWER_MIN_WIDTH or
-# the whole row, so a run's answers stack under the canvas (and under each other) instead of being squeezed.
-PAGE_CSS = f"""<style>
-.st-key-draw_answers, .st-key-draw_run_0, .st-key-draw_run_1 {{
-  flex: 1 1 {ANSWER_MIN_WIDTH}px !important; min-width: min(100%, {ANSWER_MIN_WIDTH}px) !important;
-}}
-.st-key-draw_input {{ flex: 0 0 auto !important; }}
-</style>"""
+# The canvas (key draw_input) and the answers (draw_answers, draw_run_<i>) sit in wrapping rows that
+# app_pages/layout.py gives minimum widths: on a narrow screen the answers go below the canvas.
 
 
 @st.cache_data(show_spinner=False)
@@ -133,7 +125,6 @@ st.caption(
 checkpointed = runs.checkpointed_runs()
 
 space, show_maps = SPACES[0], False
-st.html(PAGE_CSS)
 row = st.container(horizontal=True, gap="large", key="draw_row")
 left = row.container(width=INPUT_WIDTH, key="draw_input")
 right = row.container(key="draw_answers")
@@ -213,7 +204,8 @@ with right:
 st.divider()
 st.subheader("Your drawings set")
 kept = list_drawings()
-keep_cols = st.columns([1, 1, 3], vertical_alignment="bottom")
+keep_row = st.container(horizontal=True, vertical_alignment="bottom", key="row_draw_keep")  # wraps when narrow
+keep_cols = [keep_row.container(), keep_row.container(), keep_row.container()]
 can_keep = prepared is not None and not prepared.empty
 label = keep_cols[0].selectbox("True label", CLASSES, index=None, placeholder="which letter is it?", key="keep_label",
                                disabled=not can_keep)

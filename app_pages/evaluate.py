@@ -179,7 +179,8 @@ else:
                           if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
 
 # --- per-class metrics and most confused ----------------------------------------------------------
-left, right = st.columns([3, 2], gap="large")
+tables = st.container(horizontal=True, gap="large")  # side by side when wide, stacked when narrow
+left, right = tables.container(key="eval_perclass"), tables.container(key="eval_confused")
 with left:
     st.subheader("Per class")
     table = pd.DataFrame(result.per_class)
@@ -218,11 +219,11 @@ else:
         st.error(str(e))
     else:
         c = comp.counts
-        m = st.columns(4)
-        m[0].metric("both right", f"{c['both_right']:,}")
-        m[1].metric(f"only A ({run_id}) right", f"{c['only_a_right']:,}")
-        m[2].metric(f"only B ({other_id}) right", f"{c['only_b_right']:,}")
-        m[3].metric("both wrong", f"{c['both_wrong_same'] + c['both_wrong_different']:,}")
+        m = st.container(horizontal=True, gap="large")  # wraps: each label whole, however long the run ids
+        m.metric("both right", f"{c['both_right']:,}", width="content")
+        m.metric(f"only A ({run_id}) right", f"{c['only_a_right']:,}", width="content")
+        m.metric(f"only B ({other_id}) right", f"{c['only_b_right']:,}", width="content")
+        m.metric("both wrong", f"{c['both_wrong_same'] + c['both_wrong_different']:,}", width="content")
         st.markdown(f"**{len(comp.indices):,}** images where A and B answer differently (true · A · B):")
         rows = comp.rows(limit=GALLERY_MAX)
         gallery(images, np.array([r["index"] for r in rows], dtype=np.int64),

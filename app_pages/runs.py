@@ -221,7 +221,8 @@ if not infos:
     st.stop()
 
 # --- the table -----------------------------------------------------------------------------------
-c1, c2, c3 = st.columns([2, 2, 2])
+filters = st.container(horizontal=True, key="row_rc_filters")  # wraps on a narrow screen
+c1, c2, c3 = filters.container(), filters.container(), filters.container()
 query = c1.text_input("Filter", key="rc_filter", placeholder="run id, model or activation contains ...")
 states = sorted({r.state for r in infos})
 shown_states = c2.multiselect("State", states, key="rc_states", placeholder="all states")

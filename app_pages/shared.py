@@ -13,7 +13,8 @@ import streamlit as st
 from glyphcore import runs
 from glyphcore.errors import GlyphError
 
-__all__ = ["plain", "device_info", "predictor", "evaluation", "drawings_score", "dataset_info", "load_set", "run_config",
+__all__ = ["plain", "device_info", "predictor", "evaluation", "drawings_score", "dataset_info", "load_set",
+           "run_config",
            "run_metrics"]
 
 

@@ -50,7 +50,8 @@ def class_distribution_chart(
         .encode(
             x=alt.X("class:N", sort=list(classes), title="class", axis=alt.Axis(labelAngle=0, labelOverlap=False)),
             y=alt.Y("sum(images):Q", title="images"),
-            color=alt.Color("split:N", sort=list(counts.keys()), title="split"),
+            color=alt.Color("split:N", sort=list(counts.keys()), title="split",
+                            scale=alt.Scale(domain=list(counts.keys()), range=list(CATEGORY_COLORS))),
             order=alt.Order("split_order:Q", sort="ascending"),  # the first split at the bottom
             tooltip=["class:N", "split:N", alt.Tooltip("images:Q", format=",")],
         )

@@ -19,8 +19,8 @@ __all__ = [
 
 CONFUSION_SELECTION = "cell"  # name of the confusion matrix's click selection (st.altair_chart event key)
 LETTER_FONT = "Source Code Pro, monospace"  # class labels in a face that tells I from l
-AXIS_LABEL_PX = 12  # the confusion matrix's axis letters: readable (they were 9 px, about 7 px tall on screen)
-CELL_PX = 13  # px per confusion cell, so that a 12 px letter fits each row and column
+AXIS_LABEL_PX = 11  # the confusion matrix's axis letters: readable (they were 9 px, about 7 px tall on screen)
+CELL_PX = 10  # px per confusion cell: 52 classes in 520 px, which fits a 900 px window with the sidebar open
 
 
 def letter_name(c: str) -> str:
@@ -55,7 +55,7 @@ def confusion_matrix_chart(
         matrix: int K x K counts, ``matrix[t, p]`` = images of class t predicted as p.
         classes: K class names (label order).
         normalize: colour by the row share (recall per true class) instead of counts.
-        size: width and height of the cell area in px; default ``CELL_PX`` per class (676 px for 52),
+        size: width and height of the cell area in px; default ``CELL_PX`` per class (520 px for 52),
             room for a readable ``AXIS_LABEL_PX`` letter per row and column.
         errors_only: draw the diagonal (right answers) in flat grey, outside the colour scale, whose
             domain then spans 0 .. the largest off-diagonal value: a good model's few mistakes get the
