@@ -17,7 +17,8 @@ from glyphcore.errors import GlyphError
 
 FACET_COLUMNS = 3  # cells per row of the per-activation chart (3 x 135 px fit a 900 px window, sidebar open)
 FACET_WIDTH = 135  # px per cell of it
-HIST_COLUMNS = 2  # cells per row of the layer histograms (2 x 210 px fit the same window)
+HIST_COLUMNS = 2  # cells per row of the layer histograms (2 x 160 px fit the same window)
+HIST_WIDTH = 160  # px per cell of them
 
 
 @st.cache_data(show_spinner=False)
@@ -85,14 +86,14 @@ candidates = runs.checkpointed_runs()
 if not candidates:
     st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
 else:
-    controls = st.container(horizontal=True, vertical_alignment="bottom", key="row_act_controls")
-    cols = [controls.container(), controls.container(), controls.container()]
     linked = st.query_params.get("run")  # /Activations?run=<run id> opens that run (else the newest)
     ids = list(candidates)
-    ref = cols[0].selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
+    ref = st.selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
                             format_func=lambda r: runs.run_label(candidates[r]), key="act_run")
-    n_images = cols[1].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
-    log = cols[2].toggle("log counts", value=True, key="act_log")
+    controls = st.container(horizontal=True, vertical_alignment="bottom", key="row_act_controls")  # wraps
+    cols = [controls.container(), controls.container()]
+    n_images = cols[0].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
+    log = cols[1].toggle("log counts", value=True, key="act_log")
     ckpt = candidates[ref].path / runs.BEST_CKPT
     try:
         stats = measured(str(candidates[ref].path), runs.file_stamp(ckpt), n_images)
@@ -131,7 +132,8 @@ else:
         # every layer's histogram in ONE faceted chart (a cell per layer, own scales)
         st.altair_chart(
             viz.layer_histogram_chart(
-                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=HIST_COLUMNS
+                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=HIST_COLUMNS,
+                width=HIST_WIDTH
             ),
             width="content",
         )

@@ -155,6 +155,7 @@ with st.container(key="eval_matrix"):  # scrolls sideways when the page is narro
     event = st.altair_chart(chart, on_select="rerun", key=key, width="content")
 chart_cell = selected_cell(event)
 last = st.session_state.get("eval_last_cells", {}).get(key, (None, None))
+cell: tuple[str, str] | None
 if row_cell is not None and row_cell != last[1]:
     cell = row_cell
 elif chart_cell != last[0]:

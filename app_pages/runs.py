@@ -9,6 +9,7 @@ rows, and an embedding map of one run's penultimate features.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import streamlit as st
 
@@ -141,7 +142,7 @@ def embedding_flow(chosen: list[runs.RunInfo]) -> None:
     split = cols[1].selectbox("Split", splits, index=splits.index("valid") if "valid" in splits else 0,
                               key="rc_map_split")
     color_by = cols[2].radio("Colour by", ["outcome", "true"], horizontal=True, key="rc_map_color",
-                             format_func={"outcome": "right/wrong", "true": "class"}.get)
+                             format_func=lambda c: "right/wrong" if c == "outcome" else "class")
     try:
         frame, share, images = embedding_data(str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT), split,
                                               MAP_PER_CLASS)
@@ -154,7 +155,8 @@ def embedding_flow(chosen: list[runs.RunInfo]) -> None:
     left.caption(f"{len(frame)} images of {split} ({MAP_PER_CLASS} per class), their penultimate features projected "
                  f"on the first two principal axes ({share[0]:.0%} and {share[1]:.0%} of the variance); "
                  f"{int((frame['outcome'] == 'wrong').sum())} predicted wrong. Click a point to see its glyph.")
-    points = ((event or {}).get("selection") or {}).get(EMBEDDING_SELECTION) or []
+    state: Any = event or {}  # {"selection": {"point": [{"index": ...}]}} after a click
+    points = (state.get("selection") or {}).get(EMBEDDING_SELECTION) or []
     with right:
         if not points or "index" not in points[0]:
             st.info("Click a point to see its glyph.")
@@ -279,7 +281,7 @@ color_by = c1.selectbox("Colour by", ("run",) + GROUP_KEYS, key="rc_color_by")
 splits = c2.multiselect("Curves", [viz.TRAIN, viz.VAL, viz.TRAIN_STEPS], default=[viz.TRAIN, viz.VAL],
                         key="rc_splits", help="train (per step): the loss of every logged optimizer step")
 c3, c4 = st.columns([1, 2])
-x_axis = c3.selectbox("x axis", list(viz.X_AXES), format_func=viz.X_AXES.get, key="rc_x")
+x_axis = c3.selectbox("x axis", list(viz.X_AXES), format_func=lambda k: viz.X_AXES[k], key="rc_x") or "epoch"
 smoothing = c4.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="rc_smooth",
                       help="TensorBoard's exponential moving average (debiased); 0 = the raw values")
 groups = None if color_by == "run" else {

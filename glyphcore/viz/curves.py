@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import altair as alt
 import numpy as np
@@ -275,7 +276,7 @@ def overlay_curves_chart(
     splits: Sequence[str] = (TRAIN, VAL),
     x: str = "epoch",
     height: int = 300,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Overlaid curves of several runs: colour by run (or by group), dash by split.
 
     Args:
@@ -294,7 +295,7 @@ def overlay_curves_chart(
     title = "loss" if metric == "loss" else "accuracy"
     df = curves[(curves["metric"] == metric) & (curves["split"].isin(list(splits)))].dropna(subset=[x])
     present = [s for s in (TRAIN, VAL, TRAIN_STEPS) if s in set(df["split"])] or [TRAIN, VAL]
-    tooltip = ["run:N", "group:N", "split:N", alt.Tooltip(f"{x}:Q", title=X_AXES[x], format=",.4~f"),
+    tooltip: list[Any] = ["run:N", "group:N", "split:N", alt.Tooltip(f"{x}:Q", title=X_AXES[x], format=",.4~f"),
                alt.Tooltip("value:Q", format=".4f")]
     if "raw" in df:
         tooltip.append(alt.Tooltip("raw:Q", title="unsmoothed", format=".4f"))

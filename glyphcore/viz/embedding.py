@@ -52,21 +52,23 @@ def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def embedding_frame(
-    coords: np.ndarray, labels: Sequence[int], preds: Sequence[int], classes: Sequence[str], indices: Sequence[int]
+    coords: np.ndarray, labels: Sequence[int] | np.ndarray, preds: Sequence[int] | np.ndarray, classes: Sequence[str],
+    indices: Sequence[int] | np.ndarray,
 ) -> pd.DataFrame:
     """The map's points: columns index (in the split), x, y, true, predicted, outcome ("right" | "wrong")."""
-    labels = np.asarray(labels)
-    preds = np.asarray(preds)
+    true = np.asarray(labels)
+    pred = np.asarray(preds)
     return pd.DataFrame({
         "index": np.asarray(indices, dtype=np.int64),
         "x": coords[:, 0], "y": coords[:, 1],
-        "true": [classes[int(k)] for k in labels],
-        "predicted": [classes[int(k)] for k in preds],
-        "outcome": np.where(labels == preds, "right", "wrong"),
+        "true": [classes[int(k)] for k in true],
+        "predicted": [classes[int(k)] for k in pred],
+        "outcome": np.where(true == pred, "right", "wrong"),
     })  # fmt: skip
 
 
-def embedding_chart(frame: pd.DataFrame, *, color_by: str = "outcome", height: int = 460) -> alt.LayerChart:
+def embedding_chart(frame: pd.DataFrame, *, color_by: str = "outcome",
+                    height: int = 460) -> alt.LayerChart | alt.FacetChart:
     """The 2-D map: a point per image coloured by ``color_by`` ("outcome": right/wrong, or "true": the
     class, each point also labelled with its letter); a click selects one point.
 

@@ -83,7 +83,7 @@ def parallel_coordinates_chart(
     *,
     color_by: str | None = None,
     height: int = 320,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Parallel coordinates of :func:`hparams_frame`: a line per run across the axes, each axis
     labelled with its values at their heights.
 

@@ -16,8 +16,9 @@ __all__ = [
     "contrast_ratio", "lab_distance", "activation_color",
 ]
 
-#: Streamlit's page backgrounds: theme.base "light" and "dark".
-BACKGROUNDS: Mapping[str, str] = {"light": "#ffffff", "dark": "#0e1117"}
+#: Streamlit's page backgrounds: theme.base "light" and "dark" (#0e1117 before 1.5x, #171614 in 1.67, as
+#: measured in Chromium); every chart colour is checked against each.
+BACKGROUNDS: Mapping[str, str] = {"light": "#ffffff", "dark": "#0e1117", "dark-1.67": "#171614"}
 #: WCAG 2.x 1.4.11 (non-text contrast): lines, bars and marks against their background.
 MIN_GRAPHIC_CONTRAST = 3.0
 
@@ -49,7 +50,7 @@ _TEXT = {"light": "#31333f", "dark": "#fafafa"}  # Streamlit's own text colours
 
 def text_color(theme: str | None) -> str:
     """The text colour for chart labels drawn on the page's background (``theme``: "light" | "dark" | None)."""
-    return _TEXT["dark" if theme == "dark" else "light"]
+    return _TEXT["dark" if theme and theme.startswith("dark") else "light"]
 
 
 def _channels(hex_color: str) -> tuple[float, float, float]:

@@ -15,6 +15,8 @@ from playwright.sync_api import expect
 from test_draw_browser import CANVAS, PREDICTION, draw_letter
 from tiny_runs import temporary_tiny_run
 
+from glyphcore.viz import palette
+
 pytestmark = pytest.mark.browser
 
 LONG_RUN = "screens-relu-with-a-long-run-id"
@@ -71,6 +73,18 @@ _PROBLEMS_JS = """() => {
 }"""
 
 
+def page_background(page) -> str:
+    """The app's background colour as #rrggbb."""
+    rgb = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+    r, g, b = (int(v) for v in re.findall(r"\d+", rgb)[:3])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def chart_colours() -> list[str]:
+    return [*palette.SERIES_COLORS.values(), *palette.ACTIVATION_COLORS.values(), *palette.RIGHT_WRONG_COLORS.values(),
+            palette.BAR_TOP, palette.BAR_OTHER, palette.DIAGONAL_GREY]
+
+
 @pytest.fixture(scope="module")
 def screen_runs(app_env):
     with temporary_tiny_run(app_env.runs_dir, LONG_RUN, activation="relu"), \
@@ -103,9 +117,12 @@ def test_no_page_cuts_or_spills_anything(screen_runs, servers, page, wait_for_ap
     for name, path in PAGES.items():
         open_at(page, servers[theme], path, width, sidebar, wait_for_app)
         assert page.get_by_test_id("stException").count() == 0, f"{name}: an exception on the page"
-        if theme == "dark":  # the server's theme reached the page
-            bg = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
-            assert bg == "rgb(14, 17, 23)", bg
+        background = page_background(page)
+        # the server's theme reached the page, and every chart colour stands out from its real background
+        assert (palette.relative_luminance(background) < 0.05) == (theme == "dark"), background
+        low = {c: round(palette.contrast_ratio(c, background), 2) for c in chart_colours()
+               if palette.contrast_ratio(c, background) < palette.MIN_GRAPHIC_CONTRAST}
+        assert not low, f"{name}: below 3:1 on {background}: {low}"
         found = page.evaluate(_PROBLEMS_JS)
         if found:
             problems[name] = found
@@ -172,3 +189,23 @@ def test_the_canvas_is_whole_takes_strokes_and_ctrl_z_undoes(screen_runs, stream
     page.locator("button.gx-undo").click()  # the visible Undo button takes it back again
     page.get_by_text("Draw a letter on the canvas").wait_for(timeout=60_000)
     assert page.locator(PREDICTION).count() == 0
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_comparison_views_fit(screen_runs, streamlit_server, page, wait_for_app, save_screenshot, width):
+    open_at(page, streamlit_server, "runs", width, "open", wait_for_app)
+    pick = page.get_by_role("combobox", name="Runs to compare")
+    for run_id in (LONG_RUN, OTHER_RUN):
+        pick.click()
+        pick.fill(run_id)
+        pick.press("Enter")
+        wait_for_app(page)
+    page.keyboard.press("Escape")
+    expect(page.get_by_text("Click a point to see its glyph.").first).to_be_visible(timeout=120_000)
+    wait_for_app(page)
+    page.wait_for_timeout(1000)
+    charts = page.locator(".vega-embed")
+    assert charts.count() >= 4  # loss, accuracy, settings vs results, embedding map
+    problems = page.evaluate(_PROBLEMS_JS)
+    save_screenshot(page, f"screen-runs-compare-{width}")
+    assert not problems, problems
