@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import PAGES
+from app_pages import PAGES, layout
 
 st.set_page_config(page_title="Glyph Explorer", page_icon=":material/font_download:", layout="wide")
+layout.apply()  # rows that reflow on a narrow screen (app_pages/layout.py)
 navigation = st.navigation([
     st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path)
     for p in PAGES

@@ -15,8 +15,10 @@ from glyphcore.models.activation_stats import activation_curves, measure_run_act
 from glyphcore.errors import GlyphError
 
 
-FACET_COLUMNS = 4  # cells per row of the per-activation chart
-CARD_COLUMNS = 2  # formula cards per row below it (half the page: room for mish's derivative)
+FACET_COLUMNS = 3  # cells per row of the per-activation chart (3 x 135 px fit a 900 px window, sidebar open)
+FACET_WIDTH = 135  # px per cell of it
+HIST_COLUMNS = 2  # cells per row of the layer histograms (2 x 160 px fit the same window)
+HIST_WIDTH = 160  # px per cell of them
 
 
 @st.cache_data(show_spinner=False)
@@ -41,7 +43,8 @@ st.header("The functions")
 span = st.slider("x range", 1.0, 10.0, 5.0, 0.5, help="the curves are drawn for x in [-range, +range]")
 all_curves = curves(-span, span)
 
-left, right = st.columns(2)
+overlays = st.container(horizontal=True, key="act_overlays")  # side by side, or stacked when narrow
+left, right = overlays.container(key="act_overlay_f"), overlays.container(key="act_overlay_df")
 left.altair_chart(
     viz.activation_overlay_chart({c.name: (c.x, c.y) for c in all_curves}, title="f(x) of every activation"),
     width="stretch",
@@ -56,17 +59,20 @@ st.caption("Click a name in a legend to pick one curve out.")
 # formulas, in the same order (one Vega view instead of eight: the browser renders the page much faster)
 st.subheader("Each one on its own")
 st.altair_chart(
-    viz.activation_curve_chart({c.name: (c.x, c.y, c.dy) for c in all_curves}, columns=FACET_COLUMNS),
+    viz.activation_curve_chart({c.name: (c.x, c.y, c.dy) for c in all_curves}, columns=FACET_COLUMNS,
+                                width=FACET_WIDTH),
     width="content",
 )
-for start in range(0, len(all_curves), CARD_COLUMNS):
-    for col, c in zip(st.columns(CARD_COLUMNS), all_curves[start : start + CARD_COLUMNS]):
-        with col.container(border=True):
-            st.markdown(f"#### `{c.name}`")
-            st.caption(c.description)
-            st.latex(c.formula)
-            # a long derivative (mish) defines its helper after ",\quad": give that its own line
-            st.latex(r"\begin{gathered}" + c.derivative.replace(r",\quad", r",\\") + r"\end{gathered}")
+# formula cards of at least 22 rem (app_pages/layout.py; room for mish's derivative): two or more per row
+# when wide, one when narrow
+cards = st.container(horizontal=True, key="act_cards")
+for c in all_curves:
+    with cards.container(border=True, key=f"act_card_{c.name}"):
+        st.markdown(f"#### `{c.name}`")
+        st.caption(c.description)
+        st.latex(c.formula)
+        # a long derivative (mish) defines its helper after ",\quad": give that its own line
+        st.latex(r"\begin{gathered}" + c.derivative.replace(r",\quad", r",\\") + r"\end{gathered}")
 
 # --- inside a trained run ---------------------------------------------------------------------
 st.header("Inside a trained run")
@@ -80,13 +86,14 @@ candidates = runs.checkpointed_runs()
 if not candidates:
     st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
 else:
-    cols = st.columns([3, 2, 1], vertical_alignment="bottom")
     linked = st.query_params.get("run")  # /Activations?run=<run id> opens that run (else the newest)
     ids = list(candidates)
-    ref = cols[0].selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
+    ref = st.selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
                             format_func=lambda r: runs.run_label(candidates[r]), key="act_run")
-    n_images = cols[1].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
-    log = cols[2].toggle("log counts", value=True, key="act_log")
+    controls = st.container(horizontal=True, vertical_alignment="bottom", key="row_act_controls")  # wraps
+    cols = [controls.container(), controls.container()]
+    n_images = cols[0].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
+    log = cols[1].toggle("log counts", value=True, key="act_log")
     ckpt = candidates[ref].path / runs.BEST_CKPT
     try:
         stats = measured(str(candidates[ref].path), runs.file_stamp(ckpt), n_images)
@@ -125,7 +132,8 @@ else:
         # every layer's histogram in ONE faceted chart (a cell per layer, own scales)
         st.altair_chart(
             viz.layer_histogram_chart(
-                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=3
+                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=HIST_COLUMNS,
+                width=HIST_WIDTH
             ),
             width="content",
         )

@@ -137,7 +137,7 @@ def pick_source() -> str | None:
                         load_dataset(spec, split, download=True)
                 st.success(f"{name} is downloaded")
             except GlyphError as e:
-                st.error(str(e))
+                st.error(shared.plain(str(e)))
         return spec
 
 
@@ -165,21 +165,28 @@ try:
         splits = tuple(list_splits(spec))
     counts = class_counts(spec, splits, stamp)
 except GlyphError as e:
-    st.error(str(e))
+    st.error(shared.plain(str(e)))  # the error's text as written (e.g. `<root>/<class>/*.png`)
     st.stop()
 
 classes = list(info.get("classes") or [])
+# The source's own classes: a folder of letters A, B, C is labelled in the 52-letter space (so a letters
+# model can read it), but the page shows the classes it has, not 49 empty ones.
+present = [k for k in range(len(classes)) if any(counts[s][k] for s in splits)] or list(range(len(classes)))
+label_space = len(classes)
+shown_classes = [classes[k] for k in present]
 shape = info.get("image_shape")
 st.caption(
-    f"`{spec}` · {len(classes)} classes"
+    f"`{spec}` · {len(shown_classes)} classes"
+    + (f" (labels in a space of {label_space})" if len(shown_classes) < label_space else "")
     + (f" · images {'x'.join(str(s) for s in shape)}" if shape else "")
     + (f" · hash {str(info['hash'])[:12]}" if info.get("hash") else "")
 )
-metric_cols = st.columns(len(splits) + 1)
-for col, split in zip(metric_cols, splits):
-    col.metric(split, f"{sum(counts[split]):,}")
-metric_cols[-1].metric("total", f"{sum(sum(c) for c in counts.values()):,}")
-st.altair_chart(viz.class_distribution_chart(counts, classes), width="stretch")
+metric_row = st.container(horizontal=True, gap="large")  # wraps on a narrow screen
+for split in splits:
+    metric_row.metric(split, f"{sum(counts[split]):,}", width="content")
+metric_row.metric("total", f"{sum(sum(c) for c in counts.values()):,}", width="content")
+shown_counts = {split: [counts[split][k] for k in present] for split in splits}
+st.altair_chart(viz.class_distribution_chart(shown_counts, shown_classes), width="stretch")
 
 with st.sidebar:
     default_split = splits.index("train") if "train" in splits else 0
@@ -198,10 +205,11 @@ tab_grid, tab_class, tab_one, tab_mean, tab_aug, tab_fonts = st.tabs(
 # --- sample grid: class filter, size, reshuffle ------------------------------------------------
 with tab_grid:
     if tab_grid.open:
-        c1, c2, c3 = st.columns([4, 2, 1])
-        chosen = c1.multiselect("Classes", classes, key="ds_grid_classes", placeholder="all classes")
+        # exact letters, one pill each: a search box would match "g" to both G and g
+        chosen = st.pills("Classes", shown_classes, selection_mode="multi", key="ds_grid_classes",
+                          help="none ticked = all classes")
+        c2, c3 = st.columns([3, 1], vertical_alignment="bottom")
         n_show = c2.slider("Images", 8, 120, 40, step=8, key="ds_grid_n")
-        c3.write("")
         if c3.button("Reshuffle", icon=":material/shuffle:", key="ds_reshuffle"):
             st.session_state["ds_grid_seed"] = st.session_state.get("ds_grid_seed", 0) + 1
         seed = st.session_state.get("ds_grid_seed", 0)
@@ -254,14 +262,14 @@ with tab_one:
 with tab_mean:
     if tab_mean.open:
         means = mean_glyphs(spec, split, stamp)
-        st.image([tile(m) for m in means], caption=classes, width=72, output_format="PNG")
+        st.image([tile(means[k]) for k in present], caption=shown_classes, width=72, output_format="PNG")
         st.caption("Mean of up to 200 random images per class: where the ink usually is.")
 
 # --- augmentation preview --------------------------------------------------------------------------
 with tab_aug:
     if tab_aug.open:
         c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
-        aug_class = c1.selectbox("Class", classes, key="ds_aug_class")
+        aug_class = c1.selectbox("Class", shown_classes, key="ds_aug_class")
         strength = c2.radio("Strength", ["light", "strong"], key="ds_aug_strength", horizontal=True)
         draws = c3.slider("Draws", 4, 24, 11, key="ds_aug_draws")
         c4.write("")

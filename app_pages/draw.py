@@ -21,9 +21,10 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas  # only here: it needs a running Streamlit (components v2)
 
 from app_pages import shared
+from app_pages.canvas_keys import undo_controls
 from glyphcore import runs, viz
 from glyphcore.frame import CANVAS_SIZE, STROKE_WIDTH, guide_rows
-from glyphcore.data.drawings import drawings_stamp, keep_drawing, list_drawings
+from glyphcore.data.drawings import delete_drawing, drawings_stamp, keep_drawing, list_drawings
 from glyphcore.errors import GlyphError
 from glyphcore.frame import CLASSES
 from glyphcore.infer import Prepared, feature_maps, preprocess, saliency
@@ -32,6 +33,9 @@ from glyphcore.infer.neighbours import SPACES, nearest_glyphs
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 MAX_RUNS_SIDE_BY_SIDE = 2
+INPUT_WIDTH = CANVAS_SIZE + 24  # px: the canvas column never gets narrower than the canvas
+# The canvas (key draw_input) and the answers (draw_answers, draw_run_<i>) sit in wrapping rows that
+# app_pages/layout.py gives minimum widths: on a narrow screen the answers go below the canvas.
 
 
 @st.cache_data(show_spinner=False)
@@ -46,6 +50,11 @@ def canvas_key() -> str:
 
 def clear_canvas() -> None:
     st.session_state["canvas_gen"] = st.session_state.get("canvas_gen", 0) + 1
+
+
+def distance_text(d: float) -> str:
+    """A neighbour's distance with two significant digits (cosine distances of a good model are ~0.001)."""
+    return "0" if d == 0 else f"{d:.2g}"
 
 
 def big_frame(a: np.ndarray, scale: int = 2) -> np.ndarray:
@@ -65,8 +74,9 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
     except GlyphError as e:
         st.error(f"{info.run_id}: {e}")
         return
-    head, bars = st.columns([1, 2], vertical_alignment="center")
-    with head:
+    # the answer and the bars wrap under each other when the panel is narrow (no run id over 5 lines)
+    top = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    with top.container(width="content"):
         st.markdown(f"**{info.run_id}** says")
         st.markdown(
             # a monospace face, so that I and l (and O and 0) look different
@@ -76,25 +86,27 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
             unsafe_allow_html=True,
         )
         st.caption(f"{answer.topk[0][1]:.1%} sure · {info.model} / {info.activation}")
-    bars.altair_chart(viz.topk_chart(answer.topk, title="top 5"), width="stretch")
+    with top.container(key=f"draw_bars_{info.run_id}"):
+        st.altair_chart(viz.topk_chart(answer.topk, title="top 5", theme=st.context.theme.type), width="stretch")
 
     x = prepared.tensor[0].mean(dim=0).numpy()  # C x H x W -> H x W (grey models: C = 1)
     model_input = np.rint(x * 255).astype(np.uint8)
     h, w = model_input.shape
-    scale = max(1, 140 // max(h, w))
-    a, b, c = st.columns([1, 1, 2])
-    a.image(big_frame(model_input, scale), caption=f"what it sees ({w}x{h})", output_format="PNG")
-    b.image(viz.saliency_overlay(model_input, cam, scale=scale), caption="where it looked (Grad-CAM)",
-            output_format="PNG")
-    with c:
-        try:
-            near = nearest_glyphs(prepared, pred, k=8, space=space)
-        except GlyphError as e:
-            st.caption(f"Nearest training glyphs unavailable: {e}")
-        else:
-            st.image([n.image for n in near], caption=[f"{n.label} · {n.distance:.2f}" for n in near], width=52,
-                     output_format="PNG")
-            st.caption(f"the nearest training glyphs ({'model features' if space == 'features' else 'pixels'})")
+    scale = max(2, 200 // max(h, w))  # 200 px: room for the captions on one line each
+    pictures = st.container(horizontal=True, gap="medium")
+    pictures.image(big_frame(model_input, scale), caption=f"what it sees ({w}x{h})", output_format="PNG",
+                   width="content")
+    pictures.image(viz.saliency_overlay(model_input, cam, scale=scale), caption="where it looked (Grad-CAM)",
+                   output_format="PNG", width="content")
+    try:
+        near = nearest_glyphs(prepared, pred, k=8, space=space)
+    except GlyphError as e:
+        st.caption(f"Nearest training glyphs unavailable: {e}")
+    else:
+        st.image([n.image for n in near], caption=[f"{n.label} · {distance_text(n.distance)}" for n in near],
+                 width=64, output_format="PNG")
+        how = "cosine distance of the model's features" if space == "features" else "pixel distance"
+        st.caption(f"the nearest training glyphs ({how}; smaller is nearer)")
     if show_maps:
         with st.expander("Feature maps", expanded=True):
             for name, maps in feature_maps(pred, prepared):
@@ -113,7 +125,9 @@ st.caption(
 checkpointed = runs.checkpointed_runs()
 
 space, show_maps = SPACES[0], False
-left, right = st.columns([3, 5], gap="large")
+row = st.container(horizontal=True, gap="large", key="draw_row")
+left = row.container(width=INPUT_WIDTH, key="draw_input")
+right = row.container(key="draw_answers")
 with left:
     mode = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_mode",
                     label_visibility="collapsed")
@@ -132,9 +146,11 @@ with left:
             return_image_data=True,
             key=canvas_key(),
         )
-        c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
-        c1.button("Clear", on_click=clear_canvas)
-        c2.slider("Stroke width", 4, 40, STROKE_WIDTH, help="px on the 280 px canvas", key="stroke")
+        tools = st.container(horizontal=True, vertical_alignment="center")
+        tools.button("Clear", on_click=clear_canvas)
+        with tools:
+            undo_controls()
+        st.slider("Stroke width", 4, 40, STROKE_WIDTH, help="px on the 280 px canvas", key="stroke")
         image = result.image_data
     else:
         upload = st.file_uploader("An image of one letter", type=UPLOAD_TYPES, key="upload")
@@ -162,10 +178,10 @@ with right:
             "Ask these runs", list(checkpointed), default=default, format_func=lambda r: runs.run_label(checkpointed[r]),
             key="draw_runs",
         )
-        opts = st.columns([3, 2, 1], vertical_alignment="bottom")
-        space = opts[0].radio("Nearest glyphs by", SPACES, horizontal=True, key="nn_space",
+        opts = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+        space = opts.radio("Nearest glyphs by", SPACES, horizontal=True, key="nn_space",
                               format_func=lambda s: {"pixels": "pixels", "features": "model features"}[s])
-        show_maps = opts[1].toggle("Feature maps", value=False, key="show_maps")
+        show_maps = opts.toggle("Feature maps", value=False, key="show_maps")
 
     if input_error is not None:
         pass  # the error is shown under the input
@@ -178,16 +194,18 @@ with right:
     else:
         assert image is not None  # prepared came from it
         for start in range(0, len(chosen), MAX_RUNS_SIDE_BY_SIDE):
-            row = chosen[start : start + MAX_RUNS_SIDE_BY_SIDE]
-            for col, run_id in zip(st.columns(len(row)), row):
-                with col, st.container(border=True):
+            pair = chosen[start : start + MAX_RUNS_SIDE_BY_SIDE]
+            side = st.container(horizontal=True, gap="medium")  # wraps: one run per line when narrow
+            for i, run_id in enumerate(pair):
+                with side.container(border=True, key=f"draw_run_{i}"):
                     show_run(checkpointed[run_id], image, space, show_maps)
 
 # --- the personal drawings set ---------------------------------------------------------------
 st.divider()
 st.subheader("Your drawings set")
 kept = list_drawings()
-keep_cols = st.columns([1, 1, 3], vertical_alignment="bottom")
+keep_row = st.container(horizontal=True, vertical_alignment="bottom", key="row_draw_keep")  # wraps when narrow
+keep_cols = [keep_row.container(), keep_row.container(), keep_row.container()]
 can_keep = prepared is not None and not prepared.empty
 label = keep_cols[0].selectbox("True label", CLASSES, index=None, placeholder="which letter is it?", key="keep_label",
                                disabled=not can_keep)
@@ -216,3 +234,22 @@ if kept and st.toggle(f"Score every run on your {len(kept)} drawings", key="scor
         latest = sorted(kept, key=lambda item: item[0].name.split("_", 1)[1])[-24:]  # <hex>_<UTC time>_...
         st.image([np.asarray(Image.open(p)) for p, _ in latest], caption=[lab for _, lab in latest], width=50)
         st.caption("your latest drawings (the Runs page shows each run's score on this set as a column)")
+
+if kept:
+    with st.expander(f"Your {len(kept)} kept drawings: look at one, or delete it"):
+        newest = sorted(kept, key=lambda item: item[0].name.split("_", 1)[1], reverse=True)  # <hex>_<UTC time>_...
+        names = [p.name for p, _ in newest]
+        by_name = {p.name: (p, lab) for p, lab in newest}
+        pick = st.selectbox("Drawing", names, key="kept_pick",
+                            format_func=lambda n: f"{by_name[n][1]} · {n.split('_', 1)[1].rsplit('.', 1)[0]}")
+        path, lab = by_name[pick]
+        shown = st.container(horizontal=True, vertical_alignment="center")
+        shown.image(np.asarray(Image.open(path)), width=100, caption=f"labelled {lab}")
+        if shown.button("Delete this drawing", icon=":material/delete:", key="kept_delete"):
+            try:
+                delete_drawing(path)
+            except GlyphError as e:
+                st.error(str(e))
+            else:
+                st.toast(f"Deleted the drawing of {lab}")
+                st.rerun()

@@ -82,7 +82,7 @@ if not checkpointed:
     st.info("No run with a checkpoint yet: train one on the **Train** page (or add the starter model).")
     st.stop()
 
-cols = st.columns([3, 2, 2], vertical_alignment="bottom")
+cols = st.columns([3, 1], vertical_alignment="bottom")
 linked = st.query_params.get("run")  # /evaluate?run=<run id> opens that run
 run_ids = list(checkpointed)
 run_id = cols[0].selectbox("Run", run_ids, index=run_ids.index(linked) if linked in checkpointed else 0,
@@ -110,19 +110,25 @@ except GlyphError as e:
     st.error(str(e))
     st.stop()
 classes = result.classes
+if info.state in runs.ACTIVE_STATES:
+    st.warning(f"**{run_id} is still training** (epoch {info.epoch} of {info.epochs or '?'} done): these figures are "
+               f"its best checkpoint so far ({result.checkpoint.name}) and change as it trains.",
+               icon=":material/hourglass_top:")
 if result.not_saved:
     st.warning(f"{result.not_saved}. The figures below are computed afresh each time.")
 
 # --- the figures --------------------------------------------------------------------------------
 st.subheader(result.accuracy_line)
 merged = result.merged
-figures = st.columns(6)
-figures[0].metric("accuracy", f"{result.accuracy:.2%}", help="share of images predicted right")
-for col, name in zip(figures[1:5], MERGE_LABELS):
+# a row that wraps: each figure as wide as its label, so no label is cut on a narrow screen
+figures = st.container(horizontal=True, gap="large", key="eval_figures")
+figures.metric("accuracy", f"{result.accuracy:.2%}", help="share of images predicted right", width="content")
+for name in MERGE_LABELS:
     if name in merged:
-        col.metric(MERGE_LABELS[name], f"{merged[name]:.2%}")
+        figures.metric(MERGE_LABELS[name], f"{merged[name]:.2%}", width="content")
 errors = int(np.sum(result.labels != result.preds))
-figures[5].metric("errors", f"{errors:,}", help=f"{result.case_swap_share:.0%} of them only swap the letter's case")
+figures.metric("errors", f"{errors:,}", help=f"{result.case_swap_share:.0%} of them only swap the letter's case",
+               width="content")
 st.caption(
     f"{result.case_swap_share:.0%} of the errors are case swaps of the right letter (c for C). "
     f"I and l are the same stroke in many sans fonts, and c/C, o/O, s/S, ... differ by size only: the merged "
@@ -137,29 +143,45 @@ normalize = toggles.toggle("row-normalised (share of each true class)", key="cm_
 # a good model's diagonal (hundreds per cell) washes its few mistakes out of one shared colour scale
 errors_only = toggles.toggle("errors only", value=result.accuracy > ERRORS_ONLY_ABOVE, key="cm_errors",
                               help="grey the diagonal (the right answers): the colour scale spans the mistakes only")
-left, right = st.columns([5, 3], gap="medium")
 key = cm_key(run_id, split)
-with left:
+table_key = f"eval_confused-{run_id}-{split}"
+pairs = result.most_confused(min_count=1)[:20]
+# the cell to show: the one clicked last, in the matrix or in the most-confused table (whose state from the
+# previous run is in session_state before the table is drawn below)
+row_sel = (st.session_state.get(table_key) or {}).get("selection", {}).get("rows", []) if pairs else []
+row_cell = (pairs[row_sel[0]][0], pairs[row_sel[0]][1]) if row_sel and row_sel[0] < len(pairs) else None
+with st.container(key="eval_matrix"):  # scrolls sideways when the page is narrower than the matrix
     chart = viz.confusion_matrix_chart(result.confusion, classes, normalize=normalize, errors_only=errors_only)
     event = st.altair_chart(chart, on_select="rerun", key=key, width="content")
-    cell = selected_cell(event)
-    st.caption("Rows: the true class; columns: the prediction. Click a cell to see its images; double-click to clear."
-               + (" Grey: the diagonal (right answers), left out of the colour scale." if errors_only else ""))
-with right:
-    if cell is None:
-        st.info("Click a cell of the matrix to see the images in it.")
-    else:
-        true, pred = cell
-        idx = result.cell_indices(true, pred)
-        # letters in code spans: a monospace face tells I from l
-        st.markdown(f"#### true `{true}` → predicted `{pred}`: {idx.size:,} image{'s' if idx.size != 1 else ''}")
-        if idx.size > GALLERY_MAX:
-            st.caption(f"the {GALLERY_MAX} with the largest loss")
-        gallery(images, idx, [f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
-                              if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
+chart_cell = selected_cell(event)
+last = st.session_state.get("eval_last_cells", {}).get(key, (None, None))
+cell: tuple[str, str] | None
+if row_cell is not None and row_cell != last[1]:
+    cell = row_cell
+elif chart_cell != last[0]:
+    cell = chart_cell
+else:
+    cell = st.session_state.get("eval_cell", {}).get(key, chart_cell)
+st.session_state.setdefault("eval_last_cells", {})[key] = (chart_cell, row_cell)
+st.session_state.setdefault("eval_cell", {})[key] = cell
+st.caption("Rows: the true class; columns: the prediction. Click a cell (or a row of *Most confused*) to see its "
+           "images; double-click to clear."
+           + (" Grey: the diagonal (right answers), left out of the colour scale." if errors_only else ""))
+if cell is None:
+    st.info("Click a cell of the matrix to see the images in it.")
+else:
+    true, pred = cell
+    idx = result.cell_indices(true, pred)
+    # letters in code spans: a monospace face tells I from l; their names say it in any font
+    st.markdown(f"#### true `{true}` → predicted `{pred}`: {idx.size:,} image{'s' if idx.size != 1 else ''}")
+    st.caption(f"{viz.letter_name(true)} → {viz.letter_name(pred)}"
+               + (f" · the {GALLERY_MAX} with the largest loss" if idx.size > GALLERY_MAX else ""))
+    gallery(images, idx, [f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
+                          if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
 
 # --- per-class metrics and most confused ----------------------------------------------------------
-left, right = st.columns([3, 2], gap="large")
+tables = st.container(horizontal=True, gap="large")  # side by side when wide, stacked when narrow
+left, right = tables.container(key="eval_perclass"), tables.container(key="eval_confused")
 with left:
     st.subheader("Per class")
     table = pd.DataFrame(result.per_class)
@@ -169,10 +191,10 @@ with left:
     )
 with right:
     st.subheader("Most confused")
-    pairs = result.most_confused(min_count=1)[:20]
     if pairs:
         st.dataframe(pd.DataFrame(pairs, columns=["true", "predicted", "images"]), hide_index=True, width="stretch",
-                     height=360)
+                     height=360, key=table_key, on_select="rerun", selection_mode="single-row")
+        st.caption("Tick a row to see its images above.")
     else:
         st.success("No confusions at all on this split.")
 
@@ -198,11 +220,11 @@ else:
         st.error(str(e))
     else:
         c = comp.counts
-        m = st.columns(4)
-        m[0].metric("both right", f"{c['both_right']:,}")
-        m[1].metric(f"only A ({run_id}) right", f"{c['only_a_right']:,}")
-        m[2].metric(f"only B ({other_id}) right", f"{c['only_b_right']:,}")
-        m[3].metric("both wrong", f"{c['both_wrong_same'] + c['both_wrong_different']:,}")
+        m = st.container(horizontal=True, gap="large")  # wraps: each label whole, however long the run ids
+        m.metric("both right", f"{c['both_right']:,}", width="content")
+        m.metric(f"only A ({run_id}) right", f"{c['only_a_right']:,}", width="content")
+        m.metric(f"only B ({other_id}) right", f"{c['only_b_right']:,}", width="content")
+        m.metric("both wrong", f"{c['both_wrong_same'] + c['both_wrong_different']:,}", width="content")
         st.markdown(f"**{len(comp.indices):,}** images where A and B answer differently (true · A · B):")
         rows = comp.rows(limit=GALLERY_MAX)
         gallery(images, np.array([r["index"] for r in rows], dtype=np.int64),

@@ -1,20 +1,25 @@
-"""Runs & Compare: every run in a sortable, filterable table (delete after a confirmation; download
-a run's model as its checkpoint or as ONNX / .pt2 / safetensors); pick several runs for overlaid
-curves, their config differences, a one-factor ablation table and report cards that copy as Markdown
-rows.
+"""Runs & Compare: every run in a sortable, filterable table (links to a run's Evaluate / Draw /
+Activations views, its train.log, delete after a confirmation, download its model as its checkpoint or
+as ONNX / .pt2 / safetensors); pick several runs for overlaid curves (smoothing, step-level loss, x
+axis by epoch, step, images seen or training time), a parallel-coordinates chart of settings vs
+results, their config differences, a one-factor ablation table, report cards that copy as Markdown
+rows, and an embedding map of one run's penultimate features.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import streamlit as st
 
 from app_pages import shared
 from glyphcore import runs, viz
-from glyphcore.runs import compare
 from glyphcore.errors import GlyphError
-
+from glyphcore.runs import compare
+from glyphcore.runs.store import log_tail
+from glyphcore.viz.embedding import EMBEDDING_SELECTION, embedding_chart, embedding_frame, pca_2d
+from glyphcore.viz.hparams import hparams_frame, parallel_coordinates_chart
 
 GROUP_KEYS = ("activation", "batchnorm", "optimizer", "lr", "model", "augment", "schedule", "batch_size",
               "dropout", "seed", "data")  # fmt: skip
@@ -68,6 +73,106 @@ def delete_flow(run_ids: list[str]) -> None:
         st.rerun()
 
 
+VIEWS = (("app_pages/evaluate.py", "Evaluate", ":material/grid_on:"), ("app_pages/draw.py", "Draw", ":material/draw:"),
+         ("app_pages/activations.py", "Activations", ":material/show_chart:"))  # fmt: skip
+LINKED_RUNS_MAX = 6  # runs whose view links are listed under the table
+LOG_LINES = 200  # lines of a run's train.log shown
+MAP_PER_CLASS = 10  # images per class on the embedding map (52 x 10 = 520 points)
+
+
+def run_links(infos: list[runs.RunInfo]) -> None:
+    """For each run ticked in the table (else the newest): links to its Evaluate / Draw / Activations views."""
+    checkpointed = {r.run_id for r in infos if (r.path / runs.BEST_CKPT).is_file()}
+    picked = [r for r in st.session_state.get("rc_pick", []) if r in checkpointed]
+    shown = picked[:LINKED_RUNS_MAX] or [r.run_id for r in infos if r.run_id in checkpointed][:1]
+    for run_id in shown:
+        row = st.container(horizontal=True, vertical_alignment="center", key=f"rc_links_{run_id}")
+        row.markdown(f"`{run_id}`")
+        for page, label, icon in VIEWS:
+            row.page_link(page, label=label, icon=icon, query_params={"run": run_id})
+    if not picked:
+        st.caption("Tick runs in the table to get links to their views.")
+
+
+def log_flow(infos: list[runs.RunInfo]) -> None:
+    """The tail of one run's train.log."""
+    ids = [r.run_id for r in infos if not r.is_starter]
+    if not ids:
+        st.caption("No trained run yet.")
+        return
+    picked = [r for r in st.session_state.get("rc_pick", []) if r in ids]
+    run_id = st.selectbox("Run", ids, index=ids.index(picked[0]) if picked else 0, key="rc_log_run")
+    info = next(r for r in infos if r.run_id == run_id)
+    text = log_tail(info.path, LOG_LINES)
+    if text:
+        st.code(text, language="text", height=320)
+        st.caption(f"the last {LOG_LINES} lines at most of {info.path / runs.LOG_FILE}")
+    else:
+        st.caption(f"{run_id} has no train.log (runs launched from this app or `glyphcore train --detach` write one).")
+
+
+@st.cache_data(show_spinner="Computing the model's features on a sample of the split ...", max_entries=8)
+def embedding_data(run_dir: str, ckpt_stamp: tuple, split: str, per_class: int):
+    """PCA of a run's penultimate features on ``per_class`` images per class of ``split``:
+    (points frame, share of variance on the two axes, the sample's images)."""
+    from glyphcore.infer import load_predictor
+    from glyphcore.infer.embedding import split_features
+
+    sf = split_features(load_predictor(run_dir), split, per_class=per_class)
+    coords, share = pca_2d(sf.features)
+    return embedding_frame(coords, sf.labels, sf.preds, sf.classes, sf.indices), share, sf.images
+
+
+def embedding_flow(chosen: list[runs.RunInfo]) -> None:
+    """One run's embedding map; a click on a point shows its glyph."""
+    from glyphcore.data import list_splits
+
+    ready = [r for r in chosen if (r.path / runs.BEST_CKPT).is_file()]
+    if not ready:
+        st.caption("None of these runs has a checkpoint yet.")
+        return
+    cols = st.columns([2, 1, 1], vertical_alignment="bottom")
+    run_id = cols[0].selectbox("Run", [r.run_id for r in ready], key="rc_map_run")
+    info = next(r for r in ready if r.run_id == run_id)
+    try:
+        splits = list_splits(info.data or "glyphs-52")
+    except GlyphError as e:
+        st.caption(f"The map needs {run_id}'s data set: {e}")
+        return
+    split = cols[1].selectbox("Split", splits, index=splits.index("valid") if "valid" in splits else 0,
+                              key="rc_map_split")
+    color_by = cols[2].radio("Colour by", ["outcome", "true"], horizontal=True, key="rc_map_color",
+                             format_func=lambda c: "right/wrong" if c == "outcome" else "class")
+    try:
+        frame, share, images = embedding_data(str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT), split,
+                                              MAP_PER_CLASS)
+    except GlyphError as e:
+        st.error(str(e))
+        return
+    left, right = st.columns([3, 1], gap="medium")
+    event = left.altair_chart(embedding_chart(frame, color_by=color_by), on_select="rerun", width="stretch",
+                              key=f"rc_map_{run_id}_{split}")
+    left.caption(f"{len(frame)} images of {split} ({MAP_PER_CLASS} per class), their penultimate features projected "
+                 f"on the first two principal axes ({share[0]:.0%} and {share[1]:.0%} of the variance); "
+                 f"{int((frame['outcome'] == 'wrong').sum())} predicted wrong. Click a point to see its glyph.")
+    state: Any = event or {}  # {"selection": {"point": [{"index": ...}]}} after a click
+    points = (state.get("selection") or {}).get(EMBEDDING_SELECTION) or []
+    with right:
+        if not points or "index" not in points[0]:
+            st.info("Click a point to see its glyph.")
+            return
+        index = int(points[0]["index"])
+        hit = frame.index[frame["index"] == index]
+        if hit.empty:
+            return
+        row = frame.loc[hit[0]]
+        img = images[hit[0]]
+        st.image(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), width=140, output_format="PNG",
+                 caption=f"{split} #{index}")
+        st.markdown(f"true `{row['true']}` · predicted `{row['predicted']}`")
+        st.caption(f"{viz.letter_name(row['true'])} → {viz.letter_name(row['predicted'])}")
+
+
 FORMAT_LABELS = {"onnx": "ONNX", "pt2": "torch.export (.pt2)", "safetensors": "safetensors"}
 
 
@@ -118,7 +223,8 @@ if not infos:
     st.stop()
 
 # --- the table -----------------------------------------------------------------------------------
-c1, c2, c3 = st.columns([2, 2, 2])
+filters = st.container(horizontal=True, key="row_rc_filters")  # wraps on a narrow screen
+c1, c2, c3 = filters.container(), filters.container(), filters.container()
 query = c1.text_input("Filter", key="rc_filter", placeholder="run id, model or activation contains ...")
 states = sorted({r.state for r in infos})
 shown_states = c2.multiselect("State", states, key="rc_states", placeholder="all states")
@@ -148,12 +254,15 @@ st.dataframe(
 )
 st.caption(f"{len(shown)} of {len(infos)} runs · click column headers to sort · tick rows to compare them")
 
+run_links(shown)
 if st.session_state.get("rc_delete_error"):
     st.error(st.session_state.pop("rc_delete_error"))
 with st.expander("Delete a run", expanded=bool(st.session_state.get("rc_delete_pending"))):
     delete_flow([r.run_id for r in infos if not r.is_starter])
 with st.expander("Download a run's model"):
     download_flow(infos)
+with st.expander("Training log (train.log)"):
+    log_flow(infos)
 
 # --- compare -------------------------------------------------------------------------------------
 st.header("Compare")
@@ -167,22 +276,47 @@ chosen = [by_id[r] for r in picked]
 configs = {r.run_id: shared.run_config(r) for r in chosen}
 events = {r.run_id: shared.run_metrics(r) for r in chosen}
 
-c1, c2 = st.columns([1, 3])
+c1, c2 = st.columns([1, 2])
 color_by = c1.selectbox("Colour by", ("run",) + GROUP_KEYS, key="rc_color_by")
-splits = c2.multiselect("Curves", ["train", "val"], default=["train", "val"], key="rc_splits")
+splits = c2.multiselect("Curves", [viz.TRAIN, viz.VAL, viz.TRAIN_STEPS], default=[viz.TRAIN, viz.VAL],
+                        key="rc_splits", help="train (per step): the loss of every logged optimizer step")
+c3, c4 = st.columns([1, 2])
+x_axis = c3.selectbox("x axis", list(viz.X_AXES), format_func=lambda k: viz.X_AXES[k], key="rc_x") or "epoch"
+smoothing = c4.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="rc_smooth",
+                      help="TensorBoard's exponential moving average (debiased); 0 = the raw values")
 groups = None if color_by == "run" else {
     r: f"{color_by}={compare.value_text(configs[r].get(color_by))}" for r in picked
 }  # fmt: skip
-curves = viz.curves_frame(events, groups)
+batch_sizes = {r: configs[r].get("batch_size") for r in picked}
+curves = viz.curves_frame(events, groups, batch_sizes=batch_sizes, step_curves=viz.TRAIN_STEPS in splits)
+curves = viz.smooth_curves(curves, smoothing)
 if curves.empty:
     st.info("These runs have no finished epoch yet.")
 else:
-    left, right = st.columns(2)
     color = "run" if color_by == "run" else "group"
-    left.altair_chart(viz.overlay_curves_chart(curves, "loss", color=color, splits=splits), width="stretch")
-    right.altair_chart(viz.overlay_curves_chart(curves, "acc", color=color, splits=splits), width="stretch")
-    st.caption(f"{curves['run'].nunique()} runs overlaid ({', '.join(dict.fromkeys(curves['run']))}), "
-               f"coloured by {color_by}; dashed = train, solid = val")  # fmt: skip
+    # one above the other: each chart gets the page's width, its legend below it (nothing cut at 900 px)
+    for metric in ("loss", "acc"):
+        st.altair_chart(viz.overlay_curves_chart(curves, metric, color=color, splits=splits, x=x_axis), width="stretch")
+    st.caption(f"{curves['run'].nunique()} runs overlaid, coloured by {color_by}; dashed = train, solid = val, "
+               f"dotted = train per step" + (f"; smoothed ({smoothing:.2f})" if smoothing else ""))
+
+st.subheader("Settings vs results")
+if len(picked) < 2:
+    st.caption("Pick at least two runs to see their settings against their results.")
+else:
+    setting_keys = [row["setting"] for row in compare.config_differences(configs)]
+    scores = {
+        r.run_id: {"best val acc (%)": round(100 * r.best_val_acc, 2) if r.best_val_acc is not None else None,
+                   "best val loss": round(r.best_val_loss, 4) if r.best_val_loss is not None else None}
+        for r in chosen
+    }  # fmt: skip
+    hp = hparams_frame(configs, scores, keys=setting_keys)
+    if hp.empty:
+        st.caption("These runs have no settings or results to compare yet.")
+    else:
+        st.altair_chart(parallel_coordinates_chart(hp, color_by="best val acc (%)"), width="stretch")
+        st.caption("One line per run across the settings that differ and the results; each axis spans its own "
+                   "range (text settings in sorted order), colour = best val accuracy.")
 
 st.subheader("Config differences")
 diffs = compare.config_differences(configs)
@@ -220,3 +354,6 @@ cards = [compare.report_card(r, events[r.run_id]) for r in chosen]
 st.dataframe(cards, hide_index=True)
 st.caption("Markdown rows, ready to paste into a report (copy button at the top right):")
 st.code(compare.markdown_table(cards), language="text")
+
+st.subheader("Embedding map")
+embedding_flow(chosen)

@@ -5,6 +5,7 @@ is loaded once per server (``st.cache_resource``) or computed once per version o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -12,8 +13,18 @@ import streamlit as st
 from glyphcore import runs
 from glyphcore.errors import GlyphError
 
-__all__ = ["device_info", "predictor", "evaluation", "drawings_score", "dataset_info", "load_set", "run_config",
+__all__ = ["plain", "device_info", "predictor", "evaluation", "drawings_score", "dataset_info", "load_set",
+           "run_config",
            "run_metrics"]
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$#|])")
+
+
+def plain(text: str) -> str:
+    """``text`` with Streamlit's markdown characters escaped, so a message shows as written: a path
+    pattern like ``<root>/<class>/*.png`` keeps its ``*`` (not italics), a ``$`` is not LaTeX."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 @st.cache_resource(show_spinner="Looking for a GPU ...")

@@ -156,7 +156,9 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     preset = st.selectbox("Preset", list(PRESETS), key="tr_preset", on_change=apply_preset,
                           help=" · ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items() if k in PRESETS))
     st.subheader("Data and model")
-    c1, c2, c3 = st.columns(3)
+    # wrapping rows (app_pages/layout.py): each field keeps a readable width on a narrow screen
+    row = st.container(horizontal=True, key="row_tr_data")
+    c1, c2, c3 = row.container(), row.container(), row.container()
     data = c1.selectbox("Data set", DATA_CHOICES, key="tr_data_choice")
     if data == DATA_CHOICES[-1]:
         data = c1.text_input("Source", key="tr_data_other", placeholder="course:/path, folder:/path, torchvision:KMNIST")
@@ -165,7 +167,8 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     entry = model_entry(values["model"])
     c2.caption(entry.description)
     values["activation"] = c3.selectbox("Activation", ACTIVATION_NAMES, key="tr_activation")
-    c1, c2, c3 = st.columns(3)
+    row = st.container(horizontal=True, key="row_tr_arch", vertical_alignment="center")
+    c1, c2, c3 = row.container(), row.container(), row.container()
     values["batchnorm"] = c1.checkbox("BatchNorm", key="tr_batchnorm")
     values["dropout"] = c2.slider("Dropout", 0.0, 0.9, step=0.05, key="tr_dropout")
     options_key = f"tr_options_{values['model']}"
@@ -180,12 +183,14 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     values["init_from"] = None if init == NO_INIT else init
 
     st.subheader("Optimisation")
-    c1, c2, c3, c4 = st.columns(4)
+    row = st.container(horizontal=True, key="row_tr_opt")
+    c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
     values["optimizer"] = c1.selectbox("Optimizer", CHOICES["optimizer"], key="tr_optimizer")
     values["lr"] = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-5, format="%.1e", key="tr_lr")
     values["schedule"] = c3.selectbox("LR schedule", CHOICES["schedule"], key="tr_schedule")
     values["augment"] = c4.selectbox("Augmentation", CHOICES["augment"], key="tr_augment")
-    c1, c2, c3, c4 = st.columns(4)
+    row = st.container(horizontal=True, key="row_tr_length")
+    c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
     values["epochs"] = int(c1.number_input("Epochs", 1, 500, key="tr_epochs"))
     values["batch_size"] = int(c2.number_input("Batch size", 1, 8192, key="tr_batch_size"))
     values["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, key="tr_seed"))
@@ -193,14 +198,16 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
                                     help="only the devices this machine has")
 
     with st.expander("Advanced"):
-        c1, c2, c3, c4 = st.columns(4)
+        row = st.container(horizontal=True, key="row_tr_reg", vertical_alignment="center")
+        c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
         values["weight_decay"] = c1.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.1e",
                                                  key="tr_weight_decay")  # fmt: skip
         values["label_smoothing"] = c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
         values["momentum"] = c3.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum",
                                              disabled=values["optimizer"] != "sgd")  # fmt: skip
         values["nesterov"] = c4.checkbox("Nesterov", key="tr_nesterov", disabled=values["optimizer"] != "sgd")
-        c1, c2, c3, c4 = st.columns(4)
+        row = st.container(horizontal=True, key="row_tr_runtime")
+        c1, c2, c3 = row.container(), row.container(), row.container()
         values["amp"] = c1.selectbox("Precision", CHOICES["amp"], key="tr_amp",
                                      help="auto: bf16 where the device computes it natively, fp32 elsewhere")
         values["log_every"] = int(c2.number_input("Log loss every (steps)", 1, 10_000, key="tr_log_every"))
@@ -208,7 +215,8 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
         values["threads"] = threads or None
 
     st.subheader("Stopping and limits")
-    c1, c2, c3 = st.columns(3)
+    row = st.container(horizontal=True, key="row_tr_stop")
+    c1, c2, c3 = row.container(), row.container(), row.container()
     values["patience"] = (int(c1.number_input("Patience (epochs)", 1, 100, key="tr_patience"))
                           if c1.checkbox("Early stopping", key="tr_early") else None)  # fmt: skip
     values["time_budget_min"] = (float(c2.number_input("Minutes", 0.1, 10_000.0, key="tr_time_min"))
@@ -282,10 +290,10 @@ def show_summary(preset: str, summary: dict | None, error: str | None, values: d
         st.error(error)
         return
     assert summary is not None
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Parameters", f"{summary['trainable']:,}")
-    c2.metric("MFLOPs / image", f"{summary['flops'] / 1e6:,.1f}")
-    with c3:
+    figures = st.container(horizontal=True, gap="large", key="tr_figures")  # wraps: no figure cut to "70..."
+    figures.metric("Parameters", f"{summary['trainable']:,}", width="content")
+    figures.metric("MFLOPs / image", f"{summary['flops'] / 1e6:,.1f}", width="content")
+    with figures.container(width="content"):
         show_estimate(preset, values, summary)
     shape = "x".join(map(str, summary["shape"]))
     st.caption(f"{values['model']} · {values['activation']} · input {shape} · {summary['classes']} classes")
@@ -334,13 +342,13 @@ def run_panel(info: runs.RunInfo) -> None:
     progress = runs.run_progress(info)
     st.progress(progress.fraction, text=progress.text)
     ips = progress.images_per_s
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Elapsed", clock_text(progress.elapsed_s))
-    c2.metric("ETA", clock_text(progress.eta_s))
-    c3.metric("Images/s", f"{ips:,.0f}" if ips else "-")
+    figures = st.container(horizontal=True, gap="large")  # wraps on a narrow screen
+    figures.metric("Elapsed", clock_text(progress.elapsed_s), width="content")
+    figures.metric("ETA", clock_text(progress.eta_s), width="content")
+    figures.metric("Images/s", f"{ips:,.0f}" if ips else "-", width="content")
     best = info.best_val_acc
-    c4.metric("Best val acc", f"{100 * best:.2f}%" if best is not None else "-",
-              help=f"epoch {info.best_epoch}" if info.best_epoch else None)  # fmt: skip
+    figures.metric("Best val acc", f"{100 * best:.2f}%" if best is not None else "-", width="content",
+                   help=f"epoch {info.best_epoch}" if info.best_epoch else None)  # fmt: skip
 
     steps, epochs_df = viz.metrics_frames(events, steps_per_epoch=info.status.get("steps_per_epoch"))
     if steps.empty and epochs_df.empty:
@@ -348,9 +356,10 @@ def run_panel(info: runs.RunInfo) -> None:
     else:
         # while it runs, the x axis spans all planned epochs so the curve grows into a fixed frame
         span = (epochs or None) if state in runs.ACTIVE_STATES else None
-        left, right = st.columns(2)
-        left.altair_chart(viz.live_curves_chart(steps, epochs_df, "loss", epochs_total=span), width="stretch")
-        right.altair_chart(viz.live_curves_chart(steps, epochs_df, "acc", epochs_total=span), width="stretch")
+        charts = st.container(horizontal=True, key=f"tr_charts_{info.run_id}")  # side by side, or stacked
+        for metric in ("loss", "acc"):
+            with charts.container(key=f"tr_chart_{metric}_{info.run_id}"):
+                st.altair_chart(viz.live_curves_chart(steps, epochs_df, metric, epochs_total=span), width="stretch")
         latest = []
         if not steps.empty:
             last = steps.iloc[-1]
@@ -469,7 +478,8 @@ def sweep_form(preset: str, values: dict, error: str | None, name: str) -> None:
 # the page
 # ----------------------------------------------------------------------------------------------
 st.title("Train")
-form_col, summary_col = st.columns([4, 3], gap="large")
+top = st.container(horizontal=True, gap="large")  # side by side when wide, stacked when narrow
+form_col, summary_col = top.container(key="tr_form"), top.container(key="tr_side")
 with form_col:
     preset, values, summary, error = config_form()
 with summary_col:

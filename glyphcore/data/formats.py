@@ -423,6 +423,21 @@ def _torchvision_expected(name: str) -> str:
     return f"{root / folder}/ (the extracted python-version archive)"
 
 
+_REASON_MAX = 400  # characters of an exception's text kept in a one-line error
+
+
+def _one_line_reason(e: BaseException) -> str:
+    """An exception as one line: its type and its whole text, lines joined (torchvision puts the real
+    cause, e.g. ``Tried <mirror>, got: <urlopen error ...>``, on the lines after the first), cut to
+    _REASON_MAX characters; the chained cause is added when the text does not already say it."""
+    text = " ".join(str(e).split())
+    cause = e.__cause__ or e.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" (caused by {type(cause).__name__}: {' '.join(str(cause).split())})"
+    reason = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return reason if len(reason) <= _REASON_MAX else reason[: _REASON_MAX - 3] + "..."
+
+
 def _load_torchvision(name: str, split: str, source: str, download: bool) -> ImageSet:
     if name not in TORCHVISION_SETS:
         raise DataError(f"unknown torchvision data set {name!r}: expected one of {list(TORCHVISION_SETS)}")
@@ -438,14 +453,14 @@ def _load_torchvision(name: str, split: str, source: str, download: bool) -> Ima
         ds = getattr(tvd, cls_name)(root=str(root), train=(split == "train"), download=download, **kw)
     except RuntimeError as e:
         if download:
-            raise DataError(f"downloading torchvision:{name} into {root} failed ({str(e).splitlines()[0]}): "
+            raise DataError(f"downloading torchvision:{name} into {root} failed ({_one_line_reason(e)}): "
                             f"check the network, or put the files there by hand: {_torchvision_expected(name)}") from e
         raise DataError(f"torchvision:{name} is not in {root}: download it with "
                         f"`python -m glyphcore data fetch {name}` (needs the network), or put the files "
                         f"there by hand: {_torchvision_expected(name)}") from e
     except (OSError, ValueError, TypeError, AssertionError) as e:  # offline, or broken files
         raise DataError(f"torchvision:{name} in {root} could not be {'downloaded' if download else 'read'} "
-                        f"({e}): expected {_torchvision_expected(name)}") from e
+                        f"({_one_line_reason(e)}): expected {_torchvision_expected(name)}") from e
     data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
     targets = np.asarray(ds.targets.numpy() if hasattr(ds.targets, "numpy") else ds.targets, np.int64)
     classes = [str(c) for c in ds.classes]

@@ -35,7 +35,8 @@ __all__ = [
     "RunInfo", "MetricsChunk", "MetricsLog",
     "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
     "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "run_info", "pid_alive",
-    "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "can_resume", "run_has_results", "clean_orphan_tmps",
+    "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "log_tail", "can_resume", "run_has_results",
+    "clean_orphan_tmps",
     "typed_status",
 ]
 
@@ -472,6 +473,22 @@ def last_error_line(run_dir: Path, tail_bytes: int = 16_384) -> str:
         if _ERROR_LINE.match(line.strip()):
             return line.strip()[:300]
     return ""
+
+
+def log_tail(run_dir: Path, max_lines: int = 200, tail_bytes: int = 65_536) -> str:
+    """The last ``max_lines`` lines of the run's train.log (read from its last ``tail_bytes`` bytes,
+    so a huge log costs no more); "" when the run has no log."""
+    try:
+        with open(Path(run_dir) / LOG_FILE, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - tail_bytes))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = text.splitlines()
+    if size > tail_bytes and lines:
+        lines = lines[1:]  # the first line read is probably cut
+    return "\n".join(lines[-max_lines:])
 
 
 def can_resume(status: dict[str, Any]) -> bool:

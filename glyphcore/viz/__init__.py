@@ -5,28 +5,36 @@ of metric events, run tables) and show what comes back with ``st.altair_chart`` 
 
 - ``images``: sample grids, per-class means, saliency overlays, feature-map grids, guide lines;
 - ``curves``: class distribution per split; metric events -> tidy frames -> live and overlaid curves;
-- ``diagnostics``: confusion matrix, top-k bars, activation curves and layer histograms.
+- ``diagnostics``: confusion matrix, top-k bars, activation curves and layer histograms;
+- ``hparams``: parallel coordinates of runs' settings and results; ``embedding``: PCA maps of features;
+- ``palette``: the charts' colours and the WCAG contrast they are checked with.
 """
 
 from __future__ import annotations
 
 from glyphcore.viz.curves import (
+    SERIES_DASH,
     TRAIN,
     TRAIN_STEPS,
     VAL,
+    X_AXES,
     class_distribution_chart,
     curves_frame,
     live_curves_chart,
     metrics_frames,
     overlay_curves_chart,
+    smooth_curves,
+    smooth_ema,
 )
 from glyphcore.viz.diagnostics import (
+    AXIS_LABEL_PX,
     CONFUSION_SELECTION,
     LETTER_FONT,
     activation_curve_chart,
     activation_overlay_chart,
     confusion_matrix_chart,
     layer_histogram_chart,
+    letter_name,
     topk_chart,
 )
 from glyphcore.viz.images import class_means, feature_map_grid, guide_lines_image, image_grid, saliency_overlay
@@ -34,6 +42,8 @@ from glyphcore.viz.images import class_means, feature_map_grid, guide_lines_imag
 __all__ = [
     "image_grid", "class_means", "saliency_overlay", "feature_map_grid", "guide_lines_image",
     "TRAIN_STEPS", "TRAIN", "VAL", "class_distribution_chart", "metrics_frames", "live_curves_chart", "curves_frame",
-    "overlay_curves_chart", "CONFUSION_SELECTION", "LETTER_FONT", "confusion_matrix_chart", "topk_chart",
+    "overlay_curves_chart", "SERIES_DASH", "X_AXES", "smooth_ema", "smooth_curves",
+    "CONFUSION_SELECTION", "LETTER_FONT", "AXIS_LABEL_PX",
+    "letter_name", "confusion_matrix_chart", "topk_chart",
     "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart",
 ]

@@ -9,13 +9,26 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from glyphcore.viz.palette import BAR_OTHER, BAR_TOP, DIAGONAL_GREY, SERIES_COLORS, activation_color, text_color
+
 __all__ = [
-    "CONFUSION_SELECTION", "LETTER_FONT", "confusion_matrix_chart", "topk_chart", "activation_curve_chart",
+    "CONFUSION_SELECTION", "LETTER_FONT", "AXIS_LABEL_PX", "letter_name",
+    "confusion_matrix_chart", "topk_chart", "activation_curve_chart",
     "activation_overlay_chart", "layer_histogram_chart",
 ]
 
 CONFUSION_SELECTION = "cell"  # name of the confusion matrix's click selection (st.altair_chart event key)
 LETTER_FONT = "Source Code Pro, monospace"  # class labels in a face that tells I from l
+AXIS_LABEL_PX = 11  # the confusion matrix's axis letters: readable (they were 9 px, about 7 px tall on screen)
+CELL_PX = 10  # px per confusion cell: 52 classes in 520 px, which fits a 900 px window with the sidebar open
+
+
+def letter_name(c: str) -> str:
+    """A class name a tooltip's font cannot garble: a letter with the other case spelled out,
+    "I (capital i)", "l (small L)"; other names are returned as they are."""
+    if len(c) == 1 and c.isalpha():
+        return f"{c} (capital {c.lower()})" if c.isupper() else f"{c} (small {c.upper()})"
+    return c
 
 # Streamlit's default autosize ("fit") squeezes a layered chart's plot into its height together
 # with its title, legend and axes; fit the width to the column only and keep the plot's height.
@@ -27,7 +40,7 @@ def confusion_matrix_chart(
     classes: Sequence[str],
     *,
     normalize: bool = False,
-    size: int = 500,
+    size: int | None = None,
     errors_only: bool = False,
 ) -> alt.Chart:
     """A K x K confusion-matrix heatmap whose cells can be clicked.
@@ -42,7 +55,8 @@ def confusion_matrix_chart(
         matrix: int K x K counts, ``matrix[t, p]`` = images of class t predicted as p.
         classes: K class names (label order).
         normalize: colour by the row share (recall per true class) instead of counts.
-        size: width and height of the cell area in px (52 classes need about 10 px per cell).
+        size: width and height of the cell area in px; default ``CELL_PX`` per class (520 px for 52),
+            room for a readable ``AXIS_LABEL_PX`` letter per row and column.
         errors_only: draw the diagonal (right answers) in flat grey, outside the colour scale, whose
             domain then spans 0 .. the largest off-diagonal value: a good model's few mistakes get the
             whole colour range instead of being pale next to a diagonal of hundreds. The diagonal cells
@@ -52,6 +66,7 @@ def confusion_matrix_chart(
     k = len(classes)
     if m.shape != (k, k):
         raise ValueError(f"confusion matrix of shape {m.shape} does not match {k} classes")
+    size = size or CELL_PX * k
     row_sum = m.sum(axis=1, keepdims=True)
     share = np.divide(m, row_sum, out=np.zeros(m.shape, np.float64), where=row_sum > 0)
     t_idx, p_idx = np.nonzero(m)
@@ -59,6 +74,8 @@ def confusion_matrix_chart(
         {
             "true": [classes[int(i)] for i in t_idx],
             "pred": [classes[int(j)] for j in p_idx],
+            "true_name": [letter_name(classes[int(i)]) for i in t_idx],
+            "pred_name": [letter_name(classes[int(j)]) for j in p_idx],
             "count": m[t_idx, p_idx],
             "share": share[t_idx, p_idx],
         }
@@ -72,14 +89,15 @@ def confusion_matrix_chart(
         top = top if top > 0 else 1.0  # no mistakes at all: any non-empty domain
         if not normalize:
             top = int(top)
-        color = alt.when("datum['true'] === datum['pred']").then(alt.value("#d0d0d0")).otherwise(
+        color = alt.when("datum['true'] === datum['pred']").then(alt.value(DIAGONAL_GREY)).otherwise(
             alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domain=[0, top]),
                       title=f"{title}, mistakes only", legend=legend))
     else:
         color = alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title,
                           legend=legend)
     sel = alt.selection_point(name=CONFUSION_SELECTION, fields=["true", "pred"], on="click", clear="dblclick")
-    axis: dict[str, Any] = {"labelOverlap": False, "labelAngle": 0, "labelFontSize": 9, "labelFont": LETTER_FONT, "ticks": False}
+    axis: dict[str, Any] = {"labelOverlap": False, "labelAngle": 0, "labelFontSize": AXIS_LABEL_PX,
+                            "labelFont": LETTER_FONT, "ticks": False, "labelPadding": 3}
     picked = alt.when(sel, empty=False)  # the clicked cell is outlined; nothing is outlined before a click
     rect = (
         alt.Chart(df)
@@ -93,8 +111,9 @@ def confusion_matrix_chart(
             stroke=picked.then(alt.value("#e4572e")).otherwise(alt.value("#bbb")),
             strokeWidth=picked.then(alt.value(3.0)).otherwise(alt.value(0.3)),
             tooltip=[
-                alt.Tooltip("true:N", title="true"),
-                alt.Tooltip("pred:N", title="predicted"),
+                # the letter's name too: the tooltip's own font draws I and l alike
+                alt.Tooltip("true_name:N", title="true"),
+                alt.Tooltip("pred_name:N", title="predicted"),
                 alt.Tooltip("count:Q", title="images", format=","),
                 alt.Tooltip("share:Q", title="share of true class", format=".1%"),
             ],
@@ -107,27 +126,31 @@ def confusion_matrix_chart(
     return rect
 
 
-def topk_chart(topk: Sequence[tuple[str, float]], *, title: str = "", height: int = 130) -> alt.LayerChart | alt.FacetChart:
+def topk_chart(topk: Sequence[tuple[str, float]], *, title: str = "", height: int = 130,
+               theme: str | None = None) -> alt.LayerChart | alt.FacetChart:
     """Horizontal bars of a top-k prediction, most likely on top, each labelled with its probability.
 
     Args:
         topk: (class, probability) pairs, most likely first, e.g. ``[("A", 0.97), ("H", 0.01), ...]``.
         title: chart title.
         height: px of the plot.
+        theme: the page's theme ("light" | "dark", ``st.context.theme.type``): the labels beside the
+            bars are drawn in that theme's text colour (Vega's default black vanishes on a dark page).
     """
     df = pd.DataFrame(list(topk), columns=["class", "p"])
     df["label"] = [f"{p:.1%}" for p in df["p"]]
     df["top"] = np.arange(len(df)) == 0
+    df["name"] = [letter_name(str(c)) for c in df["class"]]
     base = alt.Chart(df).encode(
         y=alt.Y("class:N", sort=list(df["class"]), title=None,
                 axis=alt.Axis(labelFontSize=14, labelFontWeight="bold", labelOverlap=False, labelFont=LETTER_FONT)),
         x=alt.X("p:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%", tickCount=5)),
-        tooltip=[alt.Tooltip("class:N"), alt.Tooltip("p:Q", format=".2%", title="probability")],
+        tooltip=[alt.Tooltip("name:N", title="class"), alt.Tooltip("p:Q", format=".2%", title="probability")],
     )
     bars = base.mark_bar().encode(
-        color=alt.Color("top:N", scale=alt.Scale(domain=[True, False], range=["#4c78a8", "#9ecae9"]), legend=None)
+        color=alt.Color("top:N", scale=alt.Scale(domain=[True, False], range=[BAR_TOP, BAR_OTHER]), legend=None)
     )
-    text = base.mark_text(align="left", dx=4, fontSize=12).encode(text="label:N")
+    text = base.mark_text(align="left", dx=4, fontSize=12, color=text_color(theme)).encode(text="label:N")
     return alt.layer(bars, text).properties(height=height, title=title, autosize=_FIT_WIDTH)
 
 
@@ -166,7 +189,8 @@ def activation_curve_chart(
             x=alt.X("x:Q", title="x"),
             y=alt.Y("value:Q", title=None),
             color=alt.Color("series:N", title=None, sort=list(_F_SERIES),
-                            scale=alt.Scale(domain=list(_F_SERIES), range=["#1f77b4", "#ff7f0e"]),
+                            scale=alt.Scale(domain=list(_F_SERIES), range=[SERIES_COLORS["train"],
+                                                                               SERIES_COLORS["val"]]),
                             legend=alt.Legend(orient="top")),
             strokeDash=alt.StrokeDash("series:N", sort=list(_F_SERIES), legend=None,
                                       scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]])),
@@ -204,7 +228,9 @@ def activation_overlay_chart(
         .encode(
             x=alt.X("x:Q", title="x"),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("activation:N", sort=list(curves), title="activation"),
+            color=alt.Color("activation:N", sort=list(curves), title="activation",
+                            scale=alt.Scale(domain=list(curves),
+                                            range=[activation_color(n, i) for i, n in enumerate(curves)])),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
             tooltip=["activation:N", alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
         )
@@ -247,7 +273,7 @@ def layer_histogram_chart(
         df = df[df["count"] > 0]  # a log scale cannot place a zero
     chart = (
         alt.Chart(df)
-        .mark_rect(color="#4c78a8")
+        .mark_rect(color=BAR_TOP)
         .encode(
             x=alt.X("lo:Q", title="output value", scale=alt.Scale(zero=False, nice=False)),
             x2="hi:Q",

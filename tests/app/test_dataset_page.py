@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from glyphcore.data import dataset_info, export_course_layout, load_dataset
@@ -21,6 +22,11 @@ def tab(at, name: str):
         at.session_state["ds_tab"] = name
         at.run()
     return next(t for t in at.tabs if t.label == name)
+
+
+def unescape(markdown: str) -> str:
+    """A message as the page shows it: the page escapes markdown characters with a backslash."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def captions(element) -> list[str]:
@@ -54,12 +60,12 @@ def test_sample_grid_labels_match_the_images(page):
 
 
 def test_class_filter_split_and_reshuffle(page, texts_of):
-    page.multiselect(key="ds_grid_classes").set_value(["A", "b"]).run()
+    page.pills(key="ds_grid_classes").set_value(["A", "b"]).run()
     caps = captions(tab(page, "Samples").image[0])
     assert {CAPTION.match(c)["cls"] for c in caps} == {"A", "b"}
     assert "20 of 20 images in train" in texts_of(page)  # 10 per class in the tiny set
 
-    page.multiselect(key="ds_grid_classes").set_value([]).run()
+    page.pills(key="ds_grid_classes").set_value([]).run()
     page.selectbox(key="ds_split").set_value("valid").run()
     assert "40 of 208 images in valid" in texts_of(page)
     before = captions(tab(page, "Samples").image[0])
@@ -136,7 +142,7 @@ def test_missing_folder_is_named_in_the_error(tiny_glyphs, tmp_path, runs_dir, a
     at = app_page(PAGE).run()
     at.radio(key="ds_kind").set_value("image folder").run()
     at.text_input(key="ds_folder_root").set_value(str(tmp_path / "nowhere")).run()
-    assert any(str(tmp_path / "nowhere") in e.value for e in at.error)
+    assert any(str(tmp_path / "nowhere") in unescape(e.value) for e in at.error)
 
 
 def test_torchvision_offline_says_where_the_files_go(tmp_path, monkeypatch, runs_dir, app_page):
@@ -145,7 +151,8 @@ def test_torchvision_offline_says_where_the_files_go(tmp_path, monkeypatch, runs
     at.radio(key="ds_kind").set_value("torchvision").run()
     at.selectbox(key="ds_tv_name").set_value("KMNIST").run()
     (error,) = at.error
-    assert "torchvision:KMNIST is not in" in error.value and str(tmp_path / "data" / "torchvision") in error.value
+    text = unescape(error.value)
+    assert "torchvision:KMNIST is not in" in text and str(tmp_path / "data" / "torchvision") in text
     assert at.button(key="ds_download")
 
 
@@ -154,3 +161,47 @@ def test_glyphs52_missing_links_to_the_build(tmp_path, monkeypatch, runs_dir, ap
     at = app_page(PAGE).run()
     assert any("not built yet" in w.value for w in at.warning)
     assert at.get("page_link")[0].proto.label == "Build it on the home page"
+
+
+def test_the_class_filter_matches_letters_exactly(page, texts_of):
+    pills = page.pills(key="ds_grid_classes")
+    assert pills.options[:3] == ["A", "B", "C"] and "g" in pills.options and "G" in pills.options
+    pills.set_value(["g"]).run()
+    caps = captions(tab(page, "Samples").image[0])
+    assert {CAPTION.match(c)["cls"] for c in caps} == {"g"}  # not G as well
+    assert "10 of 10 images in train" in texts_of(page)
+
+
+def _image_folder(root, letters):
+    from PIL import Image
+
+    train = load_dataset("glyphs-52", "train")
+    for letter in letters:
+        (root / letter).mkdir(parents=True)
+        for i, idx in enumerate(np.flatnonzero(train.labels == train.classes.index(letter))[:3]):
+            Image.fromarray(np.asarray(train.images[idx, 0])).save(root / letter / f"{i}.png")
+    return root
+
+
+def test_an_image_folder_shows_its_own_classes(tiny_glyphs, tmp_path, runs_dir, app_page, charts_of, texts_of,
+                                               errors_of):
+    root = _image_folder(tmp_path / "abc", "ABC")
+    at = app_page(PAGE).run()
+    at.radio(key="ds_kind").set_value("image folder").run()
+    at.text_input(key="ds_folder_root").set_value(str(root)).run()
+    assert errors_of(at) == []
+    assert "· 3 classes (labels in a space of 52)" in texts_of(at)
+    _, data = charts_of(at)[0]
+    assert sorted(set(data["class"])) == ["A", "B", "C"]
+    assert at.pills(key="ds_grid_classes").options == ["A", "B", "C"]
+
+
+def test_a_folder_error_keeps_its_file_pattern(tiny_glyphs, tmp_path, runs_dir, app_page):
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "x.txt").write_text("no class folders here")
+    at = app_page(PAGE).run()
+    at.radio(key="ds_kind").set_value("image folder").run()
+    at.text_input(key="ds_folder_root").set_value(str(tmp_path / "flat")).run()
+    (error,) = at.error
+    assert "\\*.png" in error.value  # escaped: the markdown shows "*.png", not italics
+    assert "<root>/<class>/*.png|jpg" in unescape(error.value)

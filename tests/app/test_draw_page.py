@@ -213,3 +213,31 @@ def test_keep_a_drawing_and_score_runs_on_the_set(run, data_dir, app_page, error
     right = load_predictor(run).predict(preprocess(rgba))[0].label == "A"
     assert scores.loc["tiny-relu", "correct"] == f"{int(right)} / 1"
     assert scores.loc["tiny-relu", "accuracy"] == pytest.approx(float(right))
+
+
+def test_neighbour_distances_keep_their_digits(run, app_page):
+    at = app_page(PAGE)
+    at.session_state["canvas-0"] = canvas_value(drawn("x"))
+    at.run()
+    at.radio(key="nn_space").set_value("features").run()
+    distances = [c.split(" · ")[1] for c in image_captions(at) if " · " in c]
+    assert len(distances) == 8
+    values = [float(d) for d in distances]
+    assert values == sorted(values) and len(set(distances)) > 1  # not all "0.00"
+    assert all(d == "0" or float(d) > 0 for d in distances)
+
+
+def test_a_kept_drawing_can_be_deleted(run, data_dir, app_page, errors_of):
+    from glyphcore.data.drawings import keep_drawing, list_drawings
+
+    keep_drawing(drawn("A")[..., 3], "A")
+    keep_drawing(drawn("b")[..., 3], "b")
+    at = app_page(PAGE).run()
+    pick = at.selectbox(key="kept_pick")
+    assert len(pick.options) == 2 and pick.options[0].startswith("b · ")  # the newest first
+    older_a = next(p.name for p, lab in list_drawings() if lab == "A")
+    pick.set_value(older_a).run()
+    at.button(key="kept_delete").click().run()
+    assert errors_of(at) == []
+    assert [lab for _, lab in list_drawings()] == ["b"]
+    assert {m.label: m.value for m in at.metric}["Drawings kept"] == "1"

@@ -203,3 +203,29 @@ def test_without_the_data_set_the_stored_evaluation_is_still_shown(one_run, app_
     assert at.selectbox(key="eval_split").options == ["test"]
     assert at.subheader[0].value == result.accuracy_line
     assert captions(at) == [] and "build the data set to see these images" in texts_of(at)
+
+
+def test_a_row_of_most_confused_selects_its_cell(one_run, app_page, texts_of, errors_of):
+    result = evaluate_run(one_run, split="test")
+    pairs = result.most_confused(min_count=1)[:20]
+    at = app_page(PAGE).run()
+    at.session_state["eval_confused-tiny-relu-test"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert errors_of(at) == []
+    true, pred, n = pairs[1]
+    assert f"true `{true}` → predicted `{pred}`: {n} image" in texts_of(at)
+    # a click in the matrix after that wins over the ticked row
+    t2, p2, n2 = pairs[0]
+    at.session_state["cm-tiny-relu-test"] = {"selection": {"cell": [{"true": t2, "pred": p2}]}}
+    at.run()
+    assert f"true `{t2}` → predicted `{p2}`: {n2} image" in texts_of(at)
+
+
+def test_a_run_still_training_says_so(one_run, app_page, texts_of, standin_process):
+    from glyphcore import runs
+
+    status = {k: v for k, v in runs.read_status(one_run).items() if "pid" not in k}  # the trainer's pids are gone
+    runs.write_status(one_run, {**status, "state": "running", "pid": standin_process(), "epoch": 1, "epochs": 5,
+                                "ended": None})
+    at = app_page(PAGE).run()
+    assert "tiny-relu is still training** (epoch 1 of 5 done)" in texts_of(at)

@@ -51,10 +51,10 @@ def test_two_runs_give_overlaid_curves_differences_ablation_and_cards(three_runs
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
     assert errors_of(at) == []
     charts = charts_of(at)
-    assert len(charts) == 2  # loss and accuracy
-    for spec, data in charts:
+    assert len(charts) == 3  # loss, accuracy, settings vs results
+    for spec, data in charts[:2]:
         assert set(data["run"]) == {"run-relu", "run-silu"}
-        assert spec["encoding"]["color"]["field"] == "run"
+        assert spec["layer"][0]["encoding"]["color"]["field"] == "run"
     loss_data = charts[0][1]
     assert set(loss_data["metric"]) == {"loss"} and set(loss_data["split"]) == {"train", "val"}
 
@@ -78,7 +78,7 @@ def test_colour_by_a_config_key_groups_the_curves(three_runs, app_page, charts_o
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu", "run-adamw"]).run()
     at.selectbox(key="rc_color_by").set_value("optimizer").run()
     spec, data = charts_of(at)[0]
-    assert spec["encoding"]["color"]["field"] == "group"
+    assert spec["layer"][0]["encoding"]["color"]["field"] == "group"
     groups = data.drop_duplicates("run").set_index("run")["group"]
     assert groups["run-relu"] == groups["run-silu"] == "optimizer=adam"
     assert groups["run-adamw"] == "optimizer=adamw"
@@ -136,3 +136,91 @@ def test_drawings_column_scores_each_run_on_the_kept_drawings(tiny_glyphs, runs_
     table = at.dataframe[0].value.set_index("run")
     expected = round(100 * score_run_on_drawings("tiny-relu")["accuracy"], 1)
     assert table.loc["tiny-relu", "drawings acc (%)"] == pytest.approx(expected)
+
+
+def test_curves_take_an_x_axis_smoothing_and_the_step_records(three_runs, app_page, charts_of, errors_of):
+    at = app_page(PAGE).run()
+    at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
+    at.multiselect(key="rc_splits").set_value(["train", "val", "train (per step)"]).run()
+    at.selectbox(key="rc_x").set_value("step").run()
+    at.slider(key="rc_smooth").set_value(0.9).run()
+    assert errors_of(at) == []
+    spec, data = charts_of(at)[0]
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "step"
+    steps = data[(data["run"] == "run-relu") & (data["split"] == "train (per step)")].sort_values("step")
+    assert len(steps) == 30  # write_run: 10 step records per epoch, 3 epochs
+    assert steps["step"].tolist() == list(range(1, 31))
+    # smoothed: the first point is its raw value, later ones lag behind the falling raw loss
+    assert steps["value"].iloc[0] == pytest.approx(steps["raw"].iloc[0])
+    assert (steps["value"].iloc[5:] > steps["raw"].iloc[5:]).all()
+    at.selectbox(key="rc_x").set_value("wall_s").run()
+    spec, data = charts_of(at)[0]
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "wall_s"
+    val = data.query("run == 'run-relu' and split == 'val'")
+    assert val["wall_s"].tolist() == pytest.approx([0.9, 1.9, 2.9])  # seconds from the first record
+
+
+def test_settings_vs_results_chart_has_an_axis_per_differing_setting(three_runs, app_page, charts_of):
+    at = app_page(PAGE).run()
+    at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu", "run-adamw"]).run()
+    spec, data = charts_of(at)[2]
+    axes = list(dict.fromkeys(data.sort_values("order")["axis"]))
+    assert {"activation", "optimizer", "epochs"} <= set(axes) and axes[-2:] == ["best val acc (%)", "best val loss"]
+    assert "model_args" not in axes and "params" not in axes  # derived keys say nothing new
+    acc = data[data["axis"] == "best val acc (%)"].set_index("run")["norm"]
+    assert acc["run-silu"] == pytest.approx(1.0) and acc["run-adamw"] == pytest.approx(0.0)
+    assert 0.0 < acc["run-relu"] < 1.0  # 90 % between the failed run and silu's 95 %
+
+
+def test_config_differences_do_not_repeat_the_activation_in_model_args(three_runs, runs_dir, app_page):
+    import json
+
+    for run_id, act in (("run-relu", "relu"), ("run-silu", "silu")):  # as a real run's config.json has them
+        path = runs_dir / run_id / "config.json"
+        config = json.loads(path.read_text())
+        config["model_args"] = {"activation": act, "batchnorm": True}
+        path.write_text(json.dumps(config))
+    at = app_page(PAGE).run()
+    at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
+    assert list(at.dataframe[1].value["setting"]) == ["activation"]
+
+
+def test_a_ticked_run_links_to_its_views(make_run, runs_dir, no_starter, app_page):
+    from glyphcore import runs
+
+    make_run("run-relu", activation="relu")
+    (runs_dir / "run-relu" / runs.BEST_CKPT).write_bytes(b"not read by the links")
+    at = app_page(PAGE).run()
+    links = {link.proto.label: link.proto for link in at.get("page_link")}
+    assert {"Evaluate", "Draw", "Activations"} <= set(links)
+    assert links["Evaluate"].query_string == "run=run-relu"
+
+
+def test_the_training_log_tail_is_shown(make_run, runs_dir, no_starter, app_page):
+    make_run("run-relu", activation="relu")
+    lines = [f"line {i}" for i in range(500)]
+    (runs_dir / "run-relu" / "train.log").write_text("\n".join(lines) + "\nSaving model ...\n")
+    at = app_page(PAGE).run()
+    log = [c.value for c in at.code if "Saving model" in c.value]
+    assert len(log) == 1
+    shown = log[0].splitlines()
+    assert shown[-1] == "Saving model ..." and len(shown) == 200 and shown[0] == "line 301"
+
+
+@pytest.mark.slow
+def test_embedding_map_of_a_real_run_and_a_click_shows_the_glyph(tiny_glyphs, runs_dir, no_starter, app_page,
+                                                                  charts_of, errors_of):
+    from tiny_runs import tiny_run
+
+    tiny_run(runs_dir, "tiny-relu", activation="relu")
+    at = app_page(PAGE).run()
+    at.multiselect(key="rc_pick").set_value(["tiny-relu"]).run()
+    assert errors_of(at) == []
+    spec, data = next((s, d) for s, d in charts_of(at) if "outcome" in d.columns)
+    assert set(data["outcome"]) <= {"right", "wrong"} and len(data) > 52
+    index = int(data["index"].iloc[3])
+    at.session_state["rc_map_tiny-relu_valid"] = {"selection": {"point": [{"index": index}]}}
+    at.run()
+    assert errors_of(at) == []
+    shown = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert f"valid #{index}" in shown

@@ -8,7 +8,8 @@ Fixtures (names are stable; the Evaluate/Draw/Activations browser tests use them
 - ``streamlit_server`` (session): the base URL (``http://127.0.0.1:<port>``) of a server started once
   with ``app_env``; killed at the end of the session.
 - ``server_factory`` (session): ``server_factory()`` starts another, FRESH server (same env) and
-  returns its base URL; used to test a fresh server's very first request.
+  returns its base URL; used to test a fresh server's very first request. ``server_factory(
+  extra_args=["--theme.base", "dark"])`` passes more ``streamlit run`` options (e.g. the dark theme).
 - ``browser`` (session) / ``page`` (function): Playwright's sync API on ``/usr/bin/chromium``; the
   tests never download a browser.
 
@@ -123,14 +124,14 @@ def app_env(tiny_glyphs, tmp_path_factory) -> AppEnv:
 
 
 class _Server:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        # Only the port: every other setting comes from .streamlit/config.toml, as for a user's
-        # plain `streamlit run app.py`.
-        argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port)]
+        # Only the port (and what a test asks for): every other setting comes from
+        # .streamlit/config.toml, as for a user's plain `streamlit run app.py`.
+        argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port), *extra_args]
         # Own session so that stop() ends exactly this server and its children, nothing else.
         self.proc = subprocess.Popen(
             argv, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
@@ -177,8 +178,8 @@ def server_factory(app_env, tmp_path_factory):
     servers: list[_Server] = []
     log_dir = tmp_path_factory.mktemp("streamlit-logs")
 
-    def start() -> str:
-        server = _Server(app_env.env, log_dir / f"server-{len(servers)}.log")
+    def start(extra_args: tuple[str, ...] | list[str] = ()) -> str:
+        server = _Server(app_env.env, log_dir / f"server-{len(servers)}.log", tuple(extra_args))
         servers.append(server)
         server.wait_healthy()
         return server.url

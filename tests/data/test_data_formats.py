@@ -212,6 +212,23 @@ def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
         load_dataset("torchvision:KMNIST", "train", download=True)
 
 
+def test_a_failed_download_says_why_on_one_line(tmp_path, monkeypatch):
+    # torchvision's own MNIST.download runs; only the fetch of each mirror's file is stood in for
+    import torchvision.datasets.mnist as tv_mnist
+
+    def unreachable(url, **kw):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", unreachable)
+    with pytest.raises(DataError) as e:
+        load_dataset("torchvision:MNIST", "train", download=True)
+    message = str(e.value)
+    assert "\n" not in message
+    assert "RuntimeError: Error downloading train-images-idx3-ubyte.gz" in message
+    assert "Temporary failure in name resolution" in message  # the cause, not an empty reason
+
+
 # --- bad input: each a DataError naming the file and the expected form ----------------------
 
 

@@ -83,8 +83,8 @@ def test_overlay_chart_colours_by_run_or_group():
     curves = viz.curves_frame({"a": _events(), "b": _events(3)}, {"a": "act=relu", "b": "act=silu"})
     assert set(curves["run"]) == {"a", "b"} and curves.groupby("run")["epoch"].max().to_dict() == {"a": 2, "b": 3}
     by_run = viz.overlay_curves_chart(curves, "acc").to_dict()
-    assert by_run["encoding"]["color"]["field"] == "run"
+    assert by_run["layer"][0]["encoding"]["color"]["field"] == "run"
     by_group = viz.overlay_curves_chart(curves, "acc", color="group", splits=["val"])
-    assert by_group.to_dict()["encoding"]["color"]["field"] == "group"
+    assert by_group.to_dict()["layer"][0]["encoding"]["color"]["field"] == "group"
     drawn = by_group.data.query("metric == 'acc' and split == 'val'")
     assert len(drawn) == 5

@@ -137,3 +137,27 @@ def test_layer_histogram_chart_is_one_faceted_view_with_own_scales():
     assert [(r["layer"], r["count"]) for r in rows] == [("a (relu)", 5), ("a (relu)", 3), ("b (tanh)", 1), ("b (tanh)", 1)]
     assert rows[0]["share"] == pytest.approx(5 / 8)
     assert len(_data(viz.layer_histogram_chart(layers, log=False))) == 5  # linear: the empty bin stays
+
+
+def test_confusion_axis_letters_are_readable_and_the_tooltip_names_the_letter():
+    m = np.zeros((52, 52), np.int64)
+    m[8, 37] = 3  # I -> l
+    spec = viz.confusion_matrix_chart(m, CLASSES).to_dict()
+    for axis in ("x", "y"):
+        assert spec["encoding"][axis]["axis"]["labelFontSize"] >= 11
+        assert spec["encoding"][axis]["axis"]["labelFont"] == viz.LETTER_FONT
+    assert spec["width"] >= 52 * 10  # 10 px per row and column: an 11 px letter (8 px tall, 7 px wide) fits each
+    [row] = _data(viz.confusion_matrix_chart(m, CLASSES))
+    assert (row["true_name"], row["pred_name"]) == ("I (capital i)", "l (small L)")
+    fields = [t["field"] for t in spec["encoding"]["tooltip"]]
+    assert fields[:2] == ["true_name", "pred_name"]
+    assert viz.letter_name("7") == "7"
+
+
+def test_topk_labels_take_the_themes_text_colour():
+    from glyphcore.viz import palette
+
+    topk = [("l", 0.6), ("I", 0.3)]
+    for theme in ("light", "dark"):
+        text = viz.topk_chart(topk, theme=theme).to_dict()["layer"][1]["mark"]
+        assert palette.contrast_ratio(text["color"], palette.BACKGROUNDS[theme]) >= 4.5
