@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
+from app_pages import shared, trust
 from glyphcore import runs, viz
 from glyphcore.errors import GlyphError
 from glyphcore.data import source_stamp
@@ -157,6 +157,13 @@ with right:
             st.caption(f"the {GALLERY_MAX} with the largest loss")
         gallery(images, idx, [f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
                               if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
+
+# --- per design family, and calibration -----------------------------------------------------------
+family, calibration = st.columns([3, 2], gap="large")
+with family:
+    trust.family_section(result)
+with calibration:
+    trust.calibration_section(result)
 
 # --- per-class metrics and most confused ----------------------------------------------------------
 left, right = st.columns([3, 2], gap="large")

@@ -29,11 +29,13 @@ from glyphcore.viz.diagnostics import (
     layer_histogram_chart,
     topk_chart,
 )
+from glyphcore.viz.calibration import reliability_chart, reliability_frame
 from glyphcore.viz.images import class_means, feature_map_grid, guide_lines_image, image_grid, saliency_overlay
 
 __all__ = [
     "image_grid", "class_means", "saliency_overlay", "feature_map_grid", "guide_lines_image",
     "TRAIN_STEPS", "TRAIN", "VAL", "class_distribution_chart", "metrics_frames", "live_curves_chart", "curves_frame",
     "overlay_curves_chart", "CONFUSION_SELECTION", "LETTER_FONT", "confusion_matrix_chart", "topk_chart",
-    "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart",
+    "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart", "reliability_chart",
+    "reliability_frame",
 ]
