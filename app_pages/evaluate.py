@@ -158,13 +158,6 @@ with right:
         gallery(images, idx, [f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
                               if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
 
-# --- per design family, and calibration -----------------------------------------------------------
-family, calibration = st.columns([3, 2], gap="large")
-with family:
-    trust.family_section(result)
-with calibration:
-    trust.calibration_section(result)
-
 # --- per-class metrics and most confused ----------------------------------------------------------
 left, right = st.columns([3, 2], gap="large")
 with left:
@@ -182,6 +175,13 @@ with right:
                      height=360)
     else:
         st.success("No confusions at all on this split.")
+
+# --- per design family, and calibration -----------------------------------------------------------
+family, calibration = st.columns([3, 2], gap="large")
+with family:
+    trust.family_section(result)
+with calibration:
+    trust.calibration_section(result)
 
 # --- top losses -------------------------------------------------------------------------------------
 st.subheader("Top losses")

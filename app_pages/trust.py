@@ -30,8 +30,8 @@ def verdict(answer: Any) -> bool:
         return False
     unsure = answer.reason.startswith("unsure")
     title = "Unsure" if unsure else "Not a letter"
-    st.markdown(f"<div data-testid='draw-verdict' style='font-size:40px;line-height:1.2;font-weight:700'>"
-                f"{title}</div>", unsafe_allow_html=True)
+    st.markdown(f"<div data-testid='draw-verdict' data-guess='{answer.label}' "
+                f"style='font-size:40px;line-height:1.2;font-weight:700'>{title}</div>", unsafe_allow_html=True)
     st.caption(f"{answer.reason}. Best guess: `{answer.label}` at {answer.topk[0][1]:.1%}.")
     return True
 

@@ -160,12 +160,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     letter = cal.get("letter") or {}
     if args.json:
         print(json.dumps({"checkpoint": str(path), **{k: v for k, v in cal.items() if k != "letter"},
-                          "letter": {k: v for k, v in letter.items() if k != "centroids"}}))
+                          "letter": {k: v for k, v in letter.items() if k not in ("means", "precision")}}))
         return 0
     print(f"calibrated {path} on {source}/{split} ({cal['n']:,} images): temperature {cal['temperature']:.4f}")
     print(f"ECE (15 bins): {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%   "
           f"NLL: {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
     dist = letter.get("max_distance")
     print(f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
-          + (f", not a letter beyond feature distance {dist:.3f}" if dist is not None else ""))
+          + (f", not a letter beyond squared feature distance {dist:.1f} (Mahalanobis)" if dist is not None else ""))
     return 0
