@@ -142,8 +142,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     dev = inference_device(args.device)
     path = runs.checkpoint_path(args.run, args.which)
     ckpt = load_checkpoint(path)
-    cfg = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
-    ds = ckpt.get("dataset") if isinstance(ckpt.get("dataset"), dict) else {}
+    cfg_raw, ds_raw = ckpt.get("config"), ckpt.get("dataset")
+    cfg: dict = cfg_raw if isinstance(cfg_raw, dict) else {}
+    ds: dict = ds_raw if isinstance(ds_raw, dict) else {}
     source = str(cfg.get("data") or ds.get("source") or "glyphs-52")
     split = args.split or str(cfg.get("val_split") or "auto")
     if split == "auto":  # as training chose it: valid when the source has it, else test

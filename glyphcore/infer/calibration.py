@@ -27,9 +27,9 @@ The letter judgement uses two scores, each thresholded at a quantile of the vali
 squared Mahalanobis distance of the penultimate features (the input of the last ``nn.Linear``) to the
 nearest class mean, with the classes' shared covariance (a drawing unlike anything the model learned,
 even when its softmax is sure: a softmax always sums to 1), and the calibrated top probability (a
-drawing between letters). Measured in bench/trust.py against the cosine distance to class
-centroids, the energy score and the top probability alone, the Mahalanobis distance separates
-scribbles, symbols and shapes from letters best. Its threshold lets through all but the 5% most
+drawing between letters). Measured against the cosine distance to class centroids, the energy score
+and the top probability alone (``bench/trust.py --compare-scores``), the Mahalanobis distance
+separates scribbles, symbols and shapes from letters best. Its threshold lets through all but the 5% most
 distant validation glyphs: those are glyphs-52's most distorted jitter (blur, noise, rotation, shear
 together); clean letters from unseen fonts and hand-drawn ones sit well inside it.
 """

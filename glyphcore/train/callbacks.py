@@ -235,9 +235,9 @@ class Calibrate(Callback):
         if result.state != "done":
             return  # a cancelled run is calibrated when its resumed fit finishes
         best = self.run_dir / store.BEST_CKPT
-        state.saver.flush()  # best.pt may still be in the background writer
-        if not best.is_file():
-            return
+        state.saver.wait()  # best.pt may still be in the background writer
+        if state.saver.failed or not best.is_file():
+            return  # a failed write is the run-folder writer's to record (the run is failed, not calibrated)
         from glyphcore.errors import GlyphError
         from glyphcore.infer.calibration import calibrate_checkpoint
 

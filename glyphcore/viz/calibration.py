@@ -33,7 +33,8 @@ def reliability_frame(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.D
     return pd.DataFrame(rows, columns=["curve", "lo", "hi", "mid", "count", "confidence", "accuracy", "gap"])
 
 
-def reliability_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], *, height: int = 320) -> alt.LayerChart:
+def reliability_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], *,
+                      height: int = 320) -> alt.LayerChart | alt.FacetChart:
     """A reliability diagram: each bin's accuracy at its mean confidence, one line per curve, over the
     diagonal of perfect calibration. Points are sized by how many samples fall in the bin (most sit
     in the top bin, so a log scale), and the tooltip gives the counts.
