@@ -20,7 +20,7 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas  # only here: it needs a running Streamlit (components v2)
 
-from app_pages import shared
+from app_pages import shared, trust
 from app_pages.canvas_keys import undo_controls
 from glyphcore import runs, viz
 from glyphcore.frame import CANVAS_SIZE, STROKE_WIDTH, guide_rows
@@ -78,16 +78,19 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
     top = st.container(horizontal=True, vertical_alignment="center", gap="medium")
     with top.container(width="content"):
         st.markdown(f"**{info.run_id}** says")
-        st.markdown(
-            # a monospace face, so that I and l (and O and 0) look different
-            f"<div data-testid='draw-prediction' style='font-size:72px;line-height:1.1;font-weight:700;"
-            f"font-family:\"Source Code Pro\",monospace'>"
-            f"{answer.label}</div>",
-            unsafe_allow_html=True,
-        )
-        st.caption(f"{answer.topk[0][1]:.1%} sure · {info.model} / {info.activation}")
+        judged = trust.verdict(answer)  # "unsure / not a letter" in place of a confident answer
+        if not judged:
+            st.markdown(
+                # a monospace face, so that I and l (and O and 0) look different
+                f"<div data-testid='draw-prediction' style='font-size:72px;line-height:1.1;font-weight:700;"
+                f"font-family:\"Source Code Pro\",monospace'>"
+                f"{answer.label}</div>",
+                unsafe_allow_html=True,
+            )
+            st.caption(f"{answer.topk[0][1]:.1%} sure · {info.model} / {info.activation}")
     with top.container(key=f"draw_bars_{info.run_id}"):
         st.altair_chart(viz.topk_chart(answer.topk, title="top 5", theme=st.context.theme.type), width="stretch")
+    trust.placement_note(pred, prepared)
 
     x = prepared.tensor[0].mean(dim=0).numpy()  # C x H x W -> H x W (grey models: C = 1)
     model_input = np.rint(x * 255).astype(np.uint8)

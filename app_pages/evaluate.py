@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
+from app_pages import shared, trust
 from glyphcore import runs, viz
 from glyphcore.errors import GlyphError
 from glyphcore.data import source_stamp
@@ -197,6 +197,13 @@ with right:
         st.caption("Tick a row to see its images above.")
     else:
         st.success("No confusions at all on this split.")
+
+# --- per design family, and calibration -----------------------------------------------------------
+family, calibration = st.columns([3, 2], gap="large")
+with family:
+    trust.family_section(result)
+with calibration:
+    trust.calibration_section(result)
 
 # --- top losses -------------------------------------------------------------------------------------
 st.subheader("Top losses")

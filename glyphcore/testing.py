@@ -9,6 +9,10 @@ strokes into the RGBA array that streamlit-drawable-canvas returns as ``image_da
 
     strokes = letter_strokes("g", seed=3, jitter=1.0)     # list of polylines in canvas pixels
     rgba = render_canvas(strokes)                         # 280 x 280 x 4 uint8, black on transparent
+
+``nonletter_strokes`` draws what is not a letter, for the "is this a letter" judgement: scribbles,
+symbols (# @ & % + = ? * $ from the same pen), shapes (squares, triangles, stars, spirals, hatching,
+zigzags), specks and random strokes. A circle is left out on purpose: a circle IS an o.
 """
 
 from __future__ import annotations
@@ -24,13 +28,21 @@ from glyphcore.frame import BASELINE_ROW, CANVAS_SIZE, CAP_ROW, CLASSES, FRAME_S
 __all__ = [
     "HERSHEY_FACES",
     "CANVAS_STYLES",
+    "NONLETTER_KINDS",
+    "NONLETTER_SYMBOLS",
     "letter_strokes",
+    "nonletter_strokes",
     "render_canvas",
 ]
 
 # Single-stroke faces: the simplex ones look like a careful hand; more faces = more variety.
 HERSHEY_FACES = ("futural", "rowmans")
 CANVAS_STYLES = ("default", "white_on_black", "black_on_white")
+# What nonletter_strokes draws. Symbols whose shape is a letter in some hand are left out (| is an
+# l, 0 an O, x-like crosses an x); + and = are kept: no letter is a cross with equal arms or two bars.
+NONLETTER_SYMBOLS = "#@&%+=?*$"
+NONLETTER_KINDS = ("scribble", "symbol", "square", "triangle", "star", "spiral", "hatching", "zigzag", "speck",
+                   "random_strokes")
 _SUPERSAMPLE = 4  # strokes are drawn 4x larger, then box-filtered: anti-aliased like a browser canvas
 
 
@@ -189,3 +201,106 @@ def render_canvas(
         rgba[..., :3] = (255 - cov)[..., None]
         rgba[..., 3] = 255
     return rgba
+
+
+def _polygon(n: int, r: float, rot: float, star: bool = False) -> np.ndarray:
+    """A closed regular polygon (or an n-pointed star) around (0, 0), radius ``r``."""
+    k = 2 * n if star else n
+    ang = rot + np.arange(k + 1) * 2 * math.pi / k
+    rad = np.where(np.arange(k + 1) % 2 == 1, 0.42 * r, r) if star else np.full(k + 1, r)
+    return np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1)
+
+
+def nonletter_strokes(kind: str, canvas_size: int = CANVAS_SIZE, *, seed: int | None = None,
+                      jitter: float = 1.0) -> list[list[tuple[float, float]]]:
+    """Strokes of a drawing that is not a letter, sized and placed as a person would between the guides.
+
+    Args:
+        kind: one of ``NONLETTER_KINDS``: "scribble" (a random tangle), "symbol" (one of
+            ``NONLETTER_SYMBOLS`` from a Hershey pen), "square", "triangle", "star", "spiral", "hatching"
+            (parallel strokes), "zigzag", "speck" (a few tiny dots), "random_strokes" (4-7 straight lines).
+        canvas_size: the canvas side in px.
+        seed: random seed (shape, size, placement, tremor).
+        jitter: hand tremor and placement noise, as in :func:`letter_strokes`.
+
+    Returns:
+        One polyline per pen stroke in canvas pixels.
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
+    if kind not in NONLETTER_KINDS:
+        raise ValueError(f"unknown non-letter kind {kind!r}: use one of {NONLETTER_KINDS}")
+    rng = np.random.default_rng(seed)
+    s = canvas_size / FRAME_SIZE
+    rows = guide_rows(canvas_size)
+    cap_h = (BASELINE_ROW - CAP_ROW) * s
+    size = cap_h * float(rng.uniform(0.6, 1.05))  # about as tall as a letter drawn between the guides
+    cx = canvas_size / 2 + rng.normal(0, 0.05 * canvas_size * jitter)
+    cy = rows["baseline"] - size / 2 + rng.normal(0, 1.5 * s * jitter)
+    polys: list[np.ndarray] = []
+    if kind == "scribble":
+        n = int(rng.integers(25, 60))
+        steps = rng.normal(0, size * 0.25, size=(n, 2))
+        pts = np.cumsum(steps, axis=0)
+        span = pts.max(axis=0) - pts.min(axis=0)
+        pts = (pts - (pts.max(axis=0) + pts.min(axis=0)) / 2) * (size / np.maximum(span, 1e-6))  # fills a letter's box
+        polys.append(pts)
+    elif kind == "symbol":
+        ch = NONLETTER_SYMBOLS[int(rng.integers(len(NONLETTER_SYMBOLS)))]
+        face = HERSHEY_FACES[int(rng.integers(len(HERSHEY_FACES)))]
+        opts = _hershey(face).render_options
+        unit = cap_h / (float(opts["base_line"]) - float(opts["cap_line"]))
+        st = [np.asarray(p, dtype=np.float64) for p in _glyph_strokes(ch, face)]
+        allp = np.concatenate(st)
+        mid = (allp.min(axis=0) + allp.max(axis=0)) / 2
+        for p in st:
+            q = (p - mid) * unit * float(rng.uniform(0.85, 1.1))
+            polys.append(q)
+        cy = rows["baseline"] - (float(opts["base_line"]) - mid[1]) * unit  # the symbol's own height on the line
+    elif kind == "square":
+        polys.append(_polygon(4, size * 0.62, math.pi / 4 + rng.normal(0, 0.08)))
+    elif kind == "triangle":
+        polys.append(_polygon(3, size * 0.6, -math.pi / 2 + rng.normal(0, 0.1)))
+    elif kind == "star":
+        polys.append(_polygon(int(rng.integers(5, 7)), size * 0.55, -math.pi / 2 + rng.normal(0, 0.1), star=True))
+    elif kind == "spiral":
+        turns = float(rng.uniform(2.0, 3.5))
+        t = np.linspace(0, turns * 2 * math.pi, 200)
+        r = size / 2 * t / t[-1]
+        polys.append(np.stack([r * np.cos(t), r * np.sin(t)], axis=1))
+    elif kind == "hatching":
+        n = int(rng.integers(4, 8))
+        ang = float(rng.uniform(0, math.pi))
+        d = np.array([math.cos(ang), math.sin(ang)])
+        nrm = np.array([-d[1], d[0]])
+        for i in range(n):
+            off = (i - (n - 1) / 2) * size / n
+            polys.append(np.stack([nrm * off - d * size / 2, nrm * off + d * size / 2]))
+    elif kind == "zigzag":
+        n = int(rng.integers(9, 14))  # fewer teeth would be a W or an M
+        xs = np.linspace(-size / 2, size / 2, n)
+        ys = np.where(np.arange(n) % 2 == 0, -size / 2, size / 2) * float(rng.uniform(0.4, 1.0))
+        pts = np.stack([xs, ys], axis=1)
+        if rng.random() < 0.5:
+            pts = pts[:, ::-1]  # vertical zigzag
+        polys.append(pts)
+    elif kind == "speck":
+        for _ in range(int(rng.integers(1, 4))):
+            p = rng.normal(0, size / 3, size=2)
+            polys.append(p[None])
+    else:  # random_strokes: at least 4 (two or three random lines are often an x, a t, a k or an A)
+        for _ in range(int(rng.integers(4, 8))):
+            polys.append(rng.uniform(-size / 2, size / 2, size=(2, 2)))
+    out: list[list[tuple[float, float]]] = []
+    for p in polys:
+        pts = p + np.array([cx, cy])
+        if jitter and len(pts) > 1:
+            pts = _densify(pts, step=3.0)
+            noise = rng.normal(0, 0.5 * s * jitter * 3.0, size=(len(pts) + 8, 2))
+            kernel = np.ones(9) / 9
+            pts = pts + np.stack([np.convolve(noise[:, k], kernel, mode="valid") for k in range(2)], axis=1)[: len(pts)]
+            pts = np.round(pts)
+        pts = np.clip(pts, 0, canvas_size - 1)
+        out.append([(float(a), float(b)) for a, b in pts])
+    return out

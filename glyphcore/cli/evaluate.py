@@ -1,4 +1,4 @@
-"""``glyphcore evaluate RUN`` and ``glyphcore predict --run RUN IMAGE...``.
+"""``glyphcore evaluate RUN``, ``glyphcore predict --run RUN IMAGE...`` and ``glyphcore calibrate RUN``.
 
 torch and the engine are imported inside the handlers so that ``--help`` stays fast.
 """
@@ -15,7 +15,7 @@ __all__ = ["add_eval_commands"]
 
 
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``evaluate`` and ``predict`` to the CLI's sub-command parsers."""
+    """Add ``evaluate``, ``predict`` and ``calibrate`` to the CLI's sub-command parsers."""
     p = sub.add_parser(
         "evaluate", help="evaluate a run on a split: accuracy, top confusions; writes the run's eval/",
         description="Evaluate a run's checkpoint on a split of its data set. Prints the accuracy line "
@@ -42,8 +42,25 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint (default: best)")
     q.add_argument("--topk", type=int, default=5, help="classes to list per image (default: 5)")
     q.add_argument("--json", action="store_true",
-                   help='one JSON object per image per line: {"file", "pred", "topk": [[class, p], ...]}')
+                   help='one JSON object per image per line: {"file", "pred", "topk": [[class, p], ...], '
+                        '"letter": true|false|null, "reason"?, "placement"?}; probabilities are calibrated '
+                        'when the checkpoint is; "letter" is null when it has no fitted judgement')
     q.set_defaults(func=_predict)
+
+    c = sub.add_parser(
+        "calibrate", help="fit a run's confidence calibration (temperature, letter judgement); rewrites best.pt",
+        description="Fit the temperature that makes a run's probabilities calibrated, and the thresholds of "
+                    "its \"is this a letter\" judgement, on a split of the data set it was trained on (default: "
+                    "its validation split), and store them in the checkpoint (rewritten atomically; the weights "
+                    "are unchanged). Training does this itself at the end of a fit; this is for older runs and "
+                    "the starter.",
+    )
+    c.add_argument("run", metavar="RUN", help="run id, run folder, 'starter', or a .pt checkpoint")
+    c.add_argument("--split", default=None, help="split to fit on (default: the run's validation split)")
+    c.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint (default: best)")
+    c.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
+    c.add_argument("--json", action="store_true", help="print the calibration as one JSON object")
+    c.set_defaults(func=_calibrate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -101,9 +118,55 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"error: {msg}", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps({"file": path, "pred": pred.label,
-                              "topk": [[c, round(p, 6)] for c, p in pred.topk]}), flush=True)
+            out = {"file": path, "pred": pred.label, "topk": [[c, round(p, 6)] for c, p in pred.topk],
+                   "letter": pred.letter}
+            if pred.reason:
+                out["reason"] = pred.reason
+            if prepared.placement is not None and prepared.placement.off:
+                out["placement"] = prepared.placement.message
+            print(json.dumps(out), flush=True)
         else:
             tops = "  ".join(f"{c} {100 * p:.1f}%" for c, p in pred.topk)
-            print(f"{path}: {pred.label}   ({tops})", flush=True)
+            judged = f"   [{pred.reason}]" if pred.reason else ""
+            print(f"{path}: {pred.label}   ({tops}){judged}", flush=True)
     return 2 if failed else 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from glyphcore import runs
+    from glyphcore.checkpoint import load_checkpoint
+    from glyphcore.data import load_dataset
+    from glyphcore.infer.calibration import calibrate_checkpoint
+    from glyphcore.infer.predictor import inference_device
+
+    dev = inference_device(args.device)
+    path = runs.checkpoint_path(args.run, args.which)
+    ckpt = load_checkpoint(path)
+    cfg_raw, ds_raw = ckpt.get("config"), ckpt.get("dataset")
+    cfg: dict = cfg_raw if isinstance(cfg_raw, dict) else {}
+    ds: dict = ds_raw if isinstance(ds_raw, dict) else {}
+    source = str(cfg.get("data") or ds.get("source") or "glyphs-52")
+    split = args.split or str(cfg.get("val_split") or "auto")
+    if split == "auto":  # as training chose it: valid when the source has it, else test
+        from glyphcore.data import list_splits
+
+        have = list_splits(source)
+        split = "valid" if "valid" in have else "test"
+    data = load_dataset(source, split)
+    if list(data.classes) != list(ckpt["classes"]):
+        from glyphcore.errors import DataError
+
+        raise DataError(f"{source}/{split} has other classes than {path}: calibrate on the data the run was trained on")
+    cal = calibrate_checkpoint(path, data.images, data.labels, split=split, device=dev)
+    letter = cal.get("letter") or {}
+    if args.json:
+        print(json.dumps({"checkpoint": str(path), **{k: v for k, v in cal.items() if k != "letter"},
+                          "letter": {k: v for k, v in letter.items() if k not in ("means", "precision")}}))
+        return 0
+    print(f"calibrated {path} on {source}/{split} ({cal['n']:,} images): temperature {cal['temperature']:.4f}")
+    print(f"ECE (15 bins): {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%   "
+          f"NLL: {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
+    dist = letter.get("max_distance")
+    print(f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
+          + (f", not a letter beyond squared feature distance {dist:.1f} (Mahalanobis)" if dist is not None else ""))
+    return 0

@@ -19,8 +19,35 @@ from glyphcore.evaluate.metrics import (
     per_class_metrics,
     top_losses,
 )
+from glyphcore.infer.calibration import expected_calibration_error, reliability_bins
 
-__all__ = ["EvalResult"]
+__all__ = ["EvalResult", "per_family_rows"]
+
+
+def per_family_rows(labels: np.ndarray, preds: np.ndarray, font_ids: np.ndarray | None,
+                    fonts: list[tuple[str, str]], classes: list[str]) -> list[dict[str, Any]]:
+    """Accuracy per design family, worst first (see :attr:`EvalResult.per_family`)."""
+    if font_ids is None or not fonts or font_ids.shape != labels.shape:
+        return []
+    family_of = np.array([f[0] for f in fonts], dtype=object)
+    fam = family_of[font_ids]
+    rows = []
+    for name in sorted(set(fam.tolist())):
+        m = fam == name
+        lab, pr = labels[m], preds[m]
+        styles = sorted({fonts[i][1] for i in np.unique(font_ids[m]) if fonts[i][1]})
+        wrong = lab != pr
+        top = ""
+        if wrong.any():
+            pairs, counts = np.unique(np.stack([lab[wrong], pr[wrong]], 1), axis=0, return_counts=True)
+            a, b = pairs[int(np.argmax(counts))]
+            top = f"{classes[int(a)]} -> {classes[int(b)]} x {int(counts.max())}"
+        rows.append({"family": str(name), "style": ", ".join(styles), "fonts": int(np.unique(font_ids[m]).size),
+                     "n": int(m.sum()), "errors": int(wrong.sum()), "accuracy": float(np.mean(~wrong)),
+                     "accuracy_il_size_merged": merged_accuracy(lab, pr, classes, "I/l+size_only"),
+                     "top_confusion": top})
+    rows.sort(key=lambda r: (r["accuracy"], r["family"]))
+    return rows
 
 @dataclass
 class EvalResult:
@@ -43,6 +70,10 @@ class EvalResult:
         device: where it ran.
         cached: True when read back from ``eval/`` instead of computed.
         not_saved: why the result could not be stored in ``eval/`` (a read-only or full disk), or "".
+        p_pred_raw: float32 (N,) the top probability before calibration (T = 1), or None.
+        font_ids: int64 (N,) each sample's font (index into ``fonts``), or None when the data has none.
+        fonts: [(design family, style), ...] per font of the data set (its manifest).
+        temperature: the calibration temperature the probabilities were computed with (1.0: none).
     """
 
     classes: list[str]
@@ -63,6 +94,10 @@ class EvalResult:
     device: str = ""
     cached: bool = False
     not_saved: str = ""
+    p_pred_raw: np.ndarray | None = None
+    font_ids: np.ndarray | None = None
+    fonts: list[tuple[str, str]] = field(default_factory=list)
+    temperature: float = 1.0
 
     @property
     def n(self) -> int:
@@ -104,6 +139,31 @@ class EvalResult:
         """Share of the errors that are case swaps of the right letter."""
         return case_swap_share(self.labels, self.preds, self.classes)
 
+    @property
+    def ece(self) -> float:
+        """Expected calibration error (15 bins) of the probabilities shown (calibrated), 0..1."""
+        return expected_calibration_error(self.p_pred, self.labels == self.preds)
+
+    @property
+    def ece_uncalibrated(self) -> float | None:
+        """ECE of the model's raw softmax (T = 1); None when not recorded."""
+        if self.p_pred_raw is None:
+            return None
+        return expected_calibration_error(self.p_pred_raw, self.labels == self.preds)
+
+    def reliability(self, calibrated: bool = True) -> list[dict[str, float]]:
+        """The reliability diagram's bins (see :func:`glyphcore.infer.calibration.reliability_bins`)."""
+        conf = self.p_pred if calibrated or self.p_pred_raw is None else self.p_pred_raw
+        return reliability_bins(conf, self.labels == self.preds)
+
+    @property
+    def per_family(self) -> list[dict[str, Any]]:
+        """Accuracy per design family (the data set's generalisation axis), worst first: one row per
+        family with ``family``, ``style``, ``n``, ``errors``, ``accuracy``, ``accuracy_il_size_merged``
+        (I/l and the size-only case pairs counted as one) and ``top_confusion`` ("C -> c x 12" or "").
+        Empty when the data has no font ids."""
+        return per_family_rows(self.labels, self.preds, self.font_ids, self.fonts, self.classes)
+
     def most_confused(self, min_count: int = 1) -> list[tuple[str, str, int]]:
         """[(actual, predicted, count), ...], most frequent first."""
         return most_confused(self.confusion, self.classes, min_count)
@@ -139,4 +199,9 @@ class EvalResult:
             "seconds": self.seconds,
             "images_per_s": self.images_per_s,
             "device": self.device,
+            "temperature": self.temperature,
+            "ece": self.ece,
+            "ece_uncalibrated": self.ece_uncalibrated,
+            "fonts": [list(f) for f in self.fonts],
+            "per_family": self.per_family,
         }

@@ -29,10 +29,15 @@ from glyphcore.evaluate.result import EvalResult
 __all__ = ["EVAL_FORMAT", "TRAINED_ON_FILE", "PREDICTION_DTYPE", "evaluate_predictor", "evaluate_run", "load_eval",
            "eval_dir", "stored_splits"]
 
-EVAL_FORMAT = "glyphcore.eval/1"  # bump when the files change: older caches are recomputed
+# bump when the files change: older caches are recomputed. /2: calibrated probabilities (the
+# checkpoint's temperature, part of the key), the uncalibrated top probability and the font of each sample.
+EVAL_FORMAT = "glyphcore.eval/2"
 # eval/trained_on.json: design family -> split of the data set the run was trained on (glyphs-52)
 TRAINED_ON_FILE = "trained_on.json"
-PREDICTION_DTYPE = np.dtype([("label", "<i2"), ("pred", "<i2"), ("p_true", "<f4"), ("p_pred", "<f4"), ("loss", "<f4")])
+# p_true, p_pred, loss: calibrated (softmax(logits / T)); p_pred_raw: the top probability at T = 1;
+# font: index into summary["fonts"] ([family, style] per font of the data set), -1 when unknown.
+PREDICTION_DTYPE = np.dtype([("label", "<i2"), ("pred", "<i2"), ("p_true", "<f4"), ("p_pred", "<f4"), ("loss", "<f4"),
+                             ("p_pred_raw", "<f4"), ("font", "<i4")])
 
 def _file_key(path: Path, known: dict[str, Any] | None = None) -> dict[str, Any]:
     """size + mtime + sha256 of a checkpoint; the hash is reused when size and mtime match ``known``."""
@@ -71,6 +76,8 @@ def _save(result: EvalResult, out: Path, key: dict[str, Any]) -> None:
     preds = np.empty(result.n, dtype=PREDICTION_DTYPE)
     preds["label"], preds["pred"] = result.labels, result.preds
     preds["p_true"], preds["p_pred"], preds["loss"] = result.p_true, result.p_pred, result.loss
+    preds["p_pred_raw"] = result.p_pred if result.p_pred_raw is None else result.p_pred_raw
+    preds["font"] = -1 if result.font_ids is None else result.font_ids
     _atomic_write(out / "confusion.npy", lambda f: np.save(f, result.confusion.astype(np.int64)))
     _atomic_write(out / "predictions.npy", lambda f: np.save(f, preds))
     _atomic_write(out / "per_class.json", lambda f: f.write(json.dumps(result.per_class, indent=1).encode()))
@@ -93,6 +100,7 @@ def load_eval(out_dir: str | os.PathLike) -> EvalResult:
     except (OSError, ValueError) as e:
         raise DataError(f"{out} does not hold a complete evaluation ({e}): run `python -m glyphcore evaluate`") from None
     run_dir = out.parent.parent
+    names = p.dtype.names or ()
     return EvalResult(
         classes=list(summary["classes"]), split=summary["split"], which=summary.get("which", "best"),
         labels=p["label"].astype(np.int64), preds=p["pred"].astype(np.int64),
@@ -102,6 +110,9 @@ def load_eval(out_dir: str | os.PathLike) -> EvalResult:
         run_dir=run_dir, out_dir=out, dataset=summary.get("dataset", {}),
         seconds=float(summary.get("seconds", 0.0)), images_per_s=float(summary.get("images_per_s", 0.0)),
         device=summary.get("device", ""), cached=True,
+        p_pred_raw=p["p_pred_raw"].astype(np.float32) if "p_pred_raw" in names else None,
+        font_ids=p["font"].astype(np.int64) if "font" in names and summary.get("fonts") else None,
+        fonts=[tuple(f) for f in summary.get("fonts") or []], temperature=float(summary.get("temperature", 1.0)),
     )
 
 
@@ -145,14 +156,18 @@ def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = No
     preds = np.empty(n, np.int64)
     p_true = np.empty(n, np.float32)
     p_pred = np.empty(n, np.float32)
+    p_pred_raw = np.empty(n, np.float32)
     loss = np.empty(n, np.float32)
+    temperature = float(getattr(predictor, "temperature", 1.0))
     t0 = time.perf_counter()
     with torch.inference_mode():
         for s in range(0, n, bs):
             x = frame_to_tensor(images[s:s + bs], size, c_in).to(dev, non_blocking=True)
             x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(labels[s:s + bs]).to(dev)
-            logp = predictor.model(x).float().log_softmax(dim=1)
+            logits = predictor.model(x).float()
+            p_pred_raw[s:s + x.shape[0]] = logits.softmax(dim=1).max(dim=1).values.cpu().numpy()
+            logp = (logits / temperature).log_softmax(dim=1)
             lp_pred, pred = logp.max(dim=1)
             lp_true = logp.gather(1, y[:, None])[:, 0]
             e = s + x.shape[0]
@@ -169,10 +184,19 @@ def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = No
         # glyphs-52: which design family went to which split, so that a later check (tests/test_starter.py)
         # can render held-out fonts on another machine without the data set
         dataset["families"] = {f: (v.get("split") if isinstance(v, dict) else v) for f, v in meta["families"].items()}
+    font_ids, fonts = None, []
+    if getattr(data, "font_ids", None) is not None and isinstance(meta.get("fonts"), list):
+        # the per-family rows: each sample's font, and each font's design family and style
+        fonts = [(str(f.get("family", "?")), str(f.get("style", ""))) if isinstance(f, dict) else ("?", "")
+                 for f in meta["fonts"]]
+        font_ids = np.asarray(data.font_ids, dtype=np.int64)
+        if font_ids.shape != (n,) or (n and (font_ids.min() < 0 or font_ids.max() >= len(fonts))):
+            font_ids, fonts = None, []
     return EvalResult(
         classes=classes, split=str(data.split), labels=labels, preds=preds, p_true=p_true, p_pred=p_pred,
         loss=loss, confusion=confusion_matrix(labels, preds, len(classes)), checkpoint=predictor.path,
         dataset=dataset, seconds=seconds, images_per_s=n / seconds if seconds > 0 else 0.0, device=str(dev),
+        p_pred_raw=p_pred_raw, font_ids=font_ids, fonts=fonts, temperature=temperature,
     )
 
 
@@ -212,8 +236,12 @@ def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "
             stored = json.loads((out / "summary.json").read_text())
         except (OSError, ValueError):
             stored = {}
+    from glyphcore.checkpoint import load_checkpoint
+    from glyphcore.infer.calibration import temperature_of
+
+    # the temperature keys the cache too: probabilities shown are softmax(logits / T)
     key = {"checkpoint": _file_key(ckpt, (stored.get("key") or {}).get("checkpoint")), "split": split,
-           "which": which}
+           "which": which, "temperature": temperature_of(load_checkpoint(ckpt))}
     if out is not None and not force and stored.get("format") == EVAL_FORMAT and _same_key(stored.get("key"), key):
         if _data_hash_unchanged(stored.get("dataset") or {}):
             try:
@@ -270,8 +298,8 @@ def _same_key(stored: Any, key: dict[str, Any]) -> bool:
     if not isinstance(stored, dict):
         return False
     a, b = stored.get("checkpoint") or {}, key["checkpoint"]
-    return (stored.get("split"), stored.get("which")) == (key["split"], key["which"]) and all(
-        a.get(k) == b.get(k) for k in ("file", "size", "sha256"))
+    return (stored.get("split"), stored.get("which"), stored.get("temperature")) == (
+        key["split"], key["which"], key["temperature"]) and all(a.get(k) == b.get(k) for k in ("file", "size", "sha256"))
 
 
 def _data_hash_unchanged(stored: dict[str, Any]) -> bool:

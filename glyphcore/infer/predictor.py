@@ -19,6 +19,7 @@ from glyphcore.runs.store import checkpoint_path
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
+from glyphcore.infer.calibration import calibration_of, judge_letters, logits_and_features
 from glyphcore.infer.preprocess import Prepared, preprocess
 
 __all__ = ["Prediction", "Predictor", "load_predictor", "checkpoint_path"]
@@ -30,12 +31,18 @@ class Prediction:
     Attributes:
         label: the most probable class name.
         topk: [(class name, probability), ...], most probable first.
-        probs: probabilities of every class (len(classes),), summing to 1.
+        probs: probabilities of every class (len(classes),), summing to 1; calibrated (the
+            checkpoint's temperature applied) when the checkpoint has a calibration.
+        letter: True when the input is judged to look like a letter, False when not (see ``reason``),
+            None when the checkpoint has no fitted judgement (``glyphcore calibrate RUN`` fits one).
+        reason: why the input is not judged a letter ("unsure: ..." or "not a letter: ..."), or "".
     """
 
     label: str
     topk: list[tuple[str, float]]
     probs: np.ndarray = field(repr=False)
+    letter: bool | None = None
+    reason: str = ""
 
 
 class Predictor:
@@ -61,6 +68,9 @@ class Predictor:
         self.checkpoint = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
         self.path = path
         self.device = device
+        self.calibration = calibration_of(ckpt)
+        # softmax(logits / T): the probability every page and command shows (1.0: not calibrated)
+        self.temperature = float(self.calibration["temperature"]) if self.calibration else 1.0
         # One model serves every app session (st.cache_resource): saliency and feature maps hook into
         # it, so model calls take turns rather than see each other's hooks.
         self.lock = threading.RLock()
@@ -115,6 +125,11 @@ class Predictor:
             return self.model(t).float()
 
     @torch.inference_mode()
+    def probabilities(self, x: Any) -> torch.Tensor:
+        """N x num_classes calibrated probabilities, ``softmax(logits / temperature)``."""
+        return (self.logits(x) / self.temperature).softmax(dim=1)
+
+    @torch.inference_mode()
     def predict(self, x: Any, topk: int = 5) -> list[Prediction]:
         """Top-k class probabilities for each image of a batch.
 
@@ -124,7 +139,8 @@ class Predictor:
             topk: how many classes to return per image (capped at the class count).
 
         Returns:
-            One :class:`Prediction` per image.
+            One :class:`Prediction` per image: calibrated probabilities, and whether it looks like a
+            letter at all when the checkpoint holds a fitted judgement.
 
         Raises:
             ImageInputError: an empty drawing (check ``prepared.empty`` first) or a wrong shape.
@@ -134,13 +150,18 @@ class Predictor:
             for p in items:
                 if isinstance(p, Prepared) and p.empty:
                     raise ImageInputError(p.note or "the drawing is empty: draw a letter first")
-        probs = self.logits(x).softmax(dim=1)
+        t = self._batch(x).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with self.lock:
+            logits, feats = logits_and_features(self.model, t)
+        probs = (logits / self.temperature).softmax(dim=1)
+        judged = judge_letters(logits, feats, self.calibration, self.classes)
         k = max(1, min(int(topk), probs.shape[1]))
         top_p, top_i = probs.topk(k, dim=1)
         probs_np, p_lists, i_lists = probs.cpu().numpy(), top_p.cpu().tolist(), top_i.cpu().tolist()
         return [
             Prediction(label=self.classes[ii[0]], topk=[(self.classes[i], float(p)) for i, p in zip(ii, pp)],
-                       probs=probs_np[n])
+                       probs=probs_np[n], letter=None if judged is None else bool(judged.letter[n]),
+                       reason="" if judged is None else judged.reasons[n])
             for n, (pp, ii) in enumerate(zip(p_lists, i_lists))
         ]
 

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from glyphcore.frame import FRAME_SIZE
+from glyphcore.frame import BASELINE_ROW, CAP_HEIGHT, FRAME_SIZE
 from glyphcore.infer.image_input import image_array
 
-__all__ = ["MIN_INK_FRACTION", "Prepared", "preprocess", "frame_to_tensor"]
+__all__ = ["MIN_INK_FRACTION", "Placement", "Prepared", "placement_of", "preprocess", "recentre", "frame_to_tensor"]
 
 # A drawing whose ink covers less than 0.4% of the frame (40 of 10,000 px at >= 50% intensity: a
 # click or a speck) is "empty": reported as such, never predicted. A 6 px-wide stroke across the
@@ -30,6 +30,61 @@ MIN_INK_FRACTION = 0.004
 # Ink darker/brighter than its background by less than this (0-255) is noise, not a drawing.
 _MIN_CONTRAST = 40
 _CENTRE_LEVEL = 64  # ink >= 25% decides the horizontal extent used for centring
+# Where letters sit in the frame (frame px): every letter is at least about half the cap height tall
+# (x-height letters: ~0.70 of it; a lowercase drawn small between the lines still ~0.5), and none is
+# taller than the cap line to the bottom of the descenders (~1.35). Ink outside these bounds, or whose
+# bottom floats far above the baseline or whose top sinks below it, is "off the guides".
+_MIN_INK_HEIGHT = 0.45 * CAP_HEIGHT  # 27 px
+_MAX_INK_HEIGHT = 1.40 * CAP_HEIGHT  # 84 px: more than the cap line to the frame's bottom edge
+_MAX_FLOAT = 0.35 * CAP_HEIGHT  # 21 px: ink bottom above the baseline by more than this floats
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the ink sits against the guide lines (the frame's cap line and baseline).
+
+    Attributes:
+        top, bottom: first and last ink rows in the frame (px; bottom inclusive).
+        height: ink height in px (``bottom - top + 1``); the cap height is 60.
+        status: ``"ok"``, ``"small"``, ``"large"``, ``"high"`` (bottom far above the baseline) or
+            ``"low"`` (all of it below the baseline).
+        message: a sentence for the user when ``status`` is not ``"ok"``, else "".
+    """
+
+    top: int
+    bottom: int
+    height: int
+    status: str
+    message: str = ""
+
+    @property
+    def off(self) -> bool:
+        """The ink is far off the guide lines: a centred reading (``recentre``) is worth offering."""
+        return self.status != "ok"
+
+
+def placement_of(preview: np.ndarray) -> Placement | None:
+    """Judge a 100 x 100 frame's ink box against the cap line and baseline; None for no ink."""
+    rows = np.flatnonzero(preview.max(axis=1) >= 128)
+    if rows.size == 0:
+        return None
+    top, bottom = int(rows[0]), int(rows[-1])
+    h = bottom - top + 1
+    cap = f"the guide lines are {CAP_HEIGHT} px apart"
+    if h < _MIN_INK_HEIGHT:
+        status, msg = "small", (f"the drawing is small for the guide lines ({h} px tall, {100 * h / CAP_HEIGHT:.0f}% "
+                                f"of the cap height; {cap}): the model reads letters drawn between them")
+    elif h > _MAX_INK_HEIGHT:
+        status, msg = "large", (f"the drawing is far larger than the guide lines ({h} px tall, "
+                                f"{100 * h / CAP_HEIGHT:.0f}% of the cap height; {cap})")
+    elif bottom < BASELINE_ROW - _MAX_FLOAT:
+        status, msg = "high", (f"the drawing floats {BASELINE_ROW - bottom} px above the baseline: "
+                               f"letters stand on it")
+    elif top > BASELINE_ROW:
+        status, msg = "low", "the drawing lies entirely below the baseline: letters stand on it"
+    else:
+        status, msg = "ok", ""
+    return Placement(top=top, bottom=bottom, height=h, status=status, message=msg)
 
 
 @dataclass
@@ -44,6 +99,8 @@ class Prepared:
         inverted: the input had dark ink on a light background (it was inverted).
         source_size: (width, height) of the input in px.
         note: why the input is empty, or "" (for a message in the app or CLI).
+        placement: where the ink sits against the guide lines (None when empty).
+        recentred: this is the centred reading of another input (``recentre``).
     """
 
     tensor: torch.Tensor
@@ -53,6 +110,8 @@ class Prepared:
     inverted: bool = False
     source_size: tuple[int, int] = (0, 0)
     note: str = ""
+    placement: Placement | None = None
+    recentred: bool = False
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -212,4 +271,43 @@ def preprocess(image: Any, input_size: int | tuple[int, int] = (FRAME_SIZE, FRAM
     else:  # one resize from the full-resolution square, not two
         tensor = frame_to_tensor(_resize(square, size), size, in_channels)
     return Prepared(tensor=tensor, preview=preview, ink_fraction=ink_fraction, empty=bool(note),
-                    inverted=inverted, source_size=(int(source_size[0]), int(source_size[1])), note=note)
+                    inverted=inverted, source_size=(int(source_size[0]), int(source_size[1])), note=note,
+                    placement=None if note else placement_of(preview))
+
+
+def recentre(prepared: Prepared) -> Prepared:
+    """The centred reading of a drawing: its ink scaled so its height is the cap height, its bottom on
+    the baseline, centred horizontally (what a letter drawn along the guide lines looks like).
+
+    Lowercase letters lose their size this way (a small o becomes an O-sized o): the centred reading is
+    offered beside the original answer, not instead of it.
+
+    Args:
+        prepared: from :func:`preprocess` (not empty).
+
+    Returns:
+        A new :class:`Prepared` for the same model input size and channels, ``recentred`` True.
+    """
+    if prepared.empty or prepared.placement is None:
+        return prepared
+    p = prepared.preview
+    rows = np.flatnonzero(p.max(axis=1) >= _CENTRE_LEVEL)
+    cols = np.flatnonzero(p.max(axis=0) >= _CENTRE_LEVEL)
+    crop = p[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    scale = CAP_HEIGHT / h
+    new_h, new_w = CAP_HEIGHT, max(1, round(w * scale))
+    if new_w > FRAME_SIZE - 4:  # a very wide drawing: fit the frame's width instead (2 px margins)
+        scale = (FRAME_SIZE - 4) / w
+        new_h, new_w = max(1, round(h * scale)), FRAME_SIZE - 4
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
+    resized = np.asarray(Image.fromarray(np.ascontiguousarray(crop), "L").resize((new_w, new_h), method))
+    out = np.zeros((FRAME_SIZE, FRAME_SIZE), np.uint8)
+    top = BASELINE_ROW - new_h  # bottom on the baseline
+    left = (FRAME_SIZE - new_w) // 2
+    out[top:top + new_h, left:left + new_w] = resized
+    _, c, ih, iw = prepared.tensor.shape
+    return Prepared(tensor=frame_to_tensor(out, (ih, iw), c), preview=out,
+                    ink_fraction=float(np.count_nonzero(out >= 128)) / out.size, empty=False,
+                    inverted=prepared.inverted, source_size=prepared.source_size,
+                    placement=placement_of(out), recentred=True)

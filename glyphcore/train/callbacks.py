@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from glyphcore.train.state import FitResult, TrainState
 
 __all__ = [
-    "Callback", "SaveBest", "EarlyStopping", "TimeBudget", "RunFolderWriter", "default_callbacks", "best_log_line",
+    "Callback", "SaveBest", "EarlyStopping", "TimeBudget", "RunFolderWriter", "Calibrate", "default_callbacks",
+    "best_log_line",
     "DIVERGED_CHANCE_FACTOR", "loss_diverged",
 ]
 
@@ -220,6 +221,39 @@ class RunFolderWriter(Callback):
             raise error
 
 
+class Calibrate(Callback):
+    """At the end of a finished fit with a run folder, fit the confidence calibration (temperature
+    and "is it a letter" thresholds, ``glyphcore.infer.calibration``) of best.pt on the validation
+    split and rewrite best.pt with it (atomically, weights unchanged). Registered after the run-folder
+    writer, so it runs before it in the end-of-fit teardown: the run is "done" only once best.pt is
+    calibrated. A calibration that cannot be fitted is logged in the run, not a failed run: the
+    model is still usable, only uncalibrated."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def on_fit_end(self, state: TrainState, result: FitResult) -> None:
+        if result.state != "done":
+            return  # a cancelled run is calibrated when its resumed fit finishes
+        best = self.run_dir / store.BEST_CKPT
+        state.saver.wait()  # best.pt may still be in the background writer
+        if state.saver.failed or not best.is_file():
+            return  # a failed write is the run-folder writer's to record (the run is failed, not calibrated)
+        from glyphcore.errors import GlyphError
+        from glyphcore.infer.calibration import calibrate_checkpoint
+
+        split = str((state.dataset_info.get("splits") or {}).get("val") or state.config.val_split)
+        try:
+            cal = calibrate_checkpoint(best, state.val_data.images, state.val_data.labels.cpu(), split=split,
+                                       device=state.device)
+        except (GlyphError, OSError, RuntimeError, ValueError) as e:
+            state.log(f"best.pt was not calibrated ({type(e).__name__}: {str(e)[:300]}); "
+                      f"run `glyphcore calibrate {self.run_dir}` to try again")
+            return
+        state.log(f"Calibrated best.pt on {split}: temperature {cal['temperature']:.3f}, "
+                  f"ECE {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%")
+
+
 def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:
     """The callbacks every fit has: save-best, early stopping / time budget when set, and (rank 0,
     with a run folder) the TensorBoard events when tensorboard is installed and the run-folder
@@ -234,4 +268,5 @@ def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name
 
         cbs += tensorboard_callbacks(run_dir)  # imports torch.utils.tensorboard only when events are written
         cbs.append(RunFolderWriter(run_dir, name))
+        cbs.append(Calibrate(run_dir))  # after the writer: the teardown runs in reverse, so before it
     return cbs

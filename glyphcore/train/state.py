@@ -88,6 +88,11 @@ class CheckpointSaver:
             error, self._error = self._error, None
             raise error
 
+    def wait(self) -> None:
+        """Wait until every submitted checkpoint is written, leaving a failure for ``flush`` to raise."""
+        if self._thread is not None:
+            self._queue.join()
+
     def flush(self) -> None:
         """Wait until every submitted checkpoint is on disk; raise the first failure."""
         if self._thread is not None:

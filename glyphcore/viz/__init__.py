@@ -37,6 +37,7 @@ from glyphcore.viz.diagnostics import (
     letter_name,
     topk_chart,
 )
+from glyphcore.viz.calibration import reliability_chart, reliability_frame
 from glyphcore.viz.images import class_means, feature_map_grid, guide_lines_image, image_grid, saliency_overlay
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "overlay_curves_chart", "SERIES_DASH", "X_AXES", "smooth_ema", "smooth_curves",
     "CONFUSION_SELECTION", "LETTER_FONT", "AXIS_LABEL_PX",
     "letter_name", "confusion_matrix_chart", "topk_chart",
-    "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart",
+    "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart", "reliability_chart",
+    "reliability_frame",
 ]
