@@ -112,9 +112,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # "quick": the change-one-thing-and-compare loop on a laptop CPU. quick_cnn (627,284 params:
     # conv -> pool -> BN -> act stages, dropout before its two fc layers), 6 epochs of batch 500
     # under a one-cycle schedule, no label smoothing (calibration stays honest), no augmentation.
-    # Measured 2026-12-01 on glyphs-52 (glyphs-52-8a2aa8dd6c05), 2 cores of an AMD EPYC Zen 5
-    # (AVX512-BF16, bf16 autocast), torch 2.15: 99.04% held-out-font validation accuracy at the
-    # last (= save-best) epoch; training-loop time in docs/benchmarks.md ("The quick preset").
+    # Measured 2026-12-01 on glyphs-52 (glyphs-52-8a2aa8dd6c05), a shared 2-core AMD EPYC Zen 5
+    # (AVX512-BF16, so bf16 autocast), torch 2.15: 99.04% (one thread) and 98.98% (two threads)
+    # held-out-font validation accuracy at the save-best epoch, the last: on the report's 99.0% bar,
+    # not reliably above it. Training loop 2.06x one report-recipe epoch in the same bench run, on
+    # a machine loaded 8-14 by other work (docs/benchmarks.md, "The quick preset").
     "quick": {
         "model": "quick_cnn",
         "dropout": 0.3,  # probability, before each fc layer
