@@ -1,8 +1,11 @@
 """The committed starter model (checkpoints/starter) names letters right, for fonts and for drawings.
 
-1. Glyphs rendered from the fonts of the starter's held-out test split (the design families its data
-   set dealt to "test"; never seen in training), jittered as the data set build jitters, 20 per class:
-   at least 99% named right.
+1. Real fonts it never saw: this machine's own fonts (glyphs-52 is built from packaged fonts only, so
+   none of them is in it; `make test` installs Debian's DejaVu and Chromium brings Liberation), drawn
+   the way a user's text looks (one em size, baseline on row 78, no per-font cap normalisation): at
+   least 98.5% exact and 99.5% with I/l and the size-only case pairs merged.
+   Glyphs of the starter's held-out test families of glyphs-52/2 (scripts, handwriting and display
+   faces among them; never seen in training), jittered as the build jitters: at least 95%.
 2. Letters drawn as a user would with the mouse on the Draw page's 280 x 280 canvas (synthetic
    strokes along the guide lines, with a hand's jitter; all 52 letters, 4 each, in the canvas's three
    formats and three pen widths): at least 90% named right.
@@ -121,10 +124,34 @@ def starter() -> Predictor:
 
 
 @pytest.mark.slow
+def test_the_starter_names_real_fonts_it_never_saw(starter):
+    from glyphcore.data.fonts import discover_fonts
+    from glyphcore.data.render import FontCheckError, render_letters
+    from glyphcore.evaluate import merged_accuracy
+
+    families = split_families(paths.starter_dir())
+    faces = [f for f in discover_fonts(("system",))[0] if f.family not in families]
+    letters = []
+    for face in faces:
+        try:
+            letters.append(render_letters(face, "em"))
+        except FontCheckError:
+            continue
+    assert letters, "this machine has no font of its own that renders the 52 letters (make test installs DejaVu)"
+    images = np.concatenate(letters)[:, None]
+    labels = np.tile(np.arange(len(CLASSES)), len(letters))
+    acc, confused = accuracy_on(starter, images, labels)
+    x = frame_to_tensor(images, starter.input_size, starter.in_channels)
+    merged = merged_accuracy(labels, starter.logits(x).argmax(dim=1).numpy(), CLASSES, "I/l+size_only")
+    assert acc >= 0.985, f"{acc:.2%} on {len(labels)} letters of {len(letters)} faces; most confused: {confused}"
+    assert merged >= 0.995, f"{merged:.2%} with I/l and the size-only pairs merged"
+
+
+@pytest.mark.slow
 def test_the_starter_names_glyphs_of_held_out_fonts(starter):
     images, labels, fonts = held_out_glyphs(split_families(paths.starter_dir()))
     acc, confused = accuracy_on(starter, images, labels)
-    assert acc >= 0.99, f"{acc:.2%} on {len(labels)} glyphs of {fonts}; most confused: {confused}"
+    assert acc >= 0.95, f"{acc:.2%} on {len(labels)} glyphs of {fonts}; most confused: {confused}"
 
 
 @pytest.mark.slow
