@@ -89,7 +89,8 @@ def export_metadata(predictor: Predictor) -> dict[str, str]:
 
     Keys: format, model_name, model_args (JSON), classes (JSON list, label i <-> classes[i]),
     frame (JSON, ``null`` for non-glyph data), input, output, run, checkpoint (best.pt / last.pt),
-    epoch, val_loss, val_acc, versions (JSON).
+    epoch, val_loss, val_acc, versions (JSON), temperature (JSON number: the calibrated probabilities
+    are ``softmax(logits / temperature)``; 1.0 for an uncalibrated checkpoint).
     """
     ck = predictor.checkpoint
     c, (h, w) = predictor.in_channels, predictor.input_size
@@ -100,13 +101,15 @@ def export_metadata(predictor: Predictor) -> dict[str, str]:
         "classes": json.dumps(list(predictor.classes)),
         "frame": json.dumps(ck.get("frame")),
         "input": f"{INPUT_NAME}: float32 N x {c} x {h} x {w} in [0, 1] (uint8 / 255), white glyph on black",
-        "output": f"{OUTPUT_NAME}: float32 N x {len(predictor.classes)} (softmax gives the probabilities)",
+        "output": f"{OUTPUT_NAME}: float32 N x {len(predictor.classes)} (softmax(logits / temperature) gives the "
+                  f"calibrated probabilities)",
         "run": predictor.path.parent.name,
         "checkpoint": predictor.path.name,
         "epoch": json.dumps(ck.get("epoch")),
         "val_loss": json.dumps(ck.get("val_loss")),
         "val_acc": json.dumps(ck.get("val_acc")),
         "versions": json.dumps(ck.get("versions") or {}, sort_keys=True),
+        "temperature": json.dumps(float(getattr(predictor, "temperature", 1.0))),
     }
 
 
