@@ -12,8 +12,7 @@ from app_pages import PAGES, layout
 
 st.set_page_config(page_title="Glyph Explorer", page_icon=":material/font_download:", layout="wide")
 layout.apply()  # rows that reflow on a narrow screen (app_pages/layout.py)
-navigation = st.navigation([
-    st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path)
-    for p in PAGES
-])
+navigation = st.navigation(
+    [st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path) for p in PAGES]
+)
 navigation.run()

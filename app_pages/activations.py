@@ -11,9 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from glyphcore import runs, viz
-from glyphcore.models.activation_stats import activation_curves, measure_run_activations
 from glyphcore.errors import GlyphError
-
+from glyphcore.models.activation_stats import activation_curves, measure_run_activations
 
 FACET_COLUMNS = 3  # cells per row of the per-activation chart (3 x 135 px fit a 900 px window, sidebar open)
 FACET_WIDTH = 135  # px per cell of it
@@ -50,7 +49,7 @@ left.altair_chart(
     width="stretch",
 )
 right.altair_chart(
-    viz.activation_overlay_chart({c.name: (c.x, c.dy) for c in all_curves}, title="f\'(x) of every activation"),
+    viz.activation_overlay_chart({c.name: (c.x, c.dy) for c in all_curves}, title="f'(x) of every activation"),
     width="stretch",
 )
 st.caption("Click a name in a legend to pick one curve out.")
@@ -59,8 +58,9 @@ st.caption("Click a name in a legend to pick one curve out.")
 # formulas, in the same order (one Vega view instead of eight: the browser renders the page much faster)
 st.subheader("Each one on its own")
 st.altair_chart(
-    viz.activation_curve_chart({c.name: (c.x, c.y, c.dy) for c in all_curves}, columns=FACET_COLUMNS,
-                                width=FACET_WIDTH),
+    viz.activation_curve_chart(
+        {c.name: (c.x, c.y, c.dy) for c in all_curves}, columns=FACET_COLUMNS, width=FACET_WIDTH
+    ),
     width="content",
 )
 # formula cards of at least 22 rem (app_pages/layout.py; room for mish's derivative): two or more per row
@@ -88,8 +88,13 @@ if not candidates:
 else:
     linked = st.query_params.get("run")  # /Activations?run=<run id> opens that run (else the newest)
     ids = list(candidates)
-    ref = st.selectbox("Run", ids, index=ids.index(linked) if linked in candidates else 0,
-                            format_func=lambda r: runs.run_label(candidates[r]), key="act_run")
+    ref = st.selectbox(
+        "Run",
+        ids,
+        index=ids.index(linked) if linked in candidates else 0,
+        format_func=lambda r: runs.run_label(candidates[r]),
+        key="act_run",
+    )
     controls = st.container(horizontal=True, vertical_alignment="bottom", key="row_act_controls")  # wraps
     cols = [controls.container(), controls.container()]
     n_images = cols[0].select_slider("Validation glyphs", [64, 128, 256, 512], value=256, key="act_n")
@@ -132,8 +137,10 @@ else:
         # every layer's histogram in ONE faceted chart (a cell per layer, own scales)
         st.altair_chart(
             viz.layer_histogram_chart(
-                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats}, log=log, columns=HIST_COLUMNS,
-                width=HIST_WIDTH
+                {f"{s.layer} ({s.activation})": (s.counts, s.edges) for s in stats},
+                log=log,
+                columns=HIST_COLUMNS,
+                width=HIST_WIDTH,
             ),
             width="content",
         )

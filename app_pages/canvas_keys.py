@@ -13,8 +13,10 @@ import streamlit as st
 
 __all__ = ["undo_controls"]
 
-_HTML = '<button type="button" class="gx-undo" title="Undo the last stroke (Ctrl+Z; Ctrl+Shift+Z redoes)">' \
-        "&#x21B6; Undo</button>"
+_HTML = (
+    '<button type="button" class="gx-undo" title="Undo the last stroke (Ctrl+Z; Ctrl+Shift+Z redoes)">'
+    "&#x21B6; Undo</button>"
+)
 _CSS = """
 .gx-undo {
   font: inherit; font-size: 0.95rem; padding: 0.25rem 0.75rem; min-height: 2.5rem; cursor: pointer;

@@ -7,16 +7,13 @@ with st.cache_resource and only the rows on screen are ever read; tables and mea
 
 from __future__ import annotations
 
-
 import numpy as np
 import streamlit as st
 
 from app_pages import shared
-
 from glyphcore import paths, viz
 from glyphcore.data import TORCHVISION_SETS, source_stamp
 from glyphcore.errors import GlyphError
-
 
 KINDS = {
     "glyphs-52 (built-in)": "glyphs-52",
@@ -96,15 +93,30 @@ def show_font_sources(meta: dict) -> None:
     the build was asked for them) and how big its letters are drawn."""
     options = meta.get("font_options") or {}
     if options.get("system_fonts") or options.get("font_dirs"):
-        st.warning("This build also used fonts of this machine (" + ", ".join(
-            (["the system font folders"] if options.get("system_fonts") else []) + list(options.get("font_dirs") or []))
-            + "): another machine builds a different data set from the same seed.")
+        st.warning(
+            "This build also used fonts of this machine ("
+            + ", ".join(
+                (["the system font folders"] if options.get("system_fonts") else [])
+                + list(options.get("font_dirs") or [])
+            )
+            + "): another machine builds a different data set from the same seed."
+        )
     packages = {name: p for name, p in (meta.get("font_packages") or {}).items() if p.get("families")}
     if packages:
         st.markdown("**Font packages** (pinned in pyproject.toml; docs/fonts.md has every licence)")
-        st.dataframe([{"package": name, "pinned": p.get("pinned"), "installed": p.get("installed"),
-                       "licence": p.get("licence"), "families": ", ".join(p.get("families") or [])}
-                      for name, p in packages.items()], hide_index=True)
+        st.dataframe(
+            [
+                {
+                    "package": name,
+                    "pinned": p.get("pinned"),
+                    "installed": p.get("installed"),
+                    "licence": p.get("licence"),
+                    "families": ", ".join(p.get("families") or []),
+                }
+                for name, p in packages.items()
+            ],
+            hide_index=True,
+        )
     sizes = meta.get("size_modes") or {}
     if sizes:
         heights = sizes.get("em_cap_height_px") or {}
@@ -206,8 +218,9 @@ tab_grid, tab_class, tab_one, tab_mean, tab_aug, tab_fonts = st.tabs(
 with tab_grid:
     if tab_grid.open:
         # exact letters, one pill each: a search box would match "g" to both G and g
-        chosen = st.pills("Classes", shown_classes, selection_mode="multi", key="ds_grid_classes",
-                          help="none ticked = all classes")
+        chosen = st.pills(
+            "Classes", shown_classes, selection_mode="multi", key="ds_grid_classes", help="none ticked = all classes"
+        )
         c2, c3 = st.columns([3, 1], vertical_alignment="bottom")
         n_show = c2.slider("Images", 8, 120, 40, step=8, key="ds_grid_n")
         if c3.button("Reshuffle", icon=":material/shuffle:", key="ds_reshuffle"):
@@ -285,9 +298,15 @@ with tab_aug:
                 st.info("The preview needs 1- or 3-channel images.")
             else:
                 out = augmented(spec, split, stamp, index, strength, draws, aug_seed)
-                st.image([tile(np.asarray(ds.images[index]))] + [tile(o) for o in out],
-                         caption=["original"] + [f"draw {d + 1}" for d in range(draws)], width=88, output_format="PNG")
-                st.caption(f"Image #{index} of {split} through the training jitter ({strength}), one independent draw each.")
+                st.image(
+                    [tile(np.asarray(ds.images[index]))] + [tile(o) for o in out],
+                    caption=["original"] + [f"draw {d + 1}" for d in range(draws)],
+                    width=88,
+                    output_format="PNG",
+                )
+                st.caption(
+                    f"Image #{index} of {split} through the training jitter ({strength}), one independent draw each."
+                )
 
 # --- fonts --------------------------------------------------------------------------------------
 with tab_fonts:
@@ -300,10 +319,26 @@ with tab_fonts:
             by_split = sorted({str(r["split"]) for r in rows if r.get("split")})
             only = st.multiselect("Split", by_split, key="ds_font_splits", placeholder="all splits")
             rows = [r for r in rows if not only or r.get("split") in only]
-            order = [c for c in ("name", "family", "split", "style", "source", "package", "variation", "pen_width",
-                                 "em_cap_height_px", "file") if any(c in r for r in rows)]  # fmt: skip
+            order = [
+                c
+                for c in (
+                    "name",
+                    "family",
+                    "split",
+                    "style",
+                    "source",
+                    "package",
+                    "variation",
+                    "pen_width",
+                    "em_cap_height_px",
+                    "file",
+                )
+                if any(c in r for r in rows)
+            ]
             st.dataframe(rows, hide_index=True, column_order=order)
             fam = {r.get("family") for r in rows if r.get("family")}
-            st.caption(f"{len(rows)} font instances in {len(fam)} design families"
-                       + (f" · data set version {ds.meta['version']}" if ds.meta.get("version") else ""))
+            st.caption(
+                f"{len(rows)} font instances in {len(fam)} design families"
+                + (f" · data set version {ds.meta['version']}" if ds.meta.get("version") else "")
+            )
             show_font_sources(ds.meta)

@@ -23,13 +23,11 @@ from streamlit_drawable_canvas import st_canvas  # only here: it needs a running
 from app_pages import shared, trust
 from app_pages.canvas_keys import undo_controls
 from glyphcore import runs, viz
-from glyphcore.frame import CANVAS_SIZE, STROKE_WIDTH, guide_rows
 from glyphcore.data.drawings import delete_drawing, drawings_stamp, keep_drawing, list_drawings
 from glyphcore.errors import GlyphError
-from glyphcore.frame import CLASSES
+from glyphcore.frame import CANVAS_SIZE, CLASSES, STROKE_WIDTH, guide_rows
 from glyphcore.infer import Prepared, feature_maps, preprocess, saliency
 from glyphcore.infer.neighbours import SPACES, nearest_glyphs
-
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 MAX_RUNS_SIDE_BY_SIDE = 2
@@ -83,7 +81,7 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
             st.markdown(
                 # a monospace face, so that I and l (and O and 0) look different
                 f"<div data-testid='draw-prediction' style='font-size:72px;line-height:1.1;font-weight:700;"
-                f"font-family:\"Source Code Pro\",monospace'>"
+                f'font-family:"Source Code Pro",monospace\'>'
                 f"{answer.label}</div>",
                 unsafe_allow_html=True,
             )
@@ -97,25 +95,36 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
     h, w = model_input.shape
     scale = max(2, 200 // max(h, w))  # 200 px: room for the captions on one line each
     pictures = st.container(horizontal=True, gap="medium")
-    pictures.image(big_frame(model_input, scale), caption=f"what it sees ({w}x{h})", output_format="PNG",
-                   width="content")
-    pictures.image(viz.saliency_overlay(model_input, cam, scale=scale), caption="where it looked (Grad-CAM)",
-                   output_format="PNG", width="content")
+    pictures.image(
+        big_frame(model_input, scale), caption=f"what it sees ({w}x{h})", output_format="PNG", width="content"
+    )
+    pictures.image(
+        viz.saliency_overlay(model_input, cam, scale=scale),
+        caption="where it looked (Grad-CAM)",
+        output_format="PNG",
+        width="content",
+    )
     try:
         near = nearest_glyphs(prepared, pred, k=8, space=space)
     except GlyphError as e:
         st.caption(f"Nearest training glyphs unavailable: {e}")
     else:
-        st.image([n.image for n in near], caption=[f"{n.label} · {distance_text(n.distance)}" for n in near],
-                 width=64, output_format="PNG")
+        st.image(
+            [n.image for n in near],
+            caption=[f"{n.label} · {distance_text(n.distance)}" for n in near],
+            width=64,
+            output_format="PNG",
+        )
         how = "cosine distance of the model's features" if space == "features" else "pixel distance"
         st.caption(f"the nearest training glyphs ({how}; smaller is nearer)")
     if show_maps:
         with st.expander("Feature maps", expanded=True):
             for name, maps in feature_maps(pred, prepared):
-                st.image(viz.feature_map_grid(maps, ncols=8, scale=max(1, 48 // maps.shape[-1])),
-                         caption=f"{name}: {maps.shape[0]} maps of {maps.shape[2]}x{maps.shape[1]}",
-                         output_format="PNG")
+                st.image(
+                    viz.feature_map_grid(maps, ncols=8, scale=max(1, 48 // maps.shape[-1])),
+                    caption=f"{name}: {maps.shape[0]} maps of {maps.shape[2]}x{maps.shape[1]}",
+                    output_format="PNG",
+                )
 
 
 st.title("Draw")
@@ -132,8 +141,9 @@ row = st.container(horizontal=True, gap="large", key="draw_row")
 left = row.container(width=INPUT_WIDTH, key="draw_input")
 right = row.container(key="draw_answers")
 with left:
-    mode = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_mode",
-                    label_visibility="collapsed")
+    mode = st.radio(
+        "Input", ["Draw", "Upload an image"], horizontal=True, key="draw_mode", label_visibility="collapsed"
+    )
     image: np.ndarray | bytes | None = None
     if mode == "Draw":
         st.container(height=16, border=False)  # room for the canvas's toolbar, which floats above it
@@ -178,12 +188,20 @@ with right:
         linked = [r for r in st.query_params.get_all("run") if r in checkpointed]
         default = linked or (["starter"] if "starter" in checkpointed else [next(iter(checkpointed))])
         chosen = st.multiselect(
-            "Ask these runs", list(checkpointed), default=default, format_func=lambda r: runs.run_label(checkpointed[r]),
+            "Ask these runs",
+            list(checkpointed),
+            default=default,
+            format_func=lambda r: runs.run_label(checkpointed[r]),
             key="draw_runs",
         )
         opts = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
-        space = opts.radio("Nearest glyphs by", SPACES, horizontal=True, key="nn_space",
-                              format_func=lambda s: {"pixels": "pixels", "features": "model features"}[s])
+        space = opts.radio(
+            "Nearest glyphs by",
+            SPACES,
+            horizontal=True,
+            key="nn_space",
+            format_func=lambda s: {"pixels": "pixels", "features": "model features"}[s],
+        )
         show_maps = opts.toggle("Feature maps", value=False, key="show_maps")
 
     if input_error is not None:
@@ -210,8 +228,9 @@ kept = list_drawings()
 keep_row = st.container(horizontal=True, vertical_alignment="bottom", key="row_draw_keep")  # wraps when narrow
 keep_cols = [keep_row.container(), keep_row.container(), keep_row.container()]
 can_keep = prepared is not None and not prepared.empty
-label = keep_cols[0].selectbox("True label", CLASSES, index=None, placeholder="which letter is it?", key="keep_label",
-                               disabled=not can_keep)
+label = keep_cols[0].selectbox(
+    "True label", CLASSES, index=None, placeholder="which letter is it?", key="keep_label", disabled=not can_keep
+)
 if keep_cols[1].button("Keep this drawing", disabled=not can_keep or label is None):
     try:
         path = keep_drawing(prepared, str(label))
@@ -228,10 +247,19 @@ if kept and st.toggle(f"Score every run on your {len(kept)} drawings", key="scor
         for info in checkpointed.values():
             score = shared.drawings_score(str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT), drawings_stamp())
             correct = f"{score['correct']} / {score['n']}" if score["accuracy"] is not None else None
-            rows.append({"run": info.run_id, "model": info.model, "accuracy": score["accuracy"], "correct": correct,
-                         "note": score.get("error", "")})
+            rows.append(
+                {
+                    "run": info.run_id,
+                    "model": info.model,
+                    "accuracy": score["accuracy"],
+                    "correct": correct,
+                    "note": score.get("error", ""),
+                }
+            )
         st.dataframe(
-            pd.DataFrame(rows), hide_index=True, width="stretch",
+            pd.DataFrame(rows),
+            hide_index=True,
+            width="stretch",
             column_config={"accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")},
         )
         latest = sorted(kept, key=lambda item: item[0].name.split("_", 1)[1])[-24:]  # <hex>_<UTC time>_...
@@ -243,8 +271,12 @@ if kept:
         newest = sorted(kept, key=lambda item: item[0].name.split("_", 1)[1], reverse=True)  # <hex>_<UTC time>_...
         names = [p.name for p, _ in newest]
         by_name = {p.name: (p, lab) for p, lab in newest}
-        pick = st.selectbox("Drawing", names, key="kept_pick",
-                            format_func=lambda n: f"{by_name[n][1]} · {n.split('_', 1)[1].rsplit('.', 1)[0]}")
+        pick = st.selectbox(
+            "Drawing",
+            names,
+            key="kept_pick",
+            format_func=lambda n: f"{by_name[n][1]} · {n.split('_', 1)[1].rsplit('.', 1)[0]}",
+        )
         path, lab = by_name[pick]
         shown = st.container(horizontal=True, vertical_alignment="center")
         shown.image(np.asarray(Image.open(path)), width=100, caption=f"labelled {lab}")

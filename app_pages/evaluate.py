@@ -17,10 +17,9 @@ import streamlit as st
 
 from app_pages import shared, trust
 from glyphcore import runs, viz
-from glyphcore.errors import GlyphError
 from glyphcore.data import source_stamp
+from glyphcore.errors import GlyphError
 from glyphcore.evaluate import compare_predictions, stored_splits
-
 
 GALLERY_MAX = 48  # images per gallery
 ERRORS_ONLY_ABOVE = 0.9  # the confusion matrix opens with "errors only" on for a model more accurate than this
@@ -56,8 +55,10 @@ def gallery(images, indices: np.ndarray, captions: list[str], width: int = 72) -
         st.caption("no images")
         return
     if images is None:
-        st.caption("build the data set to see these images (`python -m glyphcore data build`): " + " | ".join(
-            f"#{i} {c}" for i, c in zip(idx, captions)))
+        st.caption(
+            "build the data set to see these images (`python -m glyphcore data build`): "
+            + " | ".join(f"#{i} {c}" for i, c in zip(idx, captions))
+        )
         return
     order = np.argsort(idx)  # a memmap reads fastest in order
     rows = np.empty((idx.size, *images.shape[1:]), dtype=np.uint8)
@@ -85,8 +86,13 @@ if not checkpointed:
 cols = st.columns([3, 1], vertical_alignment="bottom")
 linked = st.query_params.get("run")  # /evaluate?run=<run id> opens that run
 run_ids = list(checkpointed)
-run_id = cols[0].selectbox("Run", run_ids, index=run_ids.index(linked) if linked in checkpointed else 0,
-                           format_func=lambda r: runs.run_label(checkpointed[r]), key="eval_run")
+run_id = cols[0].selectbox(
+    "Run",
+    run_ids,
+    index=run_ids.index(linked) if linked in checkpointed else 0,
+    format_func=lambda r: runs.run_label(checkpointed[r]),
+    key="eval_run",
+)
 info = checkpointed[run_id]
 source = info.data or "glyphs-52"
 missing_data = ""  # why the images cannot be shown ("" when the data set is here)
@@ -111,9 +117,11 @@ except GlyphError as e:
     st.stop()
 classes = result.classes
 if info.state in runs.ACTIVE_STATES:
-    st.warning(f"**{run_id} is still training** (epoch {info.epoch} of {info.epochs or '?'} done): these figures are "
-               f"its best checkpoint so far ({result.checkpoint.name}) and change as it trains.",
-               icon=":material/hourglass_top:")
+    st.warning(
+        f"**{run_id} is still training** (epoch {info.epoch} of {info.epochs or '?'} done): these figures are "
+        f"its best checkpoint so far ({result.checkpoint.name}) and change as it trains.",
+        icon=":material/hourglass_top:",
+    )
 if result.not_saved:
     st.warning(f"{result.not_saved}. The figures below are computed afresh each time.")
 
@@ -127,12 +135,14 @@ for name in MERGE_LABELS:
     if name in merged:
         figures.metric(MERGE_LABELS[name], f"{merged[name]:.2%}", width="content")
 errors = int(np.sum(result.labels != result.preds))
-figures.metric("errors", f"{errors:,}", help=f"{result.case_swap_share:.0%} of them only swap the letter's case",
-               width="content")
+figures.metric(
+    "errors", f"{errors:,}", help=f"{result.case_swap_share:.0%} of them only swap the letter's case", width="content"
+)
 st.caption(
     f"{result.case_swap_share:.0%} of the errors are case swaps of the right letter (c for C). "
     f"I and l are the same stroke in many sans fonts, and c/C, o/O, s/S, ... differ by size only: the merged "
-    f"accuracies count those pairs as one class. Mean loss {result.mean_loss:.4f} · checkpoint {result.checkpoint.name} · "
+    f"accuracies count those pairs as one class. Mean loss {result.mean_loss:.4f} · "
+    f"checkpoint {result.checkpoint.name} · "
     f"{'from eval/ cache' if result.cached else f'evaluated in {result.seconds:.1f} s'}"
 )
 
@@ -141,8 +151,12 @@ st.subheader("Confusion matrix")
 toggles = st.container(horizontal=True, gap="large")  # side by side, each as wide as its label
 normalize = toggles.toggle("row-normalised (share of each true class)", key="cm_norm")
 # a good model's diagonal (hundreds per cell) washes its few mistakes out of one shared colour scale
-errors_only = toggles.toggle("errors only", value=result.accuracy > ERRORS_ONLY_ABOVE, key="cm_errors",
-                              help="grey the diagonal (the right answers): the colour scale spans the mistakes only")
+errors_only = toggles.toggle(
+    "errors only",
+    value=result.accuracy > ERRORS_ONLY_ABOVE,
+    key="cm_errors",
+    help="grey the diagonal (the right answers): the colour scale spans the mistakes only",
+)
 key = cm_key(run_id, split)
 table_key = f"eval_confused-{run_id}-{split}"
 pairs = result.most_confused(min_count=1)[:20]
@@ -164,9 +178,11 @@ else:
     cell = st.session_state.get("eval_cell", {}).get(key, chart_cell)
 st.session_state.setdefault("eval_last_cells", {})[key] = (chart_cell, row_cell)
 st.session_state.setdefault("eval_cell", {})[key] = cell
-st.caption("Rows: the true class; columns: the prediction. Click a cell (or a row of *Most confused*) to see its "
-           "images; double-click to clear."
-           + (" Grey: the diagonal (right answers), left out of the colour scale." if errors_only else ""))
+st.caption(
+    "Rows: the true class; columns: the prediction. Click a cell (or a row of *Most confused*) to see its "
+    "images; double-click to clear."
+    + (" Grey: the diagonal (right answers), left out of the colour scale." if errors_only else "")
+)
 if cell is None:
     st.info("Click a cell of the matrix to see the images in it.")
 else:
@@ -174,10 +190,21 @@ else:
     idx = result.cell_indices(true, pred)
     # letters in code spans: a monospace face tells I from l; their names say it in any font
     st.markdown(f"#### true `{true}` → predicted `{pred}`: {idx.size:,} image{'s' if idx.size != 1 else ''}")
-    st.caption(f"{viz.letter_name(true)} → {viz.letter_name(pred)}"
-               + (f" · the {GALLERY_MAX} with the largest loss" if idx.size > GALLERY_MAX else ""))
-    gallery(images, idx, [f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
-                          if true != pred else f"p={result.p_true[i]:.2f}" for i in idx[:GALLERY_MAX]], width=96)
+    st.caption(
+        f"{viz.letter_name(true)} → {viz.letter_name(pred)}"
+        + (f" · the {GALLERY_MAX} with the largest loss" if idx.size > GALLERY_MAX else "")
+    )
+    gallery(
+        images,
+        idx,
+        [
+            f"p({true})={result.p_true[i]:.2f} · p({pred})={result.p_pred[i]:.2f}"
+            if true != pred
+            else f"p={result.p_true[i]:.2f}"
+            for i in idx[:GALLERY_MAX]
+        ],
+        width=96,
+    )
 
 # --- per-class metrics and most confused ----------------------------------------------------------
 tables = st.container(horizontal=True, gap="large")  # side by side when wide, stacked when narrow
@@ -186,14 +213,24 @@ with left:
     st.subheader("Per class")
     table = pd.DataFrame(result.per_class)
     st.dataframe(
-        table, hide_index=True, width="stretch", height=360,
+        table,
+        hide_index=True,
+        width="stretch",
+        height=360,
         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("precision", "recall", "f1")},
     )
 with right:
     st.subheader("Most confused")
     if pairs:
-        st.dataframe(pd.DataFrame(pairs, columns=["true", "predicted", "images"]), hide_index=True, width="stretch",
-                     height=360, key=table_key, on_select="rerun", selection_mode="single-row")
+        st.dataframe(
+            pd.DataFrame(pairs, columns=["true", "predicted", "images"]),
+            hide_index=True,
+            width="stretch",
+            height=360,
+            key=table_key,
+            on_select="rerun",
+            selection_mode="single-row",
+        )
         st.caption("Tick a row to see its images above.")
     else:
         st.success("No confusions at all on this split.")
@@ -209,8 +246,12 @@ with calibration:
 st.subheader("Top losses")
 st.caption("The images the model got most wrong (largest cross-entropy): true → predicted, loss, p(true).")
 losses = result.top_losses(k=24)
-gallery(images, np.array([t.index for t in losses], dtype=np.int64),
-        [f"{t.actual}→{t.predicted} · {t.loss:.2f} · p={t.p_true:.2f}" for t in losses], width=96)
+gallery(
+    images,
+    np.array([t.index for t in losses], dtype=np.int64),
+    [f"{t.actual}→{t.predicted} · {t.loss:.2f} · p={t.p_true:.2f}" for t in losses],
+    width=96,
+)
 
 # --- run A vs run B --------------------------------------------------------------------------------
 st.subheader("Run A vs run B")
@@ -218,7 +259,9 @@ others = [r for r in checkpointed if r != run_id and (checkpointed[r].data or "g
 if not others:
     st.caption(f"Train another run on {source} to see where two runs disagree.")
 else:
-    other_id = st.selectbox("Compare with", others, format_func=lambda r: runs.run_label(checkpointed[r]), key="eval_other")
+    other_id = st.selectbox(
+        "Compare with", others, format_func=lambda r: runs.run_label(checkpointed[r]), key="eval_other"
+    )
     other = checkpointed[other_id]
     try:
         result_b = shared.evaluation(str(other.path), split, runs.file_stamp(other.path / runs.BEST_CKPT))
@@ -234,5 +277,9 @@ else:
         m.metric("both wrong", f"{c['both_wrong_same'] + c['both_wrong_different']:,}", width="content")
         st.markdown(f"**{len(comp.indices):,}** images where A and B answer differently (true · A · B):")
         rows = comp.rows(limit=GALLERY_MAX)
-        gallery(images, np.array([r["index"] for r in rows], dtype=np.int64),
-                [f"{r['actual']} · A:{r['pred_a']} · B:{r['pred_b']}" for r in rows], width=96)
+        gallery(
+            images,
+            np.array([r["index"] for r in rows], dtype=np.int64),
+            [f"{r['actual']} · A:{r['pred_a']} · B:{r['pred_b']}" for r in rows],
+            width=96,
+        )

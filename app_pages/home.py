@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from glyphcore import paths
 from app_pages import PAGES, shared
+from glyphcore import paths
 from glyphcore.jobs import GLYPHS52_BUILD_JOB, BackgroundJob, get_job, start_job
 
 
@@ -30,7 +30,9 @@ def show_device() -> None:
     st.subheader("Device")
     dev = shared.device_info()
     if dev["kind"] == "cuda":
-        st.success(f"**{dev['name']}** · {dev['memory_gib']} GiB" + (f" · {dev['count']} GPUs" if dev["count"] > 1 else ""))
+        st.success(
+            f"**{dev['name']}** · {dev['memory_gib']} GiB" + (f" · {dev['count']} GPUs" if dev["count"] > 1 else "")
+        )
     elif dev["kind"] == "mps":
         st.success("**Apple MPS** (Metal GPU)")
     else:
@@ -90,19 +92,23 @@ def show_links() -> None:
 
 
 def show_latest_runs(limit: int = 5) -> None:
-    from glyphcore.runs.compare import run_row
     from glyphcore.runs import list_runs
+    from glyphcore.runs.compare import run_row
 
     st.subheader("Latest runs")
     runs = list_runs()
     if not runs:
         st.info("No runs yet: launch one on the Train page.")
         return
-    st.dataframe([run_row(r) for r in runs[:limit]], hide_index=True, column_config={
-        "params": st.column_config.NumberColumn(format="localized"),
-        "best val acc (%)": st.column_config.NumberColumn(format="%.2f"),
-        "wall s": None,  # "wall time" is the readable one
-    })  # fmt: skip
+    st.dataframe(
+        [run_row(r) for r in runs[:limit]],
+        hide_index=True,
+        column_config={
+            "params": st.column_config.NumberColumn(format="localized"),
+            "best val acc (%)": st.column_config.NumberColumn(format="%.2f"),
+            "wall s": None,  # "wall time" is the readable one
+        },
+    )
     if len(runs) > limit:
         st.caption(f"{len(runs) - limit} more on the Runs & Compare page.")
 

@@ -26,8 +26,10 @@ def _item(selector: str) -> str:
 
 
 def _grow(selector: str, grow: int, basis: str) -> str:
-    return (f"{_item(selector)} {{ flex: {grow} 1 {basis} !important; min-width: min(100%, {basis}) !important; }}"
-            f"\n{selector} {{ min-width: 0 !important; }}")
+    return (
+        f"{_item(selector)} {{ flex: {grow} 1 {basis} !important; min-width: min(100%, {basis}) !important; }}"
+        f"\n{selector} {{ min-width: 0 !important; }}"
+    )
 
 
 CSS = f"""<style>

@@ -21,8 +21,19 @@ from glyphcore.runs.store import log_tail
 from glyphcore.viz.embedding import EMBEDDING_SELECTION, embedding_chart, embedding_frame, pca_2d
 from glyphcore.viz.hparams import hparams_frame, parallel_coordinates_chart
 
-GROUP_KEYS = ("activation", "batchnorm", "optimizer", "lr", "model", "augment", "schedule", "batch_size",
-              "dropout", "seed", "data")  # fmt: skip
+GROUP_KEYS = (
+    "activation",
+    "batchnorm",
+    "optimizer",
+    "lr",
+    "model",
+    "augment",
+    "schedule",
+    "batch_size",
+    "dropout",
+    "seed",
+    "data",
+)
 DRAWINGS_COL = "drawings acc (%)"
 
 
@@ -73,8 +84,11 @@ def delete_flow(run_ids: list[str]) -> None:
         st.rerun()
 
 
-VIEWS = (("app_pages/evaluate.py", "Evaluate", ":material/grid_on:"), ("app_pages/draw.py", "Draw", ":material/draw:"),
-         ("app_pages/activations.py", "Activations", ":material/show_chart:"))  # fmt: skip
+VIEWS = (
+    ("app_pages/evaluate.py", "Evaluate", ":material/grid_on:"),
+    ("app_pages/draw.py", "Draw", ":material/draw:"),
+    ("app_pages/activations.py", "Activations", ":material/show_chart:"),
+)
 LINKED_RUNS_MAX = 6  # runs whose view links are listed under the table
 LOG_LINES = 200  # lines of a run's train.log shown
 MAP_PER_CLASS = 10  # images per class on the embedding map (52 x 10 = 520 points)
@@ -139,22 +153,32 @@ def embedding_flow(chosen: list[runs.RunInfo]) -> None:
     except GlyphError as e:
         st.caption(f"The map needs {run_id}'s data set: {e}")
         return
-    split = cols[1].selectbox("Split", splits, index=splits.index("valid") if "valid" in splits else 0,
-                              key="rc_map_split")
-    color_by = cols[2].radio("Colour by", ["outcome", "true"], horizontal=True, key="rc_map_color",
-                             format_func=lambda c: "right/wrong" if c == "outcome" else "class")
+    split = cols[1].selectbox(
+        "Split", splits, index=splits.index("valid") if "valid" in splits else 0, key="rc_map_split"
+    )
+    color_by = cols[2].radio(
+        "Colour by",
+        ["outcome", "true"],
+        horizontal=True,
+        key="rc_map_color",
+        format_func=lambda c: "right/wrong" if c == "outcome" else "class",
+    )
     try:
-        frame, share, images = embedding_data(str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT), split,
-                                              MAP_PER_CLASS)
+        frame, share, images = embedding_data(
+            str(info.path), runs.file_stamp(info.path / runs.BEST_CKPT), split, MAP_PER_CLASS
+        )
     except GlyphError as e:
         st.error(str(e))
         return
     left, right = st.columns([3, 1], gap="medium")
-    event = left.altair_chart(embedding_chart(frame, color_by=color_by), on_select="rerun", width="stretch",
-                              key=f"rc_map_{run_id}_{split}")
-    left.caption(f"{len(frame)} images of {split} ({MAP_PER_CLASS} per class), their penultimate features projected "
-                 f"on the first two principal axes ({share[0]:.0%} and {share[1]:.0%} of the variance); "
-                 f"{int((frame['outcome'] == 'wrong').sum())} predicted wrong. Click a point to see its glyph.")
+    event = left.altair_chart(
+        embedding_chart(frame, color_by=color_by), on_select="rerun", width="stretch", key=f"rc_map_{run_id}_{split}"
+    )
+    left.caption(
+        f"{len(frame)} images of {split} ({MAP_PER_CLASS} per class), their penultimate features projected "
+        f"on the first two principal axes ({share[0]:.0%} and {share[1]:.0%} of the variance); "
+        f"{int((frame['outcome'] == 'wrong').sum())} predicted wrong. Click a point to see its glyph."
+    )
     state: Any = event or {}  # {"selection": {"point": [{"index": ...}]}} after a click
     points = (state.get("selection") or {}).get(EMBEDDING_SELECTION) or []
     with right:
@@ -167,8 +191,12 @@ def embedding_flow(chosen: list[runs.RunInfo]) -> None:
             return
         row = frame.loc[hit[0]]
         img = images[hit[0]]
-        st.image(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), width=140, output_format="PNG",
-                 caption=f"{split} #{index}")
+        st.image(
+            img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0),
+            width=140,
+            output_format="PNG",
+            caption=f"{split} #{index}",
+        )
         st.markdown(f"true `{row['true']}` · predicted `{row['predicted']}`")
         st.caption(f"{viz.letter_name(row['true'])} → {viz.letter_name(row['predicted'])}")
 
@@ -200,19 +228,32 @@ def download_flow(infos: list[runs.RunInfo]) -> None:
     info = next(r for r in ready if r.run_id == run_id)
     ckpt = info.path / runs.BEST_CKPT
     cols = st.columns(1 + len(export.FORMATS))
-    cols[0].download_button("best.pt", data=ckpt.read_bytes, file_name=f"{run_id}-best.pt", key="rc_dl_pt",
-                            icon=":material/download:", help="the native checkpoint (torch.load(weights_only=True))")
+    cols[0].download_button(
+        "best.pt",
+        data=ckpt.read_bytes,
+        file_name=f"{run_id}-best.pt",
+        key="rc_dl_pt",
+        icon=":material/download:",
+        help="the native checkpoint (torch.load(weights_only=True))",
+    )
     for col, fmt in zip(cols[1:], export.FORMATS):
         missing = export.missing_packages(fmt)
         target = export.default_export_path(ckpt, fmt)
         col.download_button(
-            FORMAT_LABELS[fmt], data=functools.partial(export_bytes, str(info.path), fmt), file_name=target.name,
-            key=f"rc_dl_{fmt}", icon=":material/download:", disabled=bool(missing),
-            help=f"needs {', '.join(missing)}: {export.INSTALL_HINT}" if missing
+            FORMAT_LABELS[fmt],
+            data=functools.partial(export_bytes, str(info.path), fmt),
+            file_name=target.name,
+            key=f"rc_dl_{fmt}",
+            icon=":material/download:",
+            disabled=bool(missing),
+            help=f"needs {', '.join(missing)}: {export.INSTALL_HINT}"
+            if missing
             else f"built on the click into {target}",
         )
-    st.caption(f"{run_id}: best epoch {info.best_epoch or '-'} · the exports take the model's input as float32 "
-               f"N x C x H x W in [0, 1] and carry the class list as metadata (`glyphcore export --help`)")
+    st.caption(
+        f"{run_id}: best epoch {info.best_epoch or '-'} · the exports take the model's input as float32 "
+        f"N x C x H x W in [0, 1] and carry the class list as metadata (`glyphcore export --help`)"
+    )
 
 
 st.title("Runs & Compare")
@@ -232,11 +273,12 @@ models = sorted({r.model for r in infos if r.model})
 shown_models = c3.multiselect("Model", models, key="rc_models", placeholder="all models")
 q = query.strip().lower()
 shown = [
-    r for r in infos
+    r
+    for r in infos
     if (not q or q in " ".join(str(x) for x in (r.run_id, r.model, r.activation, r.name or "")).lower())
     and (not shown_states or r.state in shown_states)
     and (not shown_models or r.model in shown_models)
-]  # fmt: skip
+]
 rows = [compare.run_row(r) for r in shown]
 drawings_column(shown, rows)
 st.session_state["rc_table_ids"] = [r.run_id for r in shown]
@@ -278,15 +320,27 @@ events = {r.run_id: shared.run_metrics(r) for r in chosen}
 
 c1, c2 = st.columns([1, 2])
 color_by = c1.selectbox("Colour by", ("run",) + GROUP_KEYS, key="rc_color_by")
-splits = c2.multiselect("Curves", [viz.TRAIN, viz.VAL, viz.TRAIN_STEPS], default=[viz.TRAIN, viz.VAL],
-                        key="rc_splits", help="train (per step): the loss of every logged optimizer step")
+splits = c2.multiselect(
+    "Curves",
+    [viz.TRAIN, viz.VAL, viz.TRAIN_STEPS],
+    default=[viz.TRAIN, viz.VAL],
+    key="rc_splits",
+    help="train (per step): the loss of every logged optimizer step",
+)
 c3, c4 = st.columns([1, 2])
 x_axis = c3.selectbox("x axis", list(viz.X_AXES), format_func=lambda k: viz.X_AXES[k], key="rc_x") or "epoch"
-smoothing = c4.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="rc_smooth",
-                      help="TensorBoard's exponential moving average (debiased); 0 = the raw values")
-groups = None if color_by == "run" else {
-    r: f"{color_by}={compare.value_text(configs[r].get(color_by))}" for r in picked
-}  # fmt: skip
+smoothing = c4.slider(
+    "Smoothing",
+    0.0,
+    0.99,
+    0.0,
+    0.01,
+    key="rc_smooth",
+    help="TensorBoard's exponential moving average (debiased); 0 = the raw values",
+)
+groups = (
+    None if color_by == "run" else {r: f"{color_by}={compare.value_text(configs[r].get(color_by))}" for r in picked}
+)
 batch_sizes = {r: configs[r].get("batch_size") for r in picked}
 curves = viz.curves_frame(events, groups, batch_sizes=batch_sizes, step_curves=viz.TRAIN_STEPS in splits)
 curves = viz.smooth_curves(curves, smoothing)
@@ -297,8 +351,10 @@ else:
     # one above the other: each chart gets the page's width, its legend below it (nothing cut at 900 px)
     for metric in ("loss", "acc"):
         st.altair_chart(viz.overlay_curves_chart(curves, metric, color=color, splits=splits, x=x_axis), width="stretch")
-    st.caption(f"{curves['run'].nunique()} runs overlaid, coloured by {color_by}; dashed = train, solid = val, "
-               f"dotted = train per step" + (f"; smoothed ({smoothing:.2f})" if smoothing else ""))
+    st.caption(
+        f"{curves['run'].nunique()} runs overlaid, coloured by {color_by}; dashed = train, solid = val, "
+        f"dotted = train per step" + (f"; smoothed ({smoothing:.2f})" if smoothing else "")
+    )
 
 st.subheader("Settings vs results")
 if len(picked) < 2:
@@ -306,17 +362,21 @@ if len(picked) < 2:
 else:
     setting_keys = [row["setting"] for row in compare.config_differences(configs)]
     scores = {
-        r.run_id: {"best val acc (%)": round(100 * r.best_val_acc, 2) if r.best_val_acc is not None else None,
-                   "best val loss": round(r.best_val_loss, 4) if r.best_val_loss is not None else None}
+        r.run_id: {
+            "best val acc (%)": round(100 * r.best_val_acc, 2) if r.best_val_acc is not None else None,
+            "best val loss": round(r.best_val_loss, 4) if r.best_val_loss is not None else None,
+        }
         for r in chosen
-    }  # fmt: skip
+    }
     hp = hparams_frame(configs, scores, keys=setting_keys)
     if hp.empty:
         st.caption("These runs have no settings or results to compare yet.")
     else:
         st.altair_chart(parallel_coordinates_chart(hp, color_by="best val acc (%)"), width="stretch")
-        st.caption("One line per run across the settings that differ and the results; each axis spans its own "
-                   "range (text settings in sorted order), colour = best val accuracy.")
+        st.caption(
+            "One line per run across the settings that differ and the results; each axis spans its own "
+            "range (text settings in sorted order), colour = best val accuracy."
+        )
 
 st.subheader("Config differences")
 diffs = compare.config_differences(configs)
@@ -340,10 +400,14 @@ results = {
 }
 ablations = compare.one_factor_ablations(configs, results)
 if ablations:
-    st.dataframe(ablations, hide_index=True, column_config={
-        "params": st.column_config.NumberColumn(format="localized"),
-        "best val acc (%)": st.column_config.NumberColumn(format="%.2f"),
-    })  # fmt: skip
+    st.dataframe(
+        ablations,
+        hide_index=True,
+        column_config={
+            "params": st.column_config.NumberColumn(format="localized"),
+            "best val acc (%)": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
 else:
     st.caption(
         "No two of these runs differ in exactly one of " + ", ".join(compare.ABLATION_KEYS) + " with all else equal."

@@ -13,9 +13,17 @@ import streamlit as st
 from glyphcore import runs
 from glyphcore.errors import GlyphError
 
-__all__ = ["plain", "device_info", "predictor", "evaluation", "drawings_score", "dataset_info", "load_set",
-           "run_config",
-           "run_metrics"]
+__all__ = [
+    "plain",
+    "device_info",
+    "predictor",
+    "evaluation",
+    "drawings_score",
+    "dataset_info",
+    "load_set",
+    "run_config",
+    "run_metrics",
+]
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$#|])")

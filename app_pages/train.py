@@ -28,13 +28,22 @@ from glyphcore.train.device import available_devices
 DEFAULTS = TrainConfig()  # the report's recipe
 DATA_CHOICES = ["glyphs-52", *(f"torchvision:{name}" for name in TORCHVISION_SETS), "other source ..."]
 # the settings a sweep may vary: every TrainConfig field that defines a run (not where it runs)
-SWEEPABLE = [s["name"] for s in field_specs() if s["name"] not in ("preset", "device", "amp", "threads", "compile",
-                                                                    "log_every", "eval_batch_size", "data")]
+SWEEPABLE = [
+    s["name"]
+    for s in field_specs()
+    if s["name"] not in ("preset", "device", "amp", "threads", "compile", "log_every", "eval_batch_size", "data")
+]
 RECENT_S = 30 * 60  # finished runs stay on the monitor this long (s)
 LOG_LINES = 12  # log lines shown per run
-STATE_ICON = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
-              "done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/stop_circle:",
-              "diverged": ":material/trending_up:", "crashed": ":material/report:"}  # fmt: skip
+STATE_ICON = {
+    "queued": ":material/hourglass_empty:",
+    "running": ":material/directions_run:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/stop_circle:",
+    "diverged": ":material/trending_up:",
+    "crashed": ":material/report:",
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -50,16 +59,36 @@ def data_shape(source: str) -> tuple[int, tuple[int, int, int]]:
 
 
 @st.cache_data(show_spinner="Building the model ...", max_entries=64)
-def summarize(model: str, activation: str, batchnorm: bool, dropout: float, options_json: str,
-              num_classes: int, shape: tuple[int, int, int]) -> dict:  # fmt: skip
+def summarize(
+    model: str,
+    activation: str,
+    batchnorm: bool,
+    dropout: float,
+    options_json: str,
+    num_classes: int,
+    shape: tuple[int, int, int],
+) -> dict:
     """Build the model once on the CPU and describe it (params, FLOPs, layer table)."""
     from glyphcore.models import create_model, model_summary
 
-    net = create_model(model, num_classes=num_classes, in_channels=shape[0], input_size=shape[1:],
-                       activation=activation, batchnorm=batchnorm, dropout=dropout, **json.loads(options_json))  # fmt: skip
+    net = create_model(
+        model,
+        num_classes=num_classes,
+        in_channels=shape[0],
+        input_size=shape[1:],
+        activation=activation,
+        batchnorm=batchnorm,
+        dropout=dropout,
+        **json.loads(options_json),
+    )
     s = model_summary(net, shape)
-    return {"rows": s.to_records(), "total": s.total_params, "trainable": s.trainable_params,
-            "flops": s.flops, "train_flops": s.train_flops}  # fmt: skip
+    return {
+        "rows": s.to_records(),
+        "total": s.total_params,
+        "trainable": s.trainable_params,
+        "flops": s.flops,
+        "train_flops": s.train_flops,
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -67,15 +96,31 @@ def summarize(model: str, activation: str, batchnorm: bool, dropout: float, opti
 # from the page's query parameters on a fresh load), so a reload or a shared link gives it back
 # ----------------------------------------------------------------------------------------------
 FIELD_KEYS = {  # TrainConfig field -> widget key
-    "model": "tr_model", "activation": "tr_activation", "batchnorm": "tr_batchnorm", "dropout": "tr_dropout",
-    "optimizer": "tr_optimizer", "lr": "tr_lr", "momentum": "tr_momentum", "nesterov": "tr_nesterov",
-    "schedule": "tr_schedule", "augment": "tr_augment", "label_smoothing": "tr_label_smoothing",
-    "weight_decay": "tr_weight_decay", "epochs": "tr_epochs", "batch_size": "tr_batch_size", "seed": "tr_seed",
-    "device": "tr_device", "amp": "tr_amp", "log_every": "tr_log_every",
+    "model": "tr_model",
+    "activation": "tr_activation",
+    "batchnorm": "tr_batchnorm",
+    "dropout": "tr_dropout",
+    "optimizer": "tr_optimizer",
+    "lr": "tr_lr",
+    "momentum": "tr_momentum",
+    "nesterov": "tr_nesterov",
+    "schedule": "tr_schedule",
+    "augment": "tr_augment",
+    "label_smoothing": "tr_label_smoothing",
+    "weight_decay": "tr_weight_decay",
+    "epochs": "tr_epochs",
+    "batch_size": "tr_batch_size",
+    "seed": "tr_seed",
+    "device": "tr_device",
+    "amp": "tr_amp",
+    "log_every": "tr_log_every",
 }
 # optional fields: (switch key, value key, value when switched on)
-OPTIONAL_KEYS = {"patience": ("tr_early", "tr_patience", 3), "time_budget_min": ("tr_time", "tr_time_min", 15.0),
-                 "param_budget": ("tr_pbudget", "tr_pbudget_n", 1_000_000)}
+OPTIONAL_KEYS = {
+    "patience": ("tr_early", "tr_patience", 3),
+    "time_budget_min": ("tr_time", "tr_time_min", 15.0),
+    "param_budget": ("tr_pbudget", "tr_pbudget_n", 1_000_000),
+}
 NO_INIT = "none (fresh weights)"
 
 
@@ -153,15 +198,22 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     for key in st.session_state.pop("tr_bad_params", []):
         st.warning(f"The link's `{key}` is not a valid value for that setting: the preset's is used.")
     values: dict = {}
-    preset = st.selectbox("Preset", list(PRESETS), key="tr_preset", on_change=apply_preset,
-                          help=" · ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items() if k in PRESETS))
+    preset = st.selectbox(
+        "Preset",
+        list(PRESETS),
+        key="tr_preset",
+        on_change=apply_preset,
+        help=" · ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items() if k in PRESETS),
+    )
     st.subheader("Data and model")
     # wrapping rows (app_pages/layout.py): each field keeps a readable width on a narrow screen
     row = st.container(horizontal=True, key="row_tr_data")
     c1, c2, c3 = row.container(), row.container(), row.container()
     data = c1.selectbox("Data set", DATA_CHOICES, key="tr_data_choice")
     if data == DATA_CHOICES[-1]:
-        data = c1.text_input("Source", key="tr_data_other", placeholder="course:/path, folder:/path, torchvision:KMNIST")
+        data = c1.text_input(
+            "Source", key="tr_data_other", placeholder="course:/path, folder:/path, torchvision:KMNIST"
+        )
     values["data"] = (data or "").strip() or DEFAULTS.data
     values["model"] = c2.selectbox("Model", list_models(), key="tr_model")
     entry = model_entry(values["model"])
@@ -174,12 +226,16 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     options_key = f"tr_options_{values['model']}"
     if options_key not in st.session_state:
         st.session_state[options_key] = json.dumps(entry.options)
-    options_text = c3.text_input("Model options (JSON)", key=options_key, help="e.g. {\"depth\": 11} for vgg")
+    options_text = c3.text_input("Model options (JSON)", key=options_key, help='e.g. {"depth": 11} for vgg')
     inits = [NO_INIT, *runs.checkpointed_runs()]
     if st.session_state.get("tr_init_from") not in inits:
         inits.append(st.session_state["tr_init_from"])  # a run id or a .pt path from a link
-    init = st.selectbox("Start from the weights of", inits, key="tr_init_from",
-                        help="fine-tuning: a run's best.pt; a head for another class count starts fresh")
+    init = st.selectbox(
+        "Start from the weights of",
+        inits,
+        key="tr_init_from",
+        help="fine-tuning: a run's best.pt; a head for another class count starts fresh",
+    )
     values["init_from"] = None if init == NO_INIT else init
 
     st.subheader("Optimisation")
@@ -194,22 +250,29 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     values["epochs"] = int(c1.number_input("Epochs", 1, 500, key="tr_epochs"))
     values["batch_size"] = int(c2.number_input("Batch size", 1, 8192, key="tr_batch_size"))
     values["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, key="tr_seed"))
-    values["device"] = c4.selectbox("Device", available_devices(shared.device_info()), key="tr_device",
-                                    help="only the devices this machine has")
+    values["device"] = c4.selectbox(
+        "Device", available_devices(shared.device_info()), key="tr_device", help="only the devices this machine has"
+    )
 
     with st.expander("Advanced"):
         row = st.container(horizontal=True, key="row_tr_reg", vertical_alignment="center")
         c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
-        values["weight_decay"] = c1.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.1e",
-                                                 key="tr_weight_decay")  # fmt: skip
+        values["weight_decay"] = c1.number_input(
+            "Weight decay", 0.0, 1.0, step=1e-4, format="%.1e", key="tr_weight_decay"
+        )
         values["label_smoothing"] = c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
-        values["momentum"] = c3.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum",
-                                             disabled=values["optimizer"] != "sgd")  # fmt: skip
+        values["momentum"] = c3.number_input(
+            "SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum", disabled=values["optimizer"] != "sgd"
+        )
         values["nesterov"] = c4.checkbox("Nesterov", key="tr_nesterov", disabled=values["optimizer"] != "sgd")
         row = st.container(horizontal=True, key="row_tr_runtime")
         c1, c2, c3 = row.container(), row.container(), row.container()
-        values["amp"] = c1.selectbox("Precision", CHOICES["amp"], key="tr_amp",
-                                     help="auto: bf16 where the device computes it natively, fp32 elsewhere")
+        values["amp"] = c1.selectbox(
+            "Precision",
+            CHOICES["amp"],
+            key="tr_amp",
+            help="auto: bf16 where the device computes it natively, fp32 elsewhere",
+        )
         values["log_every"] = int(c2.number_input("Log loss every (steps)", 1, 10_000, key="tr_log_every"))
         threads = int(c3.number_input("CPU threads (0 = torch's choice)", 0, 256, key="tr_threads"))
         values["threads"] = threads or None
@@ -217,12 +280,21 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     st.subheader("Stopping and limits")
     row = st.container(horizontal=True, key="row_tr_stop")
     c1, c2, c3 = row.container(), row.container(), row.container()
-    values["patience"] = (int(c1.number_input("Patience (epochs)", 1, 100, key="tr_patience"))
-                          if c1.checkbox("Early stopping", key="tr_early") else None)  # fmt: skip
-    values["time_budget_min"] = (float(c2.number_input("Minutes", 0.1, 10_000.0, key="tr_time_min"))
-                                 if c2.checkbox("Time budget", key="tr_time") else None)  # fmt: skip
-    values["param_budget"] = (int(c3.number_input("Max parameters", 1, 10**10, step=100_000, key="tr_pbudget_n"))
-                              if c3.checkbox("Parameter budget", key="tr_pbudget") else None)  # fmt: skip
+    values["patience"] = (
+        int(c1.number_input("Patience (epochs)", 1, 100, key="tr_patience"))
+        if c1.checkbox("Early stopping", key="tr_early")
+        else None
+    )
+    values["time_budget_min"] = (
+        float(c2.number_input("Minutes", 0.1, 10_000.0, key="tr_time_min"))
+        if c2.checkbox("Time budget", key="tr_time")
+        else None
+    )
+    values["param_budget"] = (
+        int(c3.number_input("Max parameters", 1, 10**10, step=100_000, key="tr_pbudget_n"))
+        if c3.checkbox("Parameter budget", key="tr_pbudget")
+        else None
+    )
 
     try:
         options = json.loads(options_text or "{}")
@@ -234,8 +306,15 @@ def config_form() -> tuple[str, dict, dict | None, str | None]:
     save_query_params(preset, values)
     try:
         num_classes, shape = data_shape(values["data"])
-        summary = summarize(values["model"], values["activation"], values["batchnorm"], values["dropout"],
-                            json.dumps(options, sort_keys=True), num_classes, shape)  # fmt: skip
+        summary = summarize(
+            values["model"],
+            values["activation"],
+            values["batchnorm"],
+            values["dropout"],
+            json.dumps(options, sort_keys=True),
+            num_classes,
+            shape,
+        )
         summary["shape"], summary["classes"] = shape, num_classes
     except GlyphError as e:
         return preset, values, None, str(e)
@@ -270,8 +349,18 @@ def show_estimate(preset: str, values: dict, summary: dict) -> None:
 
     try:
         config = make_config(preset, **values)
-        speed_keys = ("model", "activation", "batchnorm", "dropout", "model_options", "batch_size", "device", "amp",
-                      "threads", "optimizer")
+        speed_keys = (
+            "model",
+            "activation",
+            "batchnorm",
+            "dropout",
+            "model_options",
+            "batch_size",
+            "device",
+            "amp",
+            "threads",
+            "optimizer",
+        )
         key = json.dumps({k: getattr(config, k) for k in speed_keys}, sort_keys=True)
         ips = measured_speed(key, summary["shape"], summary["classes"])
         n_train, n_val = split_counts(config.data)
@@ -279,9 +368,12 @@ def show_estimate(preset: str, values: dict, summary: dict) -> None:
     except GlyphError as e:
         st.caption(f"No time estimate: {e}")
         return
-    st.metric("Estimated time", clock_text(estimate.seconds),
-              help=f"{config.epochs} epochs of {n_train:,} images at {ips:,.0f} images/s, measured here just now "
-                   f"for this model, batch size and device, plus validation ({n_val:,} images) and start-up")
+    st.metric(
+        "Estimated time",
+        clock_text(estimate.seconds),
+        help=f"{config.epochs} epochs of {n_train:,} images at {ips:,.0f} images/s, measured here just now "
+        f"for this model, batch size and device, plus validation ({n_val:,} images) and start-up",
+    )
 
 
 def show_summary(preset: str, summary: dict | None, error: str | None, values: dict) -> None:
@@ -299,12 +391,21 @@ def show_summary(preset: str, summary: dict | None, error: str | None, values: d
     st.caption(f"{values['model']} · {values['activation']} · input {shape} · {summary['classes']} classes")
     budget = values.get("param_budget")
     if budget and summary["trainable"] > budget:
-        st.warning(f"{summary['trainable']:,} parameters is over the budget of {budget:,}: the run will refuse to start.")
-    st.dataframe(summary["rows"], hide_index=True, height=320, column_order=["name", "type", "output_shape", "params"],
-                 column_config={"name": st.column_config.TextColumn(width=120),
-                                "type": st.column_config.TextColumn(width=95),
-                                "output_shape": st.column_config.TextColumn("output", width=75),
-                                "params": st.column_config.NumberColumn(format="localized", width=70)})  # fmt: skip
+        st.warning(
+            f"{summary['trainable']:,} parameters is over the budget of {budget:,}: the run will refuse to start."
+        )
+    st.dataframe(
+        summary["rows"],
+        hide_index=True,
+        height=320,
+        column_order=["name", "type", "output_shape", "params"],
+        column_config={
+            "name": st.column_config.TextColumn(width=120),
+            "type": st.column_config.TextColumn(width=95),
+            "output_shape": st.column_config.TextColumn("output", width=75),
+            "params": st.column_config.NumberColumn(format="localized", width=70),
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -332,7 +433,9 @@ def run_panel(info: runs.RunInfo) -> None:
                 st.toast(f"Cancelling {info.run_id}")
             except GlyphError as e:
                 st.error(str(e))
-        if runs.can_resume(info.status) and st.button("Resume", icon=":material/play_arrow:", key=f"tr_resume_{info.run_id}"):
+        if runs.can_resume(info.status) and st.button(
+            "Resume", icon=":material/play_arrow:", key=f"tr_resume_{info.run_id}"
+        ):
             try:
                 runs.resume(info.run_id)
                 st.toast(f"Resuming {info.run_id}")
@@ -347,8 +450,12 @@ def run_panel(info: runs.RunInfo) -> None:
     figures.metric("ETA", clock_text(progress.eta_s), width="content")
     figures.metric("Images/s", f"{ips:,.0f}" if ips else "-", width="content")
     best = info.best_val_acc
-    figures.metric("Best val acc", f"{100 * best:.2f}%" if best is not None else "-", width="content",
-                   help=f"epoch {info.best_epoch}" if info.best_epoch else None)  # fmt: skip
+    figures.metric(
+        "Best val acc",
+        f"{100 * best:.2f}%" if best is not None else "-",
+        width="content",
+        help=f"epoch {info.best_epoch}" if info.best_epoch else None,
+    )
 
     steps, epochs_df = viz.metrics_frames(events, steps_per_epoch=info.status.get("steps_per_epoch"))
     if steps.empty and epochs_df.empty:
@@ -371,8 +478,7 @@ def run_panel(info: runs.RunInfo) -> None:
     logs = [e for e in events if e.get("event") in ("log", "end")]
     if logs:
         lines = [
-            time_of_day_text(e.get("time")) + " "
-            + (e.get("message") or f"run ended: {e.get('state')}")
+            time_of_day_text(e.get("time")) + " " + (e.get("message") or f"run ended: {e.get('state')}")
             for e in logs[-LOG_LINES:]
         ]
         st.code("\n".join(lines), language=None, wrap_lines=True)
@@ -393,8 +499,12 @@ def sweep_panel(sweep: SweepInfo) -> None:
                 st.toast(f"Cancelling sweep {sweep.sweep_id}")
             except GlyphError as e:
                 st.error(str(e))
-    st.dataframe(sweep_table(sweep), hide_index=True, width="stretch",
-                 column_config={"best val acc (%)": st.column_config.NumberColumn(format="%.2f")})
+    st.dataframe(
+        sweep_table(sweep),
+        hide_index=True,
+        width="stretch",
+        column_config={"best val acc (%)": st.column_config.NumberColumn(format="%.2f")},
+    )
     for info in sweep.runs:
         if info.state == "running":
             with st.container(border=True, key=f"tr_panel_{info.run_id}"):
@@ -416,8 +526,9 @@ def monitor() -> None:
     infos.sort(key=lambda r: (r.started or 0.0, r.run_id))
     active = [r for r in infos if r.state in runs.ACTIVE_STATES]
     # a crashed run never wrote "ended": its status file's last update says when it stopped
-    finished = [r for r in infos if r.state not in runs.ACTIVE_STATES
-                and recent(r.ended or r.status.get("updated"))][-3:]  # fmt: skip
+    finished = [r for r in infos if r.state not in runs.ACTIVE_STATES and recent(r.ended or r.status.get("updated"))][
+        -3:
+    ]
     if not active and not finished and not sweeps:
         st.info("No run in progress. Launch one above.")
         return
@@ -451,8 +562,11 @@ def sweep_form(preset: str, values: dict, error: str | None, name: str) -> None:
     elif spec["type"] == "bool":
         chosen = st.multiselect("Values", [True, False], default=[True, False], key=f"tr_sweep_{setting}")
     else:
-        text = st.text_input("Values, comma-separated", key=f"tr_sweep_{setting}",
-                             placeholder={"lr": "1e-3, 2e-3, 5e-3", "batch_size": "50, 100, 250"}.get(setting, "..."))
+        text = st.text_input(
+            "Values, comma-separated",
+            key=f"tr_sweep_{setting}",
+            placeholder={"lr": "1e-3, 2e-3, 5e-3", "batch_size": "50, 100, 250"}.get(setting, "..."),
+        )
         try:
             chosen = [coerce_value(spec, v.strip()) for v in text.split(",") if v.strip()]
         except GlyphError as e:
@@ -460,15 +574,22 @@ def sweep_form(preset: str, values: dict, error: str | None, name: str) -> None:
             chosen = []
     device = shared.device_info()
     gpus = int(device.get("count") or 1) if device.get("kind") == "cuda" else 0
-    parallel = int(st.number_input(
-        "Runs at once", 1, 16, max(1, gpus), key="tr_sweep_parallel",
-        help="on a CPU, one at a time is fastest (runs at once share the cores); with several GPUs each run "
-             "gets its own GPU",
-    ))
+    parallel = int(
+        st.number_input(
+            "Runs at once",
+            1,
+            16,
+            max(1, gpus),
+            key="tr_sweep_parallel",
+            help="on a CPU, one at a time is fastest (runs at once share the cores); with several GPUs each run "
+            "gets its own GPU",
+        )
+    )
     if st.button(f"Launch {len(chosen)} runs", disabled=error is not None or not chosen, key="tr_sweep_launch"):
         try:
-            sweep_id = launch_sweep(make_config(preset, **values), {setting: chosen}, parallel=parallel,
-                                    name=name or None)
+            sweep_id = launch_sweep(
+                make_config(preset, **values), {setting: chosen}, parallel=parallel, name=name or None
+            )
             st.success(f"Launched sweep `{sweep_id}` of {len(chosen)} runs; watch it below.")
         except GlyphError as e:
             st.error(str(e))
@@ -491,10 +612,13 @@ with c1:
     gpus = None
     device = shared.device_info()
     if device["kind"] == "cuda" and device["count"] > 1 and values["device"] in ("auto", "cuda"):
-        if st.checkbox(f"Use all {device['count']} GPUs (data parallel: one process each, under torchrun)",
-                       key="tr_all_gpus"):  # fmt: skip
+        if st.checkbox(
+            f"Use all {device['count']} GPUs (data parallel: one process each, under torchrun)", key="tr_all_gpus"
+        ):
             gpus = "all"
-    if st.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=error is not None, key="tr_launch"):
+    if st.button(
+        "Launch", icon=":material/rocket_launch:", type="primary", disabled=error is not None, key="tr_launch"
+    ):
         try:
             run_id = runs.launch(make_config(preset, **values), name=name or None, gpus=gpus)
             st.success(f"Launched `{run_id}`: it trains in its own process; watch it below.")

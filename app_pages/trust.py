@@ -30,8 +30,11 @@ def verdict(answer: Any) -> bool:
         return False
     unsure = answer.reason.startswith("unsure")
     title = "Unsure" if unsure else "Not a letter"
-    st.markdown(f"<div data-testid='draw-verdict' data-guess='{answer.label}' "
-                f"style='font-size:40px;line-height:1.2;font-weight:700'>{title}</div>", unsafe_allow_html=True)
+    st.markdown(
+        f"<div data-testid='draw-verdict' data-guess='{answer.label}' "
+        f"style='font-size:40px;line-height:1.2;font-weight:700'>{title}</div>",
+        unsafe_allow_html=True,
+    )
     st.caption(f"{answer.reason}. Best guess: `{answer.label}` at {answer.topk[0][1]:.1%}.")
     return True
 
@@ -45,8 +48,10 @@ def placement_note(predictor: Any, prepared: Prepared) -> None:
     centred = recentre(prepared)
     [again] = predictor.predict(centred, topk=3)
     st.warning(f"Off the guide lines: {place.message}.", icon=":material/straighten:")
-    st.markdown(f"<span data-testid='draw-centred'>Centred reading: **`{again.label}`** "
-                f"({again.topk[0][1]:.1%})</span>", unsafe_allow_html=True)
+    st.markdown(
+        f"<span data-testid='draw-centred'>Centred reading: **`{again.label}`** ({again.topk[0][1]:.1%})</span>",
+        unsafe_allow_html=True,
+    )
     st.image(centred.preview, caption="the drawing re-placed on the guide lines", width=100, output_format="PNG")
 
 
@@ -55,19 +60,30 @@ def calibration_section(result: Any) -> None:
     st.subheader("Calibration")
     raw = result.ece_uncalibrated
     cols = st.columns(3)
-    cols[0].metric("ECE shown", f"{result.ece:.2%}",
-                   help="expected calibration error over 15 confidence bins of the probabilities this app shows")
-    cols[1].metric("ECE uncalibrated", f"{raw:.2%}" if raw is not None else "n/a",
-                   help="the same at temperature 1 (the raw softmax)")
-    cols[2].metric("temperature", f"{result.temperature:.3f}",
-                   help="probabilities are softmax(logits / T); 1.000: the checkpoint is not calibrated")
+    cols[0].metric(
+        "ECE shown",
+        f"{result.ece:.2%}",
+        help="expected calibration error over 15 confidence bins of the probabilities this app shows",
+    )
+    cols[1].metric(
+        "ECE uncalibrated",
+        f"{raw:.2%}" if raw is not None else "n/a",
+        help="the same at temperature 1 (the raw softmax)",
+    )
+    cols[2].metric(
+        "temperature",
+        f"{result.temperature:.3f}",
+        help="probabilities are softmax(logits / T); 1.000: the checkpoint is not calibrated",
+    )
     curves = {"shown (calibrated)": reliability_bins(result.p_pred, result.labels == result.preds)}
     if result.p_pred_raw is not None and result.temperature != 1.0:
         curves["uncalibrated (T = 1)"] = reliability_bins(result.p_pred_raw, result.labels == result.preds)
     st.altair_chart(viz.reliability_chart(curves, height=280), width="stretch")
     note = "" if result.temperature != 1.0 else " This checkpoint is not calibrated: `glyphcore calibrate RUN` fits it."
-    st.caption("Each point: the images whose top probability falls in one of 15 bins, at their mean confidence "
-               "and their accuracy; on the dashed diagonal the probability shown is what it means." + note)
+    st.caption(
+        "Each point: the images whose top probability falls in one of 15 bins, at their mean confidence "
+        "and their accuracy; on the dashed diagonal the probability shown is what it means." + note
+    )
 
 
 def family_section(result: Any) -> None:
@@ -77,12 +93,21 @@ def family_section(result: Any) -> None:
     if not rows:
         st.caption("This data set records no fonts per image, so there is no per-family view.")
         return
-    df = pd.DataFrame(rows)[["family", "style", "fonts", "n", "errors", "accuracy", "accuracy_il_size_merged",
-                             "top_confusion"]]
-    st.dataframe(df, hide_index=True, width="stretch", key="family_table", column_config={
-        "accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
-        "accuracy_il_size_merged": st.column_config.NumberColumn("I/l + size-only merged", format="percent"),
-        "top_confusion": st.column_config.TextColumn("most frequent error"),
-    })
-    st.caption(f"{len(rows)} design families in this split; families never share a split, so these are fonts "
-               f"the model did not train on (except on train and seen).")
+    df = pd.DataFrame(rows)[
+        ["family", "style", "fonts", "n", "errors", "accuracy", "accuracy_il_size_merged", "top_confusion"]
+    ]
+    st.dataframe(
+        df,
+        hide_index=True,
+        width="stretch",
+        key="family_table",
+        column_config={
+            "accuracy": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+            "accuracy_il_size_merged": st.column_config.NumberColumn("I/l + size-only merged", format="percent"),
+            "top_confusion": st.column_config.TextColumn("most frequent error"),
+        },
+    )
+    st.caption(
+        f"{len(rows)} design families in this split; families never share a split, so these are fonts "
+        f"the model did not train on (except on train and seen)."
+    )

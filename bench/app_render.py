@@ -39,8 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # run_folders: run folders as training leaves them
 
-from glyphcore import paths  # noqa: E402
 from run_folders import write_run  # noqa: E402
+
+from glyphcore import paths  # noqa: E402
 
 PAGES = [  # (url path, title on the page)
     ("", "Glyph Explorer"),
@@ -52,8 +53,15 @@ PAGES = [  # (url path, title on the page)
     ("Activations", "Activations"),
 ]
 NAV_LABELS = ["app", "Dataset", "Train", "Runs and Compare", "Evaluate", "Draw", "Activations"]  # sidebar
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 READY = "[data-testid=stApp][data-test-script-state=notRunning]"
 LIVE_RUN = "live-bench-run"
 WRITER_HZ = 5.0  # step records per second written to the live run
@@ -83,11 +91,26 @@ def free_port() -> int:
 
 def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -162,8 +185,15 @@ def main() -> int:
     runs_dir = Path(tempfile.mkdtemp(prefix="glyph-bench-runs-"))
     acts = ["relu", "silu", "elu", "gelu", "tanh"]
     for i in range(args.runs):
-        write_run(runs_dir, f"bench-{i:02d}-{acts[i % 5]}", activation=acts[i % 5], epochs=15,
-                  steps_per_epoch=832 // 50, lr=2e-4 * (1 + i // 5), started=time.time() - 3600 + i)  # fmt: skip
+        write_run(
+            runs_dir,
+            f"bench-{i:02d}-{acts[i % 5]}",
+            activation=acts[i % 5],
+            epochs=15,
+            steps_per_epoch=832 // 50,
+            lr=2e-4 * (1 + i // 5),
+            started=time.time() - 3600 + i,
+        )
     env = {**os.environ, "GLYPH_RUNS_DIR": str(runs_dir), "OMP_NUM_THREADS": "1"}
     writer = None
     proc, url = start_server(env, runs_dir / "server.log")
@@ -174,13 +204,17 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             print(f"app render: {args.runs} runs on disk, glyphs-52 of {n_images:,} images, {os.cpu_count()} CPUs")
-            print(f"  new tab = a new session (HTTP cache warm); switch = sidebar click in one session; "
-                  f"warm = median / max of {args.repeat}")  # fmt: skip
+            print(
+                f"  new tab = a new session (HTTP cache warm); switch = sidebar click in one session; "
+                f"warm = median / max of {args.repeat}"
+            )
             print(f"{'page':<20}{'first s':>8}{'new tab s':>16}{'switch s':>16}")
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             first = {path: render_seconds(context, f"{url}/{path}", title) for path, title in PAGES}
-            tabs = {path: [render_seconds(context, f"{url}/{path}", title) for _ in range(args.repeat)]
-                    for path, title in PAGES}  # fmt: skip
+            tabs = {
+                path: [render_seconds(context, f"{url}/{path}", title) for _ in range(args.repeat)]
+                for path, title in PAGES
+            }
             nav = context.new_page()
             nav.goto(url)
             nav.wait_for_selector(READY, timeout=60_000)
@@ -192,16 +226,36 @@ def main() -> int:
             for path, _ in PAGES:
                 t, w = tabs[path], switches[path]
                 worst = max(worst, max(t), max(w))
-                print(f"{'/' + path:<20}{first[path]:>8.2f}{statistics.median(t):>9.2f} / {max(t):<4.2f}"
-                      f"{statistics.median(w):>9.2f} / {max(w):<4.2f}")  # fmt: skip
+                print(
+                    f"{'/' + path:<20}{first[path]:>8.2f}{statistics.median(t):>9.2f} / {max(t):<4.2f}"
+                    f"{statistics.median(w):>9.2f} / {max(w):<4.2f}"
+                )
             print(f"slowest warm render: {worst:.2f} s (target <= 2 s)")
             context.close()
 
-            run_dir = write_run(runs_dir, LIVE_RUN, state="running", epochs=1000, epochs_done=0,
-                                steps_per_epoch=100, started=time.time())  # fmt: skip
-            writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir), str(WRITER_HZ),
-                                       str(args.live_seconds + 15), "-m", "glyphcore.bench"],
-                                      cwd=REPO, env={**env, "PYTHONPATH": str(REPO)})  # fmt: skip
+            run_dir = write_run(
+                runs_dir,
+                LIVE_RUN,
+                state="running",
+                epochs=1000,
+                epochs_done=0,
+                steps_per_epoch=100,
+                started=time.time(),
+            )
+            writer = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    WRITER,
+                    str(run_dir),
+                    str(WRITER_HZ),
+                    str(args.live_seconds + 15),
+                    "-m",
+                    "glyphcore.bench",
+                ],
+                cwd=REPO,
+                env={**env, "PYTHONPATH": str(REPO)},
+            )
             # the writer's pid makes the run "running" on the monitor
             from glyphcore import runs
 
@@ -211,8 +265,10 @@ def main() -> int:
         if lags:
             lags.sort()
             p95 = lags[min(len(lags) - 1, int(0.95 * len(lags)))]
-            print(f"live curve lag behind metrics.jsonl ({WRITER_HZ:g} records/s, {len(lags)} records seen): "
-                  f"median {statistics.median(lags):.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s (target <= 2 s)")
+            print(
+                f"live curve lag behind metrics.jsonl ({WRITER_HZ:g} records/s, {len(lags)} records seen): "
+                f"median {statistics.median(lags):.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s (target <= 2 s)"
+            )
         else:
             print("live curve lag: the monitor showed no record (is the Train page broken?)")
     finally:

@@ -27,8 +27,9 @@ RECIPES = ("report fp32", "report bf16", "fast preset")
 
 
 def child(allocator: str, recipe: str, steps: int) -> None:
-    import glyphcore.train
     import train_cpu
+
+    import glyphcore.train
 
     if allocator == "default":
         glyphcore.train.keep_freed_cpu_memory = lambda: False  # fit looks the name up at call time
@@ -55,15 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.rounds):
         for recipe in recipes:
             for allocator in ("default", "kept"):
-                out = subprocess.run([sys.executable, __file__, "--child", allocator, recipe, "--steps", str(args.steps)],
-                                     capture_output=True, text=True, check=True).stdout
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", allocator, recipe, "--steps", str(args.steps)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 figures.setdefault((recipe, allocator), []).append(float(out.strip().splitlines()[-1]))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     print(f"{'recipe':<12} {'allocator':<10} {'median img/s':>12}  every process")
     for recipe in recipes:
         for allocator in ("default", "kept"):
             xs = figures[(recipe, allocator)]
-            print(f"{recipe:<12} {allocator:<10} {statistics.median(xs):>12,.0f}  " + ", ".join(f"{x:,.0f}" for x in xs))
+            print(
+                f"{recipe:<12} {allocator:<10} {statistics.median(xs):>12,.0f}  " + ", ".join(f"{x:,.0f}" for x in xs)
+            )
         gain = statistics.median(figures[(recipe, "kept")]) / statistics.median(figures[(recipe, "default")])
         print(f"{'':<12} kept / default: {gain:.2f}x")
     return 0

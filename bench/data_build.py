@@ -38,8 +38,11 @@ print(f"{t1 - t0:.3f} {t2 - t1:.4f} {t3 - t2:.4f} {ready} {sum(len(s) for s in s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--font-dir", action="append",
-                        help="font folder(s) to use as well (an opt-in: the data set then differs between machines)")
+    parser.add_argument(
+        "--font-dir",
+        action="append",
+        help="font folder(s) to use as well (an opt-in: the data set then differs between machines)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores free now)")
     parser.add_argument("--keep", help="build into this data folder and keep it (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
@@ -53,8 +56,10 @@ def main() -> int:
     from glyphcore.data.build import build_threads
 
     threads = args.threads or build_threads()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, {threads} torch thread(s)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.2f}, torch {torch.__version__}, {threads} torch thread(s)"
+    )
     try:
         t0 = time.perf_counter()
         c0 = time.process_time()
@@ -63,21 +68,28 @@ def main() -> int:
         cpu = time.process_time() - c0
         m = read_manifest(path)
         n = sum(m["counts"].values())
-        print(f"build: {n:,} images ({', '.join(f'{k} {v:,}' for k, v in m['counts'].items())}) "
-              f"in {secs:.1f} s wall, {cpu:.1f} s CPU -> {n / secs:,.0f} images/s")
-        print(f"fonts: {len(m['fonts'])} instances in {len(m['families'])} design families "
-              f"({len(m['skipped'])} skipped); id {m['id']}")
+        print(
+            f"build: {n:,} images ({', '.join(f'{k} {v:,}' for k, v in m['counts'].items())}) "
+            f"in {secs:.1f} s wall, {cpu:.1f} s CPU -> {n / secs:,.0f} images/s"
+        )
+        print(
+            f"fonts: {len(m['fonts'])} instances in {len(m['families'])} design families "
+            f"({len(m['skipped'])} skipped); id {m['id']}"
+        )
         size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
         print(f"disk: {size:,.0f} MiB in {path}")
 
         # Cached load, in a fresh process as the app or a training run would do it.
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        out = subprocess.run([sys.executable, "-c", LOAD_SNIPPET], env=env, capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", LOAD_SNIPPET], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
         imp, load, touch, ready, total = float(out[0]), float(out[1]), float(out[2]), out[3], int(out[4])
-        print(f"cached load (fresh process): glyphs52_ready() + load_dataset() of all 4 splits "
-              f"({total:,} images) in {load:.3f} s; first image of each split read in {touch:.4f} s; "
-              f"import glyphcore.data {imp:.2f} s; ready={ready}")
+        print(
+            f"cached load (fresh process): glyphs52_ready() + load_dataset() of all 4 splits "
+            f"({total:,} images) in {load:.3f} s; first image of each split read in {touch:.4f} s; "
+            f"import glyphcore.data {imp:.2f} s; ready={ready}"
+        )
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

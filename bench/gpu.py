@@ -45,12 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("bench/gpu.py: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing measured. "
-              "Run it on a CUDA machine.")
+        print(
+            "bench/gpu.py: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing measured. "
+            "Run it on a CUDA machine."
+        )
         return 0
     gpu = torch.cuda.get_device_name(0)
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {gpu}  torch {torch.__version__}  "
-          f"CUDA {torch.version.cuda}  python {sys.version.split()[0]}", flush=True)
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M')}  {gpu}  torch {torch.__version__}  "
+        f"CUDA {torch.version.cuda}  python {sys.version.split()[0]}",
+        flush=True,
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
 
     code, build_s, out = _run([sys.executable, "-m", "glyphcore", "data", "build", "--if-missing"], env)
@@ -61,24 +66,43 @@ def main(argv: list[str] | None = None) -> int:
     print(f"glyphs-52 ready ({build_s:.1f} s to check/build)", flush=True)
 
     recipes = [("report", ["--preset", "report"]), ("fast", ["--preset", "fast"])]
-    modes = ([("eager", [])] if not args.no_eager else []) + \
-            ([("compile", ["--compile", "reduce-overhead"])] if not args.no_compile else [])
+    modes = ([("eager", [])] if not args.no_eager else []) + (
+        [("compile", ["--compile", "reduce-overhead"])] if not args.no_compile else []
+    )
     extra = ["--epochs", str(args.epochs)] if args.epochs else []
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for recipe, flags in recipes:
             for mode, mflags in modes:
                 run_dir = Path(tmp) / f"{recipe}-{mode}"
-                cmd = [sys.executable, "-m", "glyphcore", "train", "--run-dir", str(run_dir), "--progress", "off",
-                       *flags, *mflags, *extra]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "glyphcore",
+                    "train",
+                    "--run-dir",
+                    str(run_dir),
+                    "--progress",
+                    "off",
+                    *flags,
+                    *mflags,
+                    *extra,
+                ]
                 code, wall, out = _run(cmd, env)
                 status = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").exists() else {}
                 row = {
-                    "recipe": recipe, "mode": mode, "exit": code, "state": status.get("state"),
-                    "loop_s": status.get("wall_seconds"), "process_s": wall,
-                    "compile_s": status.get("compile_seconds"), "images_per_s": status.get("images_per_s"),
-                    "gpu_peak_mib": status.get("gpu_peak_mib"), "best_val_acc": status.get("best_val_acc"),
-                    "best_epoch": status.get("best_epoch"), "epochs": status.get("epoch"),
+                    "recipe": recipe,
+                    "mode": mode,
+                    "exit": code,
+                    "state": status.get("state"),
+                    "loop_s": status.get("wall_seconds"),
+                    "process_s": wall,
+                    "compile_s": status.get("compile_seconds"),
+                    "images_per_s": status.get("images_per_s"),
+                    "gpu_peak_mib": status.get("gpu_peak_mib"),
+                    "best_val_acc": status.get("best_val_acc"),
+                    "best_epoch": status.get("best_epoch"),
+                    "epochs": status.get("epoch"),
                 }
                 rows.append(row)
                 if code != 0 or row["state"] != "done":
@@ -89,14 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     def f(v, fmt):
         return format(v, fmt) if isinstance(v, int | float) else "-"
 
-    print(f"\n{'recipe':<8} {'mode':<8} {'epochs':>6} {'loop s':>7} {'process s':>9} {'compile s':>9} "
-          f"{'img/s':>9} {'peak GiB':>8} {'best val acc':>14}")
+    print(
+        f"\n{'recipe':<8} {'mode':<8} {'epochs':>6} {'loop s':>7} {'process s':>9} {'compile s':>9} "
+        f"{'img/s':>9} {'peak GiB':>8} {'best val acc':>14}"
+    )
     for r in rows:
         acc = f"{100 * r['best_val_acc']:.2f}% (ep {r['best_epoch']})" if r["best_val_acc"] is not None else "-"
         peak = r["gpu_peak_mib"] / 1024 if r["gpu_peak_mib"] else None
-        print(f"{r['recipe']:<8} {r['mode']:<8} {f(r['epochs'], 'd'):>6} {f(r['loop_s'], '.2f'):>7} "
-              f"{f(r['process_s'], '.1f'):>9} {f(r['compile_s'], '.1f'):>9} {f(r['images_per_s'], ',.0f'):>9} "
-              f"{f(peak, '.2f'):>8} {acc:>14}")
+        print(
+            f"{r['recipe']:<8} {r['mode']:<8} {f(r['epochs'], 'd'):>6} {f(r['loop_s'], '.2f'):>7} "
+            f"{f(r['process_s'], '.1f'):>9} {f(r['compile_s'], '.1f'):>9} {f(r['images_per_s'], ',.0f'):>9} "
+            f"{f(peak, '.2f'):>8} {acc:>14}"
+        )
     print("\ntargets: report loop <= 5 s and >= 99.0%; fast <= 2 s and >= 99.0%; process - compile <= 20 s")
     if args.json:
         args.json.write_text(json.dumps({"gpu": gpu, "torch": str(torch.__version__), "rows": rows}, indent=1))

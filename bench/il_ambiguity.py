@@ -51,15 +51,19 @@ def main(argv: list[str] | None = None) -> int:
         labels = np.load(folder / f"{split}_labels.npy")
         family = np.array([fonts[int(i)]["family"] for i in np.load(folder / f"{split}_fonts.npy")])
         for fam in sorted(set(family)):
-            h = {c: np.array([ink_height(images[i, 0]) for i in np.flatnonzero((labels == c) & (family == fam))])
-                 for c in (big_i, small_l)}
+            h = {
+                c: np.array([ink_height(images[i, 0]) for i in np.flatnonzero((labels == c) & (family == fam))])
+                for c in (big_i, small_l)
+            }
             if not (h[big_i].size and h[small_l].size):
                 continue
             errors, t = min(((h[big_i] >= t).sum() + (h[small_l] < t).sum(), t) for t in range(101))
             n = h[big_i].size + h[small_l].size
-            print(f"{split:<6} {fam:<18} {h[big_i].mean():>6.1f} sd {h[big_i].std():.1f} "
-                  f"{h[small_l].mean():>6.1f} sd {h[small_l].std():.1f} "
-                  f"{errors:>6} of {n:<4} (l if >= {t} px)")
+            print(
+                f"{split:<6} {fam:<18} {h[big_i].mean():>6.1f} sd {h[big_i].std():.1f} "
+                f"{h[small_l].mean():>6.1f} sd {h[small_l].std():.1f} "
+                f"{errors:>6} of {n:<4} (l if >= {t} px)"
+            )
     if args.run:
         pred = np.load(args.run / "eval" / args.split / "predictions.npy")
         font_ids = np.load(folder / f"{args.split}_fonts.npy")
@@ -70,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             pair = f"{classes[pred['label'][i]]}->{classes[pred['pred'][i]]}"
             by_family[fam] += 1
             by_pair[(fam, pair)] += 1
-        print(f"\n{args.run} on {args.split}: {wrong.size} errors of {pred.size} "
-              f"({1 - wrong.size / pred.size:.2%} accuracy)")
+        print(
+            f"\n{args.run} on {args.split}: {wrong.size} errors of {pred.size} "
+            f"({1 - wrong.size / pred.size:.2%} accuracy)"
+        )
         for fam, n in by_family.most_common():
             il = sum(v for (f, pair), v in by_pair.items() if f == fam and pair in ("I->l", "l->I"))
             top = ", ".join(f"{pair} {v}" for (f, pair), v in by_pair.most_common() if f == fam)[:90]

@@ -42,15 +42,24 @@ def _predictor(args: argparse.Namespace):
     folder = tempfile.mkdtemp(prefix="glyph-bench-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = Path(folder) / "untrained.pt"
-    save_checkpoint({"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": CLASSES,
-                     "frame": frame_dict(), "config": {"data": "glyphs-52"}, "state_dict": m.state_dict()}, path)
+    save_checkpoint(
+        {
+            "model_name": m.glyph_name,
+            "model_args": m.glyph_args,
+            "classes": CLASSES,
+            "frame": frame_dict(),
+            "config": {"data": "glyphs-52"},
+            "state_dict": m.state_dict(),
+        },
+        path,
+    )
     return load_predictor(path, device="cpu")
 
 
 def bench_latency(predictor, calls: int, warmup: int = 50) -> dict[str, float]:
     """p50/p95 in ms of canvas -> top-5 (and of its two halves)."""
-    from glyphcore.testing import letter_strokes, render_canvas
     from glyphcore.frame import CLASSES
+    from glyphcore.testing import letter_strokes, render_canvas
 
     canvases = [render_canvas(letter_strokes(c, jitter=1.0, seed=i)) for i, c in enumerate(CLASSES)]
     for i in range(warmup):
@@ -115,11 +124,15 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     predictor = _predictor(args)
     print(f"model: {predictor.checkpoint.get('model_name')} from {predictor.path}")
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s)"
+    )
     lat = bench_latency(predictor, args.calls)
-    print(f"draw-to-predict latency (280x280 RGBA canvas -> top-5, CPU, {torch.get_num_threads()} thread, "
-          f"{args.calls} calls):")
+    print(
+        f"draw-to-predict latency (280x280 RGBA canvas -> top-5, CPU, {torch.get_num_threads()} thread, "
+        f"{args.calls} calls):"
+    )
     print(f"  total       p50 {lat['total_p50_ms']:.2f} ms   p95 {lat['total_p95_ms']:.2f} ms   (target p95 <= 5 ms)")
     print(f"  preprocess  p50 {lat['preprocess_p50_ms']:.2f} ms   p95 {lat['preprocess_p95_ms']:.2f} ms")
     print(f"  model+top5  p50 {lat['model+top5_p50_ms']:.2f} ms   p95 {lat['model+top5_p95_ms']:.2f} ms")
@@ -133,9 +146,11 @@ def main() -> int:
         r = bench_eval(predictor, source, args.split, dev)
         if r is None:
             break
-        print(f"evaluation speed on {source}/{args.split} ({dev}, {torch.get_num_threads()} CPU threads): "
-              f"{r['images']} images in {r['seconds']:.2f} s = {r['images_per_s']:,.0f} images/s "
-              f"(accuracy {100 * r['accuracy']:.2f}%)")
+        print(
+            f"evaluation speed on {source}/{args.split} ({dev}, {torch.get_num_threads()} CPU threads): "
+            f"{r['images']} images in {r['seconds']:.2f} s = {r['images_per_s']:,.0f} images/s "
+            f"(accuracy {100 * r['accuracy']:.2f}%)"
+        )
     return 0
 
 

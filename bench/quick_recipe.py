@@ -63,8 +63,11 @@ def train(run_dir: Path, args: list[str]) -> dict:
         raise SystemExit(f"training {' '.join(args)} ended {status.get('state')}: " + " | ".join(tail))
     epochs = [r for r in runs.read_metrics(run_dir) if r.get("event") == "epoch"]
     return {
-        "wall_s": float(status["wall_seconds"]), "process_s": process_s, "epochs": len(epochs),
-        "best_acc": float(status["best_val_acc"]), "best_epoch": status.get("best_epoch"),
+        "wall_s": float(status["wall_seconds"]),
+        "process_s": process_s,
+        "epochs": len(epochs),
+        "best_acc": float(status["best_val_acc"]),
+        "best_epoch": status.get("best_epoch"),
         "images_per_s": statistics.median(r["images_per_s"] for r in epochs),
         "train_s": sum(r["seconds"] for r in epochs),
     }
@@ -81,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "glyphcore", "data", "build"], cwd=ROOT, env=_env(), check=True)
     extra = ["--threads", str(args.threads)] if args.threads else []
     load = lambda: os.getloadavg()[0]  # noqa: E731
-    print(f"{os.cpu_count()} CPUs, load average {load():.1f} at the start; every row is a fresh "
-          f"`python -m glyphcore train` process", flush=True)
+    print(
+        f"{os.cpu_count()} CPUs, load average {load():.1f} at the start; every row is a fresh "
+        f"`python -m glyphcore train` process",
+        flush=True,
+    )
     pairs = []
     with tempfile.TemporaryDirectory(prefix="quick-recipe-") as tmp:
         tmp_path = Path(tmp)
@@ -90,30 +96,40 @@ def main(argv: list[str] | None = None) -> int:
             report = train(tmp_path / f"report-{r}", ["--epochs", "1", *extra])
             quick = train(tmp_path / f"quick-{r}", ["--preset", "quick", *extra])
             pairs.append((report, quick))
-            print(f"round {r + 1}: report epoch {report['wall_s']:.1f} s ({report['images_per_s']:,.0f} img/s, "
-                  f"valid {100 * report['best_acc']:.2f}%); quick {quick['wall_s']:.1f} s over {quick['epochs']} "
-                  f"epochs ({quick['images_per_s']:,.0f} img/s, process {quick['process_s']:.1f} s), best valid "
-                  f"{100 * quick['best_acc']:.2f}% (epoch {quick['best_epoch']}); ratio "
-                  f"{quick['wall_s'] / report['wall_s']:.2f}; load {load():.1f}", flush=True)
+            print(
+                f"round {r + 1}: report epoch {report['wall_s']:.1f} s ({report['images_per_s']:,.0f} img/s, "
+                f"valid {100 * report['best_acc']:.2f}%); quick {quick['wall_s']:.1f} s over {quick['epochs']} "
+                f"epochs ({quick['images_per_s']:,.0f} img/s, process {quick['process_s']:.1f} s), best valid "
+                f"{100 * quick['best_acc']:.2f}% (epoch {quick['best_epoch']}); ratio "
+                f"{quick['wall_s'] / report['wall_s']:.2f}; load {load():.1f}",
+                flush=True,
+            )
         report_s = statistics.median(a["wall_s"] for a, _ in pairs)
         quick_s = statistics.median(b["wall_s"] for _, b in pairs)
         acc = min(b["best_acc"] for _, b in pairs)
         ratio = quick_s / report_s
-        print(f"\nmedian: report epoch {report_s:.1f} s, quick whole loop {quick_s:.1f} s: ratio {ratio:.2f} "
-              f"(target <= {TARGET_RATIO:g}: {'met' if ratio <= TARGET_RATIO else 'NOT met'}; moonshot <= "
-              f"{MOONSHOT_RATIO:g}: {'met' if ratio <= MOONSHOT_RATIO else 'not met'}); quick valid accuracy "
-              f"{100 * acc:.2f}% (target >= {100 * TARGET_ACC:.1f}%: {'met' if acc >= TARGET_ACC else 'NOT met'})")
+        print(
+            f"\nmedian: report epoch {report_s:.1f} s, quick whole loop {quick_s:.1f} s: ratio {ratio:.2f} "
+            f"(target <= {TARGET_RATIO:g}: {'met' if ratio <= TARGET_RATIO else 'NOT met'}; moonshot <= "
+            f"{MOONSHOT_RATIO:g}: {'met' if ratio <= MOONSHOT_RATIO else 'not met'}); quick valid accuracy "
+            f"{100 * acc:.2f}% (target >= {100 * TARGET_ACC:.1f}%: {'met' if acc >= TARGET_ACC else 'NOT met'})"
+        )
         if args.sweep:
             t0 = time.perf_counter()
             rows = []
             for act in ACTIVATION_NAMES:
                 res = train(tmp_path / f"sweep-{act}", ["--preset", "quick", "--activation", act, *extra])
                 rows.append((act, res))
-                print(f"  {act:<11} valid {100 * res['best_acc']:.2f}% (epoch {res['best_epoch']}), loop "
-                      f"{res['wall_s']:.1f} s, process {res['process_s']:.1f} s", flush=True)
+                print(
+                    f"  {act:<11} valid {100 * res['best_acc']:.2f}% (epoch {res['best_epoch']}), loop "
+                    f"{res['wall_s']:.1f} s, process {res['process_s']:.1f} s",
+                    flush=True,
+                )
             total = time.perf_counter() - t0
-            print(f"sweep of {len(rows)} activations: {total:.0f} s in all, start-up included (target <= "
-                  f"{SWEEP_TARGET_S:.0f} s: {'met' if total <= SWEEP_TARGET_S else 'NOT met'}); load {load():.1f}")
+            print(
+                f"sweep of {len(rows)} activations: {total:.0f} s in all, start-up included (target <= "
+                f"{SWEEP_TARGET_S:.0f} s: {'met' if total <= SWEEP_TARGET_S else 'NOT met'}); load {load():.1f}"
+            )
             print(json.dumps({a: round(100 * r["best_acc"], 2) for a, r in rows}))
     return 0
 

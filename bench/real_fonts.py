@@ -59,8 +59,10 @@ def main() -> None:
         x = frame_to_tensor(np.concatenate(images), predictor.input_size, predictor.in_channels)
         pred = predictor.logits(x).argmax(1).numpy()
         merged = merged_accuracy(y, pred, CLASSES, "I/l+size_only")
-        print(f"real fonts not in glyphs-52: {len(images)} faces of {len(set(families))} families, {len(y)} letters: "
-              f"exact {100 * np.mean(pred == y):.2f}%, I/l + size-only merged {100 * merged:.2f}%")
+        print(
+            f"real fonts not in glyphs-52: {len(images)} faces of {len(set(families))} families, {len(y)} letters: "
+            f"exact {100 * np.mean(pred == y):.2f}%, I/l + size-only merged {100 * merged:.2f}%"
+        )
         by_family: dict[str, list[bool]] = defaultdict(list)
         for fam, ok in zip(families, pred == y):
             by_family[fam].append(bool(ok))
@@ -70,8 +72,10 @@ def main() -> None:
         pairs: dict[tuple[str, str], int] = defaultdict(int)
         for pair in wrong:
             pairs[pair] += 1
-        print("  most confused: " + ", ".join(f"{a}->{b} {n}" for (a, b), n in sorted(pairs.items(),
-                                                                                      key=lambda kv: -kv[1])[:10]))
+        print(
+            "  most confused: "
+            + ", ".join(f"{a}->{b} {n}" for (a, b), n in sorted(pairs.items(), key=lambda kv: -kv[1])[:10])
+        )
     else:
         print("real fonts: this machine has no font of its own that renders the 52 letters")
 

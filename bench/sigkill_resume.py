@@ -40,8 +40,28 @@ def _epochs(run: Path) -> list[int]:
 
 
 def trial(root: Path, run: Path, rng: random.Random) -> dict:
-    argv = [sys.executable, "-m", "glyphcore", "train", "--data", f"course:{root}", "--model", "lenet", "--epochs",
-            "500", "--batch-size", "20", "--threads", "1", "--device", "cpu", "--run-dir", str(run), "--progress", "off"]
+    argv = [
+        sys.executable,
+        "-m",
+        "glyphcore",
+        "train",
+        "--data",
+        f"course:{root}",
+        "--model",
+        "lenet",
+        "--epochs",
+        "500",
+        "--batch-size",
+        "20",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--run-dir",
+        str(run),
+        "--progress",
+        "off",
+    ]
     p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not (run / "last.pt").is_file():
         time.sleep(0.05)
@@ -55,9 +75,15 @@ def trial(root: Path, run: Path, rng: random.Random) -> dict:
     deadline = time.monotonic() + 300
     while runs.read_status(run)["state"] not in ENDED and time.monotonic() < deadline:
         time.sleep(0.2)
-    return {"epochs_done_at_kill": done, "last_pt_epoch": saved, "epochs_lost": done - saved,
-            "tmp_at_kill": orphans, "tmp_after_resume": [q.name for q in run.iterdir() if q.name.endswith(".tmp")],
-            "resumed_state": runs.read_status(run)["state"], "continuous": _epochs(run) == list(range(1, done + 2))}
+    return {
+        "epochs_done_at_kill": done,
+        "last_pt_epoch": saved,
+        "epochs_lost": done - saved,
+        "tmp_at_kill": orphans,
+        "tmp_after_resume": [q.name for q in run.iterdir() if q.name.endswith(".tmp")],
+        "resumed_state": runs.read_status(run)["state"],
+        "continuous": _epochs(run) == list(range(1, done + 2)),
+    }
 
 
 def main() -> None:
@@ -74,9 +100,11 @@ def main() -> None:
         results.append(trial(root, work / f"run{i}", rng))
         print(i, results[-1], flush=True)
     lost = [r["epochs_lost"] for r in results]
-    print(f"{len(results)} kills: epochs lost max {max(lost)}, total {sum(lost)}; "
-          f"continuous metrics {sum(r['continuous'] for r in results)}/{len(results)}; "
-          f"resumed done {sum(r['resumed_state'] == 'done' for r in results)}/{len(results)}")
+    print(
+        f"{len(results)} kills: epochs lost max {max(lost)}, total {sum(lost)}; "
+        f"continuous metrics {sum(r['continuous'] for r in results)}/{len(results)}; "
+        f"resumed done {sum(r['resumed_state'] == 'done' for r in results)}/{len(results)}"
+    )
 
 
 if __name__ == "__main__":

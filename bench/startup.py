@@ -84,8 +84,9 @@ def main() -> None:
         rounds.append(marks)
         print(f"round {i + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in marks.items()), flush=True)
     keys = list(rounds[0])
-    print("median: " + ", ".join(f"{k} {statistics.median(r.get(k, float('nan')) for r in rounds):.2f} s"
-                                 for k in keys))
+    print(
+        "median: " + ", ".join(f"{k} {statistics.median(r.get(k, float('nan')) for r in rounds):.2f} s" for k in keys)
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,8 @@ def glyph_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     x = np.zeros((n, 1, 100, 100), np.uint8)
     for i in range(n):
         r, c = rng.integers(20, 70, 2)
-        x[i, 0, r:r + 30, c:c + 6] = 255
-        x[i, 0, r + 24:r + 30, c:c + 24] = 255
+        x[i, 0, r : r + 30, c : c + 6] = 255
+        x[i, 0, r + 24 : r + 30, c : c + 24] = 255
     return x, rng.integers(0, N_CLASSES, n).astype(np.int64)
 
 
@@ -176,8 +176,9 @@ def matmul_gflops() -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=100, help="training steps per measurement (default 100)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="measurements per row, interleaved; the best counts (default 3)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="measurements per row, interleaved; the best counts (default 3)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args(argv)
     if args.threads:
@@ -185,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_cpu_memory()
     threads = torch.get_num_threads()
     bf16 = cpu_has_native_bf16()
-    print(f"torch {torch.__version__}, {threads} threads, native bf16: {bf16}; seed_cnn 1x100x100, batch {BATCH}, "
-          f"{args.steps} steps x {args.rounds} interleaved rounds per row (best round counts)", flush=True)
+    print(
+        f"torch {torch.__version__}, {threads} threads, native bf16: {bf16}; seed_cnn 1x100x100, batch {BATCH}, "
+        f"{args.steps} steps x {args.rounds} interleaved rounds per row (best round counts)",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         runners = {
             ("report-style (.npy + DataLoader)", "fp32"): report_style_runner(args.steps, Path(tmp)),

@@ -3,7 +3,8 @@ shorten the non-convolution part.
 
     .venv/bin/python bench/train_cpu_parts.py [--threads N] [--amp off|bf16] [--compile]
 
-Batch 50 at 1x100x100, channels_last, with glibc keeping freed memory, as glyphcore trains. For each of the three stages it times
+Batch 50 at 1x100x100, channels_last, with glibc keeping freed memory, as glyphcore trains. For each
+of the three stages it times
 forward + backward of the convolution (oneDNN) and of the BatchNorm (training mode) + SiLU + 2x2
 max-pool that follow it, each alone on a fixed input, best of 5 rounds; shares are of their sum. The
 bare model step (the whole model, loss and fused Adam on one batch) is printed beside it.
@@ -30,8 +31,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from glyphcore.train import keep_freed_cpu_memory  # noqa: E402
 from train_cpu import BATCH, bare_step_runner  # noqa: E402
+
+from glyphcore.train import keep_freed_cpu_memory  # noqa: E402
 
 CL = torch.channels_last
 # (in channels, out channels, kernel, stride, padding, input side) of seed_cnn's convolutions
@@ -76,7 +78,7 @@ class SparseBackwardBlock(torch.autograd.Function):
         xhat = (x_at_max.float() - mean.view(c)) * invstd.view(c)
         with torch.enable_grad():
             z = (xhat * weight.view(c) + bias.view(c)).requires_grad_()
-            grad_z, = torch.autograd.grad(ctx.act(z), z, grad_pooled.float())
+            (grad_z,) = torch.autograd.grad(ctx.act(z), z, grad_pooled.float())
         m = x.numel() // x.shape[1]
         sum_g, sum_gx = grad_z.sum((0, 2, 3)), (grad_z * xhat).sum((0, 2, 3))
         scale = weight * invstd
@@ -98,8 +100,9 @@ class Block(nn.Module):
     def sparse(self, x: torch.Tensor) -> torch.Tensor:
         self.bn.num_batches_tracked.add_(1)
         bn = self.bn
-        return SparseBackwardBlock.apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                         bn.momentum, bn.eps, self.act)
+        return SparseBackwardBlock.apply(
+            x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.momentum, bn.eps, self.act
+        )
 
 
 def bare_step_ms(amp: bool) -> float:
@@ -119,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_cpu_memory()  # as every glyphcore CPU run does
     amp = args.amp == "bf16"
     dtype = torch.bfloat16 if amp else torch.float32
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.amp}; seed_cnn batch {BATCH}, "
-          f"channels_last; ms per training step, forward + backward, best of 5 rounds", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.amp}; seed_cnn batch {BATCH}, "
+        f"channels_last; ms per training step, forward + backward, best of 5 rounds",
+        flush=True,
+    )
     rows, total = [], 0.0
     alt = {"sparse-backward": 0.0, "inductor": 0.0}
     for i, (cin, cout, k, s, pad, side) in enumerate(STAGES, 1):
@@ -144,16 +150,23 @@ def main(argv: list[str] | None = None) -> int:
         # the alternative must compute the same gradients before its time means anything
         ref = torch.autograd.grad(eager(feat), params, g_pool)
         got = torch.autograd.grad(sparse.sparse(feat), sparse_params, g_pool)
-        err = max(float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
-                  for a, b in zip(got, ref))
+        err = max(
+            float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
+            for a, b in zip(got, ref)
+        )
         t_conv = best_ms(conv_step)
         t_block = best_ms(lambda: torch.autograd.grad(eager(feat), params, g_pool))
         t_sparse = best_ms(lambda: torch.autograd.grad(sparse.sparse(feat), sparse_params, g_pool))
         total += t_conv + t_block
         alt["sparse-backward"] += t_sparse
         rows.append((f"conv{i} {cin}->{cout} k{k} s{s} on {side}x{side}", t_conv, ""))
-        rows.append((f"bn{i}+silu+pool on {cout}x{g_conv.shape[2]}x{g_conv.shape[3]}", t_block,
-                     f"sparse-backward {t_sparse:.2f} ms (max rel. grad diff {err:.0e})"))
+        rows.append(
+            (
+                f"bn{i}+silu+pool on {cout}x{g_conv.shape[2]}x{g_conv.shape[3]}",
+                t_block,
+                f"sparse-backward {t_sparse:.2f} ms (max rel. grad diff {err:.0e})",
+            )
+        )
         if args.compile:
             compiled = torch.compile(Block(cout))
             t_ind = best_ms(lambda: torch.autograd.grad(compiled(feat), [feat], g_pool))
@@ -164,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, ms, note in rows:
         print(f"{name:<34} {ms:>7.2f} {ms / total:>6.1%}  {note}")
     print(f"{'sum of the parts':<34} {total:>7.2f} {1:>6.0%}")
-    print(f"{'bare model step (all of it)':<34} {step:>7.2f}          = {BATCH / step * 1e3:,.0f} images/s "
-          f"(with the fc layers, loss and fused Adam; parts timed alone miss the cache effects of a whole step)")
+    print(
+        f"{'bare model step (all of it)':<34} {step:>7.2f}          = {BATCH / step * 1e3:,.0f} images/s "
+        f"(with the fc layers, loss and fused Adam; parts timed alone miss the cache effects of a whole step)"
+    )
     blocks = sum(ms for name, ms, _ in rows if name.startswith("bn"))
     for name, ms in alt.items():
         if ms:

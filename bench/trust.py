@@ -47,16 +47,19 @@ def _scores(pred, x: torch.Tensor, labels: np.ndarray | None) -> dict:
     """Accuracy, ECE before/after and the not-a-letter share for a batch of model inputs."""
     answers = []
     for s in range(0, x.shape[0], 512):
-        answers += pred.predict(x[s:s + 512], topk=1)
+        answers += pred.predict(x[s : s + 512], topk=1)
     p_pred = np.array([a.topk[0][1] for a in answers])
     flagged = np.array([a.letter is False for a in answers])
     out: dict = {"n": len(answers), "not_a_letter": float(flagged.mean())}
     if labels is not None:
         with torch.inference_mode():
-            raw = torch.cat([pred.logits(x[s:s + 512]).softmax(1) for s in range(0, x.shape[0], 512)]).max(1).values
+            raw = torch.cat([pred.logits(x[s : s + 512]).softmax(1) for s in range(0, x.shape[0], 512)]).max(1).values
         ok = np.array([CLASSES.index(a.label) for a in answers]) == labels
-        out.update(accuracy=float(ok.mean()), ece_before=expected_calibration_error(raw.numpy(), ok),
-                   ece_after=expected_calibration_error(p_pred, ok))
+        out.update(
+            accuracy=float(ok.mean()),
+            ece_before=expected_calibration_error(raw.numpy(), ok),
+            ece_after=expected_calibration_error(p_pred, ok),
+        )
     return out
 
 
@@ -79,15 +82,23 @@ def compare_scores(pred, fonts) -> dict:
             return logits_and_features(pred.model, x)
 
     def scores(z, f):
-        return {"top_probability": -(z / t).softmax(1).max(1).values.numpy(),
-                "energy": -(t * torch.logsumexp(z / t, 1)).numpy(),
-                "cosine_centroid": (1 - (F.normalize(f, dim=1) @ cents.T).max(1).values).numpy(),
-                "mahalanobis": _distances(f, spec["means"], spec["precision"])[0].numpy()}
+        return {
+            "top_probability": -(z / t).softmax(1).max(1).values.numpy(),
+            "energy": -(t * torch.logsumexp(z / t, 1)).numpy(),
+            "cosine_centroid": (1 - (F.normalize(f, dim=1) @ cents.T).max(1).values).numpy(),
+            "mahalanobis": _distances(f, spec["means"], spec["precision"])[0].numpy(),
+        }
 
-    drawn = [pred.prepare(render_canvas(letter_strokes(c, jitter=1.0, seed=7000 + 3 * k + s), style=CANVAS_STYLES[s]))
-             for k, c in enumerate(CLASSES) for s in range(3)]
-    non = [pred.prepare(render_canvas(nonletter_strokes(kind, seed=500 + s), style=CANVAS_STYLES[s % 3]))
-           for kind in NONLETTER_KINDS for s in range(20)]
+    drawn = [
+        pred.prepare(render_canvas(letter_strokes(c, jitter=1.0, seed=7000 + 3 * k + s), style=CANVAS_STYLES[s]))
+        for k, c in enumerate(CLASSES)
+        for s in range(3)
+    ]
+    non = [
+        pred.prepare(render_canvas(nonletter_strokes(kind, seed=500 + s), style=CANVAS_STYLES[s % 3]))
+        for kind in NONLETTER_KINDS
+        for s in range(20)
+    ]
     font_imgs = np.concatenate([render_letters(i, "em") for i in fonts[::2]])
     with torch.inference_mode():
         zf, ff = logits_and_features(pred.model, frame_to_tensor(font_imgs, pred.input_size, pred.in_channels))
@@ -96,9 +107,11 @@ def compare_scores(pred, fonts) -> dict:
     for name in sv:
         for q in (0.95, 0.99):
             th = np.quantile(sv[name], q)
-            out[f"{name}@val{int(q * 100)}"] = {"drawn": float(np.mean(sd[name] > th)),
-                                               "fonts": float(np.mean(sf[name] > th)),
-                                               "nonletters": float(np.mean(sn[name] > th))}
+            out[f"{name}@val{int(q * 100)}"] = {
+                "drawn": float(np.mean(sd[name] > th)),
+                "fonts": float(np.mean(sf[name] > th)),
+                "nonletters": float(np.mean(sn[name] > th)),
+            }
     return out
 
 
@@ -131,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             labels.append(np.arange(52))
             used.append(inst.family)
         x = frame_to_tensor(np.concatenate(imgs), pred.input_size, pred.in_channels)
-        res[f"system_fonts_{mode}"] = {**_scores(pred, x, np.concatenate(labels)),
-                                       "fonts": len(used), "families": sorted(set(used))}
+        res[f"system_fonts_{mode}"] = {
+            **_scores(pred, x, np.concatenate(labels)),
+            "fonts": len(used),
+            "families": sorted(set(used)),
+        }
 
     # hand-drawn letters in the three canvas formats
     prepared, labels, placements = [], [], []

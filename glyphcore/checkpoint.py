@@ -123,8 +123,11 @@ def state_dict_sha256(state_dict: dict[str, Any]) -> str:
 def _check_weights(path: Path, ckpt: dict[str, Any]) -> None:
     """Refuse weights that are malformed, damaged (checksum) or not finite."""
     state = ckpt["state_dict"]
-    if not isinstance(state, dict) or not state or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    ):
         raise CheckpointError(
             f"{path} holds no usable weights (state_dict is {type(state).__name__}, not a dict of named tensors): "
             f"the file is damaged or was not written by glyphcore; retrain the run"

@@ -10,7 +10,13 @@ import errno
 import os
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "GlyphError", "ImageInputError", "RunError", "os_reason",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "GlyphError",
+    "ImageInputError",
+    "RunError",
+    "os_reason",
 ]
 
 

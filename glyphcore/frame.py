@@ -48,9 +48,7 @@ STROKE_WIDTH = 18  # px on a 280 px canvas (about 6.4 px in the 100 px frame)
 CLASSES: list[str] = list(string.ascii_uppercase + string.ascii_lowercase)
 
 # Case pairs whose letters differ by size only in most faces (merged in the "size-only" metric).
-CASE_PAIRS_SIZE_ONLY: list[tuple[str, str]] = [
-    (c.upper(), c) for c in "cosuvwxz"
-]
+CASE_PAIRS_SIZE_ONLY: list[tuple[str, str]] = [(c.upper(), c) for c in "cosuvwxz"]
 # Pairs that are the same stroke in many sans faces: 100% accuracy is impossible on them.
 AMBIGUOUS_PAIRS: list[tuple[str, str]] = [("I", "l")]
 

@@ -41,8 +41,18 @@ CANVAS_STYLES = ("default", "white_on_black", "black_on_white")
 # What nonletter_strokes draws. Symbols whose shape is a letter in some hand are left out (| is an
 # l, 0 an O, x-like crosses an x); + and = are kept: no letter is a cross with equal arms or two bars.
 NONLETTER_SYMBOLS = "#@&%+=?*$"
-NONLETTER_KINDS = ("scribble", "symbol", "square", "triangle", "star", "spiral", "hatching", "zigzag", "speck",
-                   "random_strokes")
+NONLETTER_KINDS = (
+    "scribble",
+    "symbol",
+    "square",
+    "triangle",
+    "star",
+    "spiral",
+    "hatching",
+    "zigzag",
+    "speck",
+    "random_strokes",
+)
 _SUPERSAMPLE = 4  # strokes are drawn 4x larger, then box-filtered: anti-aliased like a browser canvas
 
 
@@ -211,8 +221,9 @@ def _polygon(n: int, r: float, rot: float, star: bool = False) -> np.ndarray:
     return np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1)
 
 
-def nonletter_strokes(kind: str, canvas_size: int = CANVAS_SIZE, *, seed: int | None = None,
-                      jitter: float = 1.0) -> list[list[tuple[float, float]]]:
+def nonletter_strokes(
+    kind: str, canvas_size: int = CANVAS_SIZE, *, seed: int | None = None, jitter: float = 1.0
+) -> list[list[tuple[float, float]]]:
     """Strokes of a drawing that is not a letter, sized and placed as a person would between the guides.
 
     Args:

@@ -41,6 +41,7 @@ def starter_copy(tmp_path_factory) -> Path:
     else:
         os.environ["GLYPH_STARTER_DIR"] = previous
 
+
 @pytest.fixture(scope="session", autouse=True)
 def tiny_run_templates(tmp_path_factory) -> Path:
     """The folder tests/tiny_runs.py trains its template runs into, removed at the end of the session
@@ -74,8 +75,9 @@ def tiny_glyphs(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("glyph-data")
     previous = os.environ.get("GLYPH_DATA_DIR")
     os.environ["GLYPH_DATA_DIR"] = str(data_dir)
-    path = build_glyphs52(per_class=TINY_PER_CLASS, seen_per_class=TINY_SEEN_PER_CLASS, seed=TINY_SEED,
-                          fonts=sample_fonts())
+    path = build_glyphs52(
+        per_class=TINY_PER_CLASS, seen_per_class=TINY_SEEN_PER_CLASS, seed=TINY_SEED, fonts=sample_fonts()
+    )
     yield path
     if previous is None:
         os.environ.pop("GLYPH_DATA_DIR", None)

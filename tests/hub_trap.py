@@ -48,7 +48,17 @@ def pretrained_resnet_checkpoint(path: Path, classes: list[str], size: int, data
     torch.manual_seed(0)
     model = create_model("resnet18", num_classes=len(classes), in_channels=1, input_size=size)
     args = {**model.glyph_args, "pretrained": True}
-    save_checkpoint({"model_name": "resnet18", "model_args": args, "classes": classes, "frame": None,
-                     "config": {"data": data, "model": "resnet18"}, "dataset": {"id": data, "hash": None},
-                     "state_dict": {k: v.clone() for k, v in model.state_dict().items()}, "epoch": 1}, path)
+    save_checkpoint(
+        {
+            "model_name": "resnet18",
+            "model_args": args,
+            "classes": classes,
+            "frame": None,
+            "config": {"data": data, "model": "resnet18"},
+            "dataset": {"id": data, "hash": None},
+            "state_dict": {k: v.clone() for k, v in model.state_dict().items()},
+            "epoch": 1,
+        },
+        path,
+    )
     return path

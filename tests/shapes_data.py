@@ -40,9 +40,9 @@ def shapes_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     for i, c in enumerate(labels):
         r, q = rng.integers(7, SIZE - 7, 2)
         if c in (0, 3):
-            x[i, 0, r - 1:r + 2, 4:-4] = 255
+            x[i, 0, r - 1 : r + 2, 4:-4] = 255
         if c in (1, 3):
-            x[i, 0, 4:-4, q - 1:q + 2] = 255
+            x[i, 0, 4:-4, q - 1 : q + 2] = 255
         if c == 2:
             x[i, 0, 6:-6, 6:-6] = 255
     x += rng.integers(0, 70, x.shape)

@@ -29,8 +29,9 @@ def test_the_block_writes_the_file_in_text_or_binary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.bin"]
 
 
-@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()],
-                         ids=["disk full", "interrupted"])
+@pytest.mark.parametrize(
+    "error", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["disk full", "interrupted"]
+)
 def test_a_failure_inside_the_block_keeps_the_previous_file_and_no_temp_file(tmp_path, error):
     target = tmp_path / "status.json"
     target.write_text('{"epoch": 3}\n')
@@ -88,7 +89,7 @@ def test_a_reader_sees_the_old_file_or_the_new_one_never_a_part(tmp_path):
             data = _version(i)
             with atomic_write(target) as f:
                 for start in range(0, len(data), CHUNK):
-                    f.write(data[start:start + CHUNK])
+                    f.write(data[start : start + CHUNK])
                     f.flush()  # each piece reaches the file as it is written
     finally:
         done.set()

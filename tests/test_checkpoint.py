@@ -19,9 +19,18 @@ from glyphcore.models import create_model
 def _payload(seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = create_model("lenet", num_classes=4, in_channels=1, input_size=28)
-    return {"model_name": model.glyph_name, "model_args": model.glyph_args, "classes": list("ABCD"),
-            "frame": None, "config": {"model": "lenet", "lr": 1e-3}, "state_dict": model.state_dict(),
-            "epoch": 3, "val_loss": 0.25, "val_acc": 0.9, "rng": {"torch": torch.get_rng_state()}}
+    return {
+        "model_name": model.glyph_name,
+        "model_args": model.glyph_args,
+        "classes": list("ABCD"),
+        "frame": None,
+        "config": {"model": "lenet", "lr": 1e-3},
+        "state_dict": model.state_dict(),
+        "epoch": 3,
+        "val_loss": 0.25,
+        "val_acc": 0.9,
+        "rng": {"torch": torch.get_rng_state()},
+    }
 
 
 class _RunsCode:
@@ -42,7 +51,8 @@ def test_a_checkpoint_comes_back_as_it_was_saved(tmp_path):
     assert back["format"] == FORMAT  # filled in
     assert len(back["state_dict_sha256"]) == 64  # filled in: the weights' checksum, verified at load
     assert {k: v for k, v in back.items() if k not in ("state_dict", "rng", "format", "state_dict_sha256")} == {
-        k: v for k, v in payload.items() if k not in ("state_dict", "rng")}
+        k: v for k, v in payload.items() if k not in ("state_dict", "rng")
+    }
     assert back["state_dict"].keys() == payload["state_dict"].keys()
     assert all(torch.equal(back["state_dict"][k], v) for k, v in payload["state_dict"].items())
     assert torch.equal(back["rng"]["torch"], payload["rng"]["torch"])

@@ -34,8 +34,8 @@ def _glyph(path: Path, letter_box: tuple[int, int, int, int] = (30, 20, 70, 80))
     """A white-on-black blob image, enough for the preprocessing to find ink."""
     img = np.zeros((100, 100), np.uint8)
     x0, y0, x1, y1 = letter_box
-    img[y0:y1, x0:x0 + 8] = 255
-    img[y0:y0 + 8, x0:x1] = 255
+    img[y0:y1, x0 : x0 + 8] = 255
+    img[y0 : y0 + 8, x0:x1] = 255
     Image.fromarray(img).save(path)
     return path
 
@@ -85,8 +85,15 @@ def test_load_predictor_never_loads_pretrained(hub_trap, tmp_path):
 def test_predict_cli_process_never_loads_pretrained(hub_trap, tmp_path):
     ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
     img = _glyph(tmp_path / "a.png")
-    proc = subprocess.run([sys.executable, "-m", "glyphcore", "predict", "--run", str(ckpt), str(img)],
-                          cwd=WORKTREE, env=_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "glyphcore", "predict", "--run", str(ckpt), str(img)],
+        cwd=WORKTREE,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(str(img))
     assert "Downloading" not in proc.stdout + proc.stderr
@@ -108,10 +115,31 @@ def test_init_from_never_loads_pretrained(hub_trap, tmp_path, monkeypatch, capsy
     root = write_course_layout(tmp_path / "course", {"train": 12, "valid": 8})
     ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", CLASSES, 28, data=f"course:{root}")
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path / "runs"))
-    code = cli.main(["train", "--data", f"course:{root}", "--model", "resnet18", "--model-options",
-                     '{"pretrained": true}', "--init-from", str(ckpt), "--epochs", "1", "--batch-size", "12",
-                     "--threads", "1", "--device", "cpu", "--run-dir", str(tmp_path / "runs" / "ft"),
-                     "--progress", "off"])
+    code = cli.main(
+        [
+            "train",
+            "--data",
+            f"course:{root}",
+            "--model",
+            "resnet18",
+            "--model-options",
+            '{"pretrained": true}',
+            "--init-from",
+            str(ckpt),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "12",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--run-dir",
+            str(tmp_path / "runs" / "ft"),
+            "--progress",
+            "off",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "Initialised" in (tmp_path / "runs" / "ft" / "metrics.jsonl").read_text()
@@ -158,9 +186,30 @@ def course(tmp_path) -> str:
 
 
 def _train(course: str, run_dir: Path, *extra: str) -> int:
-    return cli.main(["train", "--data", course, "--model", "lenet", "--epochs", "1", "--batch-size", "20",
-                     "--threads", "1", "--device", "cpu", "--lr", "2e-3", "--run-dir", str(run_dir),
-                     "--progress", "off", *extra])
+    return cli.main(
+        [
+            "train",
+            "--data",
+            course,
+            "--model",
+            "lenet",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "20",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--lr",
+            "2e-3",
+            "--run-dir",
+            str(run_dir),
+            "--progress",
+            "off",
+            *extra,
+        ]
+    )
 
 
 def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_path, capsys):
@@ -295,12 +344,38 @@ def live_run(course, tmp_path):
     """A real training process on a run folder, running (many epochs), killed at the end."""
     run = tmp_path / "live"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "glyphcore", "train", "--data", course, "--model", "lenet", "--epochs", "500",
-         "--batch-size", "20", "--threads", "1", "--device", "cpu", "--run-dir", str(run), "--progress", "off"],
-        cwd=WORKTREE, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "glyphcore",
+            "train",
+            "--data",
+            course,
+            "--model",
+            "lenet",
+            "--epochs",
+            "500",
+            "--batch-size",
+            "20",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--run-dir",
+            str(run),
+            "--progress",
+            "off",
+        ],
+        cwd=WORKTREE,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        _wait(lambda: _status(run).get("state") == "running" and _status(run).get("epoch", 0) >= 1,
-              what="the run to finish an epoch")
+        _wait(
+            lambda: _status(run).get("state") == "running" and _status(run).get("epoch", 0) >= 1,
+            what="the run to finish an epoch",
+        )
         yield run, proc
     finally:
         proc.kill()
@@ -331,11 +406,15 @@ def test_two_resumes_at_the_same_instant_start_one_trainer(course, tmp_path):
 
     run = tmp_path / "run"
     assert _train(course, run, "--epochs", "1") == 0
-    code = (f"import sys; from glyphcore import runs, errors\n"
-            f"try:\n    runs.resume({str(run)!r}, epochs=3); print('started')\n"
-            f"except errors.GlyphError as e:\n    print('refused', e)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=WORKTREE, env=_env(), stdout=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    code = (
+        f"import sys; from glyphcore import runs, errors\n"
+        f"try:\n    runs.resume({str(run)!r}, epochs=3); print('started')\n"
+        f"except errors.GlyphError as e:\n    print('refused', e)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=WORKTREE, env=_env(), stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = sorted(p.communicate(timeout=120)[0].split()[0] for p in procs)
     assert outs == ["refused", "started"]
     _wait(lambda: _status(run).get("state") in ("done", "failed", "crashed"), timeout=120, what="the resumed run")
@@ -357,11 +436,27 @@ def test_a_reused_pid_is_not_this_runs_process(tmp_path):
         run = tmp_path / "runs" / "r1"
         run.mkdir(parents=True)
         runs.write_json_atomic(run / "config.json", {"model": "lenet"})
-        runs.write_status(run, {"state": "running", "pid": other.pid, "pid_start": start,
-                                "launcher_pid": other.pid, "launcher_pid_start": start})
+        runs.write_status(
+            run,
+            {
+                "state": "running",
+                "pid": other.pid,
+                "pid_start": start,
+                "launcher_pid": other.pid,
+                "launcher_pid_start": start,
+            },
+        )
         assert runs.read_status(run)["state"] == "running"  # the right start time: it is the run's process
-        runs.write_status(run, {"state": "running", "pid": other.pid, "pid_start": start - 1,
-                                "launcher_pid": other.pid, "launcher_pid_start": start - 1})
+        runs.write_status(
+            run,
+            {
+                "state": "running",
+                "pid": other.pid,
+                "pid_start": start - 1,
+                "launcher_pid": other.pid,
+                "launcher_pid_start": start - 1,
+            },
+        )
         assert runs.read_status(run)["state"] == "crashed"
         with pytest.raises(RunError):
             runs.cancel(run)
@@ -394,8 +489,10 @@ def test_a_bit_flipped_checkpoint_is_refused(trained, capsys):
     with zipfile.ZipFile(ckpt) as z:  # flip one bit inside the largest weight tensor's bytes
         info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
     raw = bytearray(ckpt.read_bytes())
-    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
-        int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    name_len, extra_len = (
+        int.from_bytes(raw[info.header_offset + 26 : info.header_offset + 28], "little"),
+        int.from_bytes(raw[info.header_offset + 28 : info.header_offset + 30], "little"),
+    )
     start = info.header_offset + 30 + name_len + extra_len
     raw[start + info.file_size // 2] ^= 0x10
     ckpt.write_bytes(bytes(raw))
@@ -496,13 +593,22 @@ def test_exif_orientation_is_applied(tmp_path):
     assert arr[:, -10:].mean() > 200 and arr[:, :10].mean() < 30  # the bar is now on the right
 
 
-@pytest.mark.parametrize("flag, value, words", [
-    ("--lr", "inf", "finite"), ("--lr", "nan", "finite"), ("--lr", "1e9x", "float"),
-    ("--momentum", "nan", "momentum must be a finite"), ("--weight-decay", "nan", "weight_decay"),
-    ("--label-smoothing", "1.5", "label_smoothing"), ("--dropout", "-0.1", "dropout"),
-    ("--time-budget-min", "nan", "time_budget_min"), ("--seed", "99999999999999999999999", "seed"),
-    ("--seed", "-1", "seed"), ("--momentum", "1.5", "momentum"),
-])
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [
+        ("--lr", "inf", "finite"),
+        ("--lr", "nan", "finite"),
+        ("--lr", "1e9x", "float"),
+        ("--momentum", "nan", "momentum must be a finite"),
+        ("--weight-decay", "nan", "weight_decay"),
+        ("--label-smoothing", "1.5", "label_smoothing"),
+        ("--dropout", "-0.1", "dropout"),
+        ("--time-budget-min", "nan", "time_budget_min"),
+        ("--seed", "99999999999999999999999", "seed"),
+        ("--seed", "-1", "seed"),
+        ("--momentum", "1.5", "momentum"),
+    ],
+)
 def test_bad_numeric_flags_are_one_line_errors(flag, value, words, capsys):
     with pytest.raises(SystemExit) if value == "1e9x" else _no_raise():
         code = cli.main(["train", flag, value, "--epochs", "1"])
@@ -512,12 +618,15 @@ def test_bad_numeric_flags_are_one_line_errors(flag, value, words, capsys):
     assert "lower it" not in err[-1] and "too high" not in err[-1]
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["predict", "--topk", "0", "x.png"], "--topk"),
-    (["data", "show", "--n", "-1"], "--n"),
-    (["data", "show", "--scale", "0"], "--scale"),
-    (["data", "show", "--out", "somewhere/"], "is a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["predict", "--topk", "0", "x.png"], "--topk"),
+        (["data", "show", "--n", "-1"], "--n"),
+        (["data", "show", "--scale", "0"], "--scale"),
+        (["data", "show", "--out", "somewhere/"], "is a folder"),
+    ],
+)
 def test_bad_command_flags_are_one_line_errors(argv, words, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -641,15 +750,17 @@ def test_sigkill_loses_at_most_the_epoch_in_progress(live_run):
     _wait(lambda: _status(run).get("epoch", 0) >= 2, what="two epochs")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_at_kill = max(json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()
-                       if '"event": "epoch"' in x)
+    done_at_kill = max(
+        json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"event": "epoch"' in x
+    )
     saved = load_checkpoint(run / "last.pt")["epoch"]
     assert done_at_kill - saved <= 1  # epochs lost
     runs.resume(run, epochs=done_at_kill + 1)
     _wait(lambda: runs.read_status(run)["state"] in ("done", "failed", "crashed"), timeout=120, what="the resume")
     assert runs.read_status(run)["state"] == "done"
-    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()
-              if '"event": "epoch"' in x]
+    epochs = [
+        json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines() if '"event": "epoch"' in x
+    ]
     assert epochs == list(range(1, done_at_kill + 2))
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 

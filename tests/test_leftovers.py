@@ -23,7 +23,11 @@ def test_a_session_with_tiny_runs_leaves_no_temp_folders(tmp_path):
     env = {**os.environ, "TMPDIR": str(temp), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={base}", str(TESTS / CONSUMER)],
-        cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=600,
+        cwd=TESTS.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1 passed" in done.stdout

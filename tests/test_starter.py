@@ -11,7 +11,8 @@
    formats and three pen widths): at least 90% named right.
 
 The split of each design family comes from the starter's own record (``eval/trained_on.json``,
-written by ``python -m glyphcore evaluate starter`` on the data set it was trained on), so the check needs neither the data set nor the
+written by ``python -m glyphcore evaluate starter`` on the data set it was trained on), so the check
+needs neither the data set nor the
 machine that built it: only those of its test fonts that this machine has (the Streamlit, Pillow and
 Hershey fonts come with the Python packages, so some always are).
 """
@@ -27,11 +28,11 @@ import torch
 
 from glyphcore import paths, runs
 from glyphcore.checkpoint import load_checkpoint
-from glyphcore.testing import CANVAS_STYLES, letter_strokes, render_canvas
 from glyphcore.errors import DataError
 from glyphcore.evaluate import TRAINED_ON_FILE, confusion_matrix, most_confused
 from glyphcore.frame import CLASSES
 from glyphcore.infer import Predictor, frame_to_tensor, load_predictor
+from glyphcore.testing import CANVAS_STYLES, letter_strokes, render_canvas
 
 PER_CLASS = 20  # rendered test-font glyphs per class
 DRAWN_PER_LETTER = 4  # mouse drawings per letter
@@ -54,8 +55,10 @@ def split_families(run_dir: Path) -> dict[str, str]:
         manifest = {}
     if trained_on and manifest.get("hash") == trained_on:
         return {f: v["split"] for f, v in manifest["families"].items()}
-    pytest.fail(f"{run_dir} does not record which fonts were held out: on the machine with its data set, run "
-                f"`python -m glyphcore evaluate {run_dir}` (it writes eval/{TRAINED_ON_FILE}) and commit it")
+    pytest.fail(
+        f"{run_dir} does not record which fonts were held out: on the machine with its data set, run "
+        f"`python -m glyphcore evaluate {run_dir}` (it writes eval/{TRAINED_ON_FILE}) and commit it"
+    )
 
 
 def held_out_glyphs(families: dict[str, str], per_class: int = PER_CLASS, seed: int = 0):
@@ -67,8 +70,9 @@ def held_out_glyphs(families: dict[str, str], per_class: int = PER_CLASS, seed: 
     test_families = sorted(f for f, s in families.items() if s == "test")
     candidates = [f for f in discover_fonts()[0] if families.get(f.family) == "test"]
     rendered = render_font_set(candidates)
-    assert rendered.fonts, (f"none of the held-out test families {test_families} has a font on this machine "
-                            f"that passes the render check")
+    assert rendered.fonts, (
+        f"none of the held-out test families {test_families} has a font on this machine that passes the render check"
+    )
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(CLASSES)), per_class)
     font_ids = rng.integers(len(rendered.fonts), size=labels.size)
@@ -84,7 +88,7 @@ def accuracy_on(predictor: Predictor, images: np.ndarray, labels: np.ndarray) ->
     preds = []
     with torch.inference_mode():
         for s in range(0, len(images), 256):
-            x = frame_to_tensor(images[s:s + 256], predictor.input_size, predictor.in_channels)
+            x = frame_to_tensor(images[s : s + 256], predictor.input_size, predictor.in_channels)
             preds.append(predictor.logits(x).argmax(dim=1).numpy())
     pred = np.concatenate(preds)
     cm = confusion_matrix(labels, pred, len(CLASSES))
@@ -99,8 +103,9 @@ def drawn_letters(per_letter: int = DRAWN_PER_LETTER) -> list[tuple[str, np.ndar
         for k in range(per_letter):
             seed = 1000 + i * per_letter + k
             strokes = letter_strokes(letter, jitter=1.0, seed=seed)
-            out.append((letter, render_canvas(strokes, stroke_width=widths[(i + k) % 3],
-                                              style=CANVAS_STYLES[(i + 2 * k) % 3])))
+            out.append(
+                (letter, render_canvas(strokes, stroke_width=widths[(i + k) % 3], style=CANVAS_STYLES[(i + 2 * k) % 3]))
+            )
     return out
 
 

@@ -60,8 +60,10 @@ def tiny_run(runs_dir: Path, run_id: str, *, activation: str = "relu", epochs: i
         template = Path(tempfile.mkdtemp(prefix=f"{activation}-{epochs}-", dir=_template_dir())) / "run"
         threads = torch.get_num_threads()
         try:
-            fit(make_config("report", activation=activation, epochs=epochs, lr=2e-3, threads=1, device="cpu",
-                            seed=0), template)  # fmt: skip
+            fit(
+                make_config("report", activation=activation, epochs=epochs, lr=2e-3, threads=1, device="cpu", seed=0),
+                template,
+            )
         finally:
             torch.set_num_threads(threads)
         _TEMPLATES[key] = template

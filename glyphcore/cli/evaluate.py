@@ -17,10 +17,11 @@ __all__ = ["add_eval_commands"]
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``evaluate``, ``predict`` and ``calibrate`` to the CLI's sub-command parsers."""
     p = sub.add_parser(
-        "evaluate", help="evaluate a run on a split: accuracy, top confusions; writes the run's eval/",
+        "evaluate",
+        help="evaluate a run on a split: accuracy, top confusions; writes the run's eval/",
         description="Evaluate a run's checkpoint on a split of its data set. Prints the accuracy line "
-                    "and the most-confused pairs and stores the full result in <run>/eval/<split>/ "
-                    "(reused until the checkpoint changes).",
+        "and the most-confused pairs and stores the full result in <run>/eval/<split>/ "
+        "(reused until the checkpoint changes).",
     )
     p.add_argument("run", metavar="RUN", help="run id, run folder, 'starter', or a .pt checkpoint")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
@@ -32,28 +33,33 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     q = sub.add_parser(
-        "predict", help="name the letter in image files (the Draw page's preprocessing)",
+        "predict",
+        help="name the letter in image files (the Draw page's preprocessing)",
         description="Predict the class of each image with a run's model. Images go through the same "
-                    "preprocessing as the Draw page (ink found whatever the polarity, mapped into the "
-                    "glyph frame). An empty image is an error, not a guess.",
+        "preprocessing as the Draw page (ink found whatever the polarity, mapped into the "
+        "glyph frame). An empty image is an error, not a guess.",
     )
     q.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     q.add_argument("--run", default="starter", help="run id, run folder, 'starter' (default) or a .pt checkpoint")
     q.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint (default: best)")
     q.add_argument("--topk", type=int, default=5, help="classes to list per image (default: 5)")
-    q.add_argument("--json", action="store_true",
-                   help='one JSON object per image per line: {"file", "pred", "topk": [[class, p], ...], '
-                        '"letter": true|false|null, "reason"?, "placement"?}; probabilities are calibrated '
-                        'when the checkpoint is; "letter" is null when it has no fitted judgement')
+    q.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per image per line: {"file", "pred", "topk": [[class, p], ...], '
+        '"letter": true|false|null, "reason"?, "placement"?}; probabilities are calibrated '
+        'when the checkpoint is; "letter" is null when it has no fitted judgement',
+    )
     q.set_defaults(func=_predict)
 
     c = sub.add_parser(
-        "calibrate", help="fit a run's confidence calibration (temperature, letter judgement); rewrites best.pt",
+        "calibrate",
+        help="fit a run's confidence calibration (temperature, letter judgement); rewrites best.pt",
         description="Fit the temperature that makes a run's probabilities calibrated, and the thresholds of "
-                    "its \"is this a letter\" judgement, on a split of the data set it was trained on (default: "
-                    "its validation split), and store them in the checkpoint (rewritten atomically; the weights "
-                    "are unchanged). Training does this itself at the end of a fit; this is for older runs and "
-                    "the starter.",
+        'its "is this a letter" judgement, on a split of the data set it was trained on (default: '
+        "its validation split), and store them in the checkpoint (rewritten atomically; the weights "
+        "are unchanged). Training does this itself at the end of a fit; this is for older runs and "
+        "the starter.",
     )
     c.add_argument("run", metavar="RUN", help="run id, run folder, 'starter', or a .pt checkpoint")
     c.add_argument("--split", default=None, help="split to fit on (default: the run's validation split)")
@@ -71,19 +77,30 @@ def _evaluate(args: argparse.Namespace) -> int:
         inference_device(args.device)  # a bogus or absent device is refused before any work
     bar = ProgressBar()
     progress = (lambda done, total: bar(done, total, "evaluating")) if bar.tty and not args.json else None
-    r = evaluate_run(args.run, split=args.split, which=args.which, force=args.force, device=args.device,
-                     progress=progress)
+    r = evaluate_run(
+        args.run, split=args.split, which=args.which, force=args.force, device=args.device, progress=progress
+    )
     if r.not_saved:
         print(f"warning: {r.not_saved}", file=sys.stderr)
     if args.json:
-        print(json.dumps({**r.summary(), "cached": r.cached, "eval_dir": str(r.out_dir) if r.out_dir else None,
-                          "not_saved": r.not_saved or None}))
+        print(
+            json.dumps(
+                {
+                    **r.summary(),
+                    "cached": r.cached,
+                    "eval_dir": str(r.out_dir) if r.out_dir else None,
+                    "not_saved": r.not_saved or None,
+                }
+            )
+        )
         return 0
     print(r.accuracy_line)
     m = r.merged
-    print(f"case-insensitive: {100 * m['case_insensitive']:.2f}%   I/l merged: {100 * m['I/l']:.2f}%   "
-          f"I/l + size-only pairs merged: {100 * m['I/l+size_only']:.2f}%   "
-          f"case swaps: {100 * r.case_swap_share:.1f}% of {int((r.labels != r.preds).sum())} errors")
+    print(
+        f"case-insensitive: {100 * m['case_insensitive']:.2f}%   I/l merged: {100 * m['I/l']:.2f}%   "
+        f"I/l + size-only pairs merged: {100 * m['I/l+size_only']:.2f}%   "
+        f"case swaps: {100 * r.case_swap_share:.1f}% of {int((r.labels != r.preds).sum())} errors"
+    )
     pairs = r.most_confused()[: max(0, args.top)]
     if pairs:
         print("most confused (actual -> predicted: count):")
@@ -118,8 +135,12 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"error: {msg}", file=sys.stderr)
             continue
         if args.json:
-            out = {"file": path, "pred": pred.label, "topk": [[c, round(p, 6)] for c, p in pred.topk],
-                   "letter": pred.letter}
+            out = {
+                "file": path,
+                "pred": pred.label,
+                "topk": [[c, round(p, 6)] for c, p in pred.topk],
+                "letter": pred.letter,
+            }
             if pred.reason:
                 out["reason"] = pred.reason
             if prepared.placement is not None and prepared.placement.off:
@@ -160,13 +181,24 @@ def _calibrate(args: argparse.Namespace) -> int:
     cal = calibrate_checkpoint(path, data.images, data.labels, split=split, device=dev)
     letter = cal.get("letter") or {}
     if args.json:
-        print(json.dumps({"checkpoint": str(path), **{k: v for k, v in cal.items() if k != "letter"},
-                          "letter": {k: v for k, v in letter.items() if k not in ("means", "precision")}}))
+        print(
+            json.dumps(
+                {
+                    "checkpoint": str(path),
+                    **{k: v for k, v in cal.items() if k != "letter"},
+                    "letter": {k: v for k, v in letter.items() if k not in ("means", "precision")},
+                }
+            )
+        )
         return 0
     print(f"calibrated {path} on {source}/{split} ({cal['n']:,} images): temperature {cal['temperature']:.4f}")
-    print(f"ECE (15 bins): {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%   "
-          f"NLL: {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
+    print(
+        f"ECE (15 bins): {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%   "
+        f"NLL: {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}"
+    )
     dist = letter.get("max_distance")
-    print(f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
-          + (f", not a letter beyond squared feature distance {dist:.1f} (Mahalanobis)" if dist is not None else ""))
+    print(
+        f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
+        + (f", not a letter beyond squared feature distance {dist:.1f} (Mahalanobis)" if dist is not None else "")
+    )
     return 0

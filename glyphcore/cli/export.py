@@ -26,14 +26,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def add_export_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``export RUN --format FORMAT [--out PATH] [--which best|last] [--overwrite]``."""
     p = sub.add_parser(
-        "export", help="write a run's model as ONNX, torch.export (.pt2) or safetensors",
+        "export",
+        help="write a run's model as ONNX, torch.export (.pt2) or safetensors",
         description="Write a run's checkpoint in a format other tools read; the .pt checkpoint stays the "
-                    "native format. Every file carries the model name, its arguments, the class list and the "
-                    f"frame as metadata. ONNX and safetensors need the export extra: {INSTALL_HINT}.",
+        "native format. Every file carries the model name, its arguments, the class list and the "
+        f"frame as metadata. ONNX and safetensors need the export extra: {INSTALL_HINT}.",
     )
     p.add_argument("run", help="run id, run folder, starter, or a .pt checkpoint")
-    p.add_argument("--format", required=True, choices=list(FORMATS),
-                   help="onnx (onnxruntime and friends), pt2 (torch.export.load), safetensors (weights + metadata)")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=list(FORMATS),
+        help="onnx (onnxruntime and friends), pt2 (torch.export.load), safetensors (weights + metadata)",
+    )
     p.add_argument("--out", metavar="PATH", help="file to write (default: <run folder>/export/<run>-<which>.<ext>)")
     p.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint to export (default: best)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -91,8 +91,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def add_models_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``models list`` and ``models summary NAME`` to the CLI's sub-parsers."""
-    models = sub.add_parser("models", help="list the model zoo, summarise a model",
-                            description="The model zoo: list the models, or summarise one layer by layer.")
+    models = sub.add_parser(
+        "models",
+        help="list the model zoo, summarise a model",
+        description="The model zoo: list the models, or summarise one layer by layer.",
+    )
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
 
     p = msub.add_parser("list", help="name, default input, class count and description of every model")
@@ -100,9 +103,10 @@ def add_models_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_list)
 
     p = msub.add_parser(
-        "summary", help="layer table (output shapes, parameters), totals, FLOPs per image",
+        "summary",
+        help="layer table (output shapes, parameters), totals, FLOPs per image",
         description="One row per layer: name, type, output shape, parameters; totals; forward and "
-                    "training FLOPs per image. Defaults: the model's own input and class count.",
+        "training FLOPs per image. Defaults: the model's own input and class count.",
     )
     p.add_argument("name", help="a model name (see `models list`)")
     p.add_argument("--input", metavar="CxHxW", help="input shape, e.g. 1x100x100 (default: the model's)")
@@ -110,8 +114,12 @@ def add_models_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--activation", default="silu", help="relu, silu, elu, leaky_relu, sigmoid, tanh, gelu, mish")
     p.add_argument("--no-batchnorm", action="store_true", help="leave out the BatchNorm layers")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the fc layers (default 0)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model option, e.g. depth=16 (vgg), pool=True (tiny_conv); repeatable")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model option, e.g. depth=16 (vgg), pool=True (tiny_conv); repeatable",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=_cmd_summary)
-

@@ -54,8 +54,9 @@ class ProgressBar:
         self.last = None
 
 
-def console_progress(stream_out: IO[str] | None = None, stream_err: IO[str] | None = None,
-                     bar: bool | None = None) -> Callback:
+def console_progress(
+    stream_out: IO[str] | None = None, stream_err: IO[str] | None = None, bar: bool | None = None
+) -> Callback:
     """The training console (a ``Callback``): the per-epoch line and log lines on stdout, the
     epoch's ``ProgressBar`` on stderr (only when stderr is a terminal, unless ``bar`` says otherwise)."""
     out = stream_out or sys.stdout
@@ -70,7 +71,7 @@ def console_progress(stream_out: IO[str] | None = None, stream_err: IO[str] | No
             self.last_draw = 0.0
 
         def _messages(self, state: Any) -> None:
-            for _, m in state.messages[self.pos:]:
+            for _, m in state.messages[self.pos :]:
                 self._clear()
                 print(m, file=out, flush=True)
             self.pos = len(state.messages)
@@ -95,9 +96,13 @@ def console_progress(stream_out: IO[str] | None = None, stream_err: IO[str] | No
         def on_epoch_end(self, state: Any, r: dict[str, Any]) -> None:
             self._clear()
             part = " (partial)" if r.get("partial") else ""
-            print(f"Epoch {r['epoch']}/{state.config.epochs}{part}  train loss {r['train_loss']:.6f} acc "
-                  f"{100 * r['train_acc']:.2f}%  val loss {r['val_loss']:.6f} acc {100 * r['val_acc']:.2f}%  "
-                  f"lr {r['lr']:.2e}  {r['seconds']:.1f} s  {r['images_per_s']:,.0f} img/s", file=out, flush=True)
+            print(
+                f"Epoch {r['epoch']}/{state.config.epochs}{part}  train loss {r['train_loss']:.6f} acc "
+                f"{100 * r['train_acc']:.2f}%  val loss {r['val_loss']:.6f} acc {100 * r['val_acc']:.2f}%  "
+                f"lr {r['lr']:.2e}  {r['seconds']:.1f} s  {r['images_per_s']:,.0f} img/s",
+                file=out,
+                flush=True,
+            )
             self._messages(state)
 
         def on_fit_end(self, state: Any, result: Any) -> None:

@@ -14,6 +14,7 @@ from glyphcore.train.config import RUNTIME_FIELDS
 
 __all__ = ["add_runs_commands"]
 
+
 def _number(value: Any) -> float | None:
     """A finite number from a record field, or None for a missing or wrong-type one."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -45,8 +46,18 @@ def _cmd_runs_list(args: argparse.Namespace) -> int:
     for i in infos:
         # a run that ended badly says why (the error line of the run, not just its state)
         why = i.message[:80] if i.state in ("failed", "crashed", "diverged") else ""
-        rows.append((i.run_id, i.state, i.model or "-", i.activation or "-", f"{i.epoch}/{i.epochs or '-'}",
-                     _fmt_acc(i.best_val_acc), date_text(i.started, "-"), why))
+        rows.append(
+            (
+                i.run_id,
+                i.state,
+                i.model or "-",
+                i.activation or "-",
+                f"{i.epoch}/{i.epochs or '-'}",
+                _fmt_acc(i.best_val_acc),
+                date_text(i.started, "-"),
+                why,
+            )
+        )
     widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
@@ -64,8 +75,13 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
         config = {}
     epochs = [r for r in runs.read_metrics(run_dir) if r.get("event") == "epoch"]
     if args.json:
-        print(json.dumps({"run": run_dir.name, "path": str(run_dir), "status": status, "config": config,
-                          "epochs": epochs}, indent=1, default=str))
+        print(
+            json.dumps(
+                {"run": run_dir.name, "path": str(run_dir), "status": status, "config": config, "epochs": epochs},
+                indent=1,
+                default=str,
+            )
+        )
         return 0
     print(f"run      {run_dir.name}  ({run_dir})")
     print(f"state    {status['state']}  {status.get('message') or ''}".rstrip())
@@ -76,16 +92,22 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
 
     print(f"model    {text('model')} ({text('activation')}){params}")
     print(f"data     {text('data')}   device {status.get('device') or '-'}")
-    print(f"progress epoch {status.get('epoch')}/{status.get('epochs')}, step {status.get('step')}, "
-          f"{status.get('wall_seconds') or 0.0:.1f} s of training")
+    print(
+        f"progress epoch {status.get('epoch')}/{status.get('epochs')}, step {status.get('step')}, "
+        f"{status.get('wall_seconds') or 0.0:.1f} s of training"
+    )
     if status.get("best_epoch"):
-        print(f"best     epoch {status['best_epoch']}: val loss {_fmt(status.get('best_val_loss'), '.6f')}, "
-              f"val acc {_fmt_acc(status.get('best_val_acc'))}")
-    for r in epochs[-max(args.last, 0):] if args.last > 0 else []:
+        print(
+            f"best     epoch {status['best_epoch']}: val loss {_fmt(status.get('best_val_loss'), '.6f')}, "
+            f"val acc {_fmt_acc(status.get('best_val_acc'))}"
+        )
+    for r in epochs[-max(args.last, 0) :] if args.last > 0 else []:
         epoch = r.get("epoch") if isinstance(r.get("epoch"), int) else "?"
-        print(f"  epoch {epoch:>3}  train loss {_fmt(r.get('train_loss'), '.4f')} acc {_fmt_acc(r.get('train_acc'))}  "
-              f"val loss {_fmt(r.get('val_loss'), '.4f')} acc {_fmt_acc(r.get('val_acc'))}  "
-              f"{_fmt(r.get('seconds'), '.1f')} s")
+        print(
+            f"  epoch {epoch:>3}  train loss {_fmt(r.get('train_loss'), '.4f')} acc {_fmt_acc(r.get('train_acc'))}  "
+            f"val loss {_fmt(r.get('val_loss'), '.4f')} acc {_fmt_acc(r.get('val_acc'))}  "
+            f"{_fmt(r.get('seconds'), '.1f')} s"
+        )
     return 0
 
 
@@ -157,9 +179,12 @@ def add_runs_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("run")
     q.add_argument("--yes", action="store_true", help="confirm")
     q.set_defaults(func=_cmd_runs_delete)
-    q = rs.add_parser("export-tb", help="write a run's metrics.jsonl as TensorBoard event files in <run>/tb/",
-                      description="Convert the metrics of runs trained without tensorboard into the event files "
-                                  "a run writes itself when it is installed: tensorboard --logdir checkpoints.")
+    q = rs.add_parser(
+        "export-tb",
+        help="write a run's metrics.jsonl as TensorBoard event files in <run>/tb/",
+        description="Convert the metrics of runs trained without tensorboard into the event files "
+        "a run writes itself when it is installed: tensorboard --logdir checkpoints.",
+    )
     q.add_argument("run", nargs="?", help="run id, run folder, or starter")
     q.add_argument("--all", action="store_true", help="every run that has ended (others are skipped)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing tb/ folder")

@@ -78,8 +78,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     if args.json:
         sweep = read_sweep(args.sweep)
-        print(json.dumps({"sweep_id": sweep.sweep_id, "grid": sweep.grid, "parallel": sweep.parallel,
-                          "runs": sweep_table(sweep)}, indent=1, default=str))
+        print(
+            json.dumps(
+                {
+                    "sweep_id": sweep.sweep_id,
+                    "grid": sweep.grid,
+                    "parallel": sweep.parallel,
+                    "runs": sweep_table(sweep),
+                },
+                indent=1,
+                default=str,
+            )
+        )
         return 0
     _print_table(args.sweep)
     return 0
@@ -98,11 +108,19 @@ def add_sweep_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``sweep start|list|show|cancel``."""
     p = sub.add_parser("sweep", help="train the same settings once per value of one or more settings")
     ss = p.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")
-    q = ss.add_parser("start", help="start a sweep in the background and print its id",
-                      description="One run per point of the grid of --vary settings; on a CPU one at a time "
-                                  "(--parallel for more), with several GPUs one run per GPU.")
-    q.add_argument("--vary", action="append", required=True, metavar="SETTING=V1,V2",
-                   help="a setting and its values, e.g. activation=relu,silu,gelu (repeat for a grid)")
+    q = ss.add_parser(
+        "start",
+        help="start a sweep in the background and print its id",
+        description="One run per point of the grid of --vary settings; on a CPU one at a time "
+        "(--parallel for more), with several GPUs one run per GPU.",
+    )
+    q.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="SETTING=V1,V2",
+        help="a setting and its values, e.g. activation=relu,silu,gelu (repeat for a grid)",
+    )
     q.add_argument("--parallel", type=int, help="runs at once (default: one per GPU, else 1)")
     q.add_argument("--name", help="a name for the sweep's runs")
     q.add_argument("--wait", action="store_true", help="wait until every run has ended and print the table")

@@ -20,6 +20,7 @@ from glyphcore.train.config import RUNTIME_FIELDS, coerce_value, field_specs
 
 __all__ = ["add_train_commands", "add_config_flags", "given_settings"]
 
+
 def _converter(spec: dict[str, Any]):
 
     def convert(text: str) -> Any:
@@ -45,14 +46,22 @@ def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | No
         shown = json.dumps(default) if isinstance(default, dict) else default
         help_text = f"{spec['help']} (default: {shown})"
         if spec["type"] == "bool":
-            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=help_text)
+            group.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
             continue
         metavar = "{" + ",".join(spec["choices"]) + "}" if spec["choices"] else spec["type"].upper()
         if spec["optional"]:
             metavar += "|none"
-        group.add_argument(flag, dest=name, type=_converter(spec), default=argparse.SUPPRESS, metavar=metavar,
-                           choices=spec["choices"], help=help_text)
+        group.add_argument(
+            flag,
+            dest=name,
+            type=_converter(spec),
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            choices=spec["choices"],
+            help=help_text,
+        )
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,10 +98,13 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
         base = config_from_dict(saved, ignore_unknown=True)
         changed = sorted(k for k, v in given.items() if k not in RUNTIME_FIELDS and getattr(base, k) != v)
         if changed:
-            raise ConfigError(f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
-                              f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others")
-        config = config_from_dict({**saved, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}},
-                                  ignore_unknown=True)
+            raise ConfigError(
+                f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
+                f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others"
+            )
+        config = config_from_dict(
+            {**saved, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}}, ignore_unknown=True
+        )
     else:
         preset = given.pop("preset", "report")
         config = make_config(preset, **given)
@@ -117,8 +129,15 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
     callbacks = [console_progress(bar=bar)] if rank == 0 else []
     if args.allow_data_change and not args.resume:
         raise ConfigError("--allow-data-change only applies to --resume")
-    result = fit(config, run_dir, callbacks=callbacks, resume=args.resume, name=args.name, handle_signals=True,
-                 allow_data_change=args.allow_data_change)
+    result = fit(
+        config,
+        run_dir,
+        callbacks=callbacks,
+        resume=args.resume,
+        name=args.name,
+        handle_signals=True,
+        allow_data_change=args.allow_data_change,
+    )
     if rank == 0:
         print(f"{result.state}: {result.message}")
         print(f"run folder: {run_dir}")
@@ -147,8 +166,10 @@ def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"--run-dir {run_dir} is a file, not a folder: pass a folder for the run")
     if run_dir.exists() and run_dir.resolve() == paths.starter_dir().resolve():
-        raise RunError("the starter run is read-only, even with --overwrite: train into another folder "
-                       "(fine-tune it with --init-from starter)")
+        raise RunError(
+            "the starter run is read-only, even with --overwrite: train into another folder "
+            "(fine-tune it with --init-from starter)"
+        )
     if not run_dir.exists():
         return  # a new folder: fit creates and locks it
     hold_trainer_lock(run_dir)  # fit takes it again; released when the command ends
@@ -156,8 +177,10 @@ def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[
     if resume or not store.run_has_results(run_dir):
         return
     if not overwrite:
-        raise RunError(f"{run_dir} already holds a run (metrics or checkpoints): continue it with --resume, "
-                       f"train into another --run-dir, or pass --overwrite to replace it")
+        raise RunError(
+            f"{run_dir} already holds a run (metrics or checkpoints): continue it with --resume, "
+            f"train into another --run-dir, or pass --overwrite to replace it"
+        )
     import shutil
 
     for name in (store.METRICS_FILE, store.BEST_CKPT, store.LAST_CKPT, store.STATUS_FILE):
@@ -168,21 +191,31 @@ def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[
 def add_train_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` (every TrainConfig field as a flag, plus --run-dir, --name, --resume, --detach)."""
     p = sub.add_parser(
-        "train", help="train a model; the run folder goes under checkpoints/",
+        "train",
+        help="train a model; the run folder goes under checkpoints/",
         description="Train a model. Defaults reproduce the report (seed_cnn, SiLU, Adam 2e-4, batch 50, 15 epochs, "
-                    "seed 42, glyphs-52). Prints one line per epoch; a progress bar on stderr at a terminal. "
-                    "Several GPUs: torchrun --nproc_per_node N -m glyphcore train --run-dir DIR ...",
+        "seed 42, glyphs-52). Prints one line per epoch; a progress bar on stderr at a terminal. "
+        "Several GPUs: torchrun --nproc_per_node N -m glyphcore train --run-dir DIR ...",
     )
     p.add_argument("--run-dir", help="run folder to write (default: a new one under checkpoints/)")
     p.add_argument("--name", help="a name for the run (sanitised into the folder name)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last.pt")
-    p.add_argument("--overwrite", action="store_true",
-                   help="train anew in an existing --run-dir, deleting its metrics, checkpoints and eval/ "
-                        "(never the starter)")
-    p.add_argument("--allow-data-change", action="store_true",
-                   help="with --resume: continue even though the data set changed since the resume point")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train anew in an existing --run-dir, deleting its metrics, checkpoints and eval/ (never the starter)",
+    )
+    p.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="with --resume: continue even though the data set changed since the resume point",
+    )
     p.add_argument("--detach", action="store_true", help="start the run in the background and print its id")
-    p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
-                   help="progress bar on stderr (auto: when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="progress bar on stderr (auto: when stderr is a terminal)",
+    )
     add_config_flags(p)
     p.set_defaults(func=_cmd_train)

@@ -16,9 +16,20 @@ from glyphcore.errors import DataError
 from glyphcore.frame import AMBIGUOUS_PAIRS, CASE_PAIRS_SIZE_ONLY
 
 __all__ = [
-    "MERGES", "TopLoss", "Comparison", "confusion_matrix", "normalize_confusion", "per_class_metrics",
-    "most_confused", "top_losses", "merged_accuracy", "case_swap_share", "compare_predictions", "accuracy_line",
+    "MERGES",
+    "TopLoss",
+    "Comparison",
+    "confusion_matrix",
+    "normalize_confusion",
+    "per_class_metrics",
+    "most_confused",
+    "top_losses",
+    "merged_accuracy",
+    "case_swap_share",
+    "compare_predictions",
+    "accuracy_line",
 ]
+
 
 def _case_pairs(classes: list[str]) -> list[tuple[str, str]]:
     return [(c, c.lower()) for c in classes if c.isalpha() and c.isupper() and c.lower() in classes]
@@ -90,8 +101,17 @@ def per_class_metrics(cm: np.ndarray, classes: list[str]) -> list[dict[str, Any]
         prec = tp[i] / predicted[i] if predicted[i] else 0.0
         rec = tp[i] / support[i] if support[i] else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        out.append({"class": c, "precision": float(prec), "recall": float(rec), "f1": float(f1),
-                    "support": int(support[i]), "predicted": int(predicted[i]), "correct": int(tp[i])})
+        out.append(
+            {
+                "class": c,
+                "precision": float(prec),
+                "recall": float(rec),
+                "f1": float(f1),
+                "support": int(support[i]),
+                "predicted": int(predicted[i]),
+                "correct": int(tp[i]),
+            }
+        )
     return out
 
 
@@ -120,9 +140,18 @@ class TopLoss(NamedTuple):
     p_pred: float  # probability of the prediction
 
 
-def top_losses(loss: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], k: int = 16,
-               *, p_true: np.ndarray | None = None, p_pred: np.ndarray | None = None,
-               actual: str | None = None, predicted: str | None = None) -> list[TopLoss]:
+def top_losses(
+    loss: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: list[str],
+    k: int = 16,
+    *,
+    p_true: np.ndarray | None = None,
+    p_pred: np.ndarray | None = None,
+    actual: str | None = None,
+    predicted: str | None = None,
+) -> list[TopLoss]:
     """The ``k`` samples with the largest loss (ties: lower index first), optionally within one cell.
 
     Args:
@@ -147,8 +176,9 @@ def top_losses(loss: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, classes
     idx = idx[np.lexsort((idx, -loss[idx]))][: max(0, int(k))]
     pt = np.asarray(p_true) if p_true is not None else np.full(loss.shape, np.nan)
     pp = np.asarray(p_pred) if p_pred is not None else np.full(loss.shape, np.nan)
-    return [TopLoss(int(i), classes[int(t[i])], classes[int(p[i])], float(loss[i]), float(pt[i]), float(pp[i]))
-            for i in idx]
+    return [
+        TopLoss(int(i), classes[int(t[i])], classes[int(p[i])], float(loss[i]), float(pt[i]), float(pp[i])) for i in idx
+    ]
 
 
 def _group_ids(classes: list[str], pairs: list[tuple[str, str]]) -> np.ndarray:
@@ -161,8 +191,9 @@ def _group_ids(classes: list[str], pairs: list[tuple[str, str]]) -> np.ndarray:
     return gid
 
 
-def merged_accuracy(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str],
-                    pairs: list[tuple[str, str]] | str) -> float:
+def merged_accuracy(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], pairs: list[tuple[str, str]] | str
+) -> float:
     """Accuracy when the classes of each pair count as one (e.g. I and l).
 
     Args:
@@ -230,8 +261,15 @@ class Comparison:
         """The disagreements as dicts ``{index, actual, pred_a, pred_b}`` for a table."""
         n = len(self.indices) if limit is None else min(limit, len(self.indices))
         c = self.classes
-        return [{"index": int(self.indices[i]), "actual": c[int(self.labels[i])],
-                 "pred_a": c[int(self.pred_a[i])], "pred_b": c[int(self.pred_b[i])]} for i in range(n)]
+        return [
+            {
+                "index": int(self.indices[i]),
+                "actual": c[int(self.labels[i])],
+                "pred_a": c[int(self.pred_a[i])],
+                "pred_b": c[int(self.pred_b[i])],
+            }
+            for i in range(n)
+        ]
 
 
 def compare_predictions(a: Any, b: Any) -> Comparison:

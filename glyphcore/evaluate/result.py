@@ -24,8 +24,9 @@ from glyphcore.infer.calibration import expected_calibration_error, reliability_
 __all__ = ["EvalResult", "per_family_rows"]
 
 
-def per_family_rows(labels: np.ndarray, preds: np.ndarray, font_ids: np.ndarray | None,
-                    fonts: list[tuple[str, str]], classes: list[str]) -> list[dict[str, Any]]:
+def per_family_rows(
+    labels: np.ndarray, preds: np.ndarray, font_ids: np.ndarray | None, fonts: list[tuple[str, str]], classes: list[str]
+) -> list[dict[str, Any]]:
     """Accuracy per design family, worst first (see :attr:`EvalResult.per_family`)."""
     if font_ids is None or not fonts or font_ids.shape != labels.shape:
         return []
@@ -42,12 +43,21 @@ def per_family_rows(labels: np.ndarray, preds: np.ndarray, font_ids: np.ndarray 
             pairs, counts = np.unique(np.stack([lab[wrong], pr[wrong]], 1), axis=0, return_counts=True)
             a, b = pairs[int(np.argmax(counts))]
             top = f"{classes[int(a)]} -> {classes[int(b)]} x {int(counts.max())}"
-        rows.append({"family": str(name), "style": ", ".join(styles), "fonts": int(np.unique(font_ids[m]).size),
-                     "n": int(m.sum()), "errors": int(wrong.sum()), "accuracy": float(np.mean(~wrong)),
-                     "accuracy_il_size_merged": merged_accuracy(lab, pr, classes, "I/l+size_only"),
-                     "top_confusion": top})
+        rows.append(
+            {
+                "family": str(name),
+                "style": ", ".join(styles),
+                "fonts": int(np.unique(font_ids[m]).size),
+                "n": int(m.sum()),
+                "errors": int(wrong.sum()),
+                "accuracy": float(np.mean(~wrong)),
+                "accuracy_il_size_merged": merged_accuracy(lab, pr, classes, "I/l+size_only"),
+                "top_confusion": top,
+            }
+        )
     rows.sort(key=lambda r: (r["accuracy"], r["family"]))
     return rows
+
 
 @dataclass
 class EvalResult:
@@ -170,8 +180,17 @@ class EvalResult:
 
     def top_losses(self, k: int = 16, actual: str | None = None, predicted: str | None = None) -> list[TopLoss]:
         """The ``k`` largest losses, optionally within one confusion cell."""
-        return top_losses(self.loss, self.labels, self.preds, self.classes, k,
-                          p_true=self.p_true, p_pred=self.p_pred, actual=actual, predicted=predicted)
+        return top_losses(
+            self.loss,
+            self.labels,
+            self.preds,
+            self.classes,
+            k,
+            p_true=self.p_true,
+            p_pred=self.p_pred,
+            actual=actual,
+            predicted=predicted,
+        )
 
     def cell_indices(self, actual: str, predicted: str) -> np.ndarray:
         """Sample positions in the cell (actual, predicted), largest loss first."""

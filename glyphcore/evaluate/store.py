@@ -26,8 +26,16 @@ from glyphcore.errors import CheckpointError, DataError, GlyphError
 from glyphcore.evaluate.metrics import confusion_matrix
 from glyphcore.evaluate.result import EvalResult
 
-__all__ = ["EVAL_FORMAT", "TRAINED_ON_FILE", "PREDICTION_DTYPE", "evaluate_predictor", "evaluate_run", "load_eval",
-           "eval_dir", "stored_splits"]
+__all__ = [
+    "EVAL_FORMAT",
+    "TRAINED_ON_FILE",
+    "PREDICTION_DTYPE",
+    "evaluate_predictor",
+    "evaluate_run",
+    "load_eval",
+    "eval_dir",
+    "stored_splits",
+]
 
 # bump when the files change: older caches are recomputed. /2: calibrated probabilities (the
 # checkpoint's temperature, part of the key), the uncalibrated top probability and the font of each sample.
@@ -36,8 +44,18 @@ EVAL_FORMAT = "glyphcore.eval/2"
 TRAINED_ON_FILE = "trained_on.json"
 # p_true, p_pred, loss: calibrated (softmax(logits / T)); p_pred_raw: the top probability at T = 1;
 # font: index into summary["fonts"] ([family, style] per font of the data set), -1 when unknown.
-PREDICTION_DTYPE = np.dtype([("label", "<i2"), ("pred", "<i2"), ("p_true", "<f4"), ("p_pred", "<f4"), ("loss", "<f4"),
-                             ("p_pred_raw", "<f4"), ("font", "<i4")])
+PREDICTION_DTYPE = np.dtype(
+    [
+        ("label", "<i2"),
+        ("pred", "<i2"),
+        ("p_true", "<f4"),
+        ("p_pred", "<f4"),
+        ("loss", "<f4"),
+        ("p_pred_raw", "<f4"),
+        ("font", "<i4"),
+    ]
+)
+
 
 def _file_key(path: Path, known: dict[str, Any] | None = None) -> dict[str, Any]:
     """size + mtime + sha256 of a checkpoint; the hash is reused when size and mtime match ``known``."""
@@ -98,26 +116,37 @@ def load_eval(out_dir: str | os.PathLike) -> EvalResult:
         cm = np.load(out / "confusion.npy", allow_pickle=False)
         p = np.load(out / "predictions.npy", allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise DataError(f"{out} does not hold a complete evaluation ({e}): run `python -m glyphcore evaluate`") from None
+        raise DataError(
+            f"{out} does not hold a complete evaluation ({e}): run `python -m glyphcore evaluate`"
+        ) from None
     run_dir = out.parent.parent
     names = p.dtype.names or ()
     return EvalResult(
-        classes=list(summary["classes"]), split=summary["split"], which=summary.get("which", "best"),
-        labels=p["label"].astype(np.int64), preds=p["pred"].astype(np.int64),
-        p_true=p["p_true"].astype(np.float32), p_pred=p["p_pred"].astype(np.float32),
-        loss=p["loss"].astype(np.float32), confusion=cm,
+        classes=list(summary["classes"]),
+        split=summary["split"],
+        which=summary.get("which", "best"),
+        labels=p["label"].astype(np.int64),
+        preds=p["pred"].astype(np.int64),
+        p_true=p["p_true"].astype(np.float32),
+        p_pred=p["p_pred"].astype(np.float32),
+        loss=p["loss"].astype(np.float32),
+        confusion=cm,
         checkpoint=run_dir / summary.get("key", {}).get("checkpoint", {}).get("file", runs.BEST_CKPT),
-        run_dir=run_dir, out_dir=out, dataset=summary.get("dataset", {}),
-        seconds=float(summary.get("seconds", 0.0)), images_per_s=float(summary.get("images_per_s", 0.0)),
-        device=summary.get("device", ""), cached=True,
+        run_dir=run_dir,
+        out_dir=out,
+        dataset=summary.get("dataset", {}),
+        seconds=float(summary.get("seconds", 0.0)),
+        images_per_s=float(summary.get("images_per_s", 0.0)),
+        device=summary.get("device", ""),
+        cached=True,
         p_pred_raw=p["p_pred_raw"].astype(np.float32) if "p_pred_raw" in names else None,
         font_ids=p["font"].astype(np.int64) if "font" in names and summary.get("fonts") else None,
-        fonts=[tuple(f) for f in summary.get("fonts") or []], temperature=float(summary.get("temperature", 1.0)),
+        fonts=[tuple(f) for f in summary.get("fonts") or []],
+        temperature=float(summary.get("temperature", 1.0)),
     )
 
 
-def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = None,
-                       progress: Any = None) -> EvalResult:
+def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = None, progress: Any = None) -> EvalResult:
     """Run a predictor over a whole :class:`~glyphcore.data.ImageSet` (no gradients, big batches).
 
     Args:
@@ -162,11 +191,11 @@ def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = No
     t0 = time.perf_counter()
     with torch.inference_mode():
         for s in range(0, n, bs):
-            x = frame_to_tensor(images[s:s + bs], size, c_in).to(dev, non_blocking=True)
+            x = frame_to_tensor(images[s : s + bs], size, c_in).to(dev, non_blocking=True)
             x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(labels[s:s + bs]).to(dev)
+            y = torch.from_numpy(labels[s : s + bs]).to(dev)
             logits = predictor.model(x).float()
-            p_pred_raw[s:s + x.shape[0]] = logits.softmax(dim=1).max(dim=1).values.cpu().numpy()
+            p_pred_raw[s : s + x.shape[0]] = logits.softmax(dim=1).max(dim=1).values.cpu().numpy()
             logp = (logits / temperature).log_softmax(dim=1)
             lp_pred, pred = logp.max(dim=1)
             lp_true = logp.gather(1, y[:, None])[:, 0]
@@ -187,22 +216,44 @@ def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = No
     font_ids, fonts = None, []
     if getattr(data, "font_ids", None) is not None and isinstance(meta.get("fonts"), list):
         # the per-family rows: each sample's font, and each font's design family and style
-        fonts = [(str(f.get("family", "?")), str(f.get("style", ""))) if isinstance(f, dict) else ("?", "")
-                 for f in meta["fonts"]]
+        fonts = [
+            (str(f.get("family", "?")), str(f.get("style", ""))) if isinstance(f, dict) else ("?", "")
+            for f in meta["fonts"]
+        ]
         font_ids = np.asarray(data.font_ids, dtype=np.int64)
         if font_ids.shape != (n,) or (n and (font_ids.min() < 0 or font_ids.max() >= len(fonts))):
             font_ids, fonts = None, []
     return EvalResult(
-        classes=classes, split=str(data.split), labels=labels, preds=preds, p_true=p_true, p_pred=p_pred,
-        loss=loss, confusion=confusion_matrix(labels, preds, len(classes)), checkpoint=predictor.path,
-        dataset=dataset, seconds=seconds, images_per_s=n / seconds if seconds > 0 else 0.0, device=str(dev),
-        p_pred_raw=p_pred_raw, font_ids=font_ids, fonts=fonts, temperature=temperature,
+        classes=classes,
+        split=str(data.split),
+        labels=labels,
+        preds=preds,
+        p_true=p_true,
+        p_pred=p_pred,
+        loss=loss,
+        confusion=confusion_matrix(labels, preds, len(classes)),
+        checkpoint=predictor.path,
+        dataset=dataset,
+        seconds=seconds,
+        images_per_s=n / seconds if seconds > 0 else 0.0,
+        device=str(dev),
+        p_pred_raw=p_pred_raw,
+        font_ids=font_ids,
+        fonts=fonts,
+        temperature=temperature,
     )
 
 
-def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "best", *,
-                 force: bool = False, device: str | None = None, batch_size: int | None = None,
-                 progress: Any = None) -> EvalResult:
+def evaluate_run(
+    run_ref: str | os.PathLike,
+    split: str = "test",
+    which: str = "best",
+    *,
+    force: bool = False,
+    device: str | None = None,
+    batch_size: int | None = None,
+    progress: Any = None,
+) -> EvalResult:
     """Evaluate a run's checkpoint on a split of the data it was trained on, cached in its eval/ folder.
 
     The stored result is reused while the checkpoint is the same file (size, mtime, sha256) and the
@@ -240,8 +291,12 @@ def evaluate_run(run_ref: str | os.PathLike, split: str = "test", which: str = "
     from glyphcore.infer.calibration import temperature_of
 
     # the temperature keys the cache too: probabilities shown are softmax(logits / T)
-    key = {"checkpoint": _file_key(ckpt, (stored.get("key") or {}).get("checkpoint")), "split": split,
-           "which": which, "temperature": temperature_of(load_checkpoint(ckpt))}
+    key = {
+        "checkpoint": _file_key(ckpt, (stored.get("key") or {}).get("checkpoint")),
+        "split": split,
+        "which": which,
+        "temperature": temperature_of(load_checkpoint(ckpt)),
+    }
     if out is not None and not force and stored.get("format") == EVAL_FORMAT and _same_key(stored.get("key"), key):
         if _data_hash_unchanged(stored.get("dataset") or {}):
             try:
@@ -285,8 +340,12 @@ def _record_trained_on(run_dir: Path, trained: dict[str, Any], evaluated: dict[s
                 return
         except (OSError, ValueError):
             pass
-    record = {"source": evaluated.get("source"), "id": evaluated.get("id"), "hash": trained["hash"],
-              "families": evaluated["families"]}
+    record = {
+        "source": evaluated.get("source"),
+        "id": evaluated.get("id"),
+        "hash": trained["hash"],
+        "families": evaluated["families"],
+    }
     _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))
 
 
@@ -299,7 +358,10 @@ def _same_key(stored: Any, key: dict[str, Any]) -> bool:
         return False
     a, b = stored.get("checkpoint") or {}, key["checkpoint"]
     return (stored.get("split"), stored.get("which"), stored.get("temperature")) == (
-        key["split"], key["which"], key["temperature"]) and all(a.get(k) == b.get(k) for k in ("file", "size", "sha256"))
+        key["split"],
+        key["which"],
+        key["temperature"],
+    ) and all(a.get(k) == b.get(k) for k in ("file", "size", "sha256"))
 
 
 def _data_hash_unchanged(stored: dict[str, Any]) -> bool:

@@ -23,6 +23,16 @@ from glyphcore.infer.predictor import Prediction, Predictor, checkpoint_path, lo
 from glyphcore.infer.preprocess import MIN_INK_FRACTION, Prepared, frame_to_tensor, preprocess
 
 __all__ = [
-    "MAX_INPUT_PIXELS", "MIN_INK_FRACTION", "Prepared", "Prediction", "Predictor", "preprocess", "frame_to_tensor",
-    "load_predictor", "checkpoint_path", "saliency", "feature_maps", "last_module_of_type",
+    "MAX_INPUT_PIXELS",
+    "MIN_INK_FRACTION",
+    "Prepared",
+    "Prediction",
+    "Predictor",
+    "preprocess",
+    "frame_to_tensor",
+    "load_predictor",
+    "checkpoint_path",
+    "saliency",
+    "feature_maps",
+    "last_module_of_type",
 ]

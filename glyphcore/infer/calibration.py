@@ -100,9 +100,15 @@ def reliability_bins(confidence: Any, correct: Any, n_bins: int = ECE_BINS) -> l
     for b in range(n_bins):
         m = idx == b
         c = int(m.sum())
-        out.append({"lo": b / n_bins, "hi": (b + 1) / n_bins, "count": c,
-                    "confidence": float(conf[m].mean()) if c else math.nan,
-                    "accuracy": float(ok[m].mean()) if c else math.nan})
+        out.append(
+            {
+                "lo": b / n_bins,
+                "hi": (b + 1) / n_bins,
+                "count": c,
+                "confidence": float(conf[m].mean()) if c else math.nan,
+                "accuracy": float(ok[m].mean()) if c else math.nan,
+            }
+        )
     return out
 
 
@@ -190,8 +196,9 @@ class LetterJudgement:
     reasons: list[str]
 
 
-def _distances(features: torch.Tensor, means: torch.Tensor, precision: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def _distances(
+    features: torch.Tensor, means: torch.Tensor, precision: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared Mahalanobis distance of each feature vector to its nearest class mean, and that class."""
     f = features.double().cpu()
     mu, prec = means.double().cpu(), precision.double().cpu()
@@ -202,8 +209,12 @@ def _distances(features: torch.Tensor, means: torch.Tensor, precision: torch.Ten
     return dist.float(), nearest
 
 
-def judge_letters(logits: torch.Tensor, features: torch.Tensor | None, calibration: dict[str, Any] | None,
-                  classes: list[str] | None = None) -> LetterJudgement | None:
+def judge_letters(
+    logits: torch.Tensor,
+    features: torch.Tensor | None,
+    calibration: dict[str, Any] | None,
+    classes: list[str] | None = None,
+) -> LetterJudgement | None:
     """Judge a batch with a checkpoint's stored thresholds (``calibration["letter"]``).
 
     Args:
@@ -226,8 +237,13 @@ def judge_letters(logits: torch.Tensor, features: torch.Tensor | None, calibrati
     nearest = preds.cpu()
     means, prec = spec.get("means"), spec.get("precision")
     max_d = spec.get("max_distance")
-    if features is not None and isinstance(means, torch.Tensor) and isinstance(prec, torch.Tensor) \
-            and max_d is not None and means.shape[1] == features.shape[1]:
+    if (
+        features is not None
+        and isinstance(means, torch.Tensor)
+        and isinstance(prec, torch.Tensor)
+        and max_d is not None
+        and means.shape[1] == features.shape[1]
+    ):
         dist, nearest = _distances(features, means, prec)
     min_c = float(spec.get("min_confidence", 0.0))
     conf_np, dist_np, pred_np, near_np = conf.cpu().numpy(), dist.numpy(), preds.cpu().numpy(), nearest.numpy()
@@ -239,21 +255,31 @@ def judge_letters(logits: torch.Tensor, features: torch.Tensor | None, calibrati
         far = max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > float(max_d)
         unsure = conf_np[i] < min_c
         if far:
-            reasons.append(f"not a letter: it looks like none of the letters the model learned (even the nearest, "
-                           f"{near}, is {math.sqrt(dist_np[i] / float(max_d)):.1f}x as far in the model's features "
-                           f"as the letters it knows)")
+            reasons.append(
+                f"not a letter: it looks like none of the letters the model learned (even the nearest, "
+                f"{near}, is {math.sqrt(dist_np[i] / float(max_d)):.1f}x as far in the model's features "
+                f"as the letters it knows)"
+            )
         elif unsure:
-            reasons.append(f"unsure: the best guess, {name}, has only {conf_np[i]:.0%} confidence (letters the model "
-                           f"knows get at least {min_c:.0%})")
+            reasons.append(
+                f"unsure: the best guess, {name}, has only {conf_np[i]:.0%} confidence (letters the model "
+                f"knows get at least {min_c:.0%})"
+            )
         else:
             reasons.append("")
         letter[i] = not (far or unsure)
     return LetterJudgement(letter=letter, confidence=conf_np, distance=dist_np, reasons=reasons)
 
 
-def fit_calibration(logits: Any, labels: Any, features: Any = None, *, split: str = "valid",
-                    confidence_quantile: float = CONFIDENCE_QUANTILE,
-                    distance_quantile: float = DISTANCE_QUANTILE) -> dict[str, Any]:
+def fit_calibration(
+    logits: Any,
+    labels: Any,
+    features: Any = None,
+    *,
+    split: str = "valid",
+    confidence_quantile: float = CONFIDENCE_QUANTILE,
+    distance_quantile: float = DISTANCE_QUANTILE,
+) -> dict[str, Any]:
     """Fit the temperature and the letter thresholds on one split's logits; the checkpoint entry.
 
     Args:
@@ -274,8 +300,10 @@ def fit_calibration(logits: Any, labels: Any, features: Any = None, *, split: st
     c0, pred = p0.max(1)
     c1 = p1.max(1).values
     ok = (pred == y).numpy()
-    letter: dict[str, Any] = {"min_confidence": float(np.quantile(c1.numpy(), confidence_quantile)),
-                              "confidence_quantile": float(confidence_quantile)}
+    letter: dict[str, Any] = {
+        "min_confidence": float(np.quantile(c1.numpy(), confidence_quantile)),
+        "confidence_quantile": float(confidence_quantile),
+    }
     if features is not None:
         f = torch.as_tensor(_np(features), dtype=torch.float64)
         k, dim = z.shape[1], f.shape[1]
@@ -294,14 +322,20 @@ def fit_calibration(logits: Any, labels: Any, features: Any = None, *, split: st
         cov = (1 - shrink) * cov + shrink * (torch.trace(cov) / dim + 1e-12) * torch.eye(dim, dtype=torch.float64)
         prec = torch.linalg.inv(cov)
         d = _distances(f, means, prec)[0].numpy()
-        letter.update(means=means.float(), precision=prec.float(),
-                      max_distance=float(np.quantile(d, 1.0 - distance_quantile)),
-                      distance_quantile=float(distance_quantile))
+        letter.update(
+            means=means.float(),
+            precision=prec.float(),
+            max_distance=float(np.quantile(d, 1.0 - distance_quantile)),
+            distance_quantile=float(distance_quantile),
+        )
     return {
-        "temperature": t, "fitted_on": split, "n": int(y.numel()),
+        "temperature": t,
+        "fitted_on": split,
+        "n": int(y.numel()),
         "ece_before": expected_calibration_error(c0.numpy(), ok),
         "ece_after": expected_calibration_error(c1.numpy(), ok),
-        "nll_before": _nll(z.double(), y, 1.0), "nll_after": _nll(z.double(), y, t),
+        "nll_before": _nll(z.double(), y, 1.0),
+        "nll_after": _nll(z.double(), y, t),
         "letter": letter,
     }
 
@@ -323,8 +357,14 @@ def temperature_of(ckpt: dict[str, Any]) -> float:
     return float(cal["temperature"]) if cal else 1.0
 
 
-def collect_outputs(model: nn.Module, images: Any, input_size: tuple[int, int], in_channels: int,
-                    device: torch.device, batch_size: int = _BATCH) -> tuple[torch.Tensor, torch.Tensor | None]:
+def collect_outputs(
+    model: nn.Module,
+    images: Any,
+    input_size: tuple[int, int],
+    in_channels: int,
+    device: torch.device,
+    batch_size: int = _BATCH,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits and penultimate features of a uint8 N x C x H x W array (or a DeviceData's images), on the CPU."""
     from glyphcore.infer.preprocess import frame_to_tensor
 
@@ -332,7 +372,7 @@ def collect_outputs(model: nn.Module, images: Any, input_size: tuple[int, int], 
     n = int(images.shape[0])
     model.eval()
     for s in range(0, n, batch_size):
-        chunk = images[s:s + batch_size]
+        chunk = images[s : s + batch_size]
         if isinstance(chunk, torch.Tensor):
             x = chunk.to(device).float().div_(255.0)
             if tuple(x.shape[-2:]) != tuple(input_size):
@@ -347,8 +387,9 @@ def collect_outputs(model: nn.Module, images: Any, input_size: tuple[int, int], 
     return torch.cat(logits), (torch.cat(feats) if feats and len(feats) == len(logits) else None)
 
 
-def calibrate_checkpoint(path: str | os.PathLike, images: Any, labels: Any, *, split: str = "valid",
-                         device: str | torch.device | None = None) -> dict[str, Any]:
+def calibrate_checkpoint(
+    path: str | os.PathLike, images: Any, labels: Any, *, split: str = "valid", device: str | torch.device | None = None
+) -> dict[str, Any]:
     """Fit a checkpoint's calibration on a labelled split and rewrite the file with it, atomically.
 
     The weights are unchanged (their checksum too); only the ``"calibration"`` entry is added or
@@ -375,8 +416,9 @@ def calibrate_checkpoint(path: str | os.PathLike, images: Any, labels: Any, *, s
     if int(images.shape[0]) == 0 or int(np.asarray(_np(labels)).shape[0]) != int(images.shape[0]):
         raise DataError(f"calibrating {path} needs a labelled split with images, got {int(images.shape[0])} images")
     predictor = load_predictor(path, device=device)
-    logits, feats = collect_outputs(predictor.model, images, predictor.input_size, predictor.in_channels,
-                                    predictor.device)
+    logits, feats = collect_outputs(
+        predictor.model, images, predictor.input_size, predictor.in_channels, predictor.device
+    )
     labels_np = np.asarray(_np(labels), dtype=np.int64)
     if labels_np.max(initial=0) >= logits.shape[1]:
         raise DataError(f"the labels of {split} go up to {labels_np.max()} but {path} has {logits.shape[1]} classes")

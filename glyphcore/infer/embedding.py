@@ -47,8 +47,9 @@ class SplitFeatures:
 
 
 @torch.inference_mode()
-def split_features(predictor: Any, split: str = "valid", *, source: str | None = None, per_class: int = 10,
-                   seed: int = 0) -> SplitFeatures:
+def split_features(
+    predictor: Any, split: str = "valid", *, source: str | None = None, per_class: int = 10, seed: int = 0
+) -> SplitFeatures:
     """Penultimate features and predictions of ``per_class`` images of each class of a split.
 
     Args:
@@ -66,8 +67,10 @@ def split_features(predictor: Any, split: str = "valid", *, source: str | None =
 
     data = load_dataset(source or predictor.data_source, split)
     if list(data.classes) != list(predictor.classes):
-        raise DataError(f"{source or predictor.data_source}/{split} has other classes than the model "
-                        f"({len(data.classes)} vs {len(predictor.classes)}): the map needs the model's own data")
+        raise DataError(
+            f"{source or predictor.data_source}/{split} has other classes than the model "
+            f"({len(data.classes)} vs {len(predictor.classes)}): the map needs the model's own data"
+        )
     layer = last_module_of_type(predictor.model, nn.Linear)
     if layer is None:
         raise ConfigError(f"{type(predictor.model).__name__} has no nn.Linear layer: it has no penultimate features")
@@ -78,7 +81,9 @@ def split_features(predictor: Any, split: str = "valid", *, source: str | None =
     handle = layer.register_forward_pre_hook(lambda _m, args: store.append(args[0].detach().float().flatten(1)))
     try:
         for s in range(0, len(idx), _BATCH):
-            x = frame_to_tensor(images[s:s + _BATCH], predictor.input_size, predictor.in_channels).to(predictor.device)
+            x = frame_to_tensor(images[s : s + _BATCH], predictor.input_size, predictor.in_channels).to(
+                predictor.device
+            )
             with predictor.lock:
                 logits = predictor.model(x)
             feats.append(store.pop().cpu())

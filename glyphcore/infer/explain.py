@@ -13,6 +13,7 @@ from glyphcore.infer.preprocess import Prepared
 
 __all__ = ["saliency", "feature_maps", "last_module_of_type"]
 
+
 def last_module_of_type(model: torch.nn.Module, kind: type[torch.nn.Module]) -> torch.nn.Module | None:
     """The last sub-module of ``model`` (in registration order, which is forward order for the zoo)
     that is a ``kind`` (e.g. the last ``nn.Conv2d`` for Grad-CAM, the last ``nn.Linear`` whose input
@@ -42,8 +43,15 @@ def _target_index(predictor: Predictor, logits: torch.Tensor, target: int | str 
     return int(target)
 
 
-def saliency(predictor: Predictor, prepared: Prepared | torch.Tensor, target: int | str | None = None,
-             method: str = "gradcam", samples: int = 16, noise: float = 0.1, seed: int = 0) -> np.ndarray:
+def saliency(
+    predictor: Predictor,
+    prepared: Prepared | torch.Tensor,
+    target: int | str | None = None,
+    method: str = "gradcam",
+    samples: int = 16,
+    noise: float = 0.1,
+    seed: int = 0,
+) -> np.ndarray:
     """Where in the input the model looked for ``target`` (default: its prediction).
 
     Args:
@@ -66,8 +74,9 @@ def saliency(predictor: Predictor, prepared: Prepared | torch.Tensor, target: in
         return _saliency(predictor, x, target, method, samples, noise, seed)
 
 
-def _saliency(predictor: Predictor, x: torch.Tensor, target: int | str | None, method: str, samples: int,
-              noise: float, seed: int) -> np.ndarray:
+def _saliency(
+    predictor: Predictor, x: torch.Tensor, target: int | str | None, method: str, samples: int, noise: float, seed: int
+) -> np.ndarray:
     import torch.nn.functional as F
 
     model = predictor.model
@@ -126,9 +135,9 @@ def feature_maps(predictor: Predictor, prepared: Prepared | torch.Tensor) -> lis
     with predictor.lock:
         for name, m in predictor.model.named_modules():
             if isinstance(m, torch.nn.Conv2d):
-                hooks.append(m.register_forward_hook(
-                    lambda _m, _i, o, name=name: out.append((name, o[0].float().cpu().numpy()))
-                ))
+                hooks.append(
+                    m.register_forward_hook(lambda _m, _i, o, name=name: out.append((name, o[0].float().cpu().numpy())))
+                )
         try:
             predictor.model(x)
         finally:

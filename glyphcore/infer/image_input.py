@@ -27,8 +27,19 @@ MAX_INPUT_PIXELS = 50_000_000
 WORK_SIDE = 1024  # px: larger images are shrunk to this side (anti-aliased) before any other work
 
 
-_MODE_TO_RGB = {"CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB",
-                "P": "RGBA", "PA": "RGBA", "LA": "RGBA", "La": "RGBA", "RGBa": "RGBA", "1": "L"}
+_MODE_TO_RGB = {
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LAB": "RGB",
+    "HSV": "RGB",
+    "RGBX": "RGB",
+    "P": "RGBA",
+    "PA": "RGBA",
+    "LA": "RGBA",
+    "La": "RGBA",
+    "RGBa": "RGBA",
+    "1": "L",
+}
 
 
 def _describe(image: Any) -> str:
@@ -104,9 +115,7 @@ def open_image(image: Any) -> Image.Image:
     try:
         img.load()
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageInputError(
-            f"{name} is truncated or corrupt ({e}): save or upload the whole file again"
-        ) from None
+        raise ImageInputError(f"{name} is truncated or corrupt ({e}): save or upload the whole file again") from None
     except Image.DecompressionBombError as e:
         raise _too_large(name, _bomb_pixels(str(e))) from None
     return _upright(img)

@@ -102,9 +102,19 @@ def _reference(predictor: Any, space: str, source: str, split: str, per_class: i
             f"nearest neighbours need the data the model was trained on"
         )
     mtime = predictor.path.stat().st_mtime_ns if space == "features" else 0
-    key = (space, source, split, (data.meta or {}).get("hash"), len(data), per_class, seed,
-           str(predictor.path) if space == "features" else None, mtime, tuple(predictor.input_size),
-           predictor.in_channels)  # fmt: skip
+    key = (
+        space,
+        source,
+        split,
+        (data.meta or {}).get("hash"),
+        len(data),
+        per_class,
+        seed,
+        str(predictor.path) if space == "features" else None,
+        mtime,
+        tuple(predictor.input_size),
+        predictor.in_channels,
+    )
     with _lock:
         if key in _cache:
             return _cache[key]
@@ -112,13 +122,18 @@ def _reference(predictor: Any, space: str, source: str, split: str, per_class: i
     images = np.asarray(data.images[idx])  # N x C x H x W uint8
     chunks = []
     for s in range(0, len(idx), _BATCH):
-        x = frame_to_tensor(images[s:s + _BATCH], predictor.input_size, predictor.in_channels).to(predictor.device)
+        x = frame_to_tensor(images[s : s + _BATCH], predictor.input_size, predictor.in_channels).to(predictor.device)
         chunks.append(penultimate_features(predictor.model, x) if space == "features" else _pixels(x))
     emb = torch.cat(chunks) if chunks else torch.zeros(0, 1)
     if space == "features":
         emb = F.normalize(emb, dim=1)
-    ref = {"indices": idx, "labels": np.asarray(data.labels)[idx], "images": images, "emb": emb,
-           "classes": list(data.classes)}
+    ref = {
+        "indices": idx,
+        "labels": np.asarray(data.labels)[idx],
+        "images": images,
+        "emb": emb,
+        "classes": list(data.classes),
+    }
     with _lock:
         if len(_cache) >= _CACHE_MAX:
             _cache.pop(next(iter(_cache)))
@@ -171,7 +186,11 @@ def nearest_glyphs(
         dist = torch.cdist(_pixels(x), ref["emb"], compute_mode="donot_use_mm_for_euclid_dist")[0].numpy()
     order = np.argsort(dist, kind="stable")[: max(0, int(k))]
     return [
-        Neighbour(index=int(ref["indices"][i]), label=ref["classes"][int(ref["labels"][i])],
-                  distance=float(dist[i]), image=ref["images"][i][0])
+        Neighbour(
+            index=int(ref["indices"][i]),
+            label=ref["classes"][int(ref["labels"][i])],
+            distance=float(dist[i]),
+            image=ref["images"][i][0],
+        )
         for i in order
-    ]  # fmt: skip
+    ]

@@ -1,7 +1,7 @@
 """Checkpoints into warm predictors: a model rebuilt from its file alone, ready for many predictions.
 
-    predictor = load_predictor("starter")         # a run id, a run folder, "starter" or a .pt file
-    [pred] = predictor.predict(prepared, topk=5)  # pred.label, pred.topk = [("A", 0.97), ...]
+predictor = load_predictor("starter")         # a run id, a run folder, "starter" or a .pt file
+[pred] = predictor.predict(prepared, topk=5)  # pred.label, pred.topk = [("A", 0.97), ...]
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from glyphcore.runs.store import checkpoint_path
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
 from glyphcore.infer.calibration import calibration_of, judge_letters, logits_and_features
 from glyphcore.infer.preprocess import Prepared, preprocess
+from glyphcore.runs.store import checkpoint_path
 
 __all__ = ["Prediction", "Predictor", "load_predictor", "checkpoint_path"]
+
 
 @dataclass
 class Prediction:
@@ -159,9 +160,13 @@ class Predictor:
         top_p, top_i = probs.topk(k, dim=1)
         probs_np, p_lists, i_lists = probs.cpu().numpy(), top_p.cpu().tolist(), top_i.cpu().tolist()
         return [
-            Prediction(label=self.classes[ii[0]], topk=[(self.classes[i], float(p)) for i, p in zip(ii, pp)],
-                       probs=probs_np[n], letter=None if judged is None else bool(judged.letter[n]),
-                       reason="" if judged is None else judged.reasons[n])
+            Prediction(
+                label=self.classes[ii[0]],
+                topk=[(self.classes[i], float(p)) for i, p in zip(ii, pp)],
+                probs=probs_np[n],
+                letter=None if judged is None else bool(judged.letter[n]),
+                reason="" if judged is None else judged.reasons[n],
+            )
             for n, (pp, ii) in enumerate(zip(p_lists, i_lists))
         ]
 
@@ -187,8 +192,9 @@ def inference_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def load_predictor(run_ref: str | os.PathLike, which: str = "best",
-                   device: str | torch.device | None = None) -> Predictor:
+def load_predictor(
+    run_ref: str | os.PathLike, which: str = "best", device: str | torch.device | None = None
+) -> Predictor:
     """Rebuild a model from its checkpoint alone and return it warm, in eval mode.
 
     Args:
@@ -209,8 +215,12 @@ def load_predictor(run_ref: str | os.PathLike, which: str = "best",
     path = checkpoint_path(run_ref, which)
     ckpt = load_checkpoint(path)
     name, args, classes = ckpt["model_name"], ckpt["model_args"], ckpt["classes"]
-    if not isinstance(args, dict) or not isinstance(classes, (list, tuple)) or not classes \
-            or not all(isinstance(c, str) for c in classes):
+    if (
+        not isinstance(args, dict)
+        or not isinstance(classes, (list, tuple))
+        or not classes
+        or not all(isinstance(c, str) for c in classes)
+    ):
         raise CheckpointError(f"{path} has malformed model_args or classes: re-save it with glyphcore")
     n_out = args.get("num_classes", len(classes))
     if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out != len(classes):

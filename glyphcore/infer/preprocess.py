@@ -72,14 +72,23 @@ def placement_of(preview: np.ndarray) -> Placement | None:
     h = bottom - top + 1
     cap = f"the guide lines are {CAP_HEIGHT} px apart"
     if h < _MIN_INK_HEIGHT:
-        status, msg = "small", (f"the drawing is small for the guide lines ({h} px tall, {100 * h / CAP_HEIGHT:.0f}% "
-                                f"of the cap height; {cap}): the model reads letters drawn between them")
+        status, msg = (
+            "small",
+            (
+                f"the drawing is small for the guide lines ({h} px tall, {100 * h / CAP_HEIGHT:.0f}% "
+                f"of the cap height; {cap}): the model reads letters drawn between them"
+            ),
+        )
     elif h > _MAX_INK_HEIGHT:
-        status, msg = "large", (f"the drawing is far larger than the guide lines ({h} px tall, "
-                                f"{100 * h / CAP_HEIGHT:.0f}% of the cap height; {cap})")
+        status, msg = (
+            "large",
+            (
+                f"the drawing is far larger than the guide lines ({h} px tall, "
+                f"{100 * h / CAP_HEIGHT:.0f}% of the cap height; {cap})"
+            ),
+        )
     elif bottom < BASELINE_ROW - _MAX_FLOAT:
-        status, msg = "high", (f"the drawing floats {BASELINE_ROW - bottom} px above the baseline: "
-                               f"letters stand on it")
+        status, msg = "high", (f"the drawing floats {BASELINE_ROW - bottom} px above the baseline: letters stand on it")
     elif top > BASELINE_ROW:
         status, msg = "low", "the drawing lies entirely below the baseline: letters stand on it"
     else:
@@ -186,7 +195,7 @@ def _centre_square(ink: np.ndarray) -> np.ndarray:
     src_x0, dst_x0 = max(0, -left), max(0, left)
     n = min(w - src_x0, side - dst_x0)
     if n > 0:
-        out[top:top + h, dst_x0:dst_x0 + n] = ink[:, src_x0:src_x0 + n]
+        out[top : top + h, dst_x0 : dst_x0 + n] = ink[:, src_x0 : src_x0 + n]
     return out
 
 
@@ -199,8 +208,9 @@ def _resize(square: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(square, "L").resize((w, h), method))
 
 
-def frame_to_tensor(frame: np.ndarray, input_size: tuple[int, int] = (FRAME_SIZE, FRAME_SIZE),
-                    in_channels: int = 1) -> torch.Tensor:
+def frame_to_tensor(
+    frame: np.ndarray, input_size: tuple[int, int] = (FRAME_SIZE, FRAME_SIZE), in_channels: int = 1
+) -> torch.Tensor:
     """uint8 image(s) -> the float tensor a model sees: the one conversion every reader of image
     arrays uses (evaluation, nearest glyphs, activation statistics, kept drawings, preprocess).
 
@@ -235,8 +245,9 @@ def frame_to_tensor(frame: np.ndarray, input_size: tuple[int, int] = (FRAME_SIZE
     return t
 
 
-def preprocess(image: Any, input_size: int | tuple[int, int] = (FRAME_SIZE, FRAME_SIZE),
-               in_channels: int = 1) -> Prepared:
+def preprocess(
+    image: Any, input_size: int | tuple[int, int] = (FRAME_SIZE, FRAME_SIZE), in_channels: int = 1
+) -> Prepared:
     """Turn a drawing or an image into the glyph frame and the exact tensor a model sees.
 
     Args:
@@ -264,15 +275,24 @@ def preprocess(image: Any, input_size: int | tuple[int, int] = (FRAME_SIZE, FRAM
     if contrast < _MIN_CONTRAST:
         note = "nothing is drawn: the image has no ink that stands out from its background"
     elif ink_fraction < MIN_INK_FRACTION:
-        note = (f"almost nothing is drawn ({ink_fraction:.2%} of the frame is ink; at least "
-                f"{MIN_INK_FRACTION:.1%} is needed): draw a letter between the guide lines")
+        note = (
+            f"almost nothing is drawn ({ink_fraction:.2%} of the frame is ink; at least "
+            f"{MIN_INK_FRACTION:.1%} is needed): draw a letter between the guide lines"
+        )
     if size == (FRAME_SIZE, FRAME_SIZE):
         tensor = frame_to_tensor(preview, size, in_channels)
     else:  # one resize from the full-resolution square, not two
         tensor = frame_to_tensor(_resize(square, size), size, in_channels)
-    return Prepared(tensor=tensor, preview=preview, ink_fraction=ink_fraction, empty=bool(note),
-                    inverted=inverted, source_size=(int(source_size[0]), int(source_size[1])), note=note,
-                    placement=None if note else placement_of(preview))
+    return Prepared(
+        tensor=tensor,
+        preview=preview,
+        ink_fraction=ink_fraction,
+        empty=bool(note),
+        inverted=inverted,
+        source_size=(int(source_size[0]), int(source_size[1])),
+        note=note,
+        placement=None if note else placement_of(preview),
+    )
 
 
 def recentre(prepared: Prepared) -> Prepared:
@@ -293,7 +313,7 @@ def recentre(prepared: Prepared) -> Prepared:
     p = prepared.preview
     rows = np.flatnonzero(p.max(axis=1) >= _CENTRE_LEVEL)
     cols = np.flatnonzero(p.max(axis=0) >= _CENTRE_LEVEL)
-    crop = p[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = p[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = CAP_HEIGHT / h
     new_h, new_w = CAP_HEIGHT, max(1, round(w * scale))
@@ -305,9 +325,15 @@ def recentre(prepared: Prepared) -> Prepared:
     out = np.zeros((FRAME_SIZE, FRAME_SIZE), np.uint8)
     top = BASELINE_ROW - new_h  # bottom on the baseline
     left = (FRAME_SIZE - new_w) // 2
-    out[top:top + new_h, left:left + new_w] = resized
+    out[top : top + new_h, left : left + new_w] = resized
     _, c, ih, iw = prepared.tensor.shape
-    return Prepared(tensor=frame_to_tensor(out, (ih, iw), c), preview=out,
-                    ink_fraction=float(np.count_nonzero(out >= 128)) / out.size, empty=False,
-                    inverted=prepared.inverted, source_size=prepared.source_size,
-                    placement=placement_of(out), recentred=True)
+    return Prepared(
+        tensor=frame_to_tensor(out, (ih, iw), c),
+        preview=out,
+        ink_fraction=float(np.count_nonzero(out >= 128)) / out.size,
+        empty=False,
+        inverted=prepared.inverted,
+        source_size=prepared.source_size,
+        placement=placement_of(out),
+        recentred=True,
+    )

@@ -122,9 +122,7 @@ def activation_curves(
     names = list(ACTIVATIONS) if names is None else list(names)
     unknown = [n for n in names if n not in ACTIVATIONS]
     if unknown:
-        raise ConfigError(
-            f"unknown activation {', '.join(map(repr, unknown))}: choose from {', '.join(ACTIVATIONS)}"
-        )
+        raise ConfigError(f"unknown activation {', '.join(map(repr, unknown))}: choose from {', '.join(ACTIVATIONS)}")
     if not (x_max > x_min) or points < 2:
         raise ConfigError(f"the grid needs x_max > x_min and at least 2 points, got [{x_min}, {x_max}] x {points}")
     curves = []
@@ -199,8 +197,17 @@ def measure_activations(
 
     # Per layer accumulators (float64 on the CPU: a handful of numbers per unit).
     acc: dict[str, dict] = {
-        n: {"min": float("inf"), "max": float("-inf"), "sum": 0.0, "sq": 0.0, "n": 0, "unit_max": None,
-            "saturated": 0, "counts": None, "shape": None}
+        n: {
+            "min": float("inf"),
+            "max": float("-inf"),
+            "sum": 0.0,
+            "sq": 0.0,
+            "n": 0,
+            "unit_max": None,
+            "saturated": 0,
+            "counts": None,
+            "shape": None,
+        }
         for n, _, _ in layers
     }
     act_of = {n: a for n, _, a in layers}
@@ -231,13 +238,14 @@ def measure_activations(
                     lo, hi = lo - 0.5, hi + 0.5
                 c = torch.histc(y.cpu(), bins=bins, min=lo, max=hi).double()
                 a["counts"] = c if a["counts"] is None else a["counts"] + c
+
         return hook
 
     handles = [m.register_forward_hook(make_hook(n)) for n, m, _ in layers]
     try:
         for phase["pass"] in (1, 2):
             for start in range(0, images.shape[0], batch_size):
-                model(images[start:start + batch_size].to(device))
+                model(images[start : start + batch_size].to(device))
     finally:
         for h in handles:
             h.remove()
@@ -263,7 +271,7 @@ def measure_activations(
                 counts=a["counts"].numpy(),
                 edges=np.linspace(lo, hi, bins + 1),
                 mean=mean,
-                std=var ** 0.5,
+                std=var**0.5,
                 dead_share=float((a["unit_max"] <= 0).sum()) / units if kind in _DEAD_FAMILY else None,
                 saturated_share=a["saturated"] / a["n"] if kind in _SATURATING else None,
             )

@@ -41,8 +41,17 @@ if TYPE_CHECKING:
     from glyphcore.infer.predictor import Predictor
 
 __all__ = [
-    "EXPORT_DIR", "FORMATS", "INSTALL_HINT", "METADATA_FORMAT", "ONNX_OPSET", "default_export_path", "export_metadata",
-    "export_model", "export_run", "fresh_export", "missing_packages",
+    "EXPORT_DIR",
+    "FORMATS",
+    "INSTALL_HINT",
+    "METADATA_FORMAT",
+    "ONNX_OPSET",
+    "default_export_path",
+    "export_metadata",
+    "export_model",
+    "export_run",
+    "fresh_export",
+    "missing_packages",
 ]
 
 # Format name -> file extension. The checkpoint (.pt) is the native format and not listed.
@@ -80,8 +89,10 @@ def missing_packages(fmt: str) -> list[str]:
 def _require(fmt: str) -> None:
     missing = missing_packages(fmt)
     if missing:
-        raise ConfigError(f"{fmt} export needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
-                          f"not installed: {INSTALL_HINT}")
+        raise ConfigError(
+            f"{fmt} export needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            f"not installed: {INSTALL_HINT}"
+        )
 
 
 def export_metadata(predictor: Predictor) -> dict[str, str]:
@@ -102,7 +113,7 @@ def export_metadata(predictor: Predictor) -> dict[str, str]:
         "frame": json.dumps(ck.get("frame")),
         "input": f"{INPUT_NAME}: float32 N x {c} x {h} x {w} in [0, 1] (uint8 / 255), white glyph on black",
         "output": f"{OUTPUT_NAME}: float32 N x {len(predictor.classes)} (softmax(logits / temperature) gives the "
-                  f"calibrated probabilities)",
+        f"calibrated probabilities)",
         "run": predictor.path.parent.name,
         "checkpoint": predictor.path.name,
         "epoch": json.dumps(ck.get("epoch")),
@@ -141,9 +152,17 @@ def _write_onnx(predictor: Predictor, meta: dict[str, str], tmp: Path) -> None:
     model, example, shapes = _export_inputs(predictor)
     # The exporter prints its progress on stdout; a command's output is the file it wrote.
     with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        onnx_program = torch.onnx.export(model, example, dynamo=True, dynamic_shapes=shapes, opset_version=ONNX_OPSET,
-                                         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], optimize=True,
-                                         verbose=False)
+        onnx_program = torch.onnx.export(
+            model,
+            example,
+            dynamo=True,
+            dynamic_shapes=shapes,
+            opset_version=ONNX_OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            optimize=True,
+            verbose=False,
+        )
     assert onnx_program is not None  # dynamo=True without a file always returns the program
     onnx_program.model.metadata_props.update(meta)
     onnx_program.save(tmp, external_data=False)
@@ -166,7 +185,9 @@ def _write_safetensors(predictor: Predictor, meta: dict[str, str], tmp: Path) ->
 
 
 _WRITERS: dict[str, Callable[[Any, dict[str, str], Path], None]] = {
-    "onnx": _write_onnx, "pt2": _write_pt2, "safetensors": _write_safetensors,
+    "onnx": _write_onnx,
+    "pt2": _write_pt2,
+    "safetensors": _write_safetensors,
 }
 
 
@@ -205,8 +226,14 @@ def export_model(predictor: Predictor, fmt: str, out: str | os.PathLike, *, over
     return out
 
 
-def export_run(run_ref: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, which: str = "best",
-               *, overwrite: bool = False) -> Path:
+def export_run(
+    run_ref: str | os.PathLike,
+    fmt: str,
+    out: str | os.PathLike | None = None,
+    which: str = "best",
+    *,
+    overwrite: bool = False,
+) -> Path:
     """Export a run's checkpoint.
 
     Args:

@@ -1,8 +1,8 @@
 """Fine-tuning from one of our own checkpoints: copy the weights that fit, skip a head that does not.
 
-    >>> ckpt = load_checkpoint("checkpoints/<run>/best.pt")          # glyphcore.checkpoint
-    >>> model = create_model(ckpt["model_name"], **{**ckpt["model_args"], "num_classes": 10})
-    >>> load_backbone_from_checkpoint(model, ckpt)                    # all but the 52-class head
+>>> ckpt = load_checkpoint("checkpoints/<run>/best.pt")          # glyphcore.checkpoint
+>>> model = create_model(ckpt["model_name"], **{**ckpt["model_args"], "num_classes": 10})
+>>> load_backbone_from_checkpoint(model, ckpt)                    # all but the 52-class head
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ def head_prefix(model: nn.Module) -> str:
     return name
 
 
-def load_backbone_from_checkpoint(model: nn.Module, ckpt: Mapping[str, Any],
-                                  strict_head: bool = False) -> BackboneLoad:
+def load_backbone_from_checkpoint(model: nn.Module, ckpt: Mapping[str, Any], strict_head: bool = False) -> BackboneLoad:
     """Copy the weights of ``ckpt`` into ``model`` in place, except a head of another class count.
 
     Args:

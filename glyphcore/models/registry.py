@@ -113,7 +113,8 @@ def register_model(
         if missing:
             raise TypeError(f"model builder {model_name!r} must accept {', '.join(missing)}")
         options = {
-            k: p.default for k, p in params.items()
+            k: p.default
+            for k, p in params.items()
             if k not in _COMMON_ARGS and p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         doc = inspect.getdoc(builder) or model_name
@@ -172,8 +173,7 @@ def normalize_input_size(input_size: int | Sequence[int]) -> tuple[int, int]:
     return int(sizes[0]), int(sizes[1])
 
 
-def require_min_size(model_name: str, input_size: tuple[int, int], minimum: tuple[int, int],
-                     why: str = "") -> None:
+def require_min_size(model_name: str, input_size: tuple[int, int], minimum: tuple[int, int], why: str = "") -> None:
     """Raise ``ConfigError`` if ``input_size`` (H, W) is below ``minimum`` (H, W) in either side.
 
     Args:

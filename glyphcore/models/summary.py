@@ -76,15 +76,25 @@ class Summary:
         """A fixed-width table like torchsummary's, with totals and FLOPs."""
         head = ("Layer (type)", "Output shape", "Params", "MFLOPs")
         body = [
-            (f"{r.name} ({r.type})", _shape_text(r.output_shape), f"{r.params:,}",
-             f"{r.flops / 1e6:.2f}" if r.flops else "")
+            (
+                f"{r.name} ({r.type})",
+                _shape_text(r.output_shape),
+                f"{r.params:,}",
+                f"{r.flops / 1e6:.2f}" if r.flops else "",
+            )
             for r in self.rows
         ]
         widths = [max(len(head[i]), *(len(b[i]) for b in body)) if body else len(head[i]) for i in range(4)]
 
         def line(cells: Sequence[str]) -> str:
-            return "  ".join([cells[0].ljust(widths[0]), cells[1].ljust(widths[1]),
-                              cells[2].rjust(widths[2]), cells[3].rjust(widths[3])]).rstrip()
+            return "  ".join(
+                [
+                    cells[0].ljust(widths[0]),
+                    cells[1].ljust(widths[1]),
+                    cells[2].rjust(widths[2]),
+                    cells[3].rjust(widths[3]),
+                ]
+            ).rstrip()
 
         rule = "-" * len(line(head))
         title = f"{self.model_name or 'model'}  input {_shape_text(self.input_shape)}"
@@ -194,9 +204,7 @@ def model_summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
         return record
 
     handles = [
-        m.register_forward_hook(hook(n))
-        for n, m in model.named_modules()
-        if n and not any(True for _ in m.children())
+        m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n and not any(True for _ in m.children())
     ]
     was_training = model.training
     try:

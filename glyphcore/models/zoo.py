@@ -91,11 +91,18 @@ class SeedCNN(nn.Module):
     other sizes (>= 20 px) work with a different parameter count.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, input_size: tuple[int, int],
-                 act_layer: Act, batchnorm: bool, dropout: float) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        input_size: tuple[int, int],
+        act_layer: Act,
+        batchnorm: bool,
+        dropout: float,
+    ) -> None:
         super().__init__()
-        h, w = _check_sides("seed_cnn", input_size, _seed_side,
-                            "a stride-2 10x10 convolution and three 2x2 max-pools")
+        h, w = _check_sides("seed_cnn", input_size, _seed_side, "a stride-2 10x10 convolution and three 2x2 max-pools")
 
         def block(i: int, cin: int, cout: int, k: int, s: int, p: int) -> list[tuple[str, nn.Module]]:
             layers: list[tuple[str, nn.Module]] = [(f"conv{i}", nn.Conv2d(cin, cout, k, s, p))]
@@ -104,20 +111,26 @@ class SeedCNN(nn.Module):
             layers += [(f"act{i}", act_layer()), (f"pool{i}", nn.MaxPool2d(2))]
             return layers
 
-        self.features = nn.Sequential(OrderedDict(
-            block(1, in_channels, 16, 10, 2, 2)
-            + block(2, 16, 32, 5, 1, 2)
-            + block(3, 32, 32, 5, 1, 2)
-            + [("act4", act_layer())]  # the report applies the activation once more after the last pool
-        ))
+        self.features = nn.Sequential(
+            OrderedDict(
+                block(1, in_channels, 16, 10, 2, 2)
+                + block(2, 16, 32, 5, 1, 2)
+                + block(3, 32, 32, 5, 1, 2)
+                + [("act4", act_layer())]  # the report applies the activation once more after the last pool
+            )
+        )
         fc = _fc_with_dropout(dropout)
-        self.classifier = nn.Sequential(OrderedDict(
-            [("flatten", nn.Flatten())]
-            + fc(1, 32 * h * w, 512) + [("act", act_layer())]
-            # the report squashes the second hidden layer with a sigmoid whatever the chosen activation
-            + fc(2, 512, 128) + [("sigmoid", nn.Sigmoid())]
-            + fc(3, 128, num_classes)
-        ))
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [("flatten", nn.Flatten())]
+                + fc(1, 32 * h * w, 512)
+                + [("act", act_layer())]
+                # the report squashes the second hidden layer with a sigmoid whatever the chosen activation
+                + fc(2, 512, 128)
+                + [("sigmoid", nn.Sigmoid())]
+                + fc(3, 128, num_classes)
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: N x C x H x W float -> N x num_classes logits."""
@@ -125,11 +138,18 @@ class SeedCNN(nn.Module):
 
 
 @register_model(default_input=(1, 100, 100), default_classes=52)
-def seed_cnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-             batchnorm: bool, dropout: float) -> nn.Module:
+def seed_cnn(
+    *, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act, batchnorm: bool, dropout: float
+) -> nn.Module:
     """The report's 3-conv BatchNorm CNN: 702,948 parameters at 1x100x100 with 52 classes."""
-    return SeedCNN(num_classes=num_classes, in_channels=in_channels, input_size=input_size,
-                   act_layer=act_layer, batchnorm=batchnorm, dropout=dropout)
+    return SeedCNN(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        act_layer=act_layer,
+        batchnorm=batchnorm,
+        dropout=dropout,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,8 +167,16 @@ def _deep_side(n: int) -> int:
 
 
 @register_model(default_input=(1, 100, 100), default_classes=52)
-def deep_cnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-             batchnorm: bool, dropout: float, hidden: int = 128) -> nn.Module:
+def deep_cnn(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    hidden: int = 128,
+) -> nn.Module:
     """A 7-conv 3x3 BatchNorm CNN (SiLU by default), 4 max-pools, fc 128: ~1.03M params at 1x100x100."""
     h, w = _check_sides("deep_cnn", input_size, _deep_side, "its four 2x2 max-pools")
     layers: list[tuple[str, nn.Module]] = []
@@ -164,12 +192,15 @@ def deep_cnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int],
     fc = _fc_with_dropout(dropout)
     # the fc keeps the spatial layout (no global pooling): case pairs such as c/C differ only by
     # size and position in the frame, which a global average would blur.
-    return nn.Sequential(OrderedDict(
-        [("features", nn.Sequential(OrderedDict(layers)))]
-        + [("flatten", nn.Flatten())]
-        + fc(1, cin * h * w, int(hidden)) + [("act", act_layer())]
-        + fc(2, int(hidden), num_classes)
-    ))
+    return nn.Sequential(
+        OrderedDict(
+            [("features", nn.Sequential(OrderedDict(layers)))]
+            + [("flatten", nn.Flatten())]
+            + fc(1, cin * h * w, int(hidden))
+            + [("act", act_layer())]
+            + fc(2, int(hidden), num_classes)
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,11 +229,25 @@ class QuickCNN(nn.Module):
     slower on the CPU.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-                 batchnorm: bool, dropout: float, widths: tuple[int, ...], hidden: int) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        input_size: tuple[int, int],
+        act_layer: Act,
+        batchnorm: bool,
+        dropout: float,
+        widths: tuple[int, ...],
+        hidden: int,
+    ) -> None:
         super().__init__()
-        h, w = _check_sides("quick_cnn", input_size, lambda n: _quick_side(n, len(widths) - 1),
-                            f"a stride-2 6x6 convolution and {len(widths)} 2x2 max-pools")
+        h, w = _check_sides(
+            "quick_cnn",
+            input_size,
+            lambda n: _quick_side(n, len(widths) - 1),
+            f"a stride-2 6x6 convolution and {len(widths)} 2x2 max-pools",
+        )
         layers: list[tuple[str, nn.Module]] = []
         cin = in_channels
         for i, cout in enumerate(widths, start=1):
@@ -215,9 +260,9 @@ class QuickCNN(nn.Module):
             cin = cout
         self.features = nn.Sequential(OrderedDict(layers))
         fc = _fc_with_dropout(dropout)
-        self.classifier = nn.Sequential(OrderedDict(
-            fc(1, cin * h * w, hidden) + [("act", act_layer())] + fc(2, hidden, num_classes)
-        ))
+        self.classifier = nn.Sequential(
+            OrderedDict(fc(1, cin * h * w, hidden) + [("act", act_layer())] + fc(2, hidden, num_classes))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: N x C x H x W float -> N x num_classes logits."""
@@ -226,18 +271,35 @@ class QuickCNN(nn.Module):
 
 
 @register_model(default_input=(1, 100, 100), default_classes=52)
-def quick_cnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-              batchnorm: bool, dropout: float, widths: tuple[int, ...] = (16, 32, 64),
-              hidden: int = 256) -> nn.Module:
+def quick_cnn(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    widths: tuple[int, ...] = (16, 32, 64),
+    hidden: int = 256,
+) -> nn.Module:
     """The quick preset's CNN: 3 conv -> pool -> BN -> act stages, fc 256: 627,284 params at 1x100x100."""
     sizes = list(widths) if isinstance(widths, tuple | list) else []
     if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes):
-        raise ConfigError(f"quick_cnn's widths must be one or more positive channel counts, e.g. [16, 32, 64]; "
-                          f"got {widths!r}")
+        raise ConfigError(
+            f"quick_cnn's widths must be one or more positive channel counts, e.g. [16, 32, 64]; got {widths!r}"
+        )
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
         raise ConfigError(f"quick_cnn's hidden (fc width) must be a positive integer, got {hidden!r}")
-    return QuickCNN(num_classes=num_classes, in_channels=in_channels, input_size=input_size, act_layer=act_layer,
-                    batchnorm=batchnorm, dropout=dropout, widths=tuple(sizes), hidden=hidden)
+    return QuickCNN(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        act_layer=act_layer,
+        batchnorm=batchnorm,
+        dropout=dropout,
+        widths=tuple(sizes),
+        hidden=hidden,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,8 +312,9 @@ def _lenet_side(n: int) -> int:
 
 
 @register_model(default_input=(1, 28, 28), default_classes=10)
-def lenet(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-          batchnorm: bool, dropout: float) -> nn.Module:
+def lenet(
+    *, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act, batchnorm: bool, dropout: float
+) -> nn.Module:
     """LeNet-5 with BatchNorm: conv 6@5x5, pool, conv 16@5x5, pool, fc 120, 84: 44,470 params at 1x28x28."""
     h, w = _check_sides("lenet", input_size, _lenet_side, "two unpadded 5x5 convolutions and two 2x2 max-pools")
 
@@ -262,19 +325,31 @@ def lenet(*, num_classes: int, in_channels: int, input_size: tuple[int, int], ac
         return layers + [(f"act{i}", act_layer()), (f"pool{i}", nn.MaxPool2d(2))]
 
     fc = _fc_with_dropout(dropout)
-    return nn.Sequential(OrderedDict(
-        [("features", nn.Sequential(OrderedDict(block(1, in_channels, 6) + block(2, 6, 16))))]
-        + [("flatten", nn.Flatten())]
-        # 16 x 4 x 4 = 256 features at 28 x 28
-        + fc(1, 16 * h * w, 120) + [("act1", act_layer())]
-        + fc(2, 120, 84) + [("act2", act_layer())]
-        + fc(3, 84, num_classes)
-    ))
+    return nn.Sequential(
+        OrderedDict(
+            [("features", nn.Sequential(OrderedDict(block(1, in_channels, 6) + block(2, 6, 16))))]
+            + [("flatten", nn.Flatten())]
+            # 16 x 4 x 4 = 256 features at 28 x 28
+            + fc(1, 16 * h * w, 120)
+            + [("act1", act_layer())]
+            + fc(2, 120, 84)
+            + [("act2", act_layer())]
+            + fc(3, 84, num_classes)
+        )
+    )
 
 
 @register_model(default_input=(1, 28, 28), default_classes=10)
-def mlp(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-        batchnorm: bool, dropout: float, hidden: tuple[int, ...] = (50, 30)) -> nn.Module:
+def mlp(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    hidden: tuple[int, ...] = (50, 30),
+) -> nn.Module:
     """A multilayer perceptron 784 -> 50 -> 30 -> classes with BatchNorm1d: 41,250 params at 28x28."""
     widths = [int(v) for v in hidden]
     if not widths or min(widths) < 1:
@@ -298,11 +373,23 @@ def _tiny_side(n: int, pool: bool) -> int:
 
 
 @register_model(default_input=(1, 28, 28), default_classes=10)
-def tiny_conv(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-              batchnorm: bool, dropout: float, pool: bool = False) -> nn.Module:
+def tiny_conv(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    pool: bool = False,
+) -> nn.Module:
     """One conv 8@6x6 stride 2 + BN + fc: 11,842 params at 1x28x28 (3,202 with pool=True)."""
-    h, w = _check_sides("tiny_conv", input_size, lambda n: _tiny_side(n, bool(pool)),
-                        "a 6x6 stride-2 convolution" + (" and a 2x2 max-pool" if pool else ""))
+    h, w = _check_sides(
+        "tiny_conv",
+        input_size,
+        lambda n: _tiny_side(n, bool(pool)),
+        "a 6x6 stride-2 convolution" + (" and a 2x2 max-pool" if pool else ""),
+    )
     layers: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(in_channels, 8, 6, stride=2))]
     if batchnorm:
         layers.append(("bn1", nn.BatchNorm2d(8)))
@@ -327,8 +414,18 @@ class CRNN(nn.Module):
     feeds the fc.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, input_size: tuple[int, int],
-                 act_layer: Act, batchnorm: bool, dropout: float, hidden: int, bidirectional: bool) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        input_size: tuple[int, int],
+        act_layer: Act,
+        batchnorm: bool,
+        dropout: float,
+        hidden: int,
+        bidirectional: bool,
+    ) -> None:
         super().__init__()
         h, _ = _check_sides("crnn", input_size, lambda n: n // 4, "two 2x2 max-pools")
 
@@ -356,13 +453,30 @@ class CRNN(nn.Module):
 
 
 @register_model(default_input=(1, 100, 100), default_classes=52)
-def crnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-         batchnorm: bool, dropout: float, hidden: int = 128, bidirectional: bool = False) -> nn.Module:
+def crnn(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    hidden: int = 128,
+    bidirectional: bool = False,
+) -> nn.Module:
     """The report's first try: two conv blocks, a GRU over the columns of the feature map, an fc."""
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
         raise ConfigError(f"crnn's hidden (GRU width) must be a positive integer, got {hidden!r}")
-    return CRNN(num_classes=num_classes, in_channels=in_channels, input_size=input_size, act_layer=act_layer,
-                batchnorm=batchnorm, dropout=dropout, hidden=hidden, bidirectional=bool(bidirectional))
+    return CRNN(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        act_layer=act_layer,
+        batchnorm=batchnorm,
+        dropout=dropout,
+        hidden=hidden,
+        bidirectional=bool(bidirectional),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,8 +488,7 @@ VGG_LAYOUTS: dict[int, tuple[int | str, ...]] = {
     11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     13: (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-    19: (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-         512, 512, 512, 512, "M"),
+    19: (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
 }
 _VGG_MIN_SIDE = 8  # at least three of the five max-pools run
 
@@ -389,10 +502,21 @@ class VGG(nn.Module):
     classes.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, input_size: tuple[int, int],
-                 act_layer: Act, batchnorm: bool, dropout: float, depth: int) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        input_size: tuple[int, int],
+        act_layer: Act,
+        batchnorm: bool,
+        dropout: float,
+        depth: int,
+    ) -> None:
         super().__init__()
-        require_min_size("vgg", input_size, (_VGG_MIN_SIDE, _VGG_MIN_SIDE), "fewer than three of its max-pools would run")
+        require_min_size(
+            "vgg", input_size, (_VGG_MIN_SIDE, _VGG_MIN_SIDE), "fewer than three of its max-pools would run"
+        )
         layers: list[nn.Module] = []
         cin, (h, w) = in_channels, input_size
         for v in VGG_LAYOUTS[depth]:
@@ -418,13 +542,28 @@ class VGG(nn.Module):
 
 
 @register_model(default_input=(3, 32, 32), default_classes=10)
-def vgg(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-        batchnorm: bool, dropout: float, depth: int = 19) -> nn.Module:
+def vgg(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    depth: int = 19,
+) -> nn.Module:
     """VGG-11/13/16/19 with BatchNorm (CIFAR layout, fc 512 -> classes): 20.04M params for VGG-19."""
     if depth not in VGG_LAYOUTS:
         raise ConfigError(f"vgg depth must be one of {', '.join(map(str, VGG_LAYOUTS))}, got {depth!r}")
-    return VGG(num_classes=num_classes, in_channels=in_channels, input_size=input_size, act_layer=act_layer,
-               batchnorm=batchnorm, dropout=dropout, depth=int(depth))
+    return VGG(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        act_layer=act_layer,
+        batchnorm=batchnorm,
+        dropout=dropout,
+        depth=int(depth),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,8 +608,9 @@ def _imagenet_resnet18_state() -> dict[str, torch.Tensor]:
                 f"delete it and download {url} again, or train without pretrained"
             )
     try:
-        return torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu",
-                                                  weights_only=True)
+        return torch.hub.load_state_dict_from_url(
+            url, progress=False, check_hash=True, map_location="cpu", weights_only=True
+        )
     except pickle.UnpicklingError:
         raise ConfigError(
             f"refused {cached}: it stores Python objects that would run code when loaded; delete it and "
@@ -499,9 +639,17 @@ def _adapt_input_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
 
 
 @register_model(default_input=(3, 224, 224), default_classes=1000, recorded={"pretrained": False})
-def resnet18(*, num_classes: int, in_channels: int, input_size: tuple[int, int], act_layer: Act,
-             batchnorm: bool, dropout: float, pretrained: bool = False,
-             freeze_backbone: bool = False) -> nn.Module:
+def resnet18(
+    *,
+    num_classes: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    act_layer: Act,
+    batchnorm: bool,
+    dropout: float,
+    pretrained: bool = False,
+    freeze_backbone: bool = False,
+) -> nn.Module:
     """torchvision's ResNet-18, stem fitted to the channels and size; optional ImageNet weights.
 
     Inputs under 64 px get a 3x3 stride-1 stem without max-pool (CIFAR style). ``pretrained``
@@ -515,8 +663,7 @@ def resnet18(*, num_classes: int, in_channels: int, input_size: tuple[int, int],
     require_min_size("resnet18", input_size, (_RESNET_MIN_SIDE, _RESNET_MIN_SIDE), "its stride-2 stages")
     if pretrained and not batchnorm:
         raise ConfigError("resnet18's ImageNet weights include BatchNorm: use batchnorm=True with pretrained")
-    model = tv_resnet18(weights=None, num_classes=num_classes,
-                        norm_layer=nn.BatchNorm2d if batchnorm else nn.Identity)
+    model = tv_resnet18(weights=None, num_classes=num_classes, norm_layer=nn.BatchNorm2d if batchnorm else nn.Identity)
     small = min(input_size) < _SMALL_STEM_BELOW
     if small:
         model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)

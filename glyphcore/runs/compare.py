@@ -29,9 +29,20 @@ __all__ = [
 # Keys of config.json that say where/when/how-logged a run ran, not what it trains: they never
 # count as a difference between two runs.
 BOOKKEEPING_KEYS = frozenset(
-    {"run_id", "name", "created", "dataset", "versions", "device", "amp", "threads", "compile",
-     "log_every", "eval_batch_size"}
-)  # fmt: skip
+    {
+        "run_id",
+        "name",
+        "created",
+        "dataset",
+        "versions",
+        "device",
+        "amp",
+        "threads",
+        "compile",
+        "log_every",
+        "eval_batch_size",
+    }
+)
 # Keys the training process derives from the settings (the model it built, its parameter count,
 # how many processes ran it) or that only name where the settings started (the preset): two runs
 # that differ only in activation also differ in model_args, which carries the activation, so these
@@ -136,12 +147,14 @@ def one_factor_ablations(
             if len(values) < 2:
                 continue
             for run_id in sorted(members, key=lambda r: _sort_key(comparable[r][factor])):
-                rows.append({
-                    "factor": factor,
-                    "value": value_text(comparable[run_id][factor]),
-                    "run": run_id,
-                    **dict(results.get(run_id, {})),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "factor": factor,
+                        "value": value_text(comparable[run_id][factor]),
+                        "run": run_id,
+                        **dict(results.get(run_id, {})),
+                    }
+                )
     return rows
 
 
@@ -149,8 +162,17 @@ def _sort_key(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, int | float) and not isinstance(value, bool) else (1, 0, str(value))
 
 
-REPORT_CARD_COLUMNS = ("run", "model", "activation", "params", "best epoch", "val acc (%)", "wall time",
-                       "device", "images/s")  # fmt: skip
+REPORT_CARD_COLUMNS = (
+    "run",
+    "model",
+    "activation",
+    "params",
+    "best epoch",
+    "val acc (%)",
+    "wall time",
+    "device",
+    "images/s",
+)
 
 
 def report_card(info: RunInfo, events: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:

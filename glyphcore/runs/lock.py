@@ -84,8 +84,10 @@ def hold_trainer_lock(run_dir: str | os.PathLike) -> None:
         try:
             fd = _open_lock_file(path)
         except OSError as e:
-            raise RunError(f"cannot write to the run folder {run_dir}: {os_reason(e)}; "
-                           f"free space or make it writable, or use another --run-dir") from None
+            raise RunError(
+                f"cannot write to the run folder {run_dir}: {os_reason(e)}; "
+                f"free space or make it writable, or use another --run-dir"
+            ) from None
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -186,7 +188,7 @@ def pid_start_time(pid: int | None) -> int | None:
     except (OSError, ValueError):
         return None
     # Field 2 (the command name) is in parentheses and may hold spaces: split after the last ")".
-    rest = stat[stat.rfind(")") + 2:].split()
+    rest = stat[stat.rfind(")") + 2 :].split()
     try:
         return int(rest[19])  # fields 3.. are rest[0..]: field 22 is rest[19]
     except (IndexError, ValueError):

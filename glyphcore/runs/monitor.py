@@ -102,4 +102,3 @@ def file_stamp(path: str | Path) -> tuple[int, int]:
         return s.st_size, s.st_mtime_ns
     except OSError:
         return 0, 0
-

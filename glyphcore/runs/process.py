@@ -52,9 +52,18 @@ def train_argv(run_dir: str | os.PathLike, train_args: list[str], nproc: int = 1
     rendezvous and the workers' store are reached over 127.0.0.1."""
     tail = ["-m", "glyphcore", "train", "--run-dir", str(run_dir), *train_args]
     if nproc > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--rdzv-backend=c10d",
-                f"--rdzv-endpoint={LOOPBACK}:0", f"--rdzv-id={secrets.token_hex(8)}", f"--local-addr={LOOPBACK}",
-                f"--nproc-per-node={nproc}", *tail]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes=1",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={LOOPBACK}:0",
+            f"--rdzv-id={secrets.token_hex(8)}",
+            f"--local-addr={LOOPBACK}",
+            f"--nproc-per-node={nproc}",
+            *tail,
+        ]
     return [sys.executable, *tail]
 
 
@@ -73,8 +82,14 @@ def spawn_detached(argv: list[str], log_path: Path, *, new_session: bool = True)
     """
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv, cwd=paths.REPO_ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=new_session, close_fds=True,
+            argv,
+            cwd=paths.REPO_ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=new_session,
+            close_fds=True,
         )
     _CHILDREN[proc.pid] = proc
     return proc
@@ -116,8 +131,13 @@ def _least_busy_gpu(count: int) -> str:
     return f"cuda:{busy.index(min(busy))}"
 
 
-def launch(config: Any, name: str | None = None, extra_args: list[str] | None = None,
-           gpus: str | int | None = None, nproc: int | None = None) -> str:
+def launch(
+    config: Any,
+    name: str | None = None,
+    extra_args: list[str] | None = None,
+    gpus: str | int | None = None,
+    nproc: int | None = None,
+) -> str:
     """Start a training run as a detached process and return its run id at once.
 
     The run folder gets config.json and a ``queued`` status.json before the process starts; the
@@ -144,8 +164,10 @@ def launch(config: Any, name: str | None = None, extra_args: list[str] | None = 
         raise ConfigError(f"launch needs a TrainConfig, got {type(config).__name__}")
     validate_config(config)
     if name is not None and (not isinstance(name, str) or any(ord(ch) < 32 for ch in name)):
-        raise ConfigError(f"a run name must be plain text without control characters (a NUL byte, a newline...), "
-                          f"got {name!r}: type the name again")
+        raise ConfigError(
+            f"a run name must be plain text without control characters (a NUL byte, a newline...), "
+            f"got {name!r}: type the name again"
+        )
     n = int(nproc or 1)
     if gpus is not None:
         available = _visible_gpus()
@@ -159,8 +181,9 @@ def launch(config: Any, name: str | None = None, extra_args: list[str] | None = 
             config = dataclasses.replace(config, device=_least_busy_gpu(visible))
     run_dir = new_run_dir(config.model, config.activation, name)
     write_config(run_dir, config, name)
-    write_status(run_dir, {"state": "queued", "epochs": config.epochs, "name": name, "world_size": n,
-                           "message": "starting"})
+    write_status(
+        run_dir, {"state": "queued", "epochs": config.epochs, "name": name, "world_size": n, "message": "starting"}
+    )
     args = config_to_argv(config) + (["--name", name] if name else []) + list(extra_args or [])
     _spawn(run_dir, train_argv(run_dir, args, nproc=n))
     return run_dir.name
@@ -243,8 +266,10 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
         raise RunError("the starter run is read-only: fine-tune it in a new run with --init-from starter")
     bad = sorted(set(overrides) - set(RUNTIME_FIELDS))
     if bad:
-        raise ConfigError(f"a resumed run keeps its settings; only {', '.join(RUNTIME_FIELDS)} may change "
-                          f"(not {', '.join(bad)}). Start a new run to change them")
+        raise ConfigError(
+            f"a resumed run keeps its settings; only {', '.join(RUNTIME_FIELDS)} may change "
+            f"(not {', '.join(bad)}). Start a new run to change them"
+        )
     # Check and mark queued under the status lock: of two resumes at the same instant, the second
     # sees the first's "queued" and is refused, so only one trainer is ever started.
     with status_lock(run_dir):
@@ -254,26 +279,45 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
         config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
         more_epochs = state == "done" and config.epochs > _int_or_zero(status.get("epoch"))
         if trainer_lock_taken(run_dir):  # whatever status.json says: a live trainer holds the lock
-            raise RunError(f"run {run_dir.name} is being trained by another process right now; "
-                           f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)")
+            raise RunError(
+                f"run {run_dir.name} is being trained by another process right now; "
+                f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)"
+            )
         if state in ACTIVE_STATES:
             raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
         if state == "failed" and status.get("resumable") is False:
-            raise RunError(f"run {run_dir.name} failed before training started and would fail the same way again "
-                           f"({status.get('message') or 'see its train.log'}); start a new run with that fixed")
+            raise RunError(
+                f"run {run_dir.name} failed before training started and would fail the same way again "
+                f"({status.get('message') or 'see its train.log'}); start a new run with that fixed"
+            )
         if state not in RESUMABLE_STATES and not more_epochs:
-            hint = (" Start a new run with a lower learning rate (e.g. a tenth)." if state == "diverged"
-                    else " Pass a larger epochs= to train it further." if state == "done" else "")
+            hint = (
+                " Start a new run with a lower learning rate (e.g. a tenth)."
+                if state == "diverged"
+                else " Pass a larger epochs= to train it further."
+                if state == "done"
+                else ""
+            )
             raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
-        n = status.get("world_size") if isinstance(status.get("world_size"), int) else 1
-        n = max(1, n)
+        world = status.get("world_size")
+        n = max(1, world) if isinstance(world, int) else 1
         try:
             write_json_atomic(run_dir / CONFIG_FILE, {**saved, **overrides})
         except OSError as e:
             raise RunError(f"cannot resume {run_dir.name}: its folder cannot be written ({os_reason(e)})") from None
-        update_status(run_dir, state="queued", pid=None, pid_start=None, launcher_pid=None, launcher_pid_start=None,
-                      ended=None, epochs=config.epochs, cancel_requested=None, resumable=None,
-                      message="resuming")
+        update_status(
+            run_dir,
+            state="queued",
+            pid=None,
+            pid_start=None,
+            launcher_pid=None,
+            launcher_pid_start=None,
+            ended=None,
+            epochs=config.epochs,
+            cancel_requested=None,
+            resumable=None,
+            message="resuming",
+        )
     args = config_to_argv(config) + ["--resume"] + list(extra_args or [])
     _spawn(run_dir, train_argv(run_dir, args, nproc=n))
     return run_dir.name

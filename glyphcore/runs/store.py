@@ -30,12 +30,39 @@ from glyphcore.errors import CheckpointError, ConfigError, RunError
 from glyphcore.runs.lock import pid_start_time, status_lock
 
 __all__ = [
-    "CONFIG_FILE", "STATUS_FILE", "METRICS_FILE", "BEST_CKPT", "LAST_CKPT", "EVAL_DIR", "LOG_FILE",
-    "ACTIVE_STATES", "RESUMABLE_STATES", "STATUS_DEFAULTS",
-    "RunInfo", "MetricsChunk", "MetricsLog",
-    "resolve_run", "new_run_dir", "sanitize_name", "write_json_atomic", "read_json", "write_config",
-    "write_status", "update_status", "read_status", "read_config", "read_metrics", "list_runs", "run_info", "pid_alive",
-    "checkpoint_path", "is_checkpoint_file_ref", "last_error_line", "log_tail", "can_resume", "run_has_results",
+    "CONFIG_FILE",
+    "STATUS_FILE",
+    "METRICS_FILE",
+    "BEST_CKPT",
+    "LAST_CKPT",
+    "EVAL_DIR",
+    "LOG_FILE",
+    "ACTIVE_STATES",
+    "RESUMABLE_STATES",
+    "STATUS_DEFAULTS",
+    "RunInfo",
+    "MetricsChunk",
+    "MetricsLog",
+    "resolve_run",
+    "new_run_dir",
+    "sanitize_name",
+    "write_json_atomic",
+    "read_json",
+    "write_config",
+    "write_status",
+    "update_status",
+    "read_status",
+    "read_config",
+    "read_metrics",
+    "list_runs",
+    "run_info",
+    "pid_alive",
+    "checkpoint_path",
+    "is_checkpoint_file_ref",
+    "last_error_line",
+    "log_tail",
+    "can_resume",
+    "run_has_results",
     "clean_orphan_tmps",
     "typed_status",
 ]
@@ -69,9 +96,7 @@ def resolve_run(ref: str | os.PathLike) -> Path:
         p = Path(ref_s)
         candidate = p if (p.is_dir() or "/" in ref_s or ref_s.startswith(".")) else paths.runs_dir() / ref_s
     if not candidate.is_dir():
-        raise RunError(
-            f"no run {ref_s!r}: {candidate} is not a folder. List runs with `python -m glyphcore runs list`"
-        )
+        raise RunError(f"no run {ref_s!r}: {candidate} is not a folder. List runs with `python -m glyphcore runs list`")
     if not ((candidate / CONFIG_FILE).is_file() or (candidate / STATUS_FILE).is_file()):
         raise RunError(f"{candidate} is not a run folder: it has no {CONFIG_FILE} or {STATUS_FILE}")
     return candidate
@@ -153,29 +178,75 @@ def write_config(run_dir: Path, config: Any, name: str | None, **extra: Any) -> 
     The one writer of config.json: the launcher, the sweep queue and the training process call it.
     """
     old = read_json(Path(run_dir) / CONFIG_FILE) or {}
-    data = {**asdict(config), "run_id": Path(run_dir).name, "name": name,
-            "created": old.get("created", time.time()), **extra}
+    data = {
+        **asdict(config),
+        "run_id": Path(run_dir).name,
+        "name": name,
+        "created": old.get("created", time.time()),
+        **extra,
+    }
     write_json_atomic(Path(run_dir) / CONFIG_FILE, data)
     return data
 
 
 # Every key of status.json, with its value before the run has told anything.
 STATUS_DEFAULTS: dict[str, Any] = {
-    "state": "queued", "pid": None, "pid_start": None, "launcher_pid": None, "launcher_pid_start": None,
-    "device": None, "started": None,
-    "ended": None, "updated": None, "epoch": 0, "epochs": None, "step": 0, "steps_per_epoch": None,
-    "best_epoch": None, "best_val_loss": None, "best_val_acc": None, "params": None,
-    "wall_seconds": 0.0, "images_per_s": None, "compile_seconds": None, "gpu_peak_mib": None, "world_size": 1,
-    "message": "", "name": None, "cancel_requested": None, "resumable": None,
+    "state": "queued",
+    "pid": None,
+    "pid_start": None,
+    "launcher_pid": None,
+    "launcher_pid_start": None,
+    "device": None,
+    "started": None,
+    "ended": None,
+    "updated": None,
+    "epoch": 0,
+    "epochs": None,
+    "step": 0,
+    "steps_per_epoch": None,
+    "best_epoch": None,
+    "best_val_loss": None,
+    "best_val_acc": None,
+    "params": None,
+    "wall_seconds": 0.0,
+    "images_per_s": None,
+    "compile_seconds": None,
+    "gpu_peak_mib": None,
+    "world_size": 1,
+    "message": "",
+    "name": None,
+    "cancel_requested": None,
+    "resumable": None,
 }
 
 
 # The type each status.json key must have; a value of another type (a hand-edited or damaged file)
 # is read as its default, never trusted (one bad field must not crash or hide the lists).
-_INT_KEYS = ("pid", "pid_start", "launcher_pid", "launcher_pid_start", "epoch", "epochs", "step",
-             "steps_per_epoch", "best_epoch", "params", "world_size")
-_FLOAT_KEYS = ("started", "ended", "updated", "best_val_loss", "best_val_acc", "wall_seconds", "images_per_s",
-               "compile_seconds", "gpu_peak_mib", "cancel_requested")
+_INT_KEYS = (
+    "pid",
+    "pid_start",
+    "launcher_pid",
+    "launcher_pid_start",
+    "epoch",
+    "epochs",
+    "step",
+    "steps_per_epoch",
+    "best_epoch",
+    "params",
+    "world_size",
+)
+_FLOAT_KEYS = (
+    "started",
+    "ended",
+    "updated",
+    "best_val_loss",
+    "best_val_acc",
+    "wall_seconds",
+    "images_per_s",
+    "compile_seconds",
+    "gpu_peak_mib",
+    "cancel_requested",
+)
 _STR_KEYS = ("state", "device", "message", "name")
 
 
@@ -251,7 +322,7 @@ def clean_orphan_tmps(run_dir: str | os.PathLike) -> list[str]:
     lock holder, so any there now are orphans; other temporary files (status.json, written by
     launchers too) only when older than ``_TMP_STALE_S``.
     """
-    removed = []
+    removed: list[str] = []
     now = time.time()
     try:
         entries = list(Path(run_dir).iterdir())
@@ -342,8 +413,9 @@ def read_metrics(run: str | Path, since_offset: int = 0) -> MetricsChunk:
         chunk.reset = since_offset > 0
         return chunk
     except OSError as e:  # a folder by that name, no permission...
-        raise RunError(f"{path} cannot be read ({e.strerror or e}): the run folder is damaged; "
-                       f"delete the run or restore the file") from None
+        raise RunError(
+            f"{path} cannot be read ({e.strerror or e}): the run folder is damaged; delete the run or restore the file"
+        ) from None
     end = data.rfind(b"\n") + 1  # only complete lines
     for line in data[:end].splitlines():
         if not line.strip():
@@ -408,15 +480,16 @@ def pid_alive(pid: Any, start: Any = None) -> bool:
     if proc.is_dir():  # Linux: rule out zombies and pids reused by some other program
         try:
             stat = (proc / "stat").read_text()
-            if stat[stat.rfind(")") + 2:].startswith(("Z", "X")):
+            if stat[stat.rfind(")") + 2 :].startswith(("Z", "X")):
                 return False
             args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
         modules = [b for a, b in zip(args, args[1:]) if a == b"-m"]
         # `python -m glyphcore ...`, the `glyphcore` command (its script is argv[1]) or torchrun
-        return any(m == b"glyphcore" or m.startswith(b"glyphcore.") or m == b"torch.distributed.run" for m in modules) \
-            or any(os.path.basename(a) in (b"glyphcore", b"torchrun") for a in args[:2])
+        return any(
+            m == b"glyphcore" or m.startswith(b"glyphcore.") or m == b"torch.distributed.run" for m in modules
+        ) or any(os.path.basename(a) in (b"glyphcore", b"torchrun") for a in args[:2])
     return True
 
 
@@ -433,8 +506,10 @@ def read_status(run: str | Path) -> dict[str, Any]:
     raw = read_json(run_dir / STATUS_FILE)
     status = typed_status(raw or {})
     if status["bad_fields"]:
-        status["message"] = (f"{STATUS_FILE} has values of the wrong type in {', '.join(status['bad_fields'])} "
-                             f"(shown as unknown); {status['message']}").rstrip("; ")
+        status["message"] = (
+            f"{STATUS_FILE} has values of the wrong type in {', '.join(status['bad_fields'])} "
+            f"(shown as unknown); {status['message']}"
+        ).rstrip("; ")
     if raw is None:
         status["state"] = "done" if (run_dir / BEST_CKPT).is_file() else "crashed"
         status["message"] = f"{STATUS_FILE} is missing or unreadable"

@@ -34,8 +34,18 @@ from glyphcore.runs.lock import pid_start_time
 from glyphcore.runs.process import spawn_detached
 
 __all__ = [
-    "SWEEPS_DIR", "SweepInfo", "sweep_configs", "launch_sweep", "read_sweep", "list_sweeps", "sweep_runs",
-    "sweep_table", "cancel_sweep", "cancel_queued", "run_queue", "main",
+    "SWEEPS_DIR",
+    "SweepInfo",
+    "sweep_configs",
+    "launch_sweep",
+    "read_sweep",
+    "list_sweeps",
+    "sweep_runs",
+    "sweep_table",
+    "cancel_sweep",
+    "cancel_queued",
+    "run_queue",
+    "main",
 ]
 
 SWEEPS_DIR = "sweeps"  # under the runs folder: one <sweep_id>.json per sweep
@@ -96,8 +106,9 @@ def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[A
         raise ConfigError("a sweep needs at least one setting to vary, e.g. activation")
     unknown = sorted(set(grid) - fields)
     if unknown:
-        raise ConfigError(f"cannot sweep {', '.join(unknown)}: not a training setting; choose from "
-                          f"{', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"cannot sweep {', '.join(unknown)}: not a training setting; choose from {', '.join(sorted(fields))}"
+        )
     values = {k: list(dict.fromkeys(v)) for k, v in grid.items()}
     for key, vals in values.items():
         if not vals:
@@ -105,11 +116,14 @@ def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[A
     if "activation" in values:
         bad = [a for a in values["activation"] if a not in ACTIVATION_NAMES]
         if bad:
-            raise ConfigError(f"unknown activation(s) {', '.join(map(str, bad))}; choose from "
-                              f"{', '.join(ACTIVATION_NAMES)}")
+            raise ConfigError(
+                f"unknown activation(s) {', '.join(map(str, bad))}; choose from {', '.join(ACTIVATION_NAMES)}"
+            )
     keys = list(values)
-    return [validate_config(dataclasses.replace(config, **dict(zip(keys, point))))
-            for point in itertools.product(*(values[k] for k in keys))]
+    return [
+        validate_config(dataclasses.replace(config, **dict(zip(keys, point))))
+        for point in itertools.product(*(values[k] for k in keys))
+    ]
 
 
 def _visible_gpus() -> int:
@@ -127,8 +141,9 @@ def _sweep_id(grid: dict[str, Any]) -> str:
     raise RunError(f"could not name a sweep {base}: too many sweeps with that name")
 
 
-def launch_sweep(config: Any, grid: dict[str, list[Any]] | list[str], *, parallel: int | None = None,
-                 name: str | None = None) -> str:
+def launch_sweep(
+    config: Any, grid: dict[str, list[Any]] | list[str], *, parallel: int | None = None, name: str | None = None
+) -> str:
     """Create the sweep's run folders (queued) and start its runner; return the sweep id at once.
 
     Args:
@@ -154,11 +169,27 @@ def launch_sweep(config: Any, grid: dict[str, list[Any]] | list[str], *, paralle
         label = "-".join(runs.sanitize_name(str(getattr(c, k))) for k in grid if k != "activation")
         run_dir = runs.new_run_dir(c.model, c.activation, "-".join(p for p in (name, label) if p) or None)
         runs.write_config(run_dir, c, name, sweep=sweep_id, sweep_index=i)
-        runs.write_status(run_dir, {"state": "queued", "epochs": c.epochs, "name": name, "world_size": 1,
-                                    "message": f"queued: run {i + 1} of {len(configs)} of sweep {sweep_id}"})
+        runs.write_status(
+            run_dir,
+            {
+                "state": "queued",
+                "epochs": c.epochs,
+                "name": name,
+                "world_size": 1,
+                "message": f"queued: run {i + 1} of {len(configs)} of sweep {sweep_id}",
+            },
+        )
         run_dirs.append(run_dir)
-    record = {"sweep_id": sweep_id, "grid": grid, "runs": [d.name for d in run_dirs], "parallel": n_at_once,
-              "devices": devices, "created": time.time(), "runner_pid": None, "name": name}
+    record = {
+        "sweep_id": sweep_id,
+        "grid": grid,
+        "runs": [d.name for d in run_dirs],
+        "parallel": n_at_once,
+        "devices": devices,
+        "created": time.time(),
+        "runner_pid": None,
+        "name": name,
+    }
     _sweeps_dir().mkdir(parents=True, exist_ok=True)
     path = _sweeps_dir() / f"{sweep_id}.json"
     runs.write_json_atomic(path, record)
@@ -167,8 +198,13 @@ def launch_sweep(config: Any, grid: dict[str, list[Any]] | list[str], *, paralle
         proc = spawn_detached(argv, run_dirs[0] / runs.LOG_FILE)
     except OSError as e:
         for d in run_dirs:
-            runs.update_status(d, state="failed", ended=time.time(), resumable=False,
-                               message=f"could not start the sweep's runner: {e}")
+            runs.update_status(
+                d,
+                state="failed",
+                ended=time.time(),
+                resumable=False,
+                message=f"could not start the sweep's runner: {e}",
+            )
         raise RunError(f"could not start the sweep's runner ({argv[0]}): {e}") from None
     for d in run_dirs:  # until the runner writes its own pid: the lists tell waiting from dead
         if _raw_state(d) == "queued":
@@ -194,10 +230,17 @@ def read_sweep(sweep_id: str) -> SweepInfo:
         except RunError:
             continue  # a run deleted since
     grid: dict[str, list[Any]] = record["grid"] if isinstance(record.get("grid"), dict) else {}
-    return SweepInfo(sweep_id=str(record.get("sweep_id", sweep_id)), grid=grid, run_ids=[str(r) for r in record["runs"]],
-                     parallel=int(record.get("parallel") or 1), devices=list(record.get("devices") or []),
-                     created=float(record.get("created") or 0.0), runner_pid=record.get("runner_pid"),
-                     name=record.get("name"), runs=infos)
+    return SweepInfo(
+        sweep_id=str(record.get("sweep_id", sweep_id)),
+        grid=grid,
+        run_ids=[str(r) for r in record["runs"]],
+        parallel=int(record.get("parallel") or 1),
+        devices=list(record.get("devices") or []),
+        created=float(record.get("created") or 0.0),
+        runner_pid=record.get("runner_pid"),
+        name=record.get("name"),
+        runs=infos,
+    )
 
 
 def list_sweeps() -> list[SweepInfo]:
@@ -224,15 +267,17 @@ def sweep_table(sweep: SweepInfo | str) -> list[dict[str, Any]]:
     for info in sweep.runs:
         config = runs.read_json(info.path / runs.CONFIG_FILE) or {}
         acc, loss = info.best_val_acc, info.best_val_loss
-        rows.append({
-            **{k: config.get(k) for k in sweep.grid},
-            "run": info.run_id,
-            "state": info.state,
-            "best val acc (%)": round(100 * acc, 2) if isinstance(acc, int | float) else None,
-            "best val loss": round(loss, 4) if isinstance(loss, int | float) else None,
-            "best epoch": info.best_epoch,
-            "wall s": round(info.wall_seconds, 1) if info.wall_seconds else None,
-        })
+        rows.append(
+            {
+                **{k: config.get(k) for k in sweep.grid},
+                "run": info.run_id,
+                "state": info.state,
+                "best val acc (%)": round(100 * acc, 2) if isinstance(acc, int | float) else None,
+                "best val loss": round(loss, 4) if isinstance(loss, int | float) else None,
+                "best epoch": info.best_epoch,
+                "wall s": round(info.wall_seconds, 1) if info.wall_seconds else None,
+            }
+        )
     return rows
 
 
@@ -337,8 +382,14 @@ def run_queue(record_path: Path) -> int:
             try:
                 args = _train_args(d)
             except Exception as e:  # a broken run folder must not stop the sweep
-                runs.update_status(d, state="failed", ended=time.time(), pid=None, resumable=False,
-                                   message=f"could not read its config: {e}")
+                runs.update_status(
+                    d,
+                    state="failed",
+                    ended=time.time(),
+                    pid=None,
+                    resumable=False,
+                    message=f"could not read its config: {e}",
+                )
                 continue
             runs.update_status(d, pid=None, pid_start=None, launcher_pid=None, message="starting")
             # in the runner's session: a signal to the runner's group reaches the runs as well

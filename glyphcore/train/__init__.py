@@ -33,20 +33,44 @@ from glyphcore.train.config import (
 
 # Public name -> the submodule that defines it (loaded on first use).
 _LAZY = {
-    "resolve_device": "device", "resolve_amp": "device", "cpu_has_native_bf16": "device",
-    "keep_freed_cpu_memory": "device", "DeviceData": "device", "epoch_permutation": "device",
+    "resolve_device": "device",
+    "resolve_amp": "device",
+    "cpu_has_native_bf16": "device",
+    "keep_freed_cpu_memory": "device",
+    "DeviceData": "device",
+    "epoch_permutation": "device",
     "describe_device": "device",
-    "build_model": "factories", "count_params": "factories", "make_optimizer": "factories", "lr_at": "factories",
+    "build_model": "factories",
+    "count_params": "factories",
+    "make_optimizer": "factories",
+    "lr_at": "factories",
     "ONECYCLE_WARMUP": "factories",
-    "Callback": "callbacks", "SaveBest": "callbacks", "EarlyStopping": "callbacks", "TimeBudget": "callbacks",
-    "RunFolderWriter": "callbacks", "default_callbacks": "callbacks", "best_log_line": "callbacks",
-    "TrainState": "state", "FitResult": "state", "CheckpointSaver": "state",
-    "train_one_epoch": "loop", "evaluate": "loop", "fit": "loop", "FLUSH_INTERVAL_S": "loop",
+    "Callback": "callbacks",
+    "SaveBest": "callbacks",
+    "EarlyStopping": "callbacks",
+    "TimeBudget": "callbacks",
+    "RunFolderWriter": "callbacks",
+    "default_callbacks": "callbacks",
+    "best_log_line": "callbacks",
+    "TrainState": "state",
+    "FitResult": "state",
+    "CheckpointSaver": "state",
+    "train_one_epoch": "loop",
+    "evaluate": "loop",
+    "fit": "loop",
+    "FLUSH_INTERVAL_S": "loop",
 }
 
 __all__ = [
-    "TrainConfig", "CHOICES", "PRESETS", "RUNTIME_FIELDS", "make_config", "validate_config", "config_from_dict",
-    "config_to_argv", *_LAZY,
+    "TrainConfig",
+    "CHOICES",
+    "PRESETS",
+    "RUNTIME_FIELDS",
+    "make_config",
+    "validate_config",
+    "config_from_dict",
+    "config_to_argv",
+    *_LAZY,
 ]
 
 

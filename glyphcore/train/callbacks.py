@@ -22,9 +22,16 @@ if TYPE_CHECKING:
     from glyphcore.train.state import FitResult, TrainState
 
 __all__ = [
-    "Callback", "SaveBest", "EarlyStopping", "TimeBudget", "RunFolderWriter", "Calibrate", "default_callbacks",
+    "Callback",
+    "SaveBest",
+    "EarlyStopping",
+    "TimeBudget",
+    "RunFolderWriter",
+    "Calibrate",
+    "default_callbacks",
     "best_log_line",
-    "DIVERGED_CHANCE_FACTOR", "loss_diverged",
+    "DIVERGED_CHANCE_FACTOR",
+    "loss_diverged",
 ]
 
 # A validation loss above this many times ln(num_classes) -- the cross-entropy of guessing every
@@ -45,6 +52,7 @@ def loss_diverged(val_loss: float, epoch: int, num_classes: int) -> bool:
         return False
     return val_loss > DIVERGED_CHANCE_FACTOR * math.log(num_classes)
 
+
 def best_log_line(old: float, new: float) -> str:
     """The report's save-best line: ``Validation loss decreased (0.088288 --> 0.072012). Saving model ...``"""
     return f"Validation loss decreased ({old:.6f} --> {new:.6f}). Saving model ..."
@@ -55,7 +63,8 @@ class Callback:
 
     Events, in order: ``on_fit_start``; per optimizer step ``on_step`` (host-side values only: no
     device reads); ``on_log`` with step-loss records when they are read; ``on_epoch_end`` with the
-    epoch record; ``on_fit_end`` with the ``FitResult`` (callbacks in reverse order: a teardown). ``state_dict``/``load_state_dict`` carry a
+    epoch record; ``on_fit_end`` with the ``FitResult`` (callbacks in reverse order: a teardown).
+    ``state_dict``/``load_state_dict`` carry a
     callback's memory across a resume (stored in last.pt).
     """
 
@@ -146,15 +155,20 @@ class RunFolderWriter(Callback):
         """Update status.json with the counters of ``ts`` and ``extra`` (e.g. state="running")."""
         store.update_status(
             self.run_dir,
-            epoch=ts.epoch, epochs=ts.config.epochs, step=ts.step,
-            steps_per_epoch=ts.steps_per_epoch, best_epoch=ts.best_epoch,
+            epoch=ts.epoch,
+            epochs=ts.config.epochs,
+            step=ts.step,
+            steps_per_epoch=ts.steps_per_epoch,
+            best_epoch=ts.best_epoch,
             best_val_loss=ts.best_val_loss if math.isfinite(ts.best_val_loss) else None,
-            best_val_acc=ts.best_val_acc, params=ts.params,
-            wall_seconds=round(ts.wall_seconds(), 3), **extra,
+            best_val_acc=ts.best_val_acc,
+            params=ts.params,
+            wall_seconds=round(ts.wall_seconds(), 3),
+            **extra,
         )
 
     def _flush_messages(self, state: TrainState) -> None:
-        new = state.messages[self._msg_pos:]
+        new = state.messages[self._msg_pos :]
         self._msg_pos = len(state.messages)
         if new and self.metrics is not None:
             self.metrics.append(*({"event": "log", "message": m, "time": t} for t, m in new))
@@ -170,9 +184,17 @@ class RunFolderWriter(Callback):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         old = store.read_json(self.run_dir / store.CONFIG_FILE) or {}
         name = self.name if self.name is not None else old.get("name")
-        store.write_config(self.run_dir, state.config, name, dataset=state.dataset_info, versions=_versions(),
-                           model_name=state.model_name, model_args=state.model_args, params=state.params,
-                           world_size=state.world_size)
+        store.write_config(
+            self.run_dir,
+            state.config,
+            name,
+            dataset=state.dataset_info,
+            versions=_versions(),
+            model_name=state.model_name,
+            model_args=state.model_args,
+            params=state.params,
+            world_size=state.world_size,
+        )
         self.metrics = store.MetricsLog(self.run_dir)
         # Records after the resume point belong to a timeline that was abandoned (a crash mid-epoch).
         self.metrics.truncate(state.resume_offset)
@@ -182,11 +204,21 @@ class RunFolderWriter(Callback):
         launcher = os.getppid() if state.world_size > 1 else pid  # torchrun forwards signals to workers
         from glyphcore.runs.lock import pid_start_time
 
-        self._status(state, state="running", pid=pid, pid_start=pid_start_time(pid), launcher_pid=launcher,
-                     launcher_pid_start=pid_start_time(launcher), device=state.device_name,
-                     started=prev.get("started") if state.resumed and prev.get("started") else time.time(),
-                     ended=None, name=name, world_size=state.world_size,
-                     compile_seconds=state.compile_seconds, message="running")
+        self._status(
+            state,
+            state="running",
+            pid=pid,
+            pid_start=pid_start_time(pid),
+            launcher_pid=launcher,
+            launcher_pid_start=pid_start_time(launcher),
+            device=state.device_name,
+            started=prev.get("started") if state.resumed and prev.get("started") else time.time(),
+            ended=None,
+            name=name,
+            world_size=state.world_size,
+            compile_seconds=state.compile_seconds,
+            message="running",
+        )
         self._flush_messages(state)
 
     def on_log(self, state: TrainState, records: list[dict[str, Any]]) -> None:
@@ -244,14 +276,19 @@ class Calibrate(Callback):
 
         split = str((state.dataset_info.get("splits") or {}).get("val") or state.config.val_split)
         try:
-            cal = calibrate_checkpoint(best, state.val_data.images, state.val_data.labels.cpu(), split=split,
-                                       device=state.device)
+            cal = calibrate_checkpoint(
+                best, state.val_data.images, state.val_data.labels.cpu(), split=split, device=state.device
+            )
         except (GlyphError, OSError, RuntimeError, ValueError) as e:
-            state.log(f"best.pt was not calibrated ({type(e).__name__}: {str(e)[:300]}); "
-                      f"run `glyphcore calibrate {self.run_dir}` to try again")
+            state.log(
+                f"best.pt was not calibrated ({type(e).__name__}: {str(e)[:300]}); "
+                f"run `glyphcore calibrate {self.run_dir}` to try again"
+            )
             return
-        state.log(f"Calibrated best.pt on {split}: temperature {cal['temperature']:.3f}, "
-                  f"ECE {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%")
+        state.log(
+            f"Calibrated best.pt on {split}: temperature {cal['temperature']:.3f}, "
+            f"ECE {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%"
+        )
 
 
 def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:

@@ -140,8 +140,17 @@ PRESET_NOTES: dict[str, str] = {
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
 
 # Fields that may change when a run is resumed: they change how and where it runs, not what it is.
-RUNTIME_FIELDS = ("epochs", "patience", "time_budget_min", "device", "amp", "threads", "compile",
-                  "log_every", "eval_batch_size")
+RUNTIME_FIELDS = (
+    "epochs",
+    "patience",
+    "time_budget_min",
+    "device",
+    "amp",
+    "threads",
+    "compile",
+    "log_every",
+    "eval_batch_size",
+)
 
 
 def _hints() -> dict[str, Any]:
@@ -159,14 +168,16 @@ def field_specs() -> list[dict[str, Any]]:
         optional = type(None) in args
         base = next((a for a in args if a is not type(None)), hint) if args else hint
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        specs.append({
-            "name": f.name,
-            "type": getattr(base, "__name__", str(base)),
-            "optional": optional,
-            "default": default,
-            "help": f.metadata.get("help", ""),
-            "choices": CHOICES.get(f.name),
-        })
+        specs.append(
+            {
+                "name": f.name,
+                "type": getattr(base, "__name__", str(base)),
+                "optional": optional,
+                "default": default,
+                "help": f.metadata.get("help", ""),
+                "choices": CHOICES.get(f.name),
+            }
+        )
     return specs
 
 
@@ -205,7 +216,9 @@ def coerce_value(spec: dict[str, Any], value: Any) -> Any:
             raise ValueError(value)
         return value
     except (ValueError, TypeError, json.JSONDecodeError):
-        example = '{"depth": 11}' if kind == "dict" else {"bool": "true", "int": "3", "float": "0.001"}.get(kind, "text")
+        example = (
+            '{"depth": 11}' if kind == "dict" else {"bool": "true", "int": "3", "float": "0.001"}.get(kind, "text")
+        )
         raise ConfigError(f"{name} must be a {kind} (e.g. {example}), got {value!r}") from None
 
 

@@ -20,9 +20,17 @@ import torch
 from glyphcore.errors import ConfigError, DataError
 
 __all__ = [
-    "resolve_device", "resolve_amp", "cpu_has_native_bf16", "keep_freed_cpu_memory", "DeviceData",
-    "epoch_permutation", "device_name", "describe_device", "available_devices",
+    "resolve_device",
+    "resolve_amp",
+    "cpu_has_native_bf16",
+    "keep_freed_cpu_memory",
+    "DeviceData",
+    "epoch_permutation",
+    "device_name",
+    "describe_device",
+    "available_devices",
 ]
+
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto`` -> cuda (this process's GPU under torchrun), then mps, then cpu.
@@ -133,7 +141,9 @@ class DeviceData:
         if labels.shape != (images.shape[0],):
             raise DataError(f"{images.shape[0]} images but labels of shape {labels.shape}: they must match")
         if images.shape[0] == 0:
-            raise DataError(f"the {getattr(image_set, 'split', '')} split of {getattr(image_set, 'source', '')} is empty")
+            raise DataError(
+                f"the {getattr(image_set, 'split', '')} split of {getattr(image_set, 'source', '')} is empty"
+            )
         # A read-only memmap backs the tensor as it is: batches are gathered from it (never written),
         # so the process starts without copying the split (0.6 GB for glyphs-52: 0.7-2 s of start-up
         # on 2 cores) and the pages are shared with the OS's file cache. On a GPU it is copied

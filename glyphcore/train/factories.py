@@ -17,8 +17,15 @@ ONECYCLE_WARMUP = 0.25  # fraction of all steps spent rising to the peak lr (one
 ONECYCLE_DIV = 25.0  # onecycle starts at peak / 25 ...
 ONECYCLE_FINAL_DIV = 1e4  # ... and ends at peak / 25 / 1e4 (torch's OneCycleLR defaults)
 
-def build_model(config: TrainConfig, in_channels: int, input_size: tuple[int, int], num_classes: int, *,
-                weights_from_file: bool = False) -> nn.Module:
+
+def build_model(
+    config: TrainConfig,
+    in_channels: int,
+    input_size: tuple[int, int],
+    num_classes: int,
+    *,
+    weights_from_file: bool = False,
+) -> nn.Module:
     """The model of ``config`` for images C x H x W and ``num_classes`` classes.
 
     Args:
@@ -35,9 +42,16 @@ def build_model(config: TrainConfig, in_channels: int, input_size: tuple[int, in
     options = dict(config.model_options)
     if weights_from_file:
         options.update(model_entry(config.model).recorded)
-    return create_model(config.model, num_classes=num_classes, in_channels=in_channels, input_size=input_size,
-                        activation=config.activation, batchnorm=config.batchnorm, dropout=config.dropout,
-                        **options)
+    return create_model(
+        config.model,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        input_size=input_size,
+        activation=config.activation,
+        batchnorm=config.batchnorm,
+        dropout=config.dropout,
+        **options,
+    )
 
 
 def count_params(model: nn.Module) -> int:

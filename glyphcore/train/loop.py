@@ -33,14 +33,21 @@ from glyphcore.runs import store
 from glyphcore.runs.lock import hold_trainer_lock, release_trainer_lock
 from glyphcore.train.callbacks import DIVERGED_CHANCE_FACTOR, Callback, default_callbacks, loss_diverged
 from glyphcore.train.config import TrainConfig, validate_config
-from glyphcore.train.device import DeviceData, epoch_permutation, keep_freed_cpu_memory, resolve_amp, resolve_device
-from glyphcore.train.device import _aug_seed
+from glyphcore.train.device import (
+    DeviceData,
+    _aug_seed,
+    epoch_permutation,
+    keep_freed_cpu_memory,
+    resolve_amp,
+    resolve_device,
+)
 from glyphcore.train.factories import build_model, count_params, lr_at, make_optimizer
 from glyphcore.train.state import FitResult, TrainState, _Cancelled, _Diverged
 
 __all__ = ["train_one_epoch", "evaluate", "fit", "FLUSH_INTERVAL_S"]
 
 FLUSH_INTERVAL_S = 1.0  # s between step-loss reads on a GPU (each read is a host sync)
+
 
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     if dtype is None:
@@ -71,8 +78,10 @@ def _flush(state: TrainState, pending: list[tuple[int, int, torch.Tensor]], epoc
 
 def _divergence_message(state: TrainState, value: float, epoch: int, step: int) -> str:
     lr = state.config.lr
-    return (f"the training loss became {value} at epoch {epoch}, step {step}: the learning rate {lr:g} is too "
-            f"high for this model and data. Lower it, e.g. to a tenth: --lr {lr / 10:g}")
+    return (
+        f"the training loss became {value} at epoch {epoch}, step {step}: the learning rate {lr:g} is too "
+        f"high for this model and data. Lower it, e.g. to a tenth: --lr {lr / 10:g}"
+    )
 
 
 def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
@@ -119,7 +128,7 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
     first_step = state.epoch_step if epoch == state.epoch + 1 and not state.logged_first_step else -1
     state.logged_first_step = True
     for i in range(state.epoch_step, steps):
-        idx = perm[i * b:(i + 1) * b]
+        idx = perm[i * b : (i + 1) * b]
         if world > 1:
             idx = idx[rank::world]
         x, y = data.batch(idx)
@@ -176,7 +185,9 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
             break
     _flush(state, pending, epoch)
     seconds = time.perf_counter() - t0
-    totals = torch.stack([loss_sum, correct.to(acc_dtype), torch.tensor(float(seen_local), device=dev, dtype=acc_dtype)])
+    totals = torch.stack(
+        [loss_sum, correct.to(acc_dtype), torch.tensor(float(seen_local), device=dev, dtype=acc_dtype)]
+    )
     if world > 1:
         _all_reduce(totals)
     ls, corr, seen = totals.tolist()  # the one sync of the epoch
@@ -189,12 +200,24 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
         raise _Cancelled()
     state.partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
     state.epoch_step = 0
-    return {"train_loss": ls / max(seen, 1), "train_acc": corr / max(seen, 1), "seconds": seconds,
-            "images_per_s": seen / seconds if seconds > 0 else 0.0, "partial": partial}
+    return {
+        "train_loss": ls / max(seen, 1),
+        "train_acc": corr / max(seen, 1),
+        "seconds": seconds,
+        "images_per_s": seen / seconds if seconds > 0 else 0.0,
+        "partial": partial,
+    }
 
 
-def evaluate(model: nn.Module, data: DeviceData, *, batch_size: int = 1000, amp_dtype: torch.dtype | None = None,
-             rank: int = 0, world_size: int = 1) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    data: DeviceData,
+    *,
+    batch_size: int = 1000,
+    amp_dtype: torch.dtype | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[float, float]:
     """Mean cross-entropy (no label smoothing) and accuracy (fraction) of ``model`` on ``data``.
 
     Big batches in order; sums stay on the device and are read once. Under DDP each process takes
@@ -239,8 +262,10 @@ def _load_data(config: TrainConfig) -> tuple[Any, Any]:
         splits = list_splits(config.data)
         val_split = "valid" if "valid" in splits else "test" if "test" in splits else ""
         if not val_split:
-            raise DataError(f"{config.data} has no valid or test split to validate on (it has {', '.join(splits)}); "
-                            f"pass --val-split")
+            raise DataError(
+                f"{config.data} has no valid or test split to validate on (it has {', '.join(splits)}); "
+                f"pass --val-split"
+            )
     return load_dataset(config.data, "train"), load_dataset(config.data, val_split)
 
 
@@ -262,7 +287,8 @@ def _compile(state: TrainState) -> None:
     cfg, dev = state.config, state.device
     t0 = time.perf_counter()
     state.net = torch.compile(  # type: ignore[assignment]  # a compiled module is called like the module
-        state.net, mode=None if cfg.compile == "default" else cfg.compile, dynamic=False)
+        state.net, mode=None if cfg.compile == "default" else cfg.compile, dynamic=False
+    )
     snapshot = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
     n_train, n_val = len(state.train_data), len(state.val_data)
     per_rank = max(cfg.batch_size // state.world_size, 1)
@@ -270,7 +296,9 @@ def _compile(state: TrainState) -> None:
     rem = n_train % cfg.batch_size
     if rem and rem // state.world_size:
         train_shapes.add(rem // state.world_size)
-    eval_shapes = {min(cfg.eval_batch_size, n_val)} | ({n_val % cfg.eval_batch_size} if n_val % cfg.eval_batch_size else set())
+    eval_shapes = {min(cfg.eval_batch_size, n_val)} | (
+        {n_val % cfg.eval_batch_size} if n_val % cfg.eval_batch_size else set()
+    )
     reps = 3 if cfg.compile == "reduce-overhead" else 1  # CUDA graphs are recorded after warm-up runs
     state.net.train()
     for nb in sorted(train_shapes):
@@ -328,9 +356,18 @@ def _signals_to(handler: _SignalCancel, enabled: bool):
             signal.signal(s, h)
 
 
-def fit(config: TrainConfig, run_dir: str | os.PathLike | None = None, *, train_set: Any = None, val_set: Any = None,
-        callbacks: Sequence[Callback] = (), resume: bool = False, name: str | None = None,
-        handle_signals: bool = False, allow_data_change: bool = False) -> FitResult:
+def fit(
+    config: TrainConfig,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    train_set: Any = None,
+    val_set: Any = None,
+    callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    name: str | None = None,
+    handle_signals: bool = False,
+    allow_data_change: bool = False,
+) -> FitResult:
     """Train ``config``; with ``run_dir``, write the run folder (config, status, metrics, best.pt, last.pt).
 
     Args:
@@ -361,9 +398,16 @@ def fit(config: TrainConfig, run_dir: str | os.PathLike | None = None, *, train_
         return _run_loop(state)
 
 
-def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: Any, val_set: Any,
-           callbacks: Sequence[Callback], resume: bool, name: str | None,
-           allow_data_change: bool = False) -> TrainState:
+def _setup(
+    config: TrainConfig,
+    run_dir: str | os.PathLike | None,
+    train_set: Any,
+    val_set: Any,
+    callbacks: Sequence[Callback],
+    resume: bool,
+    name: str | None,
+    allow_data_change: bool = False,
+) -> TrainState:
     """Everything before the first epoch: processes, device, data, model, optimizer, resume point,
     compile. A failure is recorded in the run folder's status.json, then raised."""
     rank, local_rank, world = _dist_env()
@@ -398,7 +442,8 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
             raise DataError(f"train images are {c}x{h}x{w} but validation images {tuple(val_set.images.shape[1:])}")
         torch.manual_seed(config.seed)  # the weights' initialisation
         from_file = bool(config.init_from) or (
-            resume and run_path is not None and (run_path / store.LAST_CKPT).is_file())
+            resume and run_path is not None and (run_path / store.LAST_CKPT).is_file()
+        )
         model = build_model(config, c, (h, w), len(classes), weights_from_file=from_file)
         params = count_params(model)
         if config.param_budget is not None and params > config.param_budget:
@@ -410,9 +455,15 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
         model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         meta = dict(getattr(train_set, "meta", {}) or {})
         dataset_info = {
-            "id": meta.get("id") or getattr(train_set, "source", config.data), "hash": meta.get("hash"),
-            "source": getattr(train_set, "source", config.data), "classes": classes, "image_shape": [c, h, w],
-            "splits": {"train": getattr(train_set, "split", "train"), "val": getattr(val_set, "split", config.val_split)},
+            "id": meta.get("id") or getattr(train_set, "source", config.data),
+            "hash": meta.get("hash"),
+            "source": getattr(train_set, "source", config.data),
+            "classes": classes,
+            "image_shape": [c, h, w],
+            "splits": {
+                "train": getattr(train_set, "split", "train"),
+                "val": getattr(val_set, "split", config.val_split),
+            },
             "counts": {"train": int(len(train_set.labels)), "val": int(len(val_set.labels))},
         }
         net: nn.Module = model
@@ -421,9 +472,22 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
 
             net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = make_optimizer(config, model, device)
-        state = TrainState(config, model, net, optimizer, DeviceData(train_set, device), DeviceData(val_set, device),
-                           device, amp_dtype, classes=classes, frame=meta.get("frame"), dataset_info=dataset_info,
-                           run_dir=run_path, rank=rank, world_size=world)
+        state = TrainState(
+            config,
+            model,
+            net,
+            optimizer,
+            DeviceData(train_set, device),
+            DeviceData(val_set, device),
+            device,
+            amp_dtype,
+            classes=classes,
+            frame=meta.get("frame"),
+            dataset_info=dataset_info,
+            run_dir=run_path,
+            rank=rank,
+            world_size=world,
+        )
         state.callbacks = default_callbacks(config, run_path, rank, name) + list(callbacks)
         if resume:
             if run_path is None:
@@ -443,7 +507,11 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
                         f"a new run, or pass --allow-data-change to continue on the new data anyway"
                     )
                 state.load_resume_point(resume_point, best)
-                where = f"epoch {state.epoch + 1}, step {state.epoch_step + 1}" if state.epoch_step else f"epoch {state.epoch + 1}"
+                where = (
+                    f"epoch {state.epoch + 1}, step {state.epoch_step + 1}"
+                    if state.epoch_step
+                    else f"epoch {state.epoch + 1}"
+                )
                 state.log(f"Resumed from {store.LAST_CKPT} at {where} (global step {state.step})")
             else:
                 state.resumed = True  # no resume point yet: start over in the same folder
@@ -451,17 +519,25 @@ def _setup(config: TrainConfig, run_dir: str | os.PathLike | None, train_set: An
         if init_line:
             state.log(init_line)
         amp_name = {None: "fp32", torch.bfloat16: "bf16"}.get(amp_dtype, str(amp_dtype))
-        state.log(f"Training {state.model_name} ({state.params:,} parameters) on {state.device_name}, {amp_name}, "
-                  f"{len(state.train_data):,} training / {len(state.val_data):,} validation images"
-                  + (f", {world} processes" if world > 1 else ""))
+        state.log(
+            f"Training {state.model_name} ({state.params:,} parameters) on {state.device_name}, {amp_name}, "
+            f"{len(state.train_data):,} training / {len(state.val_data):,} validation images"
+            + (f", {world} processes" if world > 1 else "")
+        )
         if config.compile != "off":
             _compile(state)
     except BaseException as e:
         if run_path is not None and rank == 0:
             # A bad setting, data set or resume point fails the same way again: not offered a resume.
             with contextlib.suppress(OSError):  # a full or read-only disk: the error below says so
-                store.update_status(run_path, state="failed", ended=time.time(), pid=os.getpid(),
-                                    resumable=not isinstance(e, GlyphError), message=_error_message(e))
+                store.update_status(
+                    run_path,
+                    state="failed",
+                    ended=time.time(),
+                    pid=os.getpid(),
+                    resumable=not isinstance(e, GlyphError),
+                    message=_error_message(e),
+                )
             release_trainer_lock(run_path)
         raise
     return state
@@ -489,8 +565,10 @@ def _claim_run_dir(run_path: Path) -> None:
     if run_path.exists() and not run_path.is_dir():
         raise RunError(f"--run-dir {run_path} is a file, not a folder: pass a folder for the run")
     if run_path.resolve() == paths.starter_dir().resolve():
-        raise RunError("the starter run is read-only: train into another folder (fine-tune it with "
-                       "--init-from starter) and copy the files over yourself if you mean to replace it")
+        raise RunError(
+            "the starter run is read-only: train into another folder (fine-tune it with "
+            "--init-from starter) and copy the files over yourself if you mean to replace it"
+        )
     try:
         run_path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -527,11 +605,16 @@ def _run_loop(state: TrainState) -> FitResult:
                     f"the validation loss is {val_loss:.4g} after epoch {epoch}, over {DIVERGED_CHANCE_FACTOR:g}x "
                     f"the {math.log(len(state.classes)):.3f} of guessing uniformly among {len(state.classes)} "
                     f"classes: the training diverged. The learning rate {lr:g} is likely too high for this model "
-                    f"and data; lower it, e.g. to a tenth: --lr {lr / 10:g}")
+                    f"and data; lower it, e.g. to a tenth: --lr {lr / 10:g}"
+                )
             state.epoch = epoch
             record = {
-                "epoch": epoch, "step": state.step, "train_loss": tr["train_loss"], "train_acc": tr["train_acc"],
-                "val_loss": val_loss, "val_acc": val_acc,
+                "epoch": epoch,
+                "step": state.step,
+                "train_loss": tr["train_loss"],
+                "train_acc": tr["train_acc"],
+                "val_loss": val_loss,
+                "val_acc": val_acc,
                 "lr": lr_at(cfg.schedule, cfg.lr, max(state.step - 1, 0), state.total_steps),
                 # s of the whole epoch (training, validation), this session's part of it
                 "seconds": time.perf_counter() - t_epoch,
@@ -547,13 +630,17 @@ def _run_loop(state: TrainState) -> FitResult:
         else:
             message = f"finished {state.epoch} epochs"
         if state.best_epoch is not None:
-            message += f"; best epoch {state.best_epoch}: val loss {state.best_val_loss:.6f}, " \
-                       f"val acc {100 * (state.best_val_acc or 0):.2f}%"
+            message += (
+                f"; best epoch {state.best_epoch}: val loss {state.best_val_loss:.6f}, "
+                f"val acc {100 * (state.best_val_acc or 0):.2f}%"
+            )
     except _Diverged as e:
         end_state, message = "diverged", str(e)
     except _Cancelled:
         end_state = "cancelled"
-        where = f"epoch {state.epoch + 1}, step {state.epoch_step}" if state.epoch_step else f"after epoch {state.epoch}"
+        where = (
+            f"epoch {state.epoch + 1}, step {state.epoch_step}" if state.epoch_step else f"after epoch {state.epoch}"
+        )
         message = f"cancelled at {where}; resume continues from there"
     except BaseException as e:  # recorded as failed, then raised
         end_state, error = "failed", e
@@ -563,10 +650,19 @@ def _run_loop(state: TrainState) -> FitResult:
     wall = state.wall_seconds()
     state.elapsed_before, state._t_start = wall, None
     result = FitResult(
-        state=end_state, message=message, epochs_run=state.epoch, best_epoch=state.best_epoch,
-        best_val_loss=state.best_val_loss, best_val_acc=state.best_val_acc, history=list(state.history),
-        params=state.params, wall_seconds=wall, compile_seconds=state.compile_seconds, model=state.model,
-        run_dir=state.run_dir, gpu_peak_mib=state.gpu_peak_mib(),
+        state=end_state,
+        message=message,
+        epochs_run=state.epoch,
+        best_epoch=state.best_epoch,
+        best_val_loss=state.best_val_loss,
+        best_val_acc=state.best_val_acc,
+        history=list(state.history),
+        params=state.params,
+        wall_seconds=wall,
+        compile_seconds=state.compile_seconds,
+        model=state.model,
+        run_dir=state.run_dir,
+        gpu_peak_mib=state.gpu_peak_mib(),
     )
     # In reverse order, as a teardown: the run-folder writer saves the resume point (the current
     # weights) before SaveBest, registered first, puts the best weights back.
@@ -597,5 +693,11 @@ def _evaluate_state(state: TrainState) -> tuple[float, float]:
     model: nn.Module = state.net.module if state.world_size > 1 and hasattr(state.net, "module") else state.net  # type: ignore[assignment]
     if state.world_size > 1 and state.config.compile != "off":
         model = state.model
-    return evaluate(model, state.val_data, batch_size=state.config.eval_batch_size, amp_dtype=state.amp_dtype,
-                    rank=state.rank, world_size=state.world_size)
+    return evaluate(
+        model,
+        state.val_data,
+        batch_size=state.config.eval_batch_size,
+        amp_dtype=state.amp_dtype,
+        rank=state.rank,
+        world_size=state.world_size,
+    )

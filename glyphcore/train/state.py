@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainState", "FitResult", "CheckpointSaver", "versions"]
 
+
 def versions() -> dict[str, str]:
     return {"glyphcore": str(__version__), "torch": str(torch.__version__), "python": platform.python_version()}
 
@@ -155,10 +156,24 @@ class TrainState:
     ``epoch_step`` = steps done in the epoch in progress (non-zero only mid-epoch).
     """
 
-    def __init__(self, config: TrainConfig, model: nn.Module, net: nn.Module, optimizer: torch.optim.Optimizer,
-                 train_data: DeviceData, val_data: DeviceData, device: torch.device,
-                 amp_dtype: torch.dtype | None, *, classes: list[str], frame: dict | None,
-                 dataset_info: dict[str, Any], run_dir: Path | None, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: nn.Module,
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train_data: DeviceData,
+        val_data: DeviceData,
+        device: torch.device,
+        amp_dtype: torch.dtype | None,
+        *,
+        classes: list[str],
+        frame: dict | None,
+        dataset_info: dict[str, Any],
+        run_dir: Path | None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.config = config
         self.model = model  # the plain module (state_dict keys without DDP/compile prefixes)
         self.net = net  # what the loop calls: model, DDP(model) or torch.compile(...)
@@ -250,15 +265,23 @@ class TrainState:
         """The checkpoint dict (glyphcore.checkpoint format) for ``best`` or ``last``."""
         ds = self.dataset_info
         base = {
-            "model_name": self.model_name, "model_args": self.model_args, "classes": list(self.classes),
-            "frame": self.frame, "config": asdict(self.config),
+            "model_name": self.model_name,
+            "model_args": self.model_args,
+            "classes": list(self.classes),
+            "frame": self.frame,
+            "config": asdict(self.config),
             "dataset": {"id": ds.get("id"), "hash": ds.get("hash"), "source": ds.get("source")},
             "versions": versions(),
         }
         if kind == "best":
             assert self.best_state is not None
-            return {**base, "state_dict": self.best_state, "epoch": self.best_epoch,
-                    "val_loss": float(self.best_val_loss), "val_acc": self.best_val_acc}
+            return {
+                **base,
+                "state_dict": self.best_state,
+                "epoch": self.best_epoch,
+                "val_loss": float(self.best_val_loss),
+                "val_acc": self.best_val_acc,
+            }
         last = self.history[-1] if self.history else {}
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
@@ -270,14 +293,18 @@ class TrainState:
             **base,
             # copies: the saver writes them while training goes on
             "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
-            "epoch": self.epoch, "val_loss": float(last.get("val_loss", math.nan)),
+            "epoch": self.epoch,
+            "val_loss": float(last.get("val_loss", math.nan)),
             "val_acc": float(last.get("val_acc", math.nan)),
-            "optimizer": opt, "scheduler": {"schedule": self.config.schedule, "step": self.step},
-            "rng": rng, "step": self.step,
+            "optimizer": opt,
+            "scheduler": {"schedule": self.config.schedule, "step": self.step},
+            "rng": rng,
+            "step": self.step,
             "resume": {"epoch_step": self.epoch_step, **{k: float(v) for k, v in self.partial.items()}},
             "best": {"val_loss": float(self.best_val_loss), "val_acc": self.best_val_acc, "epoch": self.best_epoch},
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
-            "history": list(self.history), "metrics_offset": self.metrics_offset,
+            "history": list(self.history),
+            "metrics_offset": self.metrics_offset,
             "wall_seconds": self.wall_seconds(),
         }
 

@@ -40,16 +40,29 @@ if TYPE_CHECKING:
     from glyphcore.train.state import FitResult, TrainState
 
 __all__ = [
-    "EPOCH_TAGS", "METRIC_TAGS", "STEP_TAGS", "TB_DIR", "TensorBoardWriter", "export_tb", "hparams_of",
-    "tensorboard_callbacks", "tensorboard_installed", "write_hparams", "write_records",
+    "EPOCH_TAGS",
+    "METRIC_TAGS",
+    "STEP_TAGS",
+    "TB_DIR",
+    "TensorBoardWriter",
+    "export_tb",
+    "hparams_of",
+    "tensorboard_callbacks",
+    "tensorboard_installed",
+    "write_hparams",
+    "write_records",
 ]
 
 TB_DIR = "tb"  # sub-folder of a run folder that holds its event files
 # metrics.jsonl field -> TensorBoard tag, for "step" and "epoch" records.
 STEP_TAGS = {"loss": "step/train_loss"}
 EPOCH_TAGS = {
-    "train_loss": "epoch/train_loss", "train_acc": "epoch/train_acc", "val_loss": "epoch/val_loss",
-    "val_acc": "epoch/val_acc", "lr": "epoch/lr", "images_per_s": "epoch/images_per_s",
+    "train_loss": "epoch/train_loss",
+    "train_acc": "epoch/train_acc",
+    "val_loss": "epoch/val_loss",
+    "val_acc": "epoch/val_acc",
+    "lr": "epoch/lr",
+    "images_per_s": "epoch/images_per_s",
 }
 # The final metrics of the hparams view: name -> tag.
 METRIC_TAGS = {"best_val_acc": "hparams/best_val_acc", "best_val_loss": "hparams/best_val_loss"}
@@ -121,15 +134,24 @@ def hparams_of(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_hparams(writer: Any, config: dict[str, Any], best_val_acc: float | None, best_val_loss: float | None,
-                  step: int, walltime: float | None = None) -> None:
+def write_hparams(
+    writer: Any,
+    config: dict[str, Any],
+    best_val_acc: float | None,
+    best_val_loss: float | None,
+    step: int,
+    walltime: float | None = None,
+) -> None:
     """Write the hparams view's records (experiment, session start and end) and the final metrics
     into ``writer``'s own folder (``SummaryWriter.add_hparams`` would make a timestamped sub-folder)."""
     from torch.utils.tensorboard.summary import hparams
 
-    metrics = {tag: float(v) for name, tag in METRIC_TAGS.items()
-               if (v := {"best_val_acc": best_val_acc, "best_val_loss": best_val_loss}[name]) is not None
-               and math.isfinite(float(v))}  # fmt: skip
+    metrics = {
+        tag: float(v)
+        for name, tag in METRIC_TAGS.items()
+        if (v := {"best_val_acc": best_val_acc, "best_val_loss": best_val_loss}[name]) is not None
+        and math.isfinite(float(v))
+    }
     when = walltime if walltime is not None else time.time()
     for summary in hparams(hparams_of(config), metrics):
         writer.file_writer.add_summary(summary, walltime=when)
@@ -179,8 +201,16 @@ class TensorBoardWriter(Callback):
         self._guard(state, "flush", lambda: self.writer.flush())
 
     def on_fit_end(self, state: TrainState, result: FitResult) -> None:
-        self._guard(state, "hparams", write_hparams, self.writer, asdict(state.config), result.best_val_acc,
-                    result.best_val_loss, state.step)
+        self._guard(
+            state,
+            "hparams",
+            write_hparams,
+            self.writer,
+            asdict(state.config),
+            result.best_val_acc,
+            result.best_val_loss,
+            state.step,
+        )
         self.close()
 
 
@@ -208,8 +238,9 @@ def export_tb(run: str | Path, *, overwrite: bool = False) -> Path:
     if target.exists() and not overwrite:
         raise RunError(f"{target} exists: pass --overwrite to replace it")
     if not tensorboard_installed():
-        raise ConfigError("runs export-tb needs tensorboard, which is not installed: "
-                          "pip install glyph-explorer[tensorboard]")
+        raise ConfigError(
+            "runs export-tb needs tensorboard, which is not installed: pip install glyph-explorer[tensorboard]"
+        )
     try:
         config = store.read_config(run_dir)
     except RunError:
@@ -222,8 +253,9 @@ def export_tb(run: str | Path, *, overwrite: bool = False) -> Path:
         writer = _summary_writer(tmp)
         try:
             write_records(writer, records)
-            last_step = max((int(r["step"]) for r in records if r.get("event") in ("step", "epoch") and "step" in r),
-                            default=0)  # fmt: skip
+            last_step = max(
+                (int(r["step"]) for r in records if r.get("event") in ("step", "epoch") and "step" in r), default=0
+            )
             ended = status.get("ended") or max((float(r["time"]) for r in records if "time" in r), default=None)
             write_hparams(writer, config, status.get("best_val_acc"), status.get("best_val_loss"), last_step, ended)
         finally:

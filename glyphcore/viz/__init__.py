@@ -12,6 +12,7 @@ of metric events, run tables) and show what comes back with ``st.altair_chart`` 
 
 from __future__ import annotations
 
+from glyphcore.viz.calibration import reliability_chart, reliability_frame
 from glyphcore.viz.curves import (
     SERIES_DASH,
     TRAIN,
@@ -37,15 +38,35 @@ from glyphcore.viz.diagnostics import (
     letter_name,
     topk_chart,
 )
-from glyphcore.viz.calibration import reliability_chart, reliability_frame
 from glyphcore.viz.images import class_means, feature_map_grid, guide_lines_image, image_grid, saliency_overlay
 
 __all__ = [
-    "image_grid", "class_means", "saliency_overlay", "feature_map_grid", "guide_lines_image",
-    "TRAIN_STEPS", "TRAIN", "VAL", "class_distribution_chart", "metrics_frames", "live_curves_chart", "curves_frame",
-    "overlay_curves_chart", "SERIES_DASH", "X_AXES", "smooth_ema", "smooth_curves",
-    "CONFUSION_SELECTION", "LETTER_FONT", "AXIS_LABEL_PX",
-    "letter_name", "confusion_matrix_chart", "topk_chart",
-    "activation_curve_chart", "activation_overlay_chart", "layer_histogram_chart", "reliability_chart",
+    "image_grid",
+    "class_means",
+    "saliency_overlay",
+    "feature_map_grid",
+    "guide_lines_image",
+    "TRAIN_STEPS",
+    "TRAIN",
+    "VAL",
+    "class_distribution_chart",
+    "metrics_frames",
+    "live_curves_chart",
+    "curves_frame",
+    "overlay_curves_chart",
+    "SERIES_DASH",
+    "X_AXES",
+    "smooth_ema",
+    "smooth_curves",
+    "CONFUSION_SELECTION",
+    "LETTER_FONT",
+    "AXIS_LABEL_PX",
+    "letter_name",
+    "confusion_matrix_chart",
+    "topk_chart",
+    "activation_curve_chart",
+    "activation_overlay_chart",
+    "layer_histogram_chart",
+    "reliability_chart",
     "reliability_frame",
 ]

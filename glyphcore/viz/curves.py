@@ -12,8 +12,18 @@ import pandas as pd
 from glyphcore.viz.palette import CATEGORY_COLORS, SERIES_COLORS
 
 __all__ = [
-    "TRAIN_STEPS", "TRAIN", "VAL", "X_AXES", "SERIES_DASH", "class_distribution_chart", "metrics_frames",
-    "live_curves_chart", "curves_frame", "smooth_ema", "smooth_curves", "overlay_curves_chart",
+    "TRAIN_STEPS",
+    "TRAIN",
+    "VAL",
+    "X_AXES",
+    "SERIES_DASH",
+    "class_distribution_chart",
+    "metrics_frames",
+    "live_curves_chart",
+    "curves_frame",
+    "smooth_ema",
+    "smooth_curves",
+    "overlay_curves_chart",
 ]
 
 # Series names used in the curve frames (one source for legends and tests).
@@ -25,6 +35,7 @@ _SERIES_COLORS = SERIES_COLORS
 SERIES_DASH: dict[str, list[int]] = {TRAIN: [6, 3], VAL: [1, 0], TRAIN_STEPS: [2, 2]}
 #: x-axis choices of the overlaid curves: column of :func:`curves_frame` -> axis title.
 X_AXES: dict[str, str] = {"epoch": "epoch", "step": "step", "images": "images seen", "wall_s": "wall time (s)"}
+
 
 def class_distribution_chart(
     counts: Mapping[str, Sequence[int]],
@@ -51,8 +62,12 @@ def class_distribution_chart(
         .encode(
             x=alt.X("class:N", sort=list(classes), title="class", axis=alt.Axis(labelAngle=0, labelOverlap=False)),
             y=alt.Y("sum(images):Q", title="images"),
-            color=alt.Color("split:N", sort=list(counts.keys()), title="split",
-                            scale=alt.Scale(domain=list(counts.keys()), range=list(CATEGORY_COLORS))),
+            color=alt.Color(
+                "split:N",
+                sort=list(counts.keys()),
+                title="split",
+                scale=alt.Scale(domain=list(counts.keys()), range=list(CATEGORY_COLORS)),
+            ),
             order=alt.Order("split_order:Q", sort="ascending"),  # the first split at the bottom
             tooltip=["class:N", "split:N", alt.Tooltip("images:Q", format=",")],
         )
@@ -83,12 +98,23 @@ def metrics_frames(
     for ev in events:
         kind = ev.get("event")
         if kind == "step" and ev.get("loss") is not None:
-            step_rows.append({"epoch": ev.get("epoch", 1), "step": ev.get("step", 0), "loss": ev["loss"],
-                              "time": ev.get("time")})
+            step_rows.append(
+                {"epoch": ev.get("epoch", 1), "step": ev.get("step", 0), "loss": ev["loss"], "time": ev.get("time")}
+            )
         elif kind == "epoch":
             epoch_rows.append(ev)
-    epoch_cols = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
-                  "images_per_s", "time"]  # fmt: skip
+    epoch_cols = [
+        "epoch",
+        "step",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+        "images_per_s",
+        "time",
+    ]
     epochs = pd.DataFrame(epoch_rows).reindex(columns=epoch_cols).astype(float)
     if not epochs.empty:
         # a resumed run may repeat an epoch: keep the last record of each
@@ -150,8 +176,9 @@ def live_curves_chart(
             legend=alt.Legend(orient="right", symbolType="stroke", symbolStrokeWidth=2, symbolSize=300),
         ),
         # dash as well as colour: train dashed, val solid, per-step dotted
-        strokeDash=alt.StrokeDash("series:N", legend=None,
-                                  scale=alt.Scale(domain=series, range=[SERIES_DASH[s] for s in series])),
+        strokeDash=alt.StrokeDash(
+            "series:N", legend=None, scale=alt.Scale(domain=series, range=[SERIES_DASH[s] for s in series])
+        ),
         tooltip=[
             alt.Tooltip("series:N"),
             alt.Tooltip("x:Q", title="epoch", format=".2f"),
@@ -215,15 +242,14 @@ def curves_frame(
             for split in (TRAIN, VAL):
                 for metric in ("loss", "acc"):
                     col = f"{split}_{metric}"
-                    f = pd.DataFrame({"epoch": epochs["epoch"], "step": epochs["step"], "value": epochs[col],
-                                      "wall_s": epoch_wall})
+                    f = pd.DataFrame(
+                        {"epoch": epochs["epoch"], "step": epochs["step"], "value": epochs[col], "wall_s": epoch_wall}
+                    )
                     f = f.assign(run=run_id, group=group, split=split, metric=metric, images=f["step"] * batch)
                     frames.append(f.dropna(subset=["value"]))
         if step_curves and not steps.empty:
-            f = pd.DataFrame({"epoch": steps["x"], "step": steps["step"], "value": steps["loss"],
-                              "wall_s": step_wall})
-            frames.append(f.assign(run=run_id, group=group, split=TRAIN_STEPS, metric="loss",
-                                   images=f["step"] * batch))
+            f = pd.DataFrame({"epoch": steps["x"], "step": steps["step"], "value": steps["loss"], "wall_s": step_wall})
+            frames.append(f.assign(run=run_id, group=group, split=TRAIN_STEPS, metric="loss", images=f["step"] * batch))
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=cols)
@@ -264,7 +290,8 @@ def smooth_curves(curves: pd.DataFrame, weight: float) -> pd.DataFrame:
         return out
     out = out.sort_values(["run", "split", "metric", "step", "epoch"], kind="stable")
     out["value"] = out.groupby(["run", "split", "metric"], sort=False)["raw"].transform(
-        lambda s: pd.Series(smooth_ema(s.to_numpy(), weight), index=s.index))
+        lambda s: pd.Series(smooth_ema(s.to_numpy(), weight), index=s.index)
+    )
     return out.sort_index()
 
 
@@ -295,25 +322,42 @@ def overlay_curves_chart(
     title = "loss" if metric == "loss" else "accuracy"
     df = curves[(curves["metric"] == metric) & (curves["split"].isin(list(splits)))].dropna(subset=[x])
     present = [s for s in (TRAIN, VAL, TRAIN_STEPS) if s in set(df["split"])] or [TRAIN, VAL]
-    tooltip: list[Any] = ["run:N", "group:N", "split:N", alt.Tooltip(f"{x}:Q", title=X_AXES[x], format=",.4~f"),
-               alt.Tooltip("value:Q", format=".4f")]
+    tooltip: list[Any] = [
+        "run:N",
+        "group:N",
+        "split:N",
+        alt.Tooltip(f"{x}:Q", title=X_AXES[x], format=",.4~f"),
+        alt.Tooltip("value:Q", format=".4f"),
+    ]
     if "raw" in df:
         tooltip.append(alt.Tooltip("raw:Q", title="unsmoothed", format=".4f"))
     base = alt.Chart(df).encode(
         x=alt.X(f"{x}:Q", title=X_AXES[x], axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
-        color=alt.Color(f"{color}:N", title=color, scale=alt.Scale(range=list(CATEGORY_COLORS)),
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=0)),
+        color=alt.Color(
+            f"{color}:N",
+            title=color,
+            scale=alt.Scale(range=list(CATEGORY_COLORS)),
+            legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
+        ),
         strokeDash=alt.StrokeDash(
-            "split:N", title="split", sort=present,
+            "split:N",
+            title="split",
+            sort=present,
             scale=alt.Scale(domain=present, range=[SERIES_DASH[s] for s in present]),
             # a stroke symbol needs a size and colour of its own, or it is drawn invisible
-            legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolStrokeColor="#808080",
-                              symbolSize=300, symbolFillColor="transparent", orient="bottom"),
+            legend=alt.Legend(
+                symbolType="stroke",
+                symbolStrokeWidth=2,
+                symbolStrokeColor="#808080",
+                symbolSize=300,
+                symbolFillColor="transparent",
+                orient="bottom",
+            ),
         ),
         detail="run:N",
         tooltip=tooltip,
-    )  # fmt: skip
+    )
     lines = base.mark_line(strokeWidth=2)
     points = base.transform_filter(alt.datum.split != TRAIN_STEPS).mark_point(filled=True, size=30)
     return alt.layer(lines, points).properties(height=height, title=f"{title} by {X_AXES[x]}")

@@ -12,9 +12,15 @@ import pandas as pd
 from glyphcore.viz.palette import BAR_OTHER, BAR_TOP, DIAGONAL_GREY, SERIES_COLORS, activation_color, text_color
 
 __all__ = [
-    "CONFUSION_SELECTION", "LETTER_FONT", "AXIS_LABEL_PX", "letter_name",
-    "confusion_matrix_chart", "topk_chart", "activation_curve_chart",
-    "activation_overlay_chart", "layer_histogram_chart",
+    "CONFUSION_SELECTION",
+    "LETTER_FONT",
+    "AXIS_LABEL_PX",
+    "letter_name",
+    "confusion_matrix_chart",
+    "topk_chart",
+    "activation_curve_chart",
+    "activation_overlay_chart",
+    "layer_histogram_chart",
 ]
 
 CONFUSION_SELECTION = "cell"  # name of the confusion matrix's click selection (st.altair_chart event key)
@@ -29,6 +35,7 @@ def letter_name(c: str) -> str:
     if len(c) == 1 and c.isalpha():
         return f"{c} (capital {c.lower()})" if c.isupper() else f"{c} (small {c.upper()})"
     return c
+
 
 # Streamlit's default autosize ("fit") squeezes a layered chart's plot into its height together
 # with its title, legend and axes; fit the width to the column only and keep the plot's height.
@@ -89,24 +96,46 @@ def confusion_matrix_chart(
         top = top if top > 0 else 1.0  # no mistakes at all: any non-empty domain
         if not normalize:
             top = int(top)
-        color = alt.when("datum['true'] === datum['pred']").then(alt.value(DIAGONAL_GREY)).otherwise(
-            alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domain=[0, top]),
-                      title=f"{title}, mistakes only", legend=legend))
+        color = (
+            alt.when("datum['true'] === datum['pred']")
+            .then(alt.value(DIAGONAL_GREY))
+            .otherwise(
+                alt.Color(
+                    f"{value}:Q",
+                    scale=alt.Scale(type="sqrt", scheme="blues", domain=[0, top]),
+                    title=f"{title}, mistakes only",
+                    legend=legend,
+                )
+            )
+        )
     else:
-        color = alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title,
-                          legend=legend)
+        color = alt.Color(
+            f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title, legend=legend
+        )
     sel = alt.selection_point(name=CONFUSION_SELECTION, fields=["true", "pred"], on="click", clear="dblclick")
-    axis: dict[str, Any] = {"labelOverlap": False, "labelAngle": 0, "labelFontSize": AXIS_LABEL_PX,
-                            "labelFont": LETTER_FONT, "ticks": False, "labelPadding": 3}
+    axis: dict[str, Any] = {
+        "labelOverlap": False,
+        "labelAngle": 0,
+        "labelFontSize": AXIS_LABEL_PX,
+        "labelFont": LETTER_FONT,
+        "ticks": False,
+        "labelPadding": 3,
+    }
     picked = alt.when(sel, empty=False)  # the clicked cell is outlined; nothing is outlined before a click
     rect = (
         alt.Chart(df)
         .mark_rect()
         .encode(
-            x=alt.X("pred:N", sort=list(classes), scale=alt.Scale(domain=list(classes)), title="predicted",
-                    axis=alt.Axis(orient="top", **axis)),
-            y=alt.Y("true:N", sort=list(classes), scale=alt.Scale(domain=list(classes)), title="true",
-                    axis=alt.Axis(**axis)),
+            x=alt.X(
+                "pred:N",
+                sort=list(classes),
+                scale=alt.Scale(domain=list(classes)),
+                title="predicted",
+                axis=alt.Axis(orient="top", **axis),
+            ),
+            y=alt.Y(
+                "true:N", sort=list(classes), scale=alt.Scale(domain=list(classes)), title="true", axis=alt.Axis(**axis)
+            ),
             color=color,
             stroke=picked.then(alt.value("#e4572e")).otherwise(alt.value("#bbb")),
             strokeWidth=picked.then(alt.value(3.0)).otherwise(alt.value(0.3)),
@@ -122,12 +151,13 @@ def confusion_matrix_chart(
         # "pad": cells stay square at ``size``; Streamlit's default "fit" squeezes the plot to make
         # room for the axes and legend inside the same box
         .properties(width=size, height=size, autosize=alt.AutoSizeParams(type="pad"))
-    )  # fmt: skip
+    )
     return rect
 
 
-def topk_chart(topk: Sequence[tuple[str, float]], *, title: str = "", height: int = 130,
-               theme: str | None = None) -> alt.LayerChart | alt.FacetChart:
+def topk_chart(
+    topk: Sequence[tuple[str, float]], *, title: str = "", height: int = 130, theme: str | None = None
+) -> alt.LayerChart | alt.FacetChart:
     """Horizontal bars of a top-k prediction, most likely on top, each labelled with its probability.
 
     Args:
@@ -142,8 +172,12 @@ def topk_chart(topk: Sequence[tuple[str, float]], *, title: str = "", height: in
     df["top"] = np.arange(len(df)) == 0
     df["name"] = [letter_name(str(c)) for c in df["class"]]
     base = alt.Chart(df).encode(
-        y=alt.Y("class:N", sort=list(df["class"]), title=None,
-                axis=alt.Axis(labelFontSize=14, labelFontWeight="bold", labelOverlap=False, labelFont=LETTER_FONT)),
+        y=alt.Y(
+            "class:N",
+            sort=list(df["class"]),
+            title=None,
+            axis=alt.Axis(labelFontSize=14, labelFontWeight="bold", labelOverlap=False, labelFont=LETTER_FONT),
+        ),
         x=alt.X("p:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%", tickCount=5)),
         tooltip=[alt.Tooltip("name:N", title="class"), alt.Tooltip("p:Q", format=".2%", title="probability")],
     )
@@ -177,10 +211,13 @@ def activation_curve_chart(
         title: chart title.
     """
     df = pd.concat(
-        [pd.DataFrame({"activation": name, "x": x, "value": v, "series": s})
-         for name, (x, y, dy) in curves.items() for s, v in zip(_F_SERIES, (y, dy))],
+        [
+            pd.DataFrame({"activation": name, "x": x, "value": v, "series": s})
+            for name, (x, y, dy) in curves.items()
+            for s, v in zip(_F_SERIES, (y, dy))
+        ],
         ignore_index=True,
-    )  # fmt: skip
+    )
     axes = alt.Chart().transform_aggregate(n="count()", groupby=["activation"]).mark_rule(color="#ccc")
     lines = (
         alt.Chart()
@@ -188,22 +225,41 @@ def activation_curve_chart(
         .encode(
             x=alt.X("x:Q", title="x"),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("series:N", title=None, sort=list(_F_SERIES),
-                            scale=alt.Scale(domain=list(_F_SERIES), range=[SERIES_COLORS["train"],
-                                                                               SERIES_COLORS["val"]]),
-                            legend=alt.Legend(orient="top")),
-            strokeDash=alt.StrokeDash("series:N", sort=list(_F_SERIES), legend=None,
-                                      scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]])),
-            tooltip=[alt.Tooltip("activation:N"), alt.Tooltip("series:N", title=""),
-                     alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
+            color=alt.Color(
+                "series:N",
+                title=None,
+                sort=list(_F_SERIES),
+                scale=alt.Scale(domain=list(_F_SERIES), range=[SERIES_COLORS["train"], SERIES_COLORS["val"]]),
+                legend=alt.Legend(orient="top"),
+            ),
+            strokeDash=alt.StrokeDash(
+                "series:N",
+                sort=list(_F_SERIES),
+                legend=None,
+                scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]]),
+            ),
+            tooltip=[
+                alt.Tooltip("activation:N"),
+                alt.Tooltip("series:N", title=""),
+                alt.Tooltip("x:Q", format=".2f"),
+                alt.Tooltip("value:Q", format=".4f"),
+            ],
         )
         .properties(width=width, height=height)
-    )  # fmt: skip
-    chart = alt.layer(axes.encode(y=alt.datum(0)), axes.encode(x=alt.datum(0)), lines, data=df).facet(
-        facet=alt.Facet("activation:N", sort=list(curves), title=None,
-                        header=alt.Header(labelFontSize=14, labelFontWeight="bold", labelFont="monospace")),
-        columns=columns,
-    ).resolve_scale(y="independent")  # fmt: skip
+    )
+    chart = (
+        alt.layer(axes.encode(y=alt.datum(0)), axes.encode(x=alt.datum(0)), lines, data=df)
+        .facet(
+            facet=alt.Facet(
+                "activation:N",
+                sort=list(curves),
+                title=None,
+                header=alt.Header(labelFontSize=14, labelFontWeight="bold", labelFont="monospace"),
+            ),
+            columns=columns,
+        )
+        .resolve_scale(y="independent")
+    )
     return chart.properties(title=title) if title else chart
 
 
@@ -228,9 +284,12 @@ def activation_overlay_chart(
         .encode(
             x=alt.X("x:Q", title="x"),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("activation:N", sort=list(curves), title="activation",
-                            scale=alt.Scale(domain=list(curves),
-                                            range=[activation_color(n, i) for i, n in enumerate(curves)])),
+            color=alt.Color(
+                "activation:N",
+                sort=list(curves),
+                title="activation",
+                scale=alt.Scale(domain=list(curves), range=[activation_color(n, i) for i, n in enumerate(curves)]),
+            ),
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
             tooltip=["activation:N", alt.Tooltip("x:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")],
         )
@@ -265,10 +324,14 @@ def layer_histogram_chart(
         counts = np.asarray(counts, dtype=np.float64)
         edges = np.asarray(edges, dtype=np.float64)
         total = counts.sum() or 1.0
-        frames.append(pd.DataFrame({"layer": name, "lo": edges[:-1], "hi": edges[1:], "count": counts,
-                                    "share": counts / total}))  # fmt: skip
-    df = (pd.concat(frames, ignore_index=True) if frames
-          else pd.DataFrame({"layer": [], "lo": [], "hi": [], "count": [], "share": []}))  # fmt: skip
+        frames.append(
+            pd.DataFrame({"layer": name, "lo": edges[:-1], "hi": edges[1:], "count": counts, "share": counts / total})
+        )
+    df = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({"layer": [], "lo": [], "hi": [], "count": [], "share": []})
+    )
     if log:
         df = df[df["count"] > 0]  # a log scale cannot place a zero
     chart = (
@@ -279,14 +342,21 @@ def layer_histogram_chart(
             x2="hi:Q",
             y=alt.Y("count:Q", title="count", scale=alt.Scale(type="log") if log else alt.Undefined),
             y2=alt.value(height),  # bars reach the bottom of the plot (no zero on a log axis)
-            tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("lo:Q", format=".3f", title="from"),
-                     alt.Tooltip("hi:Q", format=".3f", title="to"), alt.Tooltip("count:Q", format=","),
-                     alt.Tooltip("share:Q", format=".2%")],
+            tooltip=[
+                alt.Tooltip("layer:N"),
+                alt.Tooltip("lo:Q", format=".3f", title="from"),
+                alt.Tooltip("hi:Q", format=".3f", title="to"),
+                alt.Tooltip("count:Q", format=","),
+                alt.Tooltip("share:Q", format=".2%"),
+            ],
         )
         .properties(width=width, height=height)
-        .facet(facet=alt.Facet("layer:N", sort=list(layers), title=None,
-                               header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
-               columns=columns)
+        .facet(
+            facet=alt.Facet(
+                "layer:N", sort=list(layers), title=None, header=alt.Header(labelFontSize=13, labelFontWeight="bold")
+            ),
+            columns=columns,
+        )
         .resolve_scale(x="independent", y="independent")
-    )  # fmt: skip
+    )
     return chart.properties(title=title) if title else chart

@@ -52,23 +52,30 @@ def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def embedding_frame(
-    coords: np.ndarray, labels: Sequence[int] | np.ndarray, preds: Sequence[int] | np.ndarray, classes: Sequence[str],
+    coords: np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    preds: Sequence[int] | np.ndarray,
+    classes: Sequence[str],
     indices: Sequence[int] | np.ndarray,
 ) -> pd.DataFrame:
     """The map's points: columns index (in the split), x, y, true, predicted, outcome ("right" | "wrong")."""
     true = np.asarray(labels)
     pred = np.asarray(preds)
-    return pd.DataFrame({
-        "index": np.asarray(indices, dtype=np.int64),
-        "x": coords[:, 0], "y": coords[:, 1],
-        "true": [classes[int(k)] for k in true],
-        "predicted": [classes[int(k)] for k in pred],
-        "outcome": np.where(true == pred, "right", "wrong"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "index": np.asarray(indices, dtype=np.int64),
+            "x": coords[:, 0],
+            "y": coords[:, 1],
+            "true": [classes[int(k)] for k in true],
+            "predicted": [classes[int(k)] for k in pred],
+            "outcome": np.where(true == pred, "right", "wrong"),
+        }
+    )
 
 
-def embedding_chart(frame: pd.DataFrame, *, color_by: str = "outcome",
-                    height: int = 460) -> alt.LayerChart | alt.FacetChart:
+def embedding_chart(
+    frame: pd.DataFrame, *, color_by: str = "outcome", height: int = 460
+) -> alt.LayerChart | alt.FacetChart:
     """The 2-D map: a point per image coloured by ``color_by`` ("outcome": right/wrong, or "true": the
     class, each point also labelled with its letter); a click selects one point.
 
@@ -81,26 +88,43 @@ def embedding_chart(frame: pd.DataFrame, *, color_by: str = "outcome",
         raise ValueError(f"color_by must be 'outcome' or 'true', got {color_by!r}")
     sel = alt.selection_point(name=EMBEDDING_SELECTION, fields=["index"], on="click", clear="dblclick")
     if color_by == "outcome":
-        color = alt.Color("outcome:N", title="prediction", sort=list(RIGHT_WRONG_COLORS),
-                          scale=alt.Scale(domain=list(RIGHT_WRONG_COLORS), range=list(RIGHT_WRONG_COLORS.values())),
-                          legend=alt.Legend(orient="bottom"))  # fmt: skip
-        shape = alt.Shape("outcome:N", sort=list(RIGHT_WRONG_COLORS), legend=None,
-                          scale=alt.Scale(domain=list(RIGHT_WRONG_COLORS), range=["circle", "cross"]))
+        color = alt.Color(
+            "outcome:N",
+            title="prediction",
+            sort=list(RIGHT_WRONG_COLORS),
+            scale=alt.Scale(domain=list(RIGHT_WRONG_COLORS), range=list(RIGHT_WRONG_COLORS.values())),
+            legend=alt.Legend(orient="bottom"),
+        )
+        shape = alt.Shape(
+            "outcome:N",
+            sort=list(RIGHT_WRONG_COLORS),
+            legend=None,
+            scale=alt.Scale(domain=list(RIGHT_WRONG_COLORS), range=["circle", "cross"]),
+        )
     else:
         color = alt.Color("true:N", title="class", scale=alt.Scale(range=list(CATEGORY_COLORS)), legend=None)
         shape = alt.Shape("outcome:N", legend=None)
     base = alt.Chart(frame).encode(
         x=alt.X("x:Q", title="PC 1", axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("y:Q", title="PC 2", axis=alt.Axis(labels=False, ticks=False)),
-        tooltip=[alt.Tooltip("true:N"), alt.Tooltip("predicted:N"), alt.Tooltip("outcome:N"),
-                 alt.Tooltip("index:Q", title="image #")],
+        tooltip=[
+            alt.Tooltip("true:N"),
+            alt.Tooltip("predicted:N"),
+            alt.Tooltip("outcome:N"),
+            alt.Tooltip("index:Q", title="image #"),
+        ],
     )
     picked = alt.when(sel, empty=False)
-    points = base.mark_point(filled=True, opacity=0.8).encode(
-        color=color, shape=shape,
-        size=picked.then(alt.value(220)).otherwise(alt.value(45)),
-        stroke=picked.then(alt.value("#808080")).otherwise(alt.value(None)),
-    ).add_params(sel)
+    points = (
+        base.mark_point(filled=True, opacity=0.8)
+        .encode(
+            color=color,
+            shape=shape,
+            size=picked.then(alt.value(220)).otherwise(alt.value(45)),
+            stroke=picked.then(alt.value("#808080")).otherwise(alt.value(None)),
+        )
+        .add_params(sel)
+    )
     layers = [points]
     if color_by == "true":  # the letters themselves say which class a colour is
         layers.append(base.mark_text(font=LETTER_FONT, fontSize=11, dy=-9).encode(text="true:N", color=color))

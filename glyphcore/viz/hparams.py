@@ -54,8 +54,12 @@ def hparams_frame(
     runs = list(settings)
     if keys is None:
         all_keys = list(dict.fromkeys(k for r in runs for k in settings[r]))
-        keys = [k for k in all_keys if len({_text(settings[r].get(k)) for r in runs}) > 1
-                and not any(isinstance(settings[r].get(k), (dict, list)) for r in runs)]  # fmt: skip
+        keys = [
+            k
+            for k in all_keys
+            if len({_text(settings[r].get(k)) for r in runs}) > 1
+            and not any(isinstance(settings[r].get(k), (dict, list)) for r in runs)
+        ]
     result_keys = list(dict.fromkeys(k for r in runs for k in results.get(r, {})))
     rows: list[dict[str, Any]] = []
     for order, (axis, source) in enumerate([(k, settings) for k in keys] + [(k, results) for k in result_keys]):
@@ -97,23 +101,45 @@ def parallel_coordinates_chart(
     if color_by is not None and color_by in axes:
         key = df[df["axis"] == color_by].set_index("run")["norm"]
         df["colour"] = df["run"].map(key)
-        color = alt.Color("colour:Q", title=color_by, scale=alt.Scale(scheme="viridis"),
-                          legend=alt.Legend(orient="bottom"))
+        color = alt.Color(
+            "colour:Q", title=color_by, scale=alt.Scale(scheme="viridis"), legend=alt.Legend(orient="bottom")
+        )
     else:
-        color = alt.Color("run:N", title="run", scale=alt.Scale(range=list(CATEGORY_COLORS)),
-                          legend=alt.Legend(orient="bottom", columns=2, labelLimit=0))
-    x = alt.X("axis:N", sort=axes, title=None,
-              axis=alt.Axis(orient="top", labelAngle=0, labelLimit=140, labelFontWeight="bold", domain=False,
-                            ticks=False))  # fmt: skip
+        color = alt.Color(
+            "run:N",
+            title="run",
+            scale=alt.Scale(range=list(CATEGORY_COLORS)),
+            legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
+        )
+    x = alt.X(
+        "axis:N",
+        sort=axes,
+        title=None,
+        axis=alt.Axis(orient="top", labelAngle=0, labelLimit=140, labelFontWeight="bold", domain=False, ticks=False),
+    )
     y = alt.Y("norm:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
     # one vertical rule per axis, from the same data (an aggregate per axis)
-    rules = alt.Chart(df).transform_aggregate(n="count()", groupby=["axis"]).mark_rule(
-        color="#808080", strokeWidth=1).encode(x=x)
-    lines = alt.Chart(df).mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=40, filled=True)).encode(
-        x=x, y=y, color=color, detail="run:N",
-        tooltip=["run:N", "axis:N", "value:N"],
+    rules = (
+        alt.Chart(df)
+        .transform_aggregate(n="count()", groupby=["axis"])
+        .mark_rule(color="#808080", strokeWidth=1)
+        .encode(x=x)
+    )
+    lines = (
+        alt.Chart(df)
+        .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=40, filled=True))
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            detail="run:N",
+            tooltip=["run:N", "axis:N", "value:N"],
+        )
     )
     # each distinct value once per axis, beside its axis (the labels a normalised axis would lack)
-    labels = alt.Chart(df.drop_duplicates(["axis", "value"])).mark_text(align="left", dx=5, fontSize=11).encode(
-        x=x, y=y, text="value:N")
+    labels = (
+        alt.Chart(df.drop_duplicates(["axis", "value"]))
+        .mark_text(align="left", dx=5, fontSize=11)
+        .encode(x=x, y=y, text="value:N")
+    )
     return alt.layer(rules, lines, labels).properties(height=height, title="settings and results, one line per run")

@@ -8,6 +8,7 @@ import numpy as np
 
 __all__ = ["image_grid", "class_means", "saliency_overlay", "feature_map_grid", "guide_lines_image"]
 
+
 def image_grid(
     images: np.ndarray,
     ncols: int = 10,

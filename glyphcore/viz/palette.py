@@ -11,9 +11,20 @@ import math
 from collections.abc import Mapping
 
 __all__ = [
-    "BACKGROUNDS", "MIN_GRAPHIC_CONTRAST", "SERIES_COLORS", "ACTIVATION_COLORS", "BAR_TOP", "BAR_OTHER",
-    "DIAGONAL_GREY", "RIGHT_WRONG_COLORS", "CATEGORY_COLORS", "text_color", "relative_luminance",
-    "contrast_ratio", "lab_distance", "activation_color",
+    "BACKGROUNDS",
+    "MIN_GRAPHIC_CONTRAST",
+    "SERIES_COLORS",
+    "ACTIVATION_COLORS",
+    "BAR_TOP",
+    "BAR_OTHER",
+    "DIAGONAL_GREY",
+    "RIGHT_WRONG_COLORS",
+    "CATEGORY_COLORS",
+    "text_color",
+    "relative_luminance",
+    "contrast_ratio",
+    "lab_distance",
+    "activation_color",
 ]
 
 #: Streamlit's page backgrounds: theme.base "light" and "dark" (#0e1117 before 1.5x, #171614 in 1.67, as
@@ -59,7 +70,7 @@ def _channels(hex_color: str) -> tuple[float, float, float]:
         h = "".join(c * 2 for c in h)
     if len(h) != 6:
         raise ValueError(f"not a #rrggbb colour: {hex_color!r}")
-    r, g, b = (int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4))
+    r, g, b = (int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
     return r, g, b
 
 

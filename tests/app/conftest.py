@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from run_folders import write_run  # tests/run_folders.py
+from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_TIMEOUT_S = 60  # an AppTest run on a busy 2-core machine (first torch import included)
@@ -81,7 +80,7 @@ def texts_of(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def charts_of(at: AppTest) -> list[tuple[dict, "pd.DataFrame"]]:
+def charts_of(at: AppTest) -> list[tuple[dict, pd.DataFrame]]:  # noqa: F821 (pandas, imported inside)
     """Every Altair/Vega-Lite chart of the last run as (spec, data of its first dataset)."""
     import pandas as pd
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df

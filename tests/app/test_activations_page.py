@@ -27,10 +27,11 @@ def chart_frames(at) -> list[tuple[dict, list]]:
     ]
 
 
-def _curve_charts(at) -> dict[str, "object"]:
+def _curve_charts(at) -> dict[str, object]:
     """activation name -> its f/f' data in the ONE faceted per-activation chart (a cell each)."""
-    faceted = [(spec, frames) for spec, frames in chart_frames(at)
-               if spec.get("facet", {}).get("field") == "activation"]  # fmt: skip
+    faceted = [
+        (spec, frames) for spec, frames in chart_frames(at) if spec.get("facet", {}).get("field") == "activation"
+    ]
     assert len(faceted) == 1  # one Vega view for all the activations, not one each
     spec, frames = faceted[0]
     data = next(f for f in frames if "series" in f)

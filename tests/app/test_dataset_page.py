@@ -120,8 +120,9 @@ def test_fonts_tab_names_the_packages_their_licences_and_the_sizes(tmp_path, run
     at = app_page(PAGE).run()
     fonts_tab = tab(at, "Fonts")
     packages = next(d.value for d in fonts_tab.dataframe if "licence" in d.value.columns)
-    assert packages.to_dict("records") == [{"package": "fontpkg-lora", "pinned": "3.8", "installed": "3.8",
-                                            "licence": "OFL-1.1", "families": "Lora"}]
+    assert packages.to_dict("records") == [
+        {"package": "fontpkg-lora", "pinned": "3.8", "installed": "3.8", "licence": "OFL-1.1", "families": "Lora"}
+    ]
     sizes = dataset_info("glyphs-52")["size_modes"]
     assert any(f"drawn at one em size ({sizes['em_size_px']} px" in c.value for c in fonts_tab.caption)
     assert not fonts_tab.warning  # built from packages only: no machine fonts
@@ -183,8 +184,9 @@ def _image_folder(root, letters):
     return root
 
 
-def test_an_image_folder_shows_its_own_classes(tiny_glyphs, tmp_path, runs_dir, app_page, charts_of, texts_of,
-                                               errors_of):
+def test_an_image_folder_shows_its_own_classes(
+    tiny_glyphs, tmp_path, runs_dir, app_page, charts_of, texts_of, errors_of
+):
     root = _image_folder(tmp_path / "abc", "ABC")
     at = app_page(PAGE).run()
     at.radio(key="ds_kind").set_value("image folder").run()

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 from tiny_runs import tiny_run
 
-from glyphcore.testing import letter_strokes, render_canvas
 from glyphcore.frame import CLASSES
 from glyphcore.infer import load_predictor, preprocess
+from glyphcore.testing import letter_strokes, render_canvas
 
 # the page lists only each test's runs, whether or not the repository has its starter model
 pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]

@@ -27,7 +27,7 @@ def captions(at) -> list[list[str]]:
     return [[img.caption for img in el.proto.imgs] for el in at.get("image") if len(el.proto.imgs)]
 
 
-def matrix_spec(at) -> tuple[dict, "object"]:
+def matrix_spec(at) -> tuple[dict, object]:
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     for chart in at.get("vega_lite_chart"):
@@ -193,8 +193,7 @@ def test_other_splits(one_run, app_page, errors_of):
     assert at.subheader[0].value.startswith(f"Accuracy of the network on the {52 * 4} valid images")
 
 
-def test_without_the_data_set_the_stored_evaluation_is_still_shown(one_run, app_page, monkeypatch, tmp_path,
-                                                                    texts_of):
+def test_without_the_data_set_the_stored_evaluation_is_still_shown(one_run, app_page, monkeypatch, tmp_path, texts_of):
     result = evaluate_run(one_run, split="test")  # stored in eval/test/, as the starter ships it
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "fresh-install"))
     at = app_page(PAGE).run()
@@ -225,7 +224,8 @@ def test_a_run_still_training_says_so(one_run, app_page, texts_of, standin_proce
     from glyphcore import runs
 
     status = {k: v for k, v in runs.read_status(one_run).items() if "pid" not in k}  # the trainer's pids are gone
-    runs.write_status(one_run, {**status, "state": "running", "pid": standin_process(), "epoch": 1, "epochs": 5,
-                                "ended": None})
+    runs.write_status(
+        one_run, {**status, "state": "running", "pid": standin_process(), "epoch": 1, "epochs": 5, "ended": None}
+    )
     at = app_page(PAGE).run()
     assert "tiny-relu is still training** (epoch 1 of 5 done)" in texts_of(at)

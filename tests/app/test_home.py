@@ -9,8 +9,8 @@ import pytest
 
 from glyphcore.data import build_glyphs52, dataset_info
 from glyphcore.data.fonts import sample_fonts
-from glyphcore.train.device import describe_device
 from glyphcore.jobs import GLYPHS52_BUILD_JOB, get_job, start_job
+from glyphcore.train.device import describe_device
 
 pytestmark = pytest.mark.app
 

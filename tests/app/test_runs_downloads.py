@@ -48,8 +48,12 @@ def test_download_buttons_give_the_checkpoint_and_every_export(two_runs, app_pag
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["best.pt", "ONNX", "torch.export (.pt2)", "safetensors"]
     assert not any(b.proto.disabled for b in at.get("download_button"))
-    assert set(clicks) == {"tiny-relu-best.pt", "tiny-relu-best.onnx", "tiny-relu-best.pt2",
-                           "tiny-relu-best.safetensors"}
+    assert set(clicks) == {
+        "tiny-relu-best.pt",
+        "tiny-relu-best.onnx",
+        "tiny-relu-best.pt2",
+        "tiny-relu-best.safetensors",
+    }
     export_dir = two_runs / "export"
     assert not export_dir.exists()  # nothing is built before a click
 

@@ -208,8 +208,9 @@ def test_the_training_log_tail_is_shown(make_run, runs_dir, no_starter, app_page
 
 
 @pytest.mark.slow
-def test_embedding_map_of_a_real_run_and_a_click_shows_the_glyph(tiny_glyphs, runs_dir, no_starter, app_page,
-                                                                  charts_of, errors_of):
+def test_embedding_map_of_a_real_run_and_a_click_shows_the_glyph(
+    tiny_glyphs, runs_dir, no_starter, app_page, charts_of, errors_of
+):
     from tiny_runs import tiny_run
 
     tiny_run(runs_dir, "tiny-relu", activation="relu")

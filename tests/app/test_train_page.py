@@ -8,9 +8,9 @@ import time
 import pytest
 
 from glyphcore import runs
+from glyphcore.models import create_model, model_summary
 from glyphcore.runs.sweep import list_sweeps
 from glyphcore.train.config import make_config
-from glyphcore.models import create_model, model_summary
 
 pytestmark = pytest.mark.app
 
@@ -36,8 +36,9 @@ def wait_until_ended(run_id: str, timeout: float = 240.0) -> dict:
     raise AssertionError(f"run {run_id} still {runs.read_status(run_id)['state']} after {timeout} s")
 
 
-def test_the_page_opens_on_the_quick_recipe_on_a_cpu_and_shows_the_reports_model_on_request(runs_dir, app_page,
-                                                                                            errors_of):
+def test_the_page_opens_on_the_quick_recipe_on_a_cpu_and_shows_the_reports_model_on_request(
+    runs_dir, app_page, errors_of
+):
     import torch
 
     at = app_page(PAGE).run()

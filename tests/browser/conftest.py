@@ -236,7 +236,8 @@ def open_page(page, base_url: str, path: str = "", timeout: float = 60_000) -> N
 
 # Streamlit scrolls inside its main container, not the document: measure that to see everything.
 _CONTENT_HEIGHT_JS = """() => {
-  const main = document.querySelector('[data-testid=stMain]') || document.querySelector('[data-testid=stAppViewContainer]');
+  const main = document.querySelector('[data-testid=stMain]')
+    || document.querySelector('[data-testid=stAppViewContainer]');
   return Math.max(main ? main.scrollHeight : 0, document.documentElement.scrollHeight);
 }"""
 MAX_SCREENSHOT_HEIGHT = 6000  # px

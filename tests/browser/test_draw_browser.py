@@ -13,9 +13,8 @@ from playwright.sync_api import expect
 from tiny_runs import temporary_tiny_run
 
 from glyphcore import paths, runs
-from glyphcore.frame import CANVAS_SIZE
+from glyphcore.frame import CANVAS_SIZE, CLASSES
 from glyphcore.testing import letter_strokes
-from glyphcore.frame import CLASSES
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +51,9 @@ def draw_letter(page, letter: str) -> None:
         page.mouse.up()
 
 
-def test_draw_a_letter_and_its_prediction_appears(draw_run, streamlit_server, page, open_page, wait_for_app,
-                                                  save_screenshot):
+def test_draw_a_letter_and_its_prediction_appears(
+    draw_run, streamlit_server, page, open_page, wait_for_app, save_screenshot
+):
     open_page(page, streamlit_server, f"draw?run={RUN_ID}")
     page.get_by_text("Draw a letter on the canvas").wait_for()
     assert page.locator(PREDICTION).count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import pytest
 from tiny_runs import temporary_tiny_run
 
@@ -27,8 +28,9 @@ def cell(page, true: str, pred: str):
     return page.locator(f'[data-testid=stVegaLiteChart] .mark-rect path[aria-label^="{label}"]')
 
 
-def test_click_a_confusion_cell_to_see_its_images(eval_run, streamlit_server, page, open_page, wait_for_app,
-                                                  save_screenshot):
+def test_click_a_confusion_cell_to_see_its_images(
+    eval_run, streamlit_server, page, open_page, wait_for_app, save_screenshot
+):
     result = evaluate_run(eval_run, split="test")
     true, pred, n = result.most_confused()[0]
     open_page(page, streamlit_server, "evaluate")

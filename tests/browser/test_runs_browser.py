@@ -6,7 +6,6 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-
 from run_folders import write_run  # tests/run_folders.py
 
 pytestmark = pytest.mark.browser

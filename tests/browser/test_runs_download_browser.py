@@ -17,8 +17,9 @@ def trained(app_env):
     return tiny_run(app_env.runs_dir, "dl-run", activation="relu")
 
 
-def test_download_the_checkpoint_and_the_onnx_export(trained, page, streamlit_server, open_page, wait_for_app,
-                                                     save_screenshot):
+def test_download_the_checkpoint_and_the_onnx_export(
+    trained, page, streamlit_server, open_page, wait_for_app, save_screenshot
+):
     import onnxruntime as ort
 
     open_page(page, streamlit_server, "runs")

@@ -67,7 +67,8 @@ _PROBLEMS_JS = """() => {
     + '[data-testid=stNumberInput] input, [data-testid=stButton] p, [data-testid=stDownloadButton] p');
   for (const el of cut) {
     if (!shown(el) || !(el.value ?? el.innerText)) continue;
-    if (el.scrollWidth > el.clientWidth + 1) problems.push(`cut (${el.clientWidth} of ${el.scrollWidth} px): ${name(el)}`);
+    if (el.scrollWidth > el.clientWidth + 1)
+      problems.push(`cut (${el.clientWidth} of ${el.scrollWidth} px): ${name(el)}`);
   }
   return problems;
 }"""
@@ -81,14 +82,22 @@ def page_background(page) -> str:
 
 
 def chart_colours() -> list[str]:
-    return [*palette.SERIES_COLORS.values(), *palette.ACTIVATION_COLORS.values(), *palette.RIGHT_WRONG_COLORS.values(),
-            palette.BAR_TOP, palette.BAR_OTHER, palette.DIAGONAL_GREY]
+    return [
+        *palette.SERIES_COLORS.values(),
+        *palette.ACTIVATION_COLORS.values(),
+        *palette.RIGHT_WRONG_COLORS.values(),
+        palette.BAR_TOP,
+        palette.BAR_OTHER,
+        palette.DIAGONAL_GREY,
+    ]
 
 
 @pytest.fixture(scope="module")
 def screen_runs(app_env):
-    with temporary_tiny_run(app_env.runs_dir, LONG_RUN, activation="relu"), \
-            temporary_tiny_run(app_env.runs_dir, OTHER_RUN, activation="silu"):
+    with (
+        temporary_tiny_run(app_env.runs_dir, LONG_RUN, activation="relu"),
+        temporary_tiny_run(app_env.runs_dir, OTHER_RUN, activation="silu"),
+    ):
         yield
 
 
@@ -111,8 +120,9 @@ def open_at(page, url: str, path: str, width: int, sidebar: str, wait_for_app) -
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("sidebar", ["open", "collapsed"])
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_page_cuts_or_spills_anything(screen_runs, servers, page, wait_for_app, save_screenshot, theme, sidebar,
-                                         width):
+def test_no_page_cuts_or_spills_anything(
+    screen_runs, servers, page, wait_for_app, save_screenshot, theme, sidebar, width
+):
     problems = {}
     for name, path in PAGES.items():
         open_at(page, servers[theme], path, width, sidebar, wait_for_app)
@@ -120,8 +130,11 @@ def test_no_page_cuts_or_spills_anything(screen_runs, servers, page, wait_for_ap
         background = page_background(page)
         # the server's theme reached the page, and every chart colour stands out from its real background
         assert (palette.relative_luminance(background) < 0.05) == (theme == "dark"), background
-        low = {c: round(palette.contrast_ratio(c, background), 2) for c in chart_colours()
-               if palette.contrast_ratio(c, background) < palette.MIN_GRAPHIC_CONTRAST}
+        low = {
+            c: round(palette.contrast_ratio(c, background), 2)
+            for c in chart_colours()
+            if palette.contrast_ratio(c, background) < palette.MIN_GRAPHIC_CONTRAST
+        }
         assert not low, f"{name}: below 3:1 on {background}: {low}"
         found = page.evaluate(_PROBLEMS_JS)
         if found:
@@ -142,12 +155,15 @@ def test_train_fields_show_their_values(screen_runs, streamlit_server, page, wai
     params = page.get_by_test_id("stMetric").filter(has_text="Parameters").get_by_test_id("stMetricValue")
     expect(params).to_have_text("702,948")
     assert params.locator("p").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
-    assert page.get_by_role("combobox", name="Data set", exact=True).bounding_box()["width"] >= 120  # "gl" was a 20 px strip
+    assert (
+        page.get_by_role("combobox", name="Data set", exact=True).bounding_box()["width"] >= 120
+    )  # "gl" was a 20 px strip
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_canvas_is_whole_takes_strokes_and_ctrl_z_undoes(screen_runs, streamlit_server, page, wait_for_app,
-                                                             save_screenshot, width):
+def test_the_canvas_is_whole_takes_strokes_and_ctrl_z_undoes(
+    screen_runs, streamlit_server, page, wait_for_app, save_screenshot, width
+):
     open_at(page, streamlit_server, PAGES["draw"], width, "open", wait_for_app)
     canvas = page.locator(CANVAS)
     expect(canvas).to_have_count(1, timeout=60_000)

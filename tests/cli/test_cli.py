@@ -34,8 +34,9 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 
 def _python(args: list[str], env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})}, **kw)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}, **kw
+    )
 
 
 def test_every_sub_command_is_registered_with_a_handler():
@@ -93,8 +94,7 @@ def test_a_glyph_error_is_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys
 
 
 def test_a_missing_or_unknown_command_is_a_usage_error():
-    for argv, message in (([], "the following arguments are required: COMMAND"),
-                          (["fly"], "invalid choice: 'fly'")):
+    for argv, message in (([], "the following arguments are required: COMMAND"), (["fly"], "invalid choice: 'fly'")):
         done = _python(["-m", "glyphcore", *argv])
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 

@@ -25,8 +25,22 @@ def test_build_if_missing_leaves_a_ready_data_set_alone(tiny_glyphs, capsys):
 
 def test_build_writes_a_data_set_with_a_progress_bar(tmp_path, capsys):
     out = tmp_path / "g52"
-    rc = main(["data", "build", "--out", str(out), "--per-class", "2", "--seen-per-class", "0",
-               "--no-source", "packages", "--seed", "3"])
+    rc = main(
+        [
+            "data",
+            "build",
+            "--out",
+            str(out),
+            "--per-class",
+            "2",
+            "--seen-per-class",
+            "0",
+            "--no-source",
+            "packages",
+            "--seed",
+            "3",
+        ]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     assert "100%" in captured.err and "[####" in captured.err

@@ -30,9 +30,17 @@ def run(tmp_path, monkeypatch):
     (d / "status.json").write_text(json.dumps({"state": "done"}))
     torch.manual_seed(0)
     m = create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100)
-    save_checkpoint({"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": CLASSES,
-                     "frame": frame_dict(), "config": {"data": "glyphs-52"}, "state_dict": m.state_dict()},
-                    d / "best.pt")
+    save_checkpoint(
+        {
+            "model_name": m.glyph_name,
+            "model_args": m.glyph_args,
+            "classes": CLASSES,
+            "frame": frame_dict(),
+            "config": {"data": "glyphs-52"},
+            "state_dict": m.state_dict(),
+        },
+        d / "best.pt",
+    )
     return d
 
 
@@ -95,7 +103,10 @@ def test_the_module_entry_point_runs_predict(run, images):
     """The real command line, in a fresh process (what the README shows)."""
     proc = subprocess.run(
         [sys.executable, "-m", "glyphcore", "predict", "--run", str(run), "--json", str(images["A"])],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["file"] == str(images["A"])
@@ -117,9 +128,10 @@ def test_evaluate_prints_the_accuracy_line_and_confusions_and_writes_eval(tiny_g
     pairs = summary["most_confused"][:5]
     if pairs:
         assert out[2] == "most confused (actual -> predicted: count):"
-        assert out[3:3 + len(pairs)] == [f"  {a} -> {b}: {c}" for a, b, c in pairs]
+        assert out[3 : 3 + len(pairs)] == [f"  {a} -> {b}: {c}" for a, b, c in pairs]
     assert out[-1] == f"results written to {d / 'eval' / 'test'}" or out[-1].startswith(
-        f"results written to {d / 'eval' / 'test'}, ")
+        f"results written to {d / 'eval' / 'test'}, "
+    )
     # the second time it is read back
     assert main(["evaluate", str(d)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"results read from {d / 'eval' / 'test'}"

@@ -40,17 +40,50 @@ def test_every_config_field_is_a_flag_and_the_defaults_are_the_reports():
     assert {f.name for f in fields(TrainConfig)} <= flags
     c = TrainConfig()
     assert (c.model, c.activation, c.optimizer, c.lr, c.batch_size, c.epochs, c.seed, c.data) == (
-        "seed_cnn", "silu", "adam", 2e-4, 50, 15, 42, "glyphs-52")
+        "seed_cnn",
+        "silu",
+        "adam",
+        2e-4,
+        50,
+        15,
+        42,
+        "glyphs-52",
+    )
     assert c.batchnorm and c.dropout == 0 and c.schedule == "none" and c.param_budget is None
 
 
 def test_flags_set_every_field_and_config_to_argv_round_trips():
-    changed = dict(model="lenet", activation="relu", batchnorm=False, dropout=0.25, model_options={"pool": True},
-                   init_from="starter", optimizer="sgd", lr=0.1, momentum=0.8, nesterov=True, weight_decay=1e-4,
-                   schedule="cosine", label_smoothing=0.1, augment="strong", batch_size=64, eval_batch_size=512,
-                   epochs=3, seed=1, data="torchvision:MNIST", val_split="test", patience=2, time_budget_min=1.5,
-                   param_budget=100_000, device="cpu", amp="off", threads=1, compile="default", log_every=7,
-                   preset="report")
+    changed = dict(
+        model="lenet",
+        activation="relu",
+        batchnorm=False,
+        dropout=0.25,
+        model_options={"pool": True},
+        init_from="starter",
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.8,
+        nesterov=True,
+        weight_decay=1e-4,
+        schedule="cosine",
+        label_smoothing=0.1,
+        augment="strong",
+        batch_size=64,
+        eval_batch_size=512,
+        epochs=3,
+        seed=1,
+        data="torchvision:MNIST",
+        val_split="test",
+        patience=2,
+        time_budget_min=1.5,
+        param_budget=100_000,
+        device="cpu",
+        amp="off",
+        threads=1,
+        compile="default",
+        log_every=7,
+        preset="report",
+    )
     assert set(changed) == {s["name"] for s in field_specs()}
     config = make_config(**{k: v for k, v in changed.items() if k != "preset"})
     assert asdict(config) == changed
@@ -61,11 +94,14 @@ def test_flags_set_every_field_and_config_to_argv_round_trips():
     assert parse_config(["--patience", "none", "--no-batchnorm"]).batchnorm is False
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--optimizer", "rmsprop"], "invalid choice"),
-    (["--batch-size", "ten"], "batch_size must be a int"),
-    (["--model-options", "{oops"], "model_options must be a dict"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--optimizer", "rmsprop"], "invalid choice"),
+        (["--batch-size", "ten"], "batch_size must be a int"),
+        (["--model-options", "{oops"], "model_options must be a dict"),
+    ],
+)
 def test_bad_flags_are_refused_with_the_allowed_values(argv, message, capsys):
     with pytest.raises(SystemExit):
         parse_config(argv)
@@ -74,8 +110,9 @@ def test_bad_flags_are_refused_with_the_allowed_values(argv, message, capsys):
 
 def test_train_prints_epoch_lines_and_writes_the_run(tiny_glyphs, runs_root, capsys):
     run_dir = runs_root / "cli-run"
-    code = main(["train", "--run-dir", str(run_dir), "--epochs", "2", "--lr", "0.002", "--threads", "1",
-                 "--progress", "off"])  # the report's recipe on (a tiny) glyphs-52, but 2 epochs
+    code = main(
+        ["train", "--run-dir", str(run_dir), "--epochs", "2", "--lr", "0.002", "--threads", "1", "--progress", "off"]
+    )  # the report's recipe on (a tiny) glyphs-52, but 2 epochs
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Training seed_cnn (702,948 parameters)" in out

@@ -121,10 +121,17 @@ def test_compare_predictions_by_hand():
     np.testing.assert_array_equal(cmp.indices, [1, 3])
     np.testing.assert_array_equal(cmp.pred_a, [1, 1])
     np.testing.assert_array_equal(cmp.pred_b, [2, 0])
-    assert cmp.counts == {"both_right": 1, "only_a_right": 1, "only_b_right": 1, "both_wrong_same": 1,
-                          "both_wrong_different": 0}
-    assert cmp.rows() == [{"index": 1, "actual": "b", "pred_a": "b", "pred_b": "c"},
-                          {"index": 3, "actual": "a", "pred_a": "b", "pred_b": "a"}]
+    assert cmp.counts == {
+        "both_right": 1,
+        "only_a_right": 1,
+        "only_b_right": 1,
+        "both_wrong_same": 1,
+        "both_wrong_different": 0,
+    }
+    assert cmp.rows() == [
+        {"index": 1, "actual": "b", "pred_a": "b", "pred_b": "c"},
+        {"index": 3, "actual": "a", "pred_a": "b", "pred_b": "a"},
+    ]
     with pytest.raises(DataError, match="same samples"):
         compare_predictions(a, R([0, 1, 2], [0, 1, 2]))
 
@@ -158,8 +165,12 @@ def test_evaluate_run_writes_eval_and_reuses_it_until_the_checkpoint_changes(tra
     assert np.all(r.p_pred >= r.p_true - 1e-6)
     np.testing.assert_allclose(r.loss, -np.log(np.maximum(r.p_true, 1e-30)), rtol=1e-4, atol=1e-4)
     out = trained_run / "eval" / "test"
-    assert sorted(p.name for p in out.iterdir()) == ["confusion.npy", "per_class.json", "predictions.npy",
-                                                   "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "confusion.npy",
+        "per_class.json",
+        "predictions.npy",
+        "summary.json",
+    ]
     assert np.load(out / "predictions.npy").dtype == PREDICTION_DTYPE
     summary = json.loads((out / "summary.json").read_text())
     assert summary["accuracy_line"] == r.accuracy_line and summary["key"]["checkpoint"]["sha256"]
@@ -212,15 +223,17 @@ def test_run_a_against_run_b(trained_run, tmp_path):
     shutil.copytree(trained_run, b_dir)
     ck = torch.load(b_dir / "best.pt", weights_only=True)
     torch.manual_seed(1)
-    ck["state_dict"] = {k: (v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v)
-                        for k, v in ck["state_dict"].items()}
+    ck["state_dict"] = {
+        k: (v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v) for k, v in ck["state_dict"].items()
+    }
     save_checkpoint(ck, b_dir / "best.pt")
     a, b = evaluate_run("tiny"), evaluate_run("tiny-b")
     cmp = compare_predictions(a, b)
     assert sum(cmp.counts.values()) == a.n
     np.testing.assert_array_equal(cmp.indices, np.flatnonzero(a.preds != b.preds))
     assert cmp.counts["only_a_right"] - cmp.counts["only_b_right"] == int(
-        np.sum(a.preds == a.labels) - np.sum(b.preds == b.labels))
+        np.sum(a.preds == a.labels) - np.sum(b.preds == b.labels)
+    )
 
 
 def test_a_checkpoint_with_another_class_list_or_no_checkpoint(trained_run, tiny_glyphs):
@@ -230,9 +243,17 @@ def test_a_checkpoint_with_another_class_list_or_no_checkpoint(trained_run, tiny
     digits.mkdir()
     (digits / "config.json").write_text(json.dumps({"data": "glyphs-52"}))
     m = create_model("seed_cnn", num_classes=10, in_channels=1, input_size=100)
-    save_checkpoint({"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": list("0123456789"),
-                     "frame": frame_dict(), "config": {"data": "glyphs-52"}, "state_dict": m.state_dict()},
-                    digits / "best.pt")
+    save_checkpoint(
+        {
+            "model_name": m.glyph_name,
+            "model_args": m.glyph_args,
+            "classes": list("0123456789"),
+            "frame": frame_dict(),
+            "config": {"data": "glyphs-52"},
+            "state_dict": m.state_dict(),
+        },
+        digits / "best.pt",
+    )
     with pytest.raises(CheckpointError, match="trained on 10 classes .* but glyphs-52/test has 52"):
         evaluate_run("digits")
     (digits / "best.pt").unlink()
@@ -246,8 +267,10 @@ def test_evaluate_predictor_refuses_images_that_do_not_fit(tmp_path):
     from glyphcore.infer import load_predictor
 
     m = create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100)
-    save_checkpoint({"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": CLASSES,
-                     "state_dict": m.state_dict()}, tmp_path / "m.pt")
+    save_checkpoint(
+        {"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": CLASSES, "state_dict": m.state_dict()},
+        tmp_path / "m.pt",
+    )
     pr = load_predictor(tmp_path / "m.pt")
 
     class RGB:

@@ -38,8 +38,9 @@ from glyphcore.testing import letter_strokes, render_canvas
 def _canvas(letter: str, style: str = "default", **kw) -> np.ndarray:
     size = kw.pop("canvas_size", 280)
     width = kw.pop("stroke_width", 18)
-    return render_canvas(letter_strokes(letter, canvas_size=size, **kw), canvas_size=size,
-                         stroke_width=width, style=style)
+    return render_canvas(
+        letter_strokes(letter, canvas_size=size, **kw), canvas_size=size, stroke_width=width, style=style
+    )
 
 
 def _grey(letter: str, **kw) -> Image.Image:
@@ -66,9 +67,17 @@ def _png_bytes(img: Image.Image, **save) -> bytes:
 def _write_ckpt(path, model_name="seed_cnn", classes=CLASSES, input_size=100, in_channels=1, seed=0, **extra):
     torch.manual_seed(seed)
     m = create_model(model_name, num_classes=len(classes), in_channels=in_channels, input_size=input_size)
-    payload = {"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": list(classes),
-               "frame": frame_dict(), "config": {"data": "glyphs-52", "model": model_name},
-               "state_dict": m.state_dict(), "epoch": 1, "val_loss": 1.0, "val_acc": 0.5}
+    payload = {
+        "model_name": m.glyph_name,
+        "model_args": m.glyph_args,
+        "classes": list(classes),
+        "frame": frame_dict(),
+        "config": {"data": "glyphs-52", "model": model_name},
+        "state_dict": m.state_dict(),
+        "epoch": 1,
+        "val_loss": 1.0,
+        "val_acc": 0.5,
+    }
     payload.update(extra)
     return save_checkpoint(payload, path)
 
@@ -99,8 +108,9 @@ def _make_run(runs_dir, run_id="r1", with_ckpt=True, state="done", status=None, 
 def test_three_canvas_formats_give_the_same_model_input():
     for letter, seed in (("A", 1), ("g", 2), ("c", 3)):
         strokes = letter_strokes(letter, jitter=1.0, seed=seed)
-        tensors = [preprocess(render_canvas(strokes, style=s)).tensor
-                   for s in ("default", "white_on_black", "black_on_white")]
+        tensors = [
+            preprocess(render_canvas(strokes, style=s)).tensor for s in ("default", "white_on_black", "black_on_white")
+        ]
         assert tensors[0].shape == (1, 1, FRAME_SIZE, FRAME_SIZE) and tensors[0].dtype == torch.float32
         torch.testing.assert_close(tensors[0], tensors[1], rtol=0, atol=0)
         torch.testing.assert_close(tensors[0], tensors[2], rtol=0, atol=0)
@@ -201,11 +211,22 @@ def test_pil_modes_files_and_bytes_give_the_same_glyph(tmp_path):
     path = tmp_path / "m.png"
     g.save(path)
     variants = {
-        "L": g, "RGB": g.convert("RGB"), "RGB dark on white": rgb_dark_on_white,
-        "CMYK": rgb_dark_on_white.convert("CMYK"), "I;16": i16, "I": g.convert("I"), "F": g.convert("F"),
-        "LA": g.convert("LA"), "RGBA transparent": rgba_transparent, "P": pal,
-        "P+transparency": Image.open(io.BytesIO(_png_bytes(pal_t))), "1": g.convert("1"),
-        "path": path, "str path": str(path), "bytes": path.read_bytes(), "file object": io.BytesIO(path.read_bytes()),
+        "L": g,
+        "RGB": g.convert("RGB"),
+        "RGB dark on white": rgb_dark_on_white,
+        "CMYK": rgb_dark_on_white.convert("CMYK"),
+        "I;16": i16,
+        "I": g.convert("I"),
+        "F": g.convert("F"),
+        "LA": g.convert("LA"),
+        "RGBA transparent": rgba_transparent,
+        "P": pal,
+        "P+transparency": Image.open(io.BytesIO(_png_bytes(pal_t))),
+        "1": g.convert("1"),
+        "path": path,
+        "str path": str(path),
+        "bytes": path.read_bytes(),
+        "file object": io.BytesIO(path.read_bytes()),
         "JPEG bytes": _png_bytes(g.convert("RGB"), format="JPEG", quality=95),
     }
     for name, image in variants.items():
@@ -229,6 +250,7 @@ def test_an_animated_image_uses_its_first_frame(tmp_path):
 
 def _png_bomb(side: int) -> bytes:
     """A valid 1-bit PNG of side x side black pixels: a few hundred KB on disk, side^2 pixels decoded."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -352,7 +374,9 @@ def test_models_of_other_sizes_and_channels_get_their_own_input(tmp_path):
 
 def test_a_run_with_no_checkpoint_yet(runs_dir):
     _make_run(runs_dir, "fresh", with_ckpt=False, state="queued", status={"updated": time.time()})
-    with pytest.raises(CheckpointError, match=r"run fresh has no best.pt yet \(state: queued\).*end of the first epoch"):
+    with pytest.raises(
+        CheckpointError, match=r"run fresh has no best.pt yet \(state: queued\).*end of the first epoch"
+    ):
         load_predictor("fresh")
     # a run whose process died before its first epoch: the state says so
     _make_run(runs_dir, "dead", with_ckpt=False, state="running", status={"pid": 2**22 + 12345})
@@ -366,8 +390,9 @@ def test_a_run_with_no_checkpoint_yet(runs_dir):
 
 def test_foreign_and_mismatched_checkpoints_are_refused(tmp_path):
     # a bare state_dict (another tool's file)
-    torch.save(create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100).state_dict(),
-               tmp_path / "bare.pt")
+    torch.save(
+        create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100).state_dict(), tmp_path / "bare.pt"
+    )
     with pytest.raises(CheckpointError, match="not a glyphcore checkpoint"):
         load_predictor(tmp_path / "bare.pt")
     # a model this glyphcore does not know

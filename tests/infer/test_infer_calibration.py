@@ -119,8 +119,10 @@ def test_training_stores_a_calibration_that_the_predictor_uses(tiny_glyphs, runs
     assert cal["fitted_on"] == "valid" and cal["n"] == 52 * 4
     assert 0 < cal["temperature"] and cal["nll_after"] <= cal["nll_before"] + 1e-9
     assert isinstance(cal["letter"]["means"], torch.Tensor) and isinstance(cal["letter"]["precision"], torch.Tensor)
-    assert any("Calibrated best.pt on valid" in json.loads(line).get("message", "")
-               for line in (run / "metrics.jsonl").read_text().splitlines())
+    assert any(
+        "Calibrated best.pt on valid" in json.loads(line).get("message", "")
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+    )
     pred = load_predictor(run)
     assert pred.temperature == pytest.approx(cal["temperature"])
     prepared = pred.prepare(render_canvas(letter_strokes("B")))
@@ -168,8 +170,10 @@ def test_predict_json_says_whether_it_is_a_letter(tiny_glyphs, runs_dir, tmp_pat
 
     run = tiny_run(runs_dir, "pj")
     files = []
-    for name, rgba in (("letter", render_canvas(letter_strokes("H"), style="black_on_white")),
-                       ("hatching", render_canvas(nonletter_strokes("hatching", seed=1), style="black_on_white"))):
+    for name, rgba in (
+        ("letter", render_canvas(letter_strokes("H"), style="black_on_white")),
+        ("hatching", render_canvas(nonletter_strokes("hatching", seed=1), style="black_on_white")),
+    ):
         files.append(str(tmp_path / f"{name}.png"))
         Image.fromarray(rgba).save(files[-1])
     assert main(["predict", "--run", str(run), "--json", *files]) == 0
@@ -190,11 +194,16 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
     # as stored by training: the model's own validation letters pass, but for the two quantiles
     assert judge_letters(z, f, pred.calibration).letter.mean() >= 0.93
 
-    prepared = [p for k in NONLETTER_KINDS for s in range(4)
-                if not (p := pred.prepare(render_canvas(nonletter_strokes(k, seed=s)))).empty]
+    prepared = [
+        p
+        for k in NONLETTER_KINDS
+        for s in range(4)
+        if not (p := pred.prepare(render_canvas(nonletter_strokes(k, seed=s)))).empty
+    ]
     x = torch.cat([p.tensor for p in prepared])
-    zn, fn = collect_outputs(pred.model, x.mul(255).round().to(torch.uint8), pred.input_size, pred.in_channels,
-                             pred.device)
+    zn, fn = collect_outputs(
+        pred.model, x.mul(255).round().to(torch.uint8), pred.input_size, pred.in_channels, pred.device
+    )
     # a tiny model (10 epochs on 520 glyphs) is far from the real one, but its features already keep
     # the drawings that are not letters away from the letters: most sit farther from every class
     # centroid than nine in ten validation letters do
@@ -212,8 +221,9 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
 
 # --- off the guide lines ---------------------------------------------------------------------------
 def test_letters_on_the_guides_are_placed_ok_and_off_ones_are_named():
-    ok = [preprocess(render_canvas(letter_strokes(c, seed=i, jitter=1.0))).placement
-          for i, c in enumerate("AHMagjpqyoxl")]
+    ok = [
+        preprocess(render_canvas(letter_strokes(c, seed=i, jitter=1.0))).placement for i, c in enumerate("AHMagjpqyoxl")
+    ]
     assert all(p is not None and p.status == "ok" for p in ok), [p.status for p in ok if p]
     small = [[(x * 0.3 + 10, y * 0.3 + 10) for x, y in s] for s in letter_strokes("R")]  # top-left corner
     p = preprocess(render_canvas(small))

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from glyphcore.checkpoint import load_checkpoint, save_checkpoint
+from glyphcore.cli.models import add_models_commands
 from glyphcore.errors import CheckpointError, ConfigError
 from glyphcore.models import (
     ACTIVATION_NAMES,
@@ -21,9 +22,8 @@ from glyphcore.models import (
     model_entry,
     model_summary,
     register_model,
+    registry,
 )
-from glyphcore.models import registry
-from glyphcore.cli.models import add_models_commands
 
 torch.set_num_threads(1)
 
@@ -212,8 +212,10 @@ def test_tiny_conv_pool_needs_a_larger_minimum():
         create_model("tiny_conv", num_classes=5, in_channels=1, input_size=7, pool=True)
 
 
-@pytest.mark.parametrize(("name", "side"), [("seed_cnn", 64), ("vgg", 28), ("vgg", 100), ("mlp", 100),
-                                            ("resnet18", 64), ("deep_cnn", 100), ("crnn", 100)])
+@pytest.mark.parametrize(
+    ("name", "side"),
+    [("seed_cnn", 64), ("vgg", 28), ("vgg", 100), ("mlp", 100), ("resnet18", 64), ("deep_cnn", 100), ("crnn", 100)],
+)
 def test_models_take_other_sizes_than_their_default(name, side):
     model = create_model(name, num_classes=52, in_channels=1, input_size=(side, side + 4)).eval()
     assert model(torch.rand(1, 1, side, side + 4)).shape == (1, 52)
@@ -235,10 +237,13 @@ def test_a_model_rebuilt_from_its_glyph_args_has_the_same_weights_layout(name):
 
 def test_a_checkpoint_rebuilds_the_same_model(tmp_path):
     torch.manual_seed(0)
-    model = create_model("crnn", num_classes=5, in_channels=1, input_size=32, activation="elu",
-                         bidirectional=True)
-    payload = {"model_name": model.glyph_name, "model_args": model.glyph_args, "classes": list("abcde"),
-               "state_dict": model.state_dict()}
+    model = create_model("crnn", num_classes=5, in_channels=1, input_size=32, activation="elu", bidirectional=True)
+    payload = {
+        "model_name": model.glyph_name,
+        "model_args": model.glyph_args,
+        "classes": list("abcde"),
+        "state_dict": model.state_dict(),
+    }
     ckpt = load_checkpoint(save_checkpoint(payload, tmp_path / "best.pt"))  # weights_only load
     rebuilt = create_model(ckpt["model_name"], **ckpt["model_args"])
     rebuilt.load_state_dict(ckpt["state_dict"])
@@ -259,7 +264,7 @@ def test_dropout_adds_layers_without_shifting_weight_names():
 
 def test_the_activation_table_has_the_eight_activations_with_formulas():
     assert ACTIVATION_NAMES == ("relu", "silu", "elu", "leaky_relu", "sigmoid", "tanh", "gelu", "mish")
-    for name, row in ACTIVATIONS.items():
+    for row in ACTIVATIONS.values():
         assert row.formula.startswith("f(x)") and row.derivative.startswith("f'(x)") and row.description
         assert isinstance(row.layer(), nn.Module)
     assert get_act_layer("Leaky-ReLU") is nn.LeakyReLU
@@ -287,8 +292,9 @@ def test_resnet18_pretrained_offline_says_where_the_weights_go(monkeypatch):
 def test_resnet18_pretrained_fits_the_imagenet_stem_to_one_channel(monkeypatch):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _fake_imagenet_resnet18)
     source = _fake_imagenet_resnet18()
-    model = create_model("resnet18", num_classes=52, in_channels=1, input_size=64, pretrained=True,
-                         freeze_backbone=True)
+    model = create_model(
+        "resnet18", num_classes=52, in_channels=1, input_size=64, pretrained=True, freeze_backbone=True
+    )
     mine = model.state_dict()
     assert torch.allclose(mine["conv1.weight"], source["conv1.weight"].sum(1, keepdim=True))
     assert torch.equal(mine["layer3.1.conv2.weight"], source["layer3.1.conv2.weight"])

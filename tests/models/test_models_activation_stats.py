@@ -45,9 +45,14 @@ def _net() -> nn.Sequential:
     """conv -> ReLU (2 of 4 channels dead by construction) -> linear -> Sigmoid (saturated) -> Tanh."""
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5), nn.Sigmoid(), nn.Linear(5, 3),
+        nn.Conv2d(1, 4, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 5),
+        nn.Sigmoid(),
+        nn.Linear(5, 3),
         nn.Tanh(),
-    )  # fmt: skip
+    )
     with torch.no_grad():
         net[0].weight.abs_()  # inputs are >= 0, so channels 2-3 stay positive somewhere ...
         net[0].bias[:2] = -100.0  # ... and channels 0-1 are never positive: dead

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from shapes_data import CLASSES, ShapesSet, shapes_images
 
 from glyphcore.errors import ConfigError
 from glyphcore.models import ACTIVATION_NAMES, create_model, get_act_layer
 from glyphcore.train import CHOICES, PRESETS, build_model, config_to_argv, fit, make_config
-from shapes_data import CLASSES, ShapesSet, shapes_images
 
 torch.set_num_threads(1)
 
@@ -21,7 +21,7 @@ SIDE = 100  # the glyph frame's side in px: the quick preset's model takes the s
 def shapes_100(n: int, seed: int, split: str) -> ShapesSet:
     """The 28x28 bars-and-boxes set scaled 4x (nearest) and cropped to 100x100."""
     images, labels = shapes_images(n, seed)
-    big = images.repeat(4, axis=2).repeat(4, axis=3)[:, :, 6:6 + SIDE, 6:6 + SIDE]
+    big = images.repeat(4, axis=2).repeat(4, axis=3)[:, :, 6 : 6 + SIDE, 6 : 6 + SIDE]
     return ShapesSet(np.ascontiguousarray(big), labels, list(CLASSES), split=split)
 
 
@@ -73,8 +73,9 @@ def test_a_tiny_fit_with_the_quick_preset_learns_with_every_activation(activatio
     # the preset's recipe at a size the test can afford: batch 25 (16 steps an epoch), 4 epochs.
     # BatchNorm's running statistics need a few dozen steps, and sigmoid the most epochs (0.52 valid
     # accuracy after 3, 0.93 after 4).
-    cfg = make_config("quick", activation=activation, epochs=4, batch_size=25, eval_batch_size=120,
-                      threads=1, data="shapes")
+    cfg = make_config(
+        "quick", activation=activation, epochs=4, batch_size=25, eval_batch_size=120, threads=1, data="shapes"
+    )
     result = fit(cfg, None, train_set=train_set, val_set=val_set)
     assert result.state == "done" and result.epochs_run == 4
     assert result.best_val_acc >= 0.9, result.history  # 4 easy classes: chance is 0.25

@@ -4,10 +4,10 @@ nothing else) make one activation row each, although their derived model_args di
 from __future__ import annotations
 
 import pytest
+from tiny_runs import tiny_run  # tests/tiny_runs.py
 
 from glyphcore import runs
 from glyphcore.runs import compare
-from tiny_runs import tiny_run  # tests/tiny_runs.py
 
 pytestmark = pytest.mark.slow
 

@@ -8,13 +8,13 @@ import sys
 import time
 
 import pytest
+from run_folders import write_run  # tests/run_folders.py
 
 from glyphcore import runs
 from glyphcore.cli import main
 from glyphcore.errors import RunError
 from glyphcore.train.config import make_config
 from glyphcore.train.device import available_devices
-from run_folders import write_run  # tests/run_folders.py
 
 no_gpu = pytest.mark.skipif(
     __import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU (asks for cuda and must fail)"
@@ -32,8 +32,7 @@ def _wait_until_ended(run_id: str, timeout: float = 120.0) -> dict:
 
 
 @no_gpu
-def test_a_run_asking_for_a_missing_gpu_fails_with_the_reason_and_no_resume(tiny_glyphs, tmp_path, monkeypatch,
-                                                                             capsys):
+def test_a_run_asking_for_a_missing_gpu_fails_with_the_reason_and_no_resume(tiny_glyphs, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path / "runs"))
     run_id = runs.launch(make_config("report", device="cuda", epochs=1, threads=1))
     status = _wait_until_ended(run_id)
@@ -54,7 +53,7 @@ def test_a_crashed_run_reports_the_last_error_line_of_its_log(tmp_path, monkeypa
     dead.wait()  # a pid that was a process and is gone
     run_dir = write_run(tmp_path, "crashed-run", state="running", pid=dead.pid)
     (run_dir / runs.LOG_FILE).write_text(
-        "Epoch 1/3 ...\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+        'Epoch 1/3 ...\nTraceback (most recent call last):\n  File "x.py", line 1\n'
         "RuntimeError: DefaultCPUAllocator: not enough memory: you tried to allocate 123 bytes\n"
     )
 

@@ -9,8 +9,18 @@ from glyphcore.runs import compare
 
 
 def _configs():
-    base = {"model": "seed_cnn", "activation": "relu", "batchnorm": True, "optimizer": "adam", "lr": 2e-4,
-            "epochs": 15, "run_id": "x", "created": 1.0, "versions": {"torch": "2.15"}, "device": "auto"}
+    base = {
+        "model": "seed_cnn",
+        "activation": "relu",
+        "batchnorm": True,
+        "optimizer": "adam",
+        "lr": 2e-4,
+        "epochs": 15,
+        "run_id": "x",
+        "created": 1.0,
+        "versions": {"torch": "2.15"},
+        "device": "auto",
+    }
     return {
         "relu": {**base, "run_id": "relu"},
         "silu": {**base, "activation": "silu", "run_id": "silu", "device": "cuda"},  # device is bookkeeping

@@ -73,8 +73,9 @@ def held_at_startup(tmp_path, monkeypatch):
             proc.wait()
 
 
-def test_a_run_cancelled_before_its_process_handles_signals_is_cancelled_not_crashed(runs_root, tiny_glyphs,
-                                                                                     held_at_startup):
+def test_a_run_cancelled_before_its_process_handles_signals_is_cancelled_not_crashed(
+    runs_root, tiny_glyphs, held_at_startup
+):
     """SIGTERM's default action kills a process that has not yet installed the handler (it is still
     importing): the store must report the run cancelled, from the cancel request it recorded."""
     run_id = runs.launch(small())

@@ -71,11 +71,23 @@ def test_field_specs_describe_every_field_with_its_type_default_and_choices():
 
 @pytest.mark.parametrize(
     ("name", "text", "value"),
-    [("batchnorm", "false", False), ("batchnorm", "On", True), ("batchnorm", "0", False), ("batchnorm", 1, True),
-     ("batch_size", "64", 64), ("batch_size", 64.0, 64), ("lr", "1e-3", 1e-3), ("lr", 2, 2.0),
-     ("model_options", '{"depth": 11}', {"depth": 11}), ("patience", "none", None), ("patience", "", None),
-     ("patience", "3", 3), ("time_budget_min", "None", None), ("init_from", "starter", "starter"),
-     ("model", "lenet", "lenet")],
+    [
+        ("batchnorm", "false", False),
+        ("batchnorm", "On", True),
+        ("batchnorm", "0", False),
+        ("batchnorm", 1, True),
+        ("batch_size", "64", 64),
+        ("batch_size", 64.0, 64),
+        ("lr", "1e-3", 1e-3),
+        ("lr", 2, 2.0),
+        ("model_options", '{"depth": 11}', {"depth": 11}),
+        ("patience", "none", None),
+        ("patience", "", None),
+        ("patience", "3", 3),
+        ("time_budget_min", "None", None),
+        ("init_from", "starter", "starter"),
+        ("model", "lenet", "lenet"),
+    ],
 )
 def test_values_from_the_command_line_or_json_become_the_fields_type(name, text, value):
     got = coerce_value(spec(name), text)
@@ -84,15 +96,17 @@ def test_values_from_the_command_line_or_json_become_the_fields_type(name, text,
 
 @pytest.mark.parametrize(
     ("name", "text", "message"),
-    [("batchnorm", "maybe", r"batchnorm must be a bool \(e.g. true\), got 'maybe'"),
-     ("batch_size", "6.5", r"batch_size must be a int \(e.g. 3\), got '6.5'"),
-     ("batch_size", 6.5, r"batch_size must be a int"),
-     ("batch_size", True, r"batch_size must be a int"),  # True is not a number of images
-     ("lr", "fast", r"lr must be a float \(e.g. 0.001\), got 'fast'"),
-     ("model_options", "[1, 2]", r"model_options must be a dict \(e.g. \{\"depth\": 11\}\)"),
-     ("model_options", "{depth: 11}", r"model_options must be a dict"),
-     ("batch_size", None, r"batch_size cannot be empty \(default 50\)"),
-     ("model", 3, r"model must be a str")],
+    [
+        ("batchnorm", "maybe", r"batchnorm must be a bool \(e.g. true\), got 'maybe'"),
+        ("batch_size", "6.5", r"batch_size must be a int \(e.g. 3\), got '6.5'"),
+        ("batch_size", 6.5, r"batch_size must be a int"),
+        ("batch_size", True, r"batch_size must be a int"),  # True is not a number of images
+        ("lr", "fast", r"lr must be a float \(e.g. 0.001\), got 'fast'"),
+        ("model_options", "[1, 2]", r"model_options must be a dict \(e.g. \{\"depth\": 11\}\)"),
+        ("model_options", "{depth: 11}", r"model_options must be a dict"),
+        ("batch_size", None, r"batch_size cannot be empty \(default 50\)"),
+        ("model", 3, r"model must be a str"),
+    ],
 )
 def test_a_value_of_the_wrong_kind_is_refused_with_an_example(name, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -101,20 +115,22 @@ def test_a_value_of_the_wrong_kind_is_refused_with_an_example(name, text, messag
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"batch_size": 0}, r"batch_size must be above 0, got 0"),
-     ({"lr": -1e-3}, r"lr must be above 0, got -0.001"),
-     ({"patience": 0}, r"patience must be above 0, got 0"),
-     ({"threads": -2}, r"threads must be above 0"),
-     ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
-     ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
-     ({"weight_decay": -1e-4}, r"weight_decay must be >= 0, got -0.0001"),
-    ({"momentum": 1.5}, r"momentum must be in \[0, 1\), got 1.5"),
-     ({"optimizer": "rmsprop"}, r"optimizer must be one of adam, adamw, sgd; got 'rmsprop'"),
-     ({"augment": "extreme"}, r"augment must be one of none, light, strong"),
-     ({"device": "tpu"}, r"device must be auto, cpu, cuda, cuda:N or mps; got 'tpu'"),
-     ({"device": "cuda:x"}, r"device must be auto, cpu, cuda, cuda:N or mps"),
-     ({"data": "  "}, r"data must name a data source, e.g. glyphs-52"),
-     ({"epochs": "many"}, r"epochs must be a int")],
+    [
+        ({"batch_size": 0}, r"batch_size must be above 0, got 0"),
+        ({"lr": -1e-3}, r"lr must be above 0, got -0.001"),
+        ({"patience": 0}, r"patience must be above 0, got 0"),
+        ({"threads": -2}, r"threads must be above 0"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
+        ({"weight_decay": -1e-4}, r"weight_decay must be >= 0, got -0.0001"),
+        ({"momentum": 1.5}, r"momentum must be in \[0, 1\), got 1.5"),
+        ({"optimizer": "rmsprop"}, r"optimizer must be one of adam, adamw, sgd; got 'rmsprop'"),
+        ({"augment": "extreme"}, r"augment must be one of none, light, strong"),
+        ({"device": "tpu"}, r"device must be auto, cpu, cuda, cuda:N or mps; got 'tpu'"),
+        ({"device": "cuda:x"}, r"device must be auto, cpu, cuda, cuda:N or mps"),
+        ({"data": "  "}, r"data must name a data source, e.g. glyphs-52"),
+        ({"epochs": "many"}, r"epochs must be a int"),
+    ],
 )
 def test_a_bad_setting_is_refused_naming_the_field_and_what_is_allowed(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -132,10 +148,22 @@ def test_a_config_from_a_dict_parses_strings_and_refuses_unknown_keys():
 
 @pytest.mark.parametrize(
     "config",
-    [make_config(), make_config("fast"), make_config("fast", batch_size=50, schedule="none"),
-     make_config(batchnorm=False, nesterov=True, model_options={"depth": 11, "pool": True}, patience=3,
-                 init_from="starter", time_budget_min=0.5, device="cuda:1", lr=3e-4),
-     make_config("fast", patience=2, amp="off", threads=1)],
+    [
+        make_config(),
+        make_config("fast"),
+        make_config("fast", batch_size=50, schedule="none"),
+        make_config(
+            batchnorm=False,
+            nesterov=True,
+            model_options={"depth": 11, "pool": True},
+            patience=3,
+            init_from="starter",
+            time_budget_min=0.5,
+            device="cuda:1",
+            lr=3e-4,
+        ),
+        make_config("fast", patience=2, amp="off", threads=1),
+    ],
     ids=["report", "fast", "fast with report values", "every kind of field", "fast with runtime settings"],
 )
 def test_config_to_argv_round_trips_through_the_train_flags(config):
@@ -153,11 +181,14 @@ def test_config_to_argv_round_trips_through_the_train_flags(config):
 def test_the_argv_survives_a_real_process_command_line():
     """The flags go to the training process as an argv list: each value must arrive as one word."""
     config = make_config(model_options={"note": "two words", "depth": 11}, init_from="my run/best.pt")
-    code = ("import sys, json; from dataclasses import asdict; import argparse\n"
-            "from glyphcore.cli.train import add_config_flags\n"
-            "from glyphcore.train.config import make_config\n"
-            "p = argparse.ArgumentParser(); add_config_flags(p); g = vars(p.parse_args(sys.argv[1:]))\n"
-            "print(json.dumps(asdict(make_config(g.pop('preset', 'report'), **g))))")
-    out = subprocess.run([sys.executable, "-c", code, *config_to_argv(config)], capture_output=True, text=True,
-                         timeout=60, check=True)
+    code = (
+        "import sys, json; from dataclasses import asdict; import argparse\n"
+        "from glyphcore.cli.train import add_config_flags\n"
+        "from glyphcore.train.config import make_config\n"
+        "p = argparse.ArgumentParser(); add_config_flags(p); g = vars(p.parse_args(sys.argv[1:]))\n"
+        "print(json.dumps(asdict(make_config(g.pop('preset', 'report'), **g))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *config_to_argv(config)], capture_output=True, text=True, timeout=60, check=True
+    )
     assert config_from_dict(json.loads(out.stdout)) == config

@@ -56,8 +56,9 @@ def test_cuda_without_a_gpu_is_refused_with_the_fix_and_auto_falls_back():
         "print(json.dumps(out))\n"
     )
     for name in ("cuda", "cuda:0"):
-        assert got[name] == ("ConfigError: device cuda was asked for but no CUDA GPU is visible; "
-                             "use --device auto or cpu"), name
+        assert got[name] == (
+            "ConfigError: device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu"
+        ), name
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     assert got["auto"] == ("mps" if mps else "cpu")
 

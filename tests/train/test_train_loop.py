@@ -253,8 +253,14 @@ def test_a_malicious_checkpoint_is_refused_without_running_its_code(data, tmp_pa
     run = tmp_path / "run"
     fit(cfg(epochs=1), run, train_set=data[0], val_set=data[1])
     marker = tmp_path / "pwned"
-    payload = {"format": "glyphcore.checkpoint/1", "model_name": "lenet", "model_args": {}, "classes": [],
-               "state_dict": {}, "evil": _RunsCode(marker)}
+    payload = {
+        "format": "glyphcore.checkpoint/1",
+        "model_name": "lenet",
+        "model_args": {},
+        "classes": [],
+        "state_dict": {},
+        "evil": _RunsCode(marker),
+    }
     with open(run / "last.pt", "wb") as f:  # a bare pickle, in the place of the resume point
         pickle.dump(payload, f, protocol=2)
     with pytest.raises(CheckpointError, match="refused|not a torch checkpoint"):
@@ -297,8 +303,9 @@ def test_fine_tuning_starts_from_a_runs_weights(data, tmp_path):
             self.weights = {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()}
 
     start = Start()
-    result = fit(cfg(epochs=1, init_from=str(tmp_path / "base")), None, train_set=data[0], val_set=data[1],
-                 callbacks=[start])
+    result = fit(
+        cfg(epochs=1, init_from=str(tmp_path / "base")), None, train_set=data[0], val_set=data[1], callbacks=[start]
+    )
     base = load_checkpoint(tmp_path / "base" / "best.pt")["state_dict"]
     assert all(torch.equal(start.weights[k], base[k]) for k in base)
     assert result.history[0]["val_loss"] < load_checkpoint(tmp_path / "base" / "best.pt")["val_loss"]

@@ -47,8 +47,17 @@ def _events(epochs=2, spe=4):
     ev = []
     for e in range(1, epochs + 1):
         ev += [{"event": "step", "epoch": e, "step": (e - 1) * spe + s, "loss": 2.0 - 0.1 * s} for s in (2, 4)]
-        ev.append({"event": "epoch", "epoch": e, "step": e * spe, "train_loss": 1.5, "train_acc": 0.5,
-                   "val_loss": 1.4, "val_acc": 0.6})  # fmt: skip
+        ev.append(
+            {
+                "event": "epoch",
+                "epoch": e,
+                "step": e * spe,
+                "train_loss": 1.5,
+                "train_acc": 0.5,
+                "val_loss": 1.4,
+                "val_acc": 0.6,
+            }
+        )
     ev.append({"event": "log", "message": "Saving model ..."})
     return ev
 

@@ -14,8 +14,18 @@ def _events(epochs=2, spe=4, seconds=10.0):
     ev = []
     for e in range(1, epochs + 1):
         ev += [{"event": "step", "epoch": e, "step": (e - 1) * spe + s, "loss": 2.0 - 0.1 * s} for s in (2, 4)]
-        ev.append({"event": "epoch", "epoch": e, "step": e * spe, "train_loss": 1.5, "train_acc": 0.5,
-                   "val_loss": 1.4 - 0.1 * e, "val_acc": 0.6, "seconds": seconds})  # fmt: skip
+        ev.append(
+            {
+                "event": "epoch",
+                "epoch": e,
+                "step": e * spe,
+                "train_loss": 1.5,
+                "train_acc": 0.5,
+                "val_loss": 1.4 - 0.1 * e,
+                "val_acc": 0.6,
+                "seconds": seconds,
+            }
+        )
     return ev
 
 
@@ -63,8 +73,10 @@ def test_smoothing_is_per_series_and_keeps_the_raw_value():
 def test_overlay_dashes_train_and_solid_val():
     curves = viz.curves_frame({"a": _events()})
     dash = viz.overlay_curves_chart(curves, "loss").to_dict()["layer"][0]["encoding"]["strokeDash"]["scale"]
-    assert dict(zip(dash["domain"], dash["range"])) == {viz.TRAIN: viz.SERIES_DASH[viz.TRAIN],
-                                                        viz.VAL: viz.SERIES_DASH[viz.VAL]}
+    assert dict(zip(dash["domain"], dash["range"])) == {
+        viz.TRAIN: viz.SERIES_DASH[viz.TRAIN],
+        viz.VAL: viz.SERIES_DASH[viz.VAL],
+    }
 
 
 def test_parallel_coordinates_normalise_each_axis():

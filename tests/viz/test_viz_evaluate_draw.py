@@ -128,13 +128,20 @@ def test_activation_curve_chart_is_one_faceted_view_of_every_activation():
 
 
 def test_layer_histogram_chart_is_one_faceted_view_with_own_scales():
-    layers = {"a (relu)": (np.array([5, 0, 3]), np.array([0.0, 1, 2, 3])),
-              "b (tanh)": (np.array([1, 1]), np.array([-1.0, 0, 1]))}  # fmt: skip
+    layers = {
+        "a (relu)": (np.array([5, 0, 3]), np.array([0.0, 1, 2, 3])),
+        "b (tanh)": (np.array([1, 1]), np.array([-1.0, 0, 1])),
+    }
     spec = viz.layer_histogram_chart(layers, log=True, columns=3).to_dict()
     assert spec["facet"]["field"] == "layer" and spec["facet"]["sort"] == list(layers) and spec["columns"] == 3
     assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
     rows = _data(viz.layer_histogram_chart(layers, log=True))
-    assert [(r["layer"], r["count"]) for r in rows] == [("a (relu)", 5), ("a (relu)", 3), ("b (tanh)", 1), ("b (tanh)", 1)]
+    assert [(r["layer"], r["count"]) for r in rows] == [
+        ("a (relu)", 5),
+        ("a (relu)", 3),
+        ("b (tanh)", 1),
+        ("b (tanh)", 1),
+    ]
     assert rows[0]["share"] == pytest.approx(5 / 8)
     assert len(_data(viz.layer_histogram_chart(layers, log=False))) == 5  # linear: the empty bin stays
 

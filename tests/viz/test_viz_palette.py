@@ -29,8 +29,11 @@ def _chart_colours() -> dict[str, str]:
 @pytest.mark.parametrize("theme", sorted(palette.BACKGROUNDS))
 def test_every_chart_colour_meets_3_to_1_on_both_backgrounds(theme):
     background = palette.BACKGROUNDS[theme]
-    low = {name: round(palette.contrast_ratio(c, background), 2) for name, c in _chart_colours().items()
-           if palette.contrast_ratio(c, background) < palette.MIN_GRAPHIC_CONTRAST}
+    low = {
+        name: round(palette.contrast_ratio(c, background), 2)
+        for name, c in _chart_colours().items()
+        if palette.contrast_ratio(c, background) < palette.MIN_GRAPHIC_CONTRAST
+    }
     assert not low, f"below 3:1 on {theme} ({background}): {low}"
 
 
@@ -43,8 +46,11 @@ def test_the_eight_activation_colours_are_distinct():
     assert set(palette.ACTIVATION_COLORS) == set(ACTIVATION_NAMES)
     colours = palette.ACTIVATION_COLORS
     assert len(set(colours.values())) == len(colours)
-    close = [(a, b, round(palette.lab_distance(colours[a], colours[b]), 1))
-             for a, b in itertools.combinations(colours, 2) if palette.lab_distance(colours[a], colours[b]) < 20]
+    close = [
+        (a, b, round(palette.lab_distance(colours[a], colours[b]), 1))
+        for a, b in itertools.combinations(colours, 2)
+        if palette.lab_distance(colours[a], colours[b]) < 20
+    ]
     assert not close, f"activation colours closer than 20 CIELAB units: {close}"
     # the pairs a person mixed up before
     assert palette.lab_distance(colours["relu"], colours["silu"]) > 40
