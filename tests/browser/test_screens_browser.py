@@ -102,8 +102,11 @@ def open_at(page, url: str, path: str, width: int, sidebar: str, wait_for_app) -
     page.goto(f"{url}/{path}")
     wait_for_app(page)
     if sidebar == "collapsed":
-        page.locator("[data-testid=stSidebarCollapseButton] button").click(force=True)
-        expect(page.locator("[data-testid=stSidebar]")).to_have_attribute("aria-expanded", "false")
+        page.locator("[data-testid=stSidebar]").hover()  # the collapse button shows on hover
+        page.get_by_role("button", name="Collapse sidebar").click()
+        expect(page.locator("[data-testid=stSidebar]")).to_have_attribute("data-collapsed", "true")
+        # the main area now starts at the window's left edge (the sidebar is 300 px wide when open)
+        page.wait_for_function("() => document.querySelector('[data-testid=stMain]').getBoundingClientRect().left < 50")
     page.wait_for_timeout(800)  # charts lay out after the script run
     wait_for_app(page)
 
@@ -145,10 +148,11 @@ def test_train_fields_show_their_values(screen_runs, streamlit_server, page, wai
     assert page.get_by_role("combobox", name="Data set", exact=True).bounding_box()["width"] >= 120  # "gl" was a 20 px strip
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_canvas_is_whole_takes_strokes_and_ctrl_z_undoes(screen_runs, streamlit_server, page, wait_for_app,
-                                                             save_screenshot, width):
-    open_at(page, streamlit_server, PAGES["draw"], width, "open", wait_for_app)
+def test_the_canvas_is_whole_takes_strokes_and_ctrl_z_undoes(screen_runs, servers, page, wait_for_app,
+                                                             save_screenshot, width, theme):
+    open_at(page, servers[theme], PAGES["draw"], width, "open", wait_for_app)
     canvas = page.locator(CANVAS)
     expect(canvas).to_have_count(1, timeout=60_000)
     box = canvas.bounding_box()
@@ -175,7 +179,7 @@ def test_the_canvas_is_whole_takes_strokes_and_ctrl_z_undoes(screen_runs, stream
     for caption in page.get_by_text(re.compile(r"^what it sees \(\d+x\d+\)$")).all():
         lines = caption.evaluate("e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)")
         assert lines < 1.5, f"{caption.inner_text()!r} wraps"
-    save_screenshot(page, f"screen-draw-answers-{width}")
+    save_screenshot(page, f"screen-draw-answers-{width}-{theme}")
 
     # Ctrl+Z takes the last stroke back, stroke by stroke: the canvas ends empty, the hint returns
     for _ in range(6):
