@@ -40,7 +40,7 @@ CSS = f"""<style>
 /* form rows (keys row_*): each field at least FIELD_MIN_REM wide, wrapping to the next line */
 [class*="st-key-row_"] > div {{ flex: 1 1 {FIELD_MIN_REM}rem !important; min-width: {FIELD_MIN_REM}rem !important; }}
 /* Train: the form and the model summary side by side on a wide screen, stacked on a narrow one */
-{_grow(".st-key-tr_form", 4, "34rem")}
+{_grow(".st-key-tr_form", 4, "30rem")}
 {_grow(".st-key-tr_side", 3, "22rem")}
 /* Train: the live loss and accuracy charts side by side when each gets 22 rem, else stacked */
 {_grow('[class*="st-key-tr_chart_"]', 1, "22rem")}

@@ -372,10 +372,12 @@ else:
     if hp.empty:
         st.caption("These runs have no settings or results to compare yet.")
     else:
-        st.altair_chart(parallel_coordinates_chart(hp, color_by="best val acc (%)"), width="stretch")
+        st.altair_chart(
+            parallel_coordinates_chart(hp, color_by="best val acc (%)", theme=st.context.theme.type), width="stretch"
+        )
         st.caption(
             "One line per run across the settings that differ and the results; each axis spans its own "
-            "range (text settings in sorted order), colour = best val accuracy."
+            "range (text settings in sorted order); colour: best val accuracy, orange lowest, blue highest."
         )
 
 st.subheader("Config differences")

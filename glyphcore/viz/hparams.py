@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from glyphcore.viz.palette import CATEGORY_COLORS
+from glyphcore.viz.palette import CATEGORY_COLORS, RIGHT_WRONG_COLORS, text_color
 
 __all__ = ["hparams_frame", "parallel_coordinates_chart"]
 
@@ -87,22 +87,26 @@ def parallel_coordinates_chart(
     *,
     color_by: str | None = None,
     height: int = 320,
+    theme: str | None = None,
 ) -> alt.LayerChart | alt.FacetChart:
     """Parallel coordinates of :func:`hparams_frame`: a line per run across the axes, each axis
     labelled with its values at their heights.
 
     Args:
         frame: from :func:`hparams_frame`.
-        color_by: colour the lines by this axis's value (e.g. the main result); default by run.
+        color_by: colour the lines by this axis's value (e.g. the main result), from orange (lowest) to
+            blue (highest), both ends 3:1 on either theme; default one colour per run.
         height: px.
+        theme: the page's theme ("light" | "dark"): the value labels take its text colour.
     """
     df = frame.copy()
     axes = list(df.sort_values("order").drop_duplicates("axis")["axis"])
     if color_by is not None and color_by in axes:
         key = df[df["axis"] == color_by].set_index("run")["norm"]
         df["colour"] = df["run"].map(key)
+        low_high = [RIGHT_WRONG_COLORS["wrong"], RIGHT_WRONG_COLORS["right"]]  # orange .. blue: 3:1 all along
         color = alt.Color(
-            "colour:Q", title=color_by, scale=alt.Scale(scheme="viridis"), legend=alt.Legend(orient="bottom")
+            "colour:Q", title=color_by, scale=alt.Scale(range=low_high), legend=alt.Legend(orient="bottom")
         )
     else:
         color = alt.Color(
@@ -139,7 +143,7 @@ def parallel_coordinates_chart(
     # each distinct value once per axis, beside its axis (the labels a normalised axis would lack)
     labels = (
         alt.Chart(df.drop_duplicates(["axis", "value"]))
-        .mark_text(align="left", dx=5, fontSize=11)
+        .mark_text(align="left", dx=6, fontSize=11, color=text_color(theme))
         .encode(x=x, y=y, text="value:N")
     )
     return alt.layer(rules, lines, labels).properties(height=height, title="settings and results, one line per run")

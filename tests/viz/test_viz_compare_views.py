@@ -98,6 +98,11 @@ def test_parallel_coordinates_normalise_each_axis():
     chart = parallel_coordinates_chart(f, color_by="best val acc (%)").to_dict()
     assert chart["layer"][1]["encoding"]["x"]["sort"] == ["activation", "lr", "best val acc (%)"]
     assert chart["layer"][1]["encoding"]["color"]["field"] == "colour"
+    from glyphcore.viz import palette
+
+    for theme in ("light", "dark"):  # the value labels are readable on the page's background
+        labels = parallel_coordinates_chart(f, theme=theme).to_dict()["layer"][2]["mark"]
+        assert palette.contrast_ratio(labels["color"], palette.BACKGROUNDS[theme]) >= 4.5
 
 
 def test_pca_finds_the_axis_of_most_variance():
