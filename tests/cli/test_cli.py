@@ -25,6 +25,7 @@ COMMANDS = {
     "evaluate": None,
     "predict": None,
     "export": None,
+    "calibrate": None,
 }
 
 
