@@ -75,6 +75,12 @@ _T_MIN, _T_MAX = 0.02, 50.0  # a temperature outside this range means the logits
 _BATCH = 512  # images per forward pass when collecting validation logits
 
 
+# The feature-distance judgement needs an F x F covariance and its inverse: a model whose penultimate
+# features are wider than this (tiny_conv flattens whole feature maps) is judged by its calibrated
+# confidence alone (inverting a 20,000 x 20,000 matrix would take hours and GB).
+MAX_JUDGED_FEATURES = 2048
+
+
 def _np(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.array(x)  # a copy: memmaps are read-only
 
@@ -304,7 +310,7 @@ def fit_calibration(
         "min_confidence": float(np.quantile(c1.numpy(), confidence_quantile)),
         "confidence_quantile": float(confidence_quantile),
     }
-    if features is not None:
+    if features is not None and _np(features).shape[1] <= MAX_JUDGED_FEATURES:
         f = torch.as_tensor(_np(features), dtype=torch.float64)
         k, dim = z.shape[1], f.shape[1]
         right = torch.as_tensor(ok)
