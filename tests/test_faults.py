@@ -531,12 +531,16 @@ def test_an_absurd_input_size_is_refused_before_allocating(trained, tmp_path):
         load_predictor(tmp_path / "huge.pt")
 
 
-def test_the_committed_starter_still_loads():
+def test_the_committed_starter_loads_and_a_checkpoint_from_before_checksums_still_does(tmp_path):
+    import torch
+
     from glyphcore.checkpoint import load_checkpoint
 
-    # written before checksums existed: it has no state_dict_sha256
-    ckpt = load_checkpoint(WORKTREE / "checkpoints" / "starter" / "best.pt")
-    assert "state_dict_sha256" not in ckpt and ckpt["state_dict"]
+    ckpt = load_checkpoint(WORKTREE / "checkpoints" / "starter" / "best.pt")  # its checksum is verified
+    assert len(ckpt["state_dict_sha256"]) == 64 and ckpt["state_dict"]
+    old = {k: v for k, v in ckpt.items() if k != "state_dict_sha256"}  # as files were written before checksums
+    torch.save(old, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")["state_dict"].keys() == ckpt["state_dict"].keys()
 
 
 def test_divergence_is_caught_by_loss_growth(course, tmp_path, capsys):
