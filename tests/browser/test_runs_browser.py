@@ -38,9 +38,9 @@ def test_two_runs_overlaid(two_runs, page, streamlit_server, open_page, wait_for
     picked = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare")
     for run_id in two_runs:
         expect(picked).to_contain_text(run_id)
-    expect(page.get_by_text(re.compile(r"2 runs overlaid \((cmp-silu, cmp-relu|cmp-relu, cmp-silu)\)"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^2 runs overlaid, coloured by run"))).to_be_visible()
     charts = page.get_by_test_id("stVegaLiteChart")
-    expect(charts).to_have_count(2)  # loss and accuracy, both runs in each
+    expect(charts).to_have_count(3)  # loss and accuracy (both runs in each), and the settings-vs-results view
     expect(charts.first.locator("canvas, svg").first).to_be_visible()
     cards = page.get_by_test_id("stCode").last
     expect(cards).to_contain_text("| cmp-relu | seed_cnn | relu |")
