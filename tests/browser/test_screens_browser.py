@@ -150,7 +150,7 @@ def test_no_page_cuts_or_spills_anything(
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_train_fields_show_their_values(screen_runs, streamlit_server, page, wait_for_app, width):
-    open_at(page, streamlit_server, "train", width, "open", wait_for_app)
+    open_at(page, streamlit_server, "train?preset=report", width, "open", wait_for_app)  # the report model: 702,948
     for label in ("Preset", "Data set", "Model", "Activation", "Optimizer", "LR schedule", "Augmentation", "Device"):
         field = page.get_by_role("combobox", name=label, exact=True)
         value = field.input_value()
