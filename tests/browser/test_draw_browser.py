@@ -21,6 +21,7 @@ pytestmark = pytest.mark.browser
 RUN_ID = "browser-draw-relu"
 CANVAS = "[data-testid=stBidiComponentIsolated] canvas.upper-canvas"
 PREDICTION = "[data-testid=draw-prediction]"
+VERDICT = "[data-testid=draw-verdict]"  # "unsure / not a letter" in place of a letter
 
 
 @pytest.fixture(scope="module")
