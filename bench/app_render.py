@@ -38,31 +38,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # run_folders: run folders as training leaves them
+sys.path.insert(0, str(REPO / "tests" / "browser"))  # chromium: the flags and the ready selector
 
+from chromium import APP_READY, CHROMIUM_ARGS  # noqa: E402
 from run_folders import write_run  # noqa: E402
 
+import app_pages  # noqa: E402
 from glyphcore import paths  # noqa: E402
 
-PAGES = [  # (url path, title on the page)
-    ("", "Glyph Explorer"),
-    ("Dataset", "Dataset"),
-    ("Train", "Train"),
-    ("Runs_and_Compare", "Runs & Compare"),
-    ("Evaluate", "Evaluate"),
-    ("Draw", "Draw"),
-    ("Activations", "Activations"),
-]
-NAV_LABELS = ["app", "Dataset", "Train", "Runs and Compare", "Evaluate", "Draw", "Activations"]  # sidebar
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-READY = "[data-testid=stApp][data-test-script-state=notRunning]"
+# (url path, heading on the page, sidebar label), in sidebar order
+PAGES = [(p.url_path, "Glyph Explorer" if p.url_path == "" else p.title, p.title) for p in app_pages.PAGES]
 LIVE_RUN = "live-bench-run"
 WRITER_HZ = 5.0  # step records per second written to the live run
 
@@ -129,7 +114,7 @@ def render_seconds(context, url: str, title: str) -> float:
     t0 = time.perf_counter()
     page.goto(url)
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
-    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_selector(APP_READY, timeout=60_000)
     seconds = time.perf_counter() - t0
     errors = page.get_by_test_id("stException").count()
     page.close()
@@ -143,7 +128,7 @@ def switch_seconds(page, label: str, title: str) -> float:
     t0 = time.perf_counter()
     page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
-    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_selector(APP_READY, timeout=60_000)
     return time.perf_counter() - t0
 
 
@@ -151,8 +136,8 @@ def live_lag(browser, url: str, run_dir: Path, seconds: float) -> list[float]:
     """Lags (s) between a step record's write and its loss appearing on the Train page's monitor."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(url + "/Train")
-    page.wait_for_selector(READY, timeout=60_000)
+    page.goto(url + "/train")
+    page.wait_for_selector(APP_READY, timeout=60_000)
     seen: dict[int, float] = {}
     pattern = re.compile(r"train loss (1\.\d{4}) at epoch")
     deadline = time.monotonic() + seconds
@@ -210,20 +195,20 @@ def main() -> int:
             )
             print(f"{'page':<20}{'first s':>8}{'new tab s':>16}{'switch s':>16}")
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            first = {path: render_seconds(context, f"{url}/{path}", title) for path, title in PAGES}
+            first = {path: render_seconds(context, f"{url}/{path}", title) for path, title, _ in PAGES}
             tabs = {
                 path: [render_seconds(context, f"{url}/{path}", title) for _ in range(args.repeat)]
-                for path, title in PAGES
+                for path, title, _ in PAGES
             }
             nav = context.new_page()
             nav.goto(url)
-            nav.wait_for_selector(READY, timeout=60_000)
-            switches: dict[str, list[float]] = {path: [] for path, _ in PAGES}
+            nav.wait_for_selector(APP_READY, timeout=60_000)
+            switches: dict[str, list[float]] = {path: [] for path, _, _ in PAGES}
             for _ in range(args.repeat):
-                for (path, title), label in zip(PAGES, NAV_LABELS):
+                for path, title, label in PAGES:
                     switches[path].append(switch_seconds(nav, label, title))
             worst = 0.0
-            for path, _ in PAGES:
+            for path, _, _ in PAGES:
                 t, w = tabs[path], switches[path]
                 worst = max(worst, max(t), max(w))
                 print(

@@ -34,26 +34,11 @@ def _predictor(args: argparse.Namespace):
 
     if not args.untrained:
         return load_predictor(args.run, device="cpu")
-    from glyphcore.checkpoint import save_checkpoint
-    from glyphcore.frame import CLASSES, frame_dict
-    from glyphcore.models import create_model
+    from glyphcore.testing import untrained_checkpoint
 
-    m = create_model(args.untrained, num_classes=len(CLASSES), in_channels=1, input_size=100)
     folder = tempfile.mkdtemp(prefix="glyph-bench-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    path = Path(folder) / "untrained.pt"
-    save_checkpoint(
-        {
-            "model_name": m.glyph_name,
-            "model_args": m.glyph_args,
-            "classes": CLASSES,
-            "frame": frame_dict(),
-            "config": {"data": "glyphs-52"},
-            "state_dict": m.state_dict(),
-        },
-        path,
-    )
-    return load_predictor(path, device="cpu")
+    return load_predictor(untrained_checkpoint(Path(folder) / "untrained.pt", args.untrained), device="cpu")
 
 
 def bench_latency(predictor, calls: int, warmup: int = 50) -> dict[str, float]:

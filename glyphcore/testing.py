@@ -13,12 +13,18 @@ strokes into the RGBA array that streamlit-drawable-canvas returns as ``image_da
 ``nonletter_strokes`` draws what is not a letter, for the "is this a letter" judgement: scribbles,
 symbols (# @ & % + = ? * $ from the same pen), shapes (squares, triangles, stars, spirals, hatching,
 zigzags), specks and random strokes. A circle is left out on purpose: a circle IS an o.
+
+``untrained_checkpoint`` writes the checkpoint of a freshly initialised (seeded) model, for tests and
+benchmarks of the path from file to answer where the weights do not matter.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -33,6 +39,7 @@ __all__ = [
     "letter_strokes",
     "nonletter_strokes",
     "render_canvas",
+    "untrained_checkpoint",
 ]
 
 # Single-stroke faces: the simplex ones look like a careful hand; more faces = more variety.
@@ -315,3 +322,44 @@ def nonletter_strokes(
         pts = np.clip(pts, 0, canvas_size - 1)
         out.append([(float(a), float(b)) for a, b in pts])
     return out
+
+
+def untrained_checkpoint(
+    path: str | os.PathLike,
+    model_name: str = "seed_cnn",
+    classes: list[str] | tuple[str, ...] | str = CLASSES,
+    *,
+    input_size: int = FRAME_SIZE,
+    in_channels: int = 1,
+    seed: int = 0,
+    **extra: Any,
+) -> Path:
+    """Write the checkpoint (glyphcore.checkpoint format) of a seeded, untrained ``model_name``.
+
+    Args:
+        path: the ``.pt`` file to write.
+        model_name: a registered model; classes: its labels (one output each).
+        input_size, in_channels: its input; seed: the torch seed of its initial weights.
+        extra: entries added to (or replacing) the payload, e.g. ``state_dict=`` or ``epoch=``.
+
+    Returns:
+        The path written.
+    """
+    import torch
+
+    from glyphcore.checkpoint import save_checkpoint
+    from glyphcore.frame import frame_dict
+    from glyphcore.models import create_model
+
+    torch.manual_seed(seed)
+    m = create_model(model_name, num_classes=len(classes), in_channels=in_channels, input_size=input_size)
+    payload = {
+        "model_name": m.glyph_name,
+        "model_args": m.glyph_args,
+        "classes": list(classes),
+        "frame": frame_dict(),
+        "config": {"data": "glyphs-52", "model": model_name},
+        "state_dict": m.state_dict(),
+        **extra,
+    }
+    return save_checkpoint(payload, path)

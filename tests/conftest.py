@@ -61,6 +61,15 @@ TINY_SEEN_PER_CLASS = 2
 TINY_SEED = 0
 
 
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """An empty runs folder that glyphcore (and an app under test) use: GLYPH_RUNS_DIR points at it."""
+    d = tmp_path / "runs"
+    d.mkdir()
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(d))
+    return d
+
+
 @pytest.fixture(scope="session")
 def tiny_glyphs(tmp_path_factory) -> Path:
     """Build a tiny glyphs-52 and set GLYPH_DATA_DIR to its data folder for the session.

@@ -1,5 +1,6 @@
 """Run folders as a training process leaves them, written through glyphcore.runs, for page tests
-and benches that need runs on disk without training (``from run_folders import write_run``)."""
+and benches that need runs on disk without training (``from run_folders import write_run``); and
+waiting for a real run process (``wait_for``, ``wait_until_ended``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from glyphcore import runs
 from glyphcore.train.config import make_config
 
-__all__ = ["write_run"]
+__all__ = ["wait_for", "wait_until_ended", "write_run"]
 
 
 def write_run(
@@ -114,3 +115,22 @@ def write_run(
         },
     )
     return run_dir
+
+
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.02):
+    """Poll ``predicate`` until it returns something true; that value. AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def wait_until_ended(run_id: str, timeout: float = 240.0) -> dict:
+    """The run's status.json once it is no longer queued, starting or running."""
+    try:
+        return wait_for(lambda: (s := runs.read_status(run_id))["state"] not in runs.ACTIVE_STATES and s, timeout, 0.2)
+    except AssertionError:
+        raise AssertionError(f"run {run_id} still {runs.read_status(run_id)['state']} after {timeout} s") from None

@@ -169,10 +169,13 @@ def fit_temperature(logits: Any, labels: Any) -> float:
 @torch.no_grad()
 def logits_and_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One forward pass: float32 logits N x K and the penultimate features N x F (the input of the
-    model's last ``nn.Linear``; None for a model without one)."""
+    model's last ``nn.Linear``; None for a model without one, or one whose features are wider than
+    ``MAX_JUDGED_FEATURES``: they are never judged by, so they are not kept)."""
     from glyphcore.infer.explain import last_module_of_type
 
     layer = last_module_of_type(model, nn.Linear)
+    if isinstance(layer, nn.Linear) and layer.in_features > MAX_JUDGED_FEATURES:
+        layer = None
     store: list[torch.Tensor] = []
     handle = None
     if layer is not None:

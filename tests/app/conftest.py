@@ -29,15 +29,6 @@ def app_page(page: str | None = None) -> AppTest:
 
 
 @pytest.fixture
-def runs_dir(tmp_path, monkeypatch) -> Path:
-    """An empty runs folder that glyphcore (and the app under test) use."""
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("GLYPH_RUNS_DIR", str(d))
-    return d
-
-
-@pytest.fixture
 def no_starter(tmp_path, monkeypatch) -> Path:
     """Hide the repository's committed starter run, so that a page lists exactly the test's runs.
 

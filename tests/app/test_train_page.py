@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from run_folders import wait_until_ended  # tests/run_folders.py
 
 from glyphcore import runs
 from glyphcore.models import create_model, model_summary
@@ -24,16 +25,6 @@ def metric(at, label: str) -> str:
 def params_of(model: str, **kw) -> int:
     net = create_model(model, num_classes=52, in_channels=1, input_size=100, **kw)
     return model_summary(net, (1, 100, 100)).trainable_params
-
-
-def wait_until_ended(run_id: str, timeout: float = 240.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = runs.read_status(run_id)
-        if status["state"] not in runs.ACTIVE_STATES:
-            return status
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} still {runs.read_status(run_id)['state']} after {timeout} s")
 
 
 def test_the_page_opens_on_the_quick_recipe_on_a_cpu_and_shows_the_reports_model_on_request(

@@ -37,21 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from chromium import APP_READY, CHROMIUM_ARGS  # tests/browser/chromium.py
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = REPO_ROOT / "screenshots"
 
-# Flags for Debian's chromium in a container: no sandbox (root), no GPU, nothing that phones home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-APP_READY = "[data-testid=stApp][data-test-script-state=notRunning]"
 SERVER_START_TIMEOUT_S = 90.0  # a cold start imports streamlit + altair on a busy 2-core machine
 VIEWPORT = {"width": 1400, "height": 1000}
 

@@ -8,15 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from glyphcore.checkpoint import save_checkpoint
 from glyphcore.cli import main
-from glyphcore.frame import CLASSES, frame_dict
-from glyphcore.models import create_model
+from glyphcore.frame import CLASSES
 from glyphcore.paths import REPO_ROOT
-from glyphcore.testing import letter_strokes, render_canvas
+from glyphcore.testing import letter_strokes, render_canvas, untrained_checkpoint
 
 
 @pytest.fixture
@@ -28,19 +25,7 @@ def run(tmp_path, monkeypatch):
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(runs))
     (d / "config.json").write_text(json.dumps({"data": "glyphs-52", "model": "seed_cnn"}))
     (d / "status.json").write_text(json.dumps({"state": "done"}))
-    torch.manual_seed(0)
-    m = create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100)
-    save_checkpoint(
-        {
-            "model_name": m.glyph_name,
-            "model_args": m.glyph_args,
-            "classes": CLASSES,
-            "frame": frame_dict(),
-            "config": {"data": "glyphs-52"},
-            "state_dict": m.state_dict(),
-        },
-        d / "best.pt",
-    )
+    untrained_checkpoint(d / "best.pt")
     return d
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from glyphcore.testing import untrained_checkpoint
 from glyphcore.checkpoint import save_checkpoint
 from glyphcore.data.drawings import (
     delete_drawing,
@@ -27,14 +28,6 @@ from glyphcore.testing import letter_strokes, render_canvas
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
-
-
-def _ckpt(path, classes=CLASSES):
-    torch.manual_seed(0)
-    m = create_model("seed_cnn", num_classes=len(classes), in_channels=1, input_size=100)
-    save_checkpoint({"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": list(classes),
-                     "state_dict": m.state_dict()}, path)
-    return path
 
 
 def test_keep_and_load_drawings(data_dir):
@@ -66,7 +59,7 @@ def test_bad_labels_and_empty_drawings_are_not_kept(data_dir):
 
 
 def test_score_a_run_on_the_drawings(tmp_path):
-    ckpt = _ckpt(tmp_path / "m.pt")
+    ckpt = untrained_checkpoint(tmp_path / "m.pt")
     empty = score_run_on_drawings(ckpt)
     assert (empty["accuracy"], empty["n"], empty["correct"]) == (None, 0, 0)
     pr = load_predictor(ckpt)
@@ -80,4 +73,4 @@ def test_score_a_run_on_the_drawings(tmp_path):
     assert score["n"] == 5 and score["correct"] == expected and score["accuracy"] == expected / 5
     assert score_run_on_drawings(pr)["correct"] == expected  # a loaded predictor is accepted too
     with pytest.raises(CheckpointError, match="cannot be scored on drawn letters"):
-        score_run_on_drawings(_ckpt(tmp_path / "digits.pt", classes=list("0123456789")))
+        score_run_on_drawings(untrained_checkpoint(tmp_path / "digits.pt", classes="0123456789"))

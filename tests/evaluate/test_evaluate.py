@@ -24,8 +24,7 @@ from glyphcore.evaluate import (
     per_class_metrics,
     top_losses,
 )
-from glyphcore.frame import frame_dict
-from glyphcore.models import create_model
+from glyphcore.testing import untrained_checkpoint
 
 # ---------------------------------------------------------------------------------------------
 # Hand-worked example: 3 classes, 8 samples
@@ -242,18 +241,7 @@ def test_a_checkpoint_with_another_class_list_or_no_checkpoint(trained_run, tiny
     digits = trained_run.parent / "digits"
     digits.mkdir()
     (digits / "config.json").write_text(json.dumps({"data": "glyphs-52"}))
-    m = create_model("seed_cnn", num_classes=10, in_channels=1, input_size=100)
-    save_checkpoint(
-        {
-            "model_name": m.glyph_name,
-            "model_args": m.glyph_args,
-            "classes": list("0123456789"),
-            "frame": frame_dict(),
-            "config": {"data": "glyphs-52"},
-            "state_dict": m.state_dict(),
-        },
-        digits / "best.pt",
-    )
+    untrained_checkpoint(digits / "best.pt", classes="0123456789")
     with pytest.raises(CheckpointError, match="trained on 10 classes .* but glyphs-52/test has 52"):
         evaluate_run("digits")
     (digits / "best.pt").unlink()
@@ -266,12 +254,7 @@ def test_evaluate_predictor_refuses_images_that_do_not_fit(tmp_path):
     from glyphcore.frame import CLASSES
     from glyphcore.infer import load_predictor
 
-    m = create_model("seed_cnn", num_classes=52, in_channels=1, input_size=100)
-    save_checkpoint(
-        {"model_name": m.glyph_name, "model_args": m.glyph_args, "classes": CLASSES, "state_dict": m.state_dict()},
-        tmp_path / "m.pt",
-    )
-    pr = load_predictor(tmp_path / "m.pt")
+    pr = load_predictor(untrained_checkpoint(tmp_path / "m.pt"))
 
     class RGB:
         images = np.zeros((2, 3, 32, 32), np.uint8)

@@ -16,14 +16,6 @@ from glyphcore.frame import CLASSES
 from glyphcore.infer.calibration import expected_calibration_error
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("GLYPH_RUNS_DIR", str(d))
-    return d
-
-
 def test_per_family_rows_of_a_hand_made_split():
     labels = np.array([0, 1, 2, 0, 1, 2])
     preds = np.array([0, 1, 2, 0, 2, 2])

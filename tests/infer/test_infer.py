@@ -19,7 +19,7 @@ from PIL import Image
 
 from glyphcore.checkpoint import save_checkpoint
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError, RunError
-from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW, frame_dict
+from glyphcore.frame import BASELINE_ROW, CAP_ROW, CLASSES, FRAME_SIZE, X_HEIGHT_ROW
 from glyphcore.infer import (
     MAX_INPUT_PIXELS,
     feature_maps,
@@ -28,7 +28,7 @@ from glyphcore.infer import (
     saliency,
 )
 from glyphcore.models import create_model
-from glyphcore.testing import letter_strokes, render_canvas
+from glyphcore.testing import letter_strokes, render_canvas, untrained_checkpoint
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -64,30 +64,8 @@ def _png_bytes(img: Image.Image, **save) -> bytes:
     return buf.getvalue()
 
 
-def _write_ckpt(path, model_name="seed_cnn", classes=CLASSES, input_size=100, in_channels=1, seed=0, **extra):
-    torch.manual_seed(seed)
-    m = create_model(model_name, num_classes=len(classes), in_channels=in_channels, input_size=input_size)
-    payload = {
-        "model_name": m.glyph_name,
-        "model_args": m.glyph_args,
-        "classes": list(classes),
-        "frame": frame_dict(),
-        "config": {"data": "glyphs-52", "model": model_name},
-        "state_dict": m.state_dict(),
-        "epoch": 1,
-        "val_loss": 1.0,
-        "val_acc": 0.5,
-    }
-    payload.update(extra)
-    return save_checkpoint(payload, path)
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("GLYPH_RUNS_DIR", str(d))
-    return d
+def _write_ckpt(path, model_name="seed_cnn", **kw):
+    return untrained_checkpoint(path, model_name, **{"epoch": 1, "val_loss": 1.0, "val_acc": 0.5, **kw})
 
 
 def _make_run(runs_dir, run_id="r1", with_ckpt=True, state="done", status=None, **ckpt_kw):

@@ -31,14 +31,6 @@ from glyphcore.infer.preprocess import placement_of, recentre
 from glyphcore.testing import NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    d = tmp_path / "runs"
-    d.mkdir()
-    monkeypatch.setenv("GLYPH_RUNS_DIR", str(d))
-    return d
-
-
 # --- the engine on hand-made numbers ----------------------------------------------------------------
 def test_ece_of_a_hand_made_example():
     # bin 13 of 15 ([0.867, 0.933)): two at 0.9, one right -> |0.5 - 0.9| = 0.4;
@@ -109,6 +101,25 @@ def test_the_letter_judgement_flags_features_far_from_every_class():
     # no fitted judgement: None, never a guess
     assert judge_letters(odd_z, odd_f, None) is None
     assert judge_letters(odd_z, odd_f, {"temperature": 1.0}) is None
+
+
+def test_features_too_wide_to_judge_by_are_not_collected():
+    # a model whose last Linear takes 4,096 features (wider than MAX_JUDGED_FEATURES): its features
+    # would never be judged by, so a pass keeps none (tiny_conv's would be 18,432 x N floats)
+    from glyphcore.infer.calibration import MAX_JUDGED_FEATURES, logits_and_features
+
+    wide = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64 * 64, 3))
+    narrow = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64 * 64, 16), torch.nn.Linear(16, 3))
+    assert 64 * 64 > MAX_JUDGED_FEATURES
+    x = torch.rand(5, 1, 64, 64)
+    z, f = logits_and_features(wide, x)
+    assert z.shape == (5, 3) and f is None
+    z, f = logits_and_features(narrow, x)
+    assert z.shape == (5, 3) and f.shape == (5, 16)
+    # calibration without features: a temperature and a confidence floor, no feature distance
+    y = torch.arange(3).repeat(20)
+    cal = fit_calibration(torch.nn.functional.one_hot(y, 3).float() * 3, y, None)
+    assert cal["temperature"] > 0 and "means" not in cal["letter"]
 
 
 # --- a real tiny run: the training process calibrates best.pt -----------------------------------------

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
-from run_folders import write_run  # tests/run_folders.py
+from run_folders import wait_until_ended, write_run  # tests/run_folders.py
 
 from glyphcore import runs
 from glyphcore.cli import main
@@ -21,21 +20,11 @@ no_gpu = pytest.mark.skipif(
 )
 
 
-def _wait_until_ended(run_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = runs.read_status(run_id)
-        if status["state"] not in runs.ACTIVE_STATES:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} still {status['state']} after {timeout} s")
-
-
 @no_gpu
 def test_a_run_asking_for_a_missing_gpu_fails_with_the_reason_and_no_resume(tiny_glyphs, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path / "runs"))
     run_id = runs.launch(make_config("report", device="cuda", epochs=1, threads=1))
-    status = _wait_until_ended(run_id)
+    status = wait_until_ended(run_id)
 
     assert status["state"] == "failed"  # not "crashed": the process recorded why before it ended
     assert "no CUDA GPU is visible" in status["message"]
@@ -92,7 +81,7 @@ def test_separately_launched_runs_each_get_their_own_gpu(tiny_glyphs, tmp_path, 
         assert runs.read_config(second)["device"] == "cuda:1"
         assert runs.read_config(pinned)["device"] == "cpu"  # a device the user chose is kept
         for run_id in (second, pinned):
-            _wait_until_ended(run_id)
+            wait_until_ended(run_id)
     finally:
         busy.kill()
         busy.wait()

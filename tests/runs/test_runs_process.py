@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
+from run_folders import wait_for, wait_until_ended  # tests/run_folders.py
 
 from glyphcore import paths, runs
 from glyphcore.checkpoint import load_checkpoint
@@ -21,21 +21,6 @@ def small(**kw):
     makes 104 steps an epoch; one thread keeps the machine free."""
     base = dict(epochs=3, batch_size=5, log_every=1, threads=1, lr=2e-3)
     return make_config(**{**base, **kw})
-
-
-def wait_for(predicate, timeout=120.0, every=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
-
-
-def finished(run_id):
-    s = runs.read_status(run_id)
-    return s if s["state"] not in runs.ACTIVE_STATES else None
 
 
 def log_of(run_id) -> str:
@@ -126,7 +111,7 @@ def test_cancel_stops_a_detached_run_cleanly_and_it_resumes(runs_root, tiny_glyp
         runs.resume(run_id, lr=1.0)
 
     runs.resume(run_id, epochs=last["epoch"] + 1)
-    done = wait_for(lambda: finished(run_id))
+    done = wait_until_ended(run_id)
     assert done["state"] == "done", log_of(run_id)
     events = runs.read_metrics(run_id)
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == list(range(1, last["epoch"] + 2))
@@ -154,14 +139,14 @@ def test_a_killed_run_is_reported_crashed_and_resumes_with_continuous_metrics(ru
     with pytest.raises(RunError, match="cancel it"):
         runs.delete(run_id)
     os.kill(pid, signal.SIGKILL)
-    crashed = wait_for(lambda: finished(run_id), timeout=30)
+    crashed = wait_until_ended(run_id, timeout=30)
     assert crashed["state"] == "crashed"
     before = runs.read_metrics(run_id)
     assert [e["epoch"] for e in before if e["event"] == "epoch"] == [1]  # killed mid-epoch 2
     assert any(e["event"] == "step" and e["epoch"] == 2 for e in before)
 
     runs.resume(run_id)
-    done = wait_for(lambda: finished(run_id))
+    done = wait_until_ended(run_id)
     assert done["state"] == "done" and done["epoch"] == 3, log_of(run_id)
     events = runs.read_metrics(run_id)
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2, 3]
@@ -186,7 +171,7 @@ def test_two_process_data_parallel_run_matches_one_process(runs_root, tiny_glyph
     # lr 5e-4: at 2e-3 the first epochs are chaotic enough to amplify float-order differences to ~0.1%
     config = small(epochs=2, batch_size=20, log_every=2, batchnorm=False, amp="off", lr=5e-4)
     run_id = runs.launch(config, nproc=2)
-    done = wait_for(lambda: finished(run_id), timeout=240)
+    done = wait_until_ended(run_id, timeout=240)
     assert done["state"] == "done" and done["world_size"] == 2, log_of(run_id)
     events = runs.read_metrics(run_id)
     epochs = [e for e in events if e["event"] == "epoch"]

@@ -43,7 +43,8 @@ def test_class_distribution_stacks_splits_in_their_order():
     assert list(data.drop_duplicates("split").sort_values("split_order")["split"]) == ["train", "valid"]
 
 
-def _events(epochs=2, spe=4):
+def metric_events(epochs=2, spe=4, seconds=10.0):
+    """metrics.jsonl records of a run: two step records and one epoch record an epoch, a log line."""
     ev = []
     for e in range(1, epochs + 1):
         ev += [{"event": "step", "epoch": e, "step": (e - 1) * spe + s, "loss": 2.0 - 0.1 * s} for s in (2, 4)]
@@ -54,8 +55,9 @@ def _events(epochs=2, spe=4):
                 "step": e * spe,
                 "train_loss": 1.5,
                 "train_acc": 0.5,
-                "val_loss": 1.4,
+                "val_loss": 1.4 - 0.1 * e,
                 "val_acc": 0.6,
+                "seconds": seconds,
             }
         )
     ev.append({"event": "log", "message": "Saving model ..."})
@@ -63,21 +65,21 @@ def _events(epochs=2, spe=4):
 
 
 def test_metrics_frames_place_global_steps_at_fractional_epochs():
-    steps, epochs = viz.metrics_frames(_events())
+    steps, epochs = viz.metrics_frames(metric_events())
     assert steps["x"].tolist() == [0.5, 1.0, 1.5, 2.0]  # steps_per_epoch read from the epoch records
     assert epochs["epoch"].tolist() == [1.0, 2.0] and epochs["val_acc"].tolist() == [0.6, 0.6]
-    steps, _ = viz.metrics_frames(_events(), steps_per_epoch=8)
+    steps, _ = viz.metrics_frames(metric_events(), steps_per_epoch=8)
     assert steps["x"].tolist() == [0.25, 0.5, 0.75, 1.0]
 
 
 def test_metrics_frames_keep_the_last_record_of_a_repeated_epoch():
-    ev = _events(1) + [{"event": "epoch", "epoch": 1, "step": 4, "val_acc": 0.9}]
+    ev = metric_events(1) + [{"event": "epoch", "epoch": 1, "step": 4, "val_acc": 0.9}]
     _, epochs = viz.metrics_frames(ev)
     assert epochs["val_acc"].tolist() == [0.9]
 
 
 def test_live_chart_series():
-    steps, epochs = viz.metrics_frames(_events())
+    steps, epochs = viz.metrics_frames(metric_events())
     loss = viz.live_curves_chart(steps, epochs, "loss", epochs_total=5)
     assert set(loss.data["series"]) == {viz.TRAIN_STEPS, viz.TRAIN, viz.VAL}
     acc = viz.live_curves_chart(steps, epochs, "acc")
@@ -89,7 +91,7 @@ def test_live_chart_series():
 
 
 def test_overlay_chart_colours_by_run_or_group():
-    curves = viz.curves_frame({"a": _events(), "b": _events(3)}, {"a": "act=relu", "b": "act=silu"})
+    curves = viz.curves_frame({"a": metric_events(), "b": metric_events(3)}, {"a": "act=relu", "b": "act=silu"})
     assert set(curves["run"]) == {"a", "b"} and curves.groupby("run")["epoch"].max().to_dict() == {"a": 2, "b": 3}
     by_run = viz.overlay_curves_chart(curves, "acc").to_dict()
     assert by_run["layer"][0]["encoding"]["color"]["field"] == "run"

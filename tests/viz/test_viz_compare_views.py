@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_viz import metric_events  # tests/viz/test_viz.py
 
 from glyphcore import viz
 from glyphcore.viz.embedding import embedding_chart, embedding_frame, pca_2d
 from glyphcore.viz.hparams import hparams_frame, parallel_coordinates_chart
-
-
-def _events(epochs=2, spe=4, seconds=10.0):
-    ev = []
-    for e in range(1, epochs + 1):
-        ev += [{"event": "step", "epoch": e, "step": (e - 1) * spe + s, "loss": 2.0 - 0.1 * s} for s in (2, 4)]
-        ev.append(
-            {
-                "event": "epoch",
-                "epoch": e,
-                "step": e * spe,
-                "train_loss": 1.5,
-                "train_acc": 0.5,
-                "val_loss": 1.4 - 0.1 * e,
-                "val_acc": 0.6,
-                "seconds": seconds,
-            }
-        )
-    return ev
 
 
 def test_ema_matches_tensorboards_debiased_smoothing():
@@ -42,7 +24,7 @@ def test_ema_matches_tensorboards_debiased_smoothing():
 
 
 def test_curves_carry_every_x_axis_and_the_step_records():
-    curves = viz.curves_frame({"a": _events()}, batch_sizes={"a": 32}, step_curves=True)
+    curves = viz.curves_frame({"a": metric_events()}, batch_sizes={"a": 32}, step_curves=True)
     val = curves.query("split == 'val' and metric == 'loss'")
     assert val["step"].tolist() == [4, 8] and val["images"].tolist() == [128, 256]
     assert val["wall_s"].tolist() == [10.0, 20.0]  # the epochs' seconds, summed
@@ -50,7 +32,7 @@ def test_curves_carry_every_x_axis_and_the_step_records():
     assert steps["step"].tolist() == [2, 4, 6, 8]
     assert steps["epoch"].tolist() == [0.5, 1.0, 1.5, 2.0]
     assert steps["wall_s"].tolist() == [5.0, 10.0, 15.0, 20.0]  # interpolated between epoch ends
-    assert set(viz.curves_frame({"a": _events()})["split"]) == {viz.TRAIN, viz.VAL}  # steps only when asked
+    assert set(viz.curves_frame({"a": metric_events()})["split"]) == {viz.TRAIN, viz.VAL}  # steps only when asked
     for x in viz.X_AXES:
         chart = viz.overlay_curves_chart(curves, "loss", x=x, splits=[viz.TRAIN, viz.VAL, viz.TRAIN_STEPS])
         spec = chart.to_dict()
@@ -60,7 +42,7 @@ def test_curves_carry_every_x_axis_and_the_step_records():
 
 
 def test_smoothing_is_per_series_and_keeps_the_raw_value():
-    curves = viz.curves_frame({"a": _events(3), "b": _events(3)}, step_curves=True)
+    curves = viz.curves_frame({"a": metric_events(3), "b": metric_events(3)}, step_curves=True)
     smooth = viz.smooth_curves(curves, 0.9)
     a_val = smooth.query("run == 'a' and split == 'val' and metric == 'loss'")
     assert a_val["raw"].tolist() == pytest.approx([1.3, 1.2, 1.1])
@@ -71,7 +53,7 @@ def test_smoothing_is_per_series_and_keeps_the_raw_value():
 
 
 def test_overlay_dashes_train_and_solid_val():
-    curves = viz.curves_frame({"a": _events()})
+    curves = viz.curves_frame({"a": metric_events()})
     dash = viz.overlay_curves_chart(curves, "loss").to_dict()["layer"][0]["encoding"]["strokeDash"]["scale"]
     assert dict(zip(dash["domain"], dash["range"])) == {
         viz.TRAIN: viz.SERIES_DASH[viz.TRAIN],
@@ -134,7 +116,7 @@ def test_embedding_frame_marks_right_and_wrong_and_the_chart_selects_an_index():
 
 
 def test_wall_time_is_read_from_the_records_timestamps():
-    ev = _events()
+    ev = metric_events()
     for i, r in enumerate(ev):
         r["time"] = 1000.0 + 3.0 * i  # the metrics log stamps every record
     curves = viz.curves_frame({"a": ev}, step_curves=True)
