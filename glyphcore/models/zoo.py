@@ -18,7 +18,7 @@ mlp        1x28x28             10        41,250
 tiny_conv  1x28x28             10        11,842 (3,202 with pool=True)
 vgg        3x32x32, depth 19   10        20,040,522
 deep_cnn   1x100x100           52        1,031,252 (our layout of the second report's 7-conv CNN)
-quick_cnn  1x100x100           52        627,284 (the quick preset's)
+quick_cnn  1x100x100           52        627,284 (623,172 at the quick preset's widths 8-16-32, fc 512)
 crnn       1x100x100           52        690,036 (GRU width 128)
 resnet18   3x224x224           1000      11,689,512 (torchvision's)
 =========  ==================  ========  ==========

@@ -37,6 +37,7 @@ __all__ = [
     "SWEEPS_DIR",
     "SweepInfo",
     "sweep_configs",
+    "placed_configs",
     "launch_sweep",
     "read_sweep",
     "list_sweeps",
@@ -120,10 +121,13 @@ def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[A
                 f"unknown activation(s) {', '.join(map(str, bad))}; choose from {', '.join(ACTIVATION_NAMES)}"
             )
     keys = list(values)
-    return [
-        validate_config(dataclasses.replace(config, **dict(zip(keys, point))))
-        for point in itertools.product(*(values[k] for k in keys))
-    ]
+    configs = []
+    for point in itertools.product(*(values[k] for k in keys)):
+        changes = dict(zip(keys, point))
+        if changes.get("model", config.model) != config.model and "model_options" not in changes:
+            changes["model_options"] = {}  # the options of the base config's model are not this model's
+        configs.append(validate_config(dataclasses.replace(config, **changes)))
+    return configs
 
 
 def _visible_gpus() -> int:
@@ -139,6 +143,19 @@ def _sweep_id(grid: dict[str, Any]) -> str:
         if not (_sweeps_dir() / f"{candidate}.json").exists():
             return candidate
     raise RunError(f"could not name a sweep {base}: too many sweeps with that name")
+
+
+def placed_configs(configs: list[Any], gpus: int, n_at_once: int) -> list[Any]:
+    """Where each run of a sweep trains: on a machine with several GPUs, GPU ``i % gpus`` for run i;
+    on a CPU machine running several at once, each run gets an equal share of the cores as its
+    ``threads`` (unless it names its own), so that the runs at once do not fight over them."""
+    share = max(1, (os.cpu_count() or 1) // n_at_once) if gpus == 0 and n_at_once > 1 else None
+    return [
+        dataclasses.replace(
+            c, device=f"cuda:{i % gpus}" if gpus > 1 else c.device, threads=c.threads if c.threads else share
+        )
+        for i, c in enumerate(configs)
+    ]
 
 
 def launch_sweep(
@@ -161,11 +178,11 @@ def launch_sweep(
     if parallel is not None and int(parallel) < 1:
         raise ConfigError(f"parallel must be at least 1, got {parallel}")
     n_at_once = int(parallel) if parallel is not None else max(1, gpus)
-    devices = [f"cuda:{i % gpus}" if gpus > 1 else c.device for i, c in enumerate(configs)]
+    configs = placed_configs(configs, gpus, n_at_once)
+    devices = [c.device for c in configs]
     sweep_id = _sweep_id(grid)
     run_dirs: list[Path] = []
-    for i, (c, dev) in enumerate(zip(configs, devices)):
-        c = dataclasses.replace(c, device=dev)
+    for i, c in enumerate(configs):
         label = "-".join(runs.sanitize_name(str(getattr(c, k))) for k in grid if k != "activation")
         run_dir = runs.new_run_dir(c.model, c.activation, "-".join(p for p in (name, label) if p) or None)
         runs.write_config(run_dir, c, name, sweep=sweep_id, sweep_index=i)

@@ -3,6 +3,7 @@ activation sweep, and the live monitor (progress, curves, log lines, Cancel, Res
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -170,7 +171,9 @@ def test_summary_follows_the_data_source(tmp_path, runs_dir, app_page, monkeypat
     at.selectbox(key="tr_data_choice").set_value("other source ...").run()
     at.text_input(key="tr_data_other").set_value(f"folder:{tmp_path / 'pets'}").run()
     assert any("input 1x28x28 · 3 classes" in c.value for c in at.caption)
-    net = create_model(at.selectbox(key="tr_model").value, num_classes=3, in_channels=1, input_size=28)
+    model = at.selectbox(key="tr_model").value
+    options = json.loads(at.text_input(key=f"tr_options_{model}").value)  # the preset's, on the form
+    net = create_model(model, num_classes=3, in_channels=1, input_size=28, **options)
     assert metric(at, "Parameters") == f"{model_summary(net, (1, 28, 28)).trainable_params:,}"
 
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "offline"))

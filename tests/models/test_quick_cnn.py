@@ -37,6 +37,31 @@ def test_the_quick_preset_is_a_choice_and_validates():
         make_config("quick", dropout=1.5)
 
 
+def test_the_quick_presets_model_options_go_with_its_model_only():
+    quick = make_config("quick")
+    model = build_model(quick, 1, (SIDE, SIDE), 52)
+    assert model.glyph_args["widths"] == [8, 16, 32] and model.glyph_args["hidden"] == 512
+    assert sum(p.numel() for p in model.parameters()) == 623_172
+    # another model from the quick preset (CLI: --preset quick --model seed_cnn) gets its own defaults,
+    # not quick_cnn's widths (seed_cnn would refuse them as unknown options)
+    other = make_config("quick", model="seed_cnn")
+    assert other.model_options == {} and other.batch_size == 500
+    assert build_model(other, 1, (SIDE, SIDE), 52).glyph_name == "seed_cnn"
+    assert make_config("quick", model="quick_cnn").model_options == quick.model_options
+    assert make_config("quick", model="seed_cnn", model_options={"hidden": 64}).model_options == {"hidden": 64}
+    # a sweep over models from the quick preset: each point builds
+    from glyphcore.runs.sweep import sweep_configs
+
+    points = sweep_configs(quick, {"model": ["quick_cnn", "seed_cnn"]})
+    assert [p.model_options for p in points] == [quick.model_options, {}]
+    for p in points:
+        build_model(p, 1, (SIDE, SIDE), 52)
+    # the CLI form of a quick run on seed_cnn rebuilds the same config
+    from glyphcore.train.config import config_to_argv
+
+    assert config_to_argv(other) == ["--preset", "quick", "--model", "seed_cnn", "--model-options", "{}"]
+
+
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 def test_the_quick_model_builds_and_backpropagates_with_every_activation(activation):
     cfg = make_config("quick", activation=activation)
@@ -70,11 +95,13 @@ def test_quick_cnn_keeps_its_parameter_count_and_refuses_bad_options():
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 def test_a_tiny_fit_with_the_quick_preset_learns_with_every_activation(activation):
     train_set, val_set = shapes_100(400, 1, "train"), shapes_100(120, 2, "valid")
-    # the preset's recipe at a size the test can afford: batch 25 (16 steps an epoch), 4 epochs.
+    # the preset's recipe at a size the test can afford: batch 25 (16 steps an epoch), 4 epochs, and
+    # a peak lr for that batch: the preset's 8e-3 (for batch 500) times the square root of 25 / 500
+    # (at 8e-3 and 4e-3 the first epochs of batch 25 diverge).
     # BatchNorm's running statistics need a few dozen steps, and sigmoid the most epochs (0.52 valid
     # accuracy after 3, 0.93 after 4).
     cfg = make_config(
-        "quick", activation=activation, epochs=4, batch_size=25, eval_batch_size=120, threads=1, data="shapes"
+        "quick", activation=activation, epochs=4, batch_size=25, lr=2e-3, eval_batch_size=120, threads=1, data="shapes"
     )
     result = fit(cfg, None, train_set=train_set, val_set=val_set)
     assert result.state == "done" and result.epochs_run == 4

@@ -60,6 +60,22 @@ def test_only_a_waiting_run_can_be_cancelled_in_the_queue(tmp_path, monkeypatch)
     assert cancel_queued("waiting")["state"] == "cancelled"
 
 
+def test_runs_at_once_on_a_cpu_share_its_cores_and_several_gpus_take_one_each():
+    import os
+
+    from glyphcore.runs.sweep import placed_configs
+
+    configs = sweep_configs(make_config("quick"), ["relu", "silu", "tanh"])
+    cores = os.cpu_count() or 1
+    two = placed_configs(configs, gpus=0, n_at_once=2)
+    assert [c.threads for c in two] == [max(1, cores // 2)] * 3 and [c.device for c in two] == ["auto"] * 3
+    assert [c.threads for c in placed_configs(configs, gpus=0, n_at_once=1)] == [None] * 3  # torch's choice
+    own = sweep_configs(make_config("quick", threads=3), ["relu", "silu"])
+    assert [c.threads for c in placed_configs(own, gpus=0, n_at_once=2)] == [3, 3]  # a choice of the user's
+    gpu = placed_configs(configs, gpus=2, n_at_once=2)
+    assert [c.device for c in gpu] == ["cuda:0", "cuda:1", "cuda:0"] and [c.threads for c in gpu] == [None] * 3
+
+
 def _wait_inactive(sweep_id: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while read_sweep(sweep_id).active:
