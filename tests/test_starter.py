@@ -123,7 +123,7 @@ def starter() -> Predictor:
     d = paths.starter_dir()
     assert (d / runs.BEST_CKPT).is_file(), (
         f"the starter model is not committed yet: {d / runs.BEST_CKPT} is missing "
-        f"(see the README, 'Reproduce the starter model')"
+        f'(the README\'s "The starter model" says how to train it)'
     )
     return load_predictor("starter")
 

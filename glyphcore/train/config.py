@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # What each preset is for, in a line (the Train page's menu, `train --help`).
 PRESET_NOTES: dict[str, str] = {
-    "report": "the report's recipe: seed_cnn, Adam 2e-4, batch 50, 15 epochs (7-8 min on 2 quiet CPU cores)",
+    "report": "the report's recipe: seed_cnn, Adam 2e-4, batch 50, 15 epochs (8-10 min on 2 CPU cores)",
     "fast": "batch 500, one-cycle schedule, label smoothing, 12 epochs: the report's accuracy in fewer steps",
     "quick": "quick_cnn 8-16-32, batch 500, one-cycle, 3 epochs: change one thing and compare (~35 s on 2 cores)",
 }
