@@ -185,31 +185,32 @@ def course(tmp_path) -> str:
     return f"course:{write_course_layout(tmp_path / 'course', {'train': 40, 'valid': 20})}"
 
 
+def _train_argv(course: str, run_dir: Path, epochs: int, *extra: str) -> list[str]:
+    """``glyphcore train`` of lenet on one CPU thread, batch 20, into ``run_dir``."""
+    return [
+        "train",
+        "--data",
+        course,
+        "--model",
+        "lenet",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "20",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--run-dir",
+        str(run_dir),
+        "--progress",
+        "off",
+        *extra,
+    ]
+
+
 def _train(course: str, run_dir: Path, *extra: str) -> int:
-    return cli.main(
-        [
-            "train",
-            "--data",
-            course,
-            "--model",
-            "lenet",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "20",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--lr",
-            "2e-3",
-            "--run-dir",
-            str(run_dir),
-            "--progress",
-            "off",
-            *extra,
-        ]
-    )
+    return cli.main(_train_argv(course, run_dir, 1, "--lr", "2e-3", *extra))
 
 
 def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_path, capsys):
@@ -344,28 +345,7 @@ def live_run(course, tmp_path):
     """A real training process on a run folder, running (many epochs), killed at the end."""
     run = tmp_path / "live"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "glyphcore",
-            "train",
-            "--data",
-            course,
-            "--model",
-            "lenet",
-            "--epochs",
-            "500",
-            "--batch-size",
-            "20",
-            "--threads",
-            "1",
-            "--device",
-            "cpu",
-            "--run-dir",
-            str(run),
-            "--progress",
-            "off",
-        ],
+        [sys.executable, "-m", "glyphcore", *_train_argv(course, run, 500)],
         cwd=WORKTREE,
         env=_env(),
         stdout=subprocess.DEVNULL,
@@ -432,6 +412,9 @@ def test_a_reused_pid_is_not_this_runs_process(tmp_path):
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "glyphcore", "train"])
     try:
+        # until the new process has exec'd python, its command line is still the test's own
+        cmdline = Path(f"/proc/{other.pid}/cmdline")
+        _wait(lambda: b"glyphcore" in cmdline.read_bytes(), what="the process to start python")
         start = _wait(lambda: pid_start_time(other.pid), what="the process start time")
         run = tmp_path / "runs" / "r1"
         run.mkdir(parents=True)
