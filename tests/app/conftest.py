@@ -8,6 +8,7 @@ the formats of glyphcore.runs); the pages only read files, so a page test needs 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,16 @@ def charts_of(at: AppTest) -> list[tuple[dict, pd.DataFrame]]:  # noqa: F821 (pa
         data = convert_arrow_bytes_to_pandas_df(datasets[0].data.data) if datasets else pd.DataFrame()
         out.append((spec, data))
     return out
+
+
+@pytest.fixture
+def data_dir(tiny_glyphs, tmp_path, monkeypatch):
+    """The tiny glyphs-52 in a data folder of this test's own (GLYPH_DATA_DIR), so kept drawings stay in it."""
+    d = tmp_path / "data"
+    d.mkdir()
+    os.symlink(tiny_glyphs, d / "glyphs-52")
+    monkeypatch.setenv("GLYPH_DATA_DIR", str(d))
+    return d
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 
 import numpy as np
 import pytest
@@ -78,16 +77,6 @@ def topk_frames(at) -> list:
         if spec.get("title") == "top 5":
             out.append(convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data))
     return out
-
-
-@pytest.fixture
-def data_dir(tiny_glyphs, tmp_path, monkeypatch):
-    """The tiny glyphs-52 in a data folder of this test's own, so kept drawings stay in this test."""
-    d = tmp_path / "data"
-    d.mkdir()
-    os.symlink(tiny_glyphs, d / "glyphs-52")
-    monkeypatch.setenv("GLYPH_DATA_DIR", str(d))
-    return d
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ weights, and the planted pickle never runs."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hub_trap import LETTERS, plant_hub_trap, pretrained_resnet_checkpoint
 from tiny_runs import tiny_run
@@ -14,12 +12,8 @@ pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
 
 @pytest.fixture
-def crafted_run(tiny_glyphs, tmp_path, runs_dir, monkeypatch):
+def crafted_run(data_dir, tmp_path, runs_dir, monkeypatch):
     """A real run folder whose best.pt is replaced by the crafted checkpoint; the hub cache is planted."""
-    d = tmp_path / "data"
-    d.mkdir()
-    os.symlink(tiny_glyphs, d / "glyphs-52")
-    monkeypatch.setenv("GLYPH_DATA_DIR", str(d))
     run = tiny_run(runs_dir, "crafted", activation="relu", epochs=1)
     (run / "last.pt").unlink()
     pretrained_resnet_checkpoint(run / "best.pt", LETTERS, 64)

@@ -4,7 +4,6 @@ confident answer, the off-the-guides note with a centred reading, the calibratio
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from test_draw_page import canvas_value, drawn, predictions
@@ -19,11 +18,7 @@ pytestmark = [pytest.mark.app, pytest.mark.usefixtures("no_starter")]
 
 
 @pytest.fixture
-def run(tiny_glyphs, tmp_path, runs_dir, monkeypatch):
-    d = tmp_path / "data"
-    d.mkdir()
-    os.symlink(tiny_glyphs, d / "glyphs-52")
-    monkeypatch.setenv("GLYPH_DATA_DIR", str(d))
+def run(data_dir, runs_dir):
     return tiny_run(runs_dir, "tiny-relu", activation="relu")
 
 
