@@ -20,6 +20,9 @@ Helpers, requested as fixtures that return the plain function (``def test_x(page
 - ``open_page(page, base_url, path="")``: go to a page URL (``""`` home, ``"Dataset"``, ...) and wait.
 - ``save_screenshot(page, name)``: write ``<repo>/screenshots/<name>.png`` (git-ignored) for a person
   to look at; returns the path.
+- ``choose_option(page, selectbox, name)``: pick the option ``name`` in a Streamlit selectbox.
+
+A test that fails leaves ``screenshots/FAILED-<test>.png``: the page as it was at the failure.
 """
 
 from __future__ import annotations
@@ -203,13 +206,26 @@ def browser():
         b.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so that ``page`` can tell a failed test at teardown."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     """A fresh browser context and page per test (no shared cookies or session state)."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(30_000)
     pg = context.new_page()
     yield pg
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        SCREENSHOT_DIR.mkdir(exist_ok=True)
+        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in request.node.name)
+        pg.screenshot(path=str(SCREENSHOT_DIR / f"FAILED-{name}.png"), full_page=True)
     context.close()
 
 
@@ -252,6 +268,32 @@ def save_screenshot(page, name: str) -> Path:
     return path
 
 
+def choose_option(page, selectbox, name: str, tries: int = 3) -> None:
+    """Pick the option ``name`` in a Streamlit selectbox (``selectbox``: its stSelectbox locator).
+
+    The box's text is cleared and the name typed in, which opens the list filtered to it, so an
+    option far down a long list (only the rows in view are rendered) is shown too. A list that
+    closed before the click reached it is opened again, at most ``tries`` times in all; the box must
+    show ``name`` at the end.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    box = selectbox.get_by_role("combobox")
+    option = page.get_by_role("option", name=name, exact=True)
+    for attempt in range(tries):
+        box.fill("")
+        box.press_sequentially(name)
+        try:
+            option.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+    expect(box).to_have_value(name)
+
+
 @pytest.fixture(name="wait_for_app")
 def _wait_for_app_fixture():
     return wait_for_app
@@ -265,3 +307,8 @@ def _open_page_fixture():
 @pytest.fixture(name="save_screenshot")
 def _save_screenshot_fixture():
     return save_screenshot
+
+
+@pytest.fixture(name="choose_option")
+def _choose_option_fixture():
+    return choose_option

@@ -20,7 +20,7 @@ def two_runs(app_env):
     return ["cmp-relu", "cmp-silu"]
 
 
-def test_two_runs_overlaid(two_runs, page, streamlit_server, open_page, wait_for_app, save_screenshot):
+def test_two_runs_overlaid(two_runs, page, streamlit_server, open_page, wait_for_app, save_screenshot, choose_option):
     open_page(page, streamlit_server, "runs")
     table = page.get_by_test_id("stDataFrame").first
     for run_id in two_runs:
@@ -46,8 +46,7 @@ def test_two_runs_overlaid(two_runs, page, streamlit_server, open_page, wait_for
     expect(cards).to_contain_text("| cmp-relu | seed_cnn | relu |")
     expect(cards).to_contain_text("| cmp-silu | seed_cnn | silu |")
 
-    page.get_by_test_id("stSelectbox").filter(has_text="Colour by").click()
-    page.get_by_role("option", name="activation", exact=True).click()
+    choose_option(page, page.get_by_test_id("stSelectbox").filter(has_text="Colour by"), "activation")
     wait_for_app(page)
     expect(page.get_by_text("coloured by activation")).to_be_visible()
     assert page.get_by_test_id("stException").count() == 0

@@ -18,15 +18,14 @@ def trained(app_env):
 
 
 def test_download_the_checkpoint_and_the_onnx_export(
-    trained, page, streamlit_server, open_page, wait_for_app, save_screenshot
+    trained, page, streamlit_server, open_page, wait_for_app, save_screenshot, choose_option
 ):
     import onnxruntime as ort
 
     open_page(page, streamlit_server, "runs")
     page.get_by_text("Download a run's model").click()
     section = page.get_by_test_id("stExpander").filter(has_text="Download a run's model")
-    section.get_by_test_id("stSelectbox").click()
-    page.get_by_role("option", name="dl-run", exact=True).click()
+    choose_option(page, section.get_by_test_id("stSelectbox"), "dl-run")
     wait_for_app(page)
 
     with page.expect_download() as pt:
