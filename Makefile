@@ -1,6 +1,7 @@
 # Glyph Explorer: two commands.
 #   make run   set up .venv when needed, build glyphs-52 when missing, serve the app on localhost
 #   make test  the same environment + test tools + Chromium, then the lint/type checks and every test
+# (make test-floors: every test again in .venv-floors, on the oldest releases pyproject.toml admits; CI runs it)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,17 +9,23 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP := $(VENV)/.test-installed
+FLOORS_VENV ?= .venv-floors
+FLOORS_STAMP := $(FLOORS_VENV)/.floors-installed
 # Every package pinned but torch/torchvision (the registry's build for this machine, see the file).
 PIP_INSTALL := $(PY) -m pip install -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv venv-test data chromium clean-venv
+.PHONY: run test test-floors lint venv venv-test data chromium clean-venv
 
 run: $(RUNTIME_STAMP) data
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: $(TEST_STAMP) chromium lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The dependency floors, tested: constraints-floors.txt pins each floor, the rest is left to pip.
+test-floors: $(FLOORS_STAMP) chromium
+	$(FLOORS_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
@@ -38,6 +45,11 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 	$(PIP_INSTALL) -e '.[test]'
 	@touch $@
 
+$(FLOORS_STAMP): pyproject.toml constraints-floors.txt
+	@test -x $(FLOORS_VENV)/bin/python || $(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -c constraints-floors.txt -e '.[test]'
+	@touch $@
+
 # Build the built-in data set once; a complete one is left alone.
 data: $(RUNTIME_STAMP)
 	$(VENV)/bin/glyphcore data build --if-missing
@@ -52,4 +64,4 @@ chromium:
 	  fi; }
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(FLOORS_VENV)

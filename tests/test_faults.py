@@ -680,7 +680,8 @@ def test_an_oversized_png_chunk_fails_alone_in_a_multi_file_predict(tmp_path, ca
     out = capsys.readouterr()
     assert code == 2
     assert out.out.startswith(str(good))  # the good file was still predicted
-    assert "bomb.png" in out.err and "Decompressed data too large" in out.err and "Traceback" not in out.err
+    assert "bomb.png" in out.err and "Traceback" not in out.err
+    assert "decompressed data too large" in out.err.lower()  # Pillow's reason (10.x capitalises it)
 
 
 def test_evaluate_on_a_missing_or_bogus_device_is_one_line(trained, capsys):
