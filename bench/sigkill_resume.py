@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from shapes_data import write_course_layout
+from shapes_data import lenet_train_argv, write_course_layout
 
 from glyphcore import runs
 from glyphcore.checkpoint import load_checkpoint
@@ -40,28 +40,7 @@ def _epochs(run: Path) -> list[int]:
 
 
 def trial(root: Path, run: Path, rng: random.Random) -> dict:
-    argv = [
-        sys.executable,
-        "-m",
-        "glyphcore",
-        "train",
-        "--data",
-        f"course:{root}",
-        "--model",
-        "lenet",
-        "--epochs",
-        "500",
-        "--batch-size",
-        "20",
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-        "--run-dir",
-        str(run),
-        "--progress",
-        "off",
-    ]
+    argv = [sys.executable, "-m", "glyphcore", *lenet_train_argv(f"course:{root}", run, 500)]
     p = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not (run / "last.pt").is_file():
         time.sleep(0.05)

@@ -65,3 +65,28 @@ def write_course_layout(root: Path, counts: dict[str, int] | None = None) -> Pat
             d.mkdir(parents=True, exist_ok=True)
             np.save(d / f"{i}_{hx}.npy", img[0])
     return root
+
+
+def lenet_train_argv(data: str, run_dir: Path, epochs: int, *extra: str) -> list[str]:
+    """The ``glyphcore train`` arguments for lenet on ``data`` (e.g. ``course:<root>`` of
+    :func:`write_course_layout`), one CPU thread, batch 20, into ``run_dir``, without a progress bar."""
+    return [
+        "train",
+        "--data",
+        data,
+        "--model",
+        "lenet",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "20",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--run-dir",
+        str(run_dir),
+        "--progress",
+        "off",
+        *extra,
+    ]

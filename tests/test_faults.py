@@ -18,6 +18,7 @@ import pytest
 import torch
 from hub_trap import LETTERS, plant_hub_trap, pretrained_resnet_checkpoint
 from PIL import Image
+from shapes_data import lenet_train_argv
 
 from glyphcore import cli
 from glyphcore.checkpoint import save_checkpoint
@@ -185,32 +186,8 @@ def course(tmp_path) -> str:
     return f"course:{write_course_layout(tmp_path / 'course', {'train': 40, 'valid': 20})}"
 
 
-def _train_argv(course: str, run_dir: Path, epochs: int, *extra: str) -> list[str]:
-    """``glyphcore train`` of lenet on one CPU thread, batch 20, into ``run_dir``."""
-    return [
-        "train",
-        "--data",
-        course,
-        "--model",
-        "lenet",
-        "--epochs",
-        str(epochs),
-        "--batch-size",
-        "20",
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-        "--run-dir",
-        str(run_dir),
-        "--progress",
-        "off",
-        *extra,
-    ]
-
-
 def _train(course: str, run_dir: Path, *extra: str) -> int:
-    return cli.main(_train_argv(course, run_dir, 1, "--lr", "2e-3", *extra))
+    return cli.main(lenet_train_argv(course, run_dir, 1, "--lr", "2e-3", *extra))
 
 
 def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_path, capsys):
@@ -345,7 +322,7 @@ def live_run(course, tmp_path):
     """A real training process on a run folder, running (many epochs), killed at the end."""
     run = tmp_path / "live"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "glyphcore", *_train_argv(course, run, 500)],
+        [sys.executable, "-m", "glyphcore", *lenet_train_argv(course, run, 500)],
         cwd=WORKTREE,
         env=_env(),
         stdout=subprocess.DEVNULL,

@@ -98,7 +98,7 @@ def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[A
             preset, which names settings rather than being one), or a bad value.
     """
     from glyphcore.models import ACTIVATION_NAMES
-    from glyphcore.train.config import field_specs, validate_config
+    from glyphcore.train.config import field_specs, options_follow_model, validate_config
 
     if isinstance(grid, list):
         grid = {"activation": grid}
@@ -123,9 +123,7 @@ def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[A
     keys = list(values)
     configs = []
     for point in itertools.product(*(values[k] for k in keys)):
-        changes = dict(zip(keys, point))
-        if changes.get("model", config.model) != config.model and "model_options" not in changes:
-            changes["model_options"] = {}  # the options of the base config's model are not this model's
+        changes = options_follow_model({"model": config.model}, dict(zip(keys, point)))
         configs.append(validate_config(dataclasses.replace(config, **changes)))
     return configs
 
@@ -179,7 +177,6 @@ def launch_sweep(
         raise ConfigError(f"parallel must be at least 1, got {parallel}")
     n_at_once = int(parallel) if parallel is not None else max(1, gpus)
     configs = placed_configs(configs, gpus, n_at_once)
-    devices = [c.device for c in configs]
     sweep_id = _sweep_id(grid)
     run_dirs: list[Path] = []
     for i, c in enumerate(configs):
@@ -202,7 +199,7 @@ def launch_sweep(
         "grid": grid,
         "runs": [d.name for d in run_dirs],
         "parallel": n_at_once,
-        "devices": devices,
+        "devices": [c.device for c in configs],
         "created": time.time(),
         "runner_pid": None,
         "name": name,

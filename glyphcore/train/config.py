@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "PRESET_NOTES",
     "RUNTIME_FIELDS",
     "make_config",
+    "options_follow_model",
     "validate_config",
     "config_from_dict",
     "config_to_argv",
@@ -304,11 +306,20 @@ def make_config(preset: str = "report", **overrides: Any) -> TrainConfig:
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    base = dict(PRESETS[preset])
-    if "model_options" not in overrides and overrides.get("model", base.get("model")) != base.get("model"):
-        base.pop("model_options", None)  # a preset's model options belong to the preset's model
-    values = {**base, **overrides, "preset": preset}
+    values = {**PRESETS[preset], **options_follow_model(PRESETS[preset], overrides), "preset": preset}
     return config_from_dict(values)
+
+
+def options_follow_model(current: Mapping[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` to settings ``current``, with ``model_options`` reset to ``{}`` when they change the
+    model and bring no options of their own: one model's options are not another's.
+
+    >>> options_follow_model({"model": "quick_cnn", "model_options": {"hidden": 512}}, {"model": "lenet"})
+    {'model': 'lenet', 'model_options': {}}
+    """
+    if "model_options" not in changes and changes.get("model", current.get("model")) != current.get("model"):
+        return {**changes, "model_options": {}}
+    return changes
 
 
 def _flag_value(value: Any) -> str:
