@@ -10,7 +10,7 @@ temporary directory, read back from status.json and metrics.jsonl):
   quick          the ``quick`` preset, whole: the same wall time over all its epochs, the best
                  held-out-font validation accuracy, training images/s.
 Rounds alternate the two processes, so a neighbour's burst on a shared machine hits both; the ratio
-quick / report epoch is printed per round and for the medians. Targets (the quick-recipe issue):
+quick / report epoch is printed per round and for the medians. Targets (the quick preset's):
 ratio <= 2.0 (moonshot <= 1.0) with >= 99.0% validation accuracy.
 
 ``--sweep`` then trains the quick preset once per activation (relu silu elu leaky_relu sigmoid tanh

@@ -9,7 +9,7 @@
    accuracy with I/l and the size-only case pairs merged, and per design family.
 2. Hand-drawn: synthetic mouse drawings (glyphcore.testing) of all 52 letters in the canvas's three
    formats, through the Draw page's preprocessing; the stick-shaped I and l are left out of the
-   accuracy (the same stroke: no model can tell them apart), as in the issue's measurement.
+   accuracy (the same stroke: no model can tell them apart), as in the first measurement of drawings.
 Prints figures; asserts nothing.
 """
 
