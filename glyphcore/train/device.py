@@ -190,7 +190,8 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+        n = torch.get_num_threads()
+        return f"cpu ({n} thread{'' if n == 1 else 's'}, {platform.processor() or platform.machine()})"
     return str(device)
 
 

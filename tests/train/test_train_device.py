@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from glyphcore.errors import ConfigError
-from glyphcore.train.device import describe_device, resolve_amp, resolve_device
+from glyphcore.train.device import describe_device, device_name, resolve_amp, resolve_device
 
 linux_only = pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads /proc/cpuinfo (Linux)")
 
@@ -86,6 +86,17 @@ def test_bf16_on_apple_gpus_is_refused_with_the_fix():
 
 
 @linux_only
+def test_a_cpu_run_names_its_thread_count_in_words():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert device_name(torch.device("cpu")).startswith("cpu (1 thread, ")
+        torch.set_num_threads(2)
+        assert device_name(torch.device("cpu")).startswith("cpu (2 threads, ")
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_the_cpu_summary_names_the_processor_and_its_cores():
     name, _ = _cpuinfo()
     info = _without_cuda(
