@@ -105,7 +105,7 @@ def run_links(infos: list[runs.RunInfo]) -> None:
         for page, label, icon in VIEWS:
             row.page_link(page, label=label, icon=icon, query_params={"run": run_id})
     if not picked:
-        st.caption("Tick runs in the table to get links to their views.")
+        st.caption("The newest run's views; tick runs in the table for theirs.")
 
 
 def log_flow(infos: list[runs.RunInfo]) -> None:
