@@ -11,6 +11,39 @@ pytestmark = pytest.mark.app
 PAGE = "runs.py"
 
 
+def keyed(at, key: str):
+    """The container keyed ``key``: the page puts each chart and table in one, so a test finds it by
+    name, not by position (the key ends the block's id)."""
+    from streamlit.testing.v1.element_tree import Block
+
+    found: list = []
+
+    def walk(node) -> None:
+        if isinstance(node, Block) and getattr(getattr(node, "proto", None), "id", "").endswith(f"-{key}"):
+            found.append(node)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    assert len(found) == 1, f"{len(found)} containers keyed {key!r}"
+    return found[0]
+
+
+def table(at, key: str = "rc_runs"):
+    """The frame of the table in the container keyed ``key`` (default: the runs table)."""
+    return keyed(at, key).dataframe[0].value
+
+
+def chart(at, key: str):
+    """(spec, data of its first dataset) of the chart in the container keyed ``key``."""
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    proto = keyed(at, key).get("vega_lite_chart")[0].proto
+    return json.loads(proto.spec), convert_arrow_bytes_to_pandas_df(proto.datasets[0].data.data)
+
+
 @pytest.fixture
 def three_runs(make_run, no_starter):
     """relu and silu runs that differ only in activation, and a failed adamw run."""
@@ -28,56 +61,56 @@ def test_no_runs_points_to_train_page(runs_dir, no_starter, app_page, texts_of):
 def test_table_lists_every_run_newest_first(three_runs, app_page, errors_of):
     at = app_page(PAGE).run()
     assert errors_of(at) == []
-    table = at.dataframe[0].value
-    assert list(table["run"]) == ["run-adamw", "run-silu", "run-relu"]
-    row = table.set_index("run").loc["run-silu"]
+    runs_table = table(at)
+    assert list(runs_table["run"]) == ["run-adamw", "run-silu", "run-relu"]
+    row = runs_table.set_index("run").loc["run-silu"]
     assert row["state"] == "done" and row["activation"] == "silu" and row["model"] == "seed_cnn"
     assert row["best val acc (%)"] == pytest.approx(95.0)
     assert row["best epoch"] == 3 and row["params"] == 702_948 and row["device"] == "cpu"
-    assert table.set_index("run").loc["run-adamw", "state"] == "failed"
+    assert runs_table.set_index("run").loc["run-adamw", "state"] == "failed"
 
 
 def test_filters_narrow_the_table(three_runs, app_page):
     at = app_page(PAGE).run()
     at.text_input(key="rc_filter").set_value("relu").run()
-    assert list(at.dataframe[0].value["run"]) == ["run-relu"]
+    assert list(table(at)["run"]) == ["run-relu"]
     at.text_input(key="rc_filter").set_value("").run()
     at.multiselect(key="rc_states").set_value(["failed"]).run()
-    assert list(at.dataframe[0].value["run"]) == ["run-adamw"]
+    assert list(table(at)["run"]) == ["run-adamw"]
 
 
-def test_two_runs_give_overlaid_curves_differences_ablation_and_cards(three_runs, app_page, charts_of, errors_of):
+def test_two_runs_give_overlaid_curves_differences_ablation_and_cards(three_runs, app_page, errors_of):
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
     assert errors_of(at) == []
-    charts = charts_of(at)
-    assert len(charts) == 3  # loss, accuracy, settings vs results
-    for spec, data in charts[:2]:
+    for key in ("rc_curves_loss", "rc_curves_acc"):
+        spec, data = chart(at, key)
         assert set(data["run"]) == {"run-relu", "run-silu"}
         assert spec["layer"][0]["encoding"]["color"]["field"] == "run"
-    loss_data = charts[0][1]
+    loss_data = chart(at, "rc_curves_loss")[1]
     assert set(loss_data["metric"]) == {"loss"} and set(loss_data["split"]) == {"train", "val"}
+    assert set(chart(at, "rc_hparams")[1]["run"]) == {"run-relu", "run-silu"}
 
-    diffs = at.dataframe[1].value
+    diffs = table(at, "rc_diffs")
     assert list(diffs["setting"]) == ["activation"]  # nothing else differs
     assert list(diffs.iloc[0][["run-relu", "run-silu"]]) == ["relu", "silu"]
 
-    ablation = at.dataframe[2].value
+    ablation = table(at, "rc_ablations")
     assert set(ablation["factor"]) == {"activation"}
     assert list(ablation["value"]) == ["relu", "silu"]
     assert list(ablation["best val acc (%)"]) == [pytest.approx(90.0), pytest.approx(95.0)]
 
-    markdown = at.code[0].value.splitlines()
+    markdown = keyed(at, "rc_cards_markdown").code[0].value.splitlines()
     assert markdown[0].startswith("| run | model | activation | params | best epoch | val acc (%)")
     assert markdown[2].startswith("| run-relu | seed_cnn | relu | 702,948 | 3/3 | 90.00 |")
     assert markdown[3].startswith("| run-silu | seed_cnn | silu | 702,948 | 3/3 | 95.00 |")
 
 
-def test_colour_by_a_config_key_groups_the_curves(three_runs, app_page, charts_of):
+def test_colour_by_a_config_key_groups_the_curves(three_runs, app_page):
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu", "run-adamw"]).run()
     at.selectbox(key="rc_color_by").set_value("optimizer").run()
-    spec, data = charts_of(at)[0]
+    spec, data = chart(at, "rc_curves_loss")
     assert spec["layer"][0]["encoding"]["color"]["field"] == "group"
     groups = data.drop_duplicates("run").set_index("run")["group"]
     assert groups["run-relu"] == groups["run-silu"] == "optimizer=adam"
@@ -103,18 +136,54 @@ def test_delete_asks_first_and_then_removes_the_run(three_runs, runs_dir, app_pa
     at.button(key="rc_delete").click().run()
     at.button(key="rc_delete_yes").click().run()
     assert not (runs_dir / "run-relu").exists()
-    assert "run-relu" not in list(at.dataframe[0].value["run"])
+    assert "run-relu" not in list(table(at)["run"])
 
 
-def test_a_running_run_cannot_be_deleted(make_run, runs_dir, no_starter, standin_process, app_page, texts_of):
+def test_a_running_run_is_not_offered_for_deletion_and_says_where_to_cancel(
+    make_run, runs_dir, no_starter, standin_process, app_page, texts_of
+):
     make_run("run-live", state="running", pid=standin_process(), step=3)
+    make_run("run-done", started=1000.0)
     at = app_page(PAGE).run()
-    assert at.dataframe[0].value.iloc[0]["state"] == "running"
-    at.selectbox(key="rc_delete_target").set_value("run-live").run()
+    assert table(at).set_index("run").loc["run-live", "state"] == "running"
+    assert at.selectbox(key="rc_delete_target").options == ["run-done"]
+    assert "Not offered while they train: `run-live` (running)" in texts_of(at)
+    assert "Cancel on the Train page" in [link.proto.label for link in at.get("page_link")]
+
+
+def test_a_run_that_starts_between_the_two_clicks_is_kept(
+    make_run, runs_dir, no_starter, standin_process, app_page, texts_of
+):
+    import json
+
+    from glyphcore import runs
+
+    make_run("run-a")
+    at = app_page(PAGE).run()
+    at.selectbox(key="rc_delete_target").set_value("run-a").run()
     at.button(key="rc_delete").click().run()
+    status = json.loads((runs_dir / "run-a" / runs.STATUS_FILE).read_text())  # resumed now: it trains again
+    runs.write_status(runs_dir / "run-a", {**status, "state": "running", "pid": standin_process()})
     at.button(key="rc_delete_yes").click().run()
-    assert (runs_dir / "run-live").is_dir()
+    assert (runs_dir / "run-a").is_dir()
     assert "cancel it before deleting it" in texts_of(at)
+
+
+def test_download_and_log_follow_the_ticked_run_not_the_newest(make_run, runs_dir, no_starter, app_page, texts_of):
+    from glyphcore import runs
+
+    make_run("run-old", started=1000.0)
+    make_run("run-new", started=2000.0)
+    for run_id in ("run-old", "run-new"):
+        (runs_dir / run_id / runs.BEST_CKPT).write_bytes(run_id.encode())
+    at = app_page(PAGE).run()
+    assert at.selectbox(key="rc_download_target").value == "run-new"  # nothing ticked: the newest
+    at.multiselect(key="rc_pick").set_value(["run-old"]).run()
+    assert at.selectbox(key="rc_download_target").value == "run-old"
+    assert at.selectbox(key="rc_log_run").value == "run-old"
+    assert "run-old: best epoch 3" in texts_of(at)
+    at.selectbox(key="rc_download_target").set_value("run-new").run()  # a choice made there is kept
+    assert at.selectbox(key="rc_download_target").value == "run-new"
 
 
 @pytest.mark.slow
@@ -129,23 +198,23 @@ def test_drawings_column_scores_each_run_on_the_kept_drawings(tiny_glyphs, runs_
     train = load_dataset("glyphs-52", "train")
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "mine"))  # the drawings go here, not into tiny_glyphs
     at = app_page(PAGE).run()
-    assert "drawings acc (%)" not in at.dataframe[0].value.columns  # no drawings yet: no column
+    assert "drawings acc (%)" not in table(at).columns  # no drawings yet: no column
     for i in range(4):
         keep_drawing(Image.fromarray(np.asarray(train.images[i, 0])), train.classes[train.labels[i]])
     at = app_page(PAGE).run()
-    table = at.dataframe[0].value.set_index("run")
+    scores = table(at).set_index("run")
     expected = round(100 * score_run_on_drawings("tiny-relu")["accuracy"], 1)
-    assert table.loc["tiny-relu", "drawings acc (%)"] == pytest.approx(expected)
+    assert scores.loc["tiny-relu", "drawings acc (%)"] == pytest.approx(expected)
 
 
-def test_curves_take_an_x_axis_smoothing_and_the_step_records(three_runs, app_page, charts_of, errors_of):
+def test_curves_take_an_x_axis_smoothing_and_the_step_records(three_runs, app_page, errors_of):
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
     at.multiselect(key="rc_splits").set_value(["train", "val", "train (per step)"]).run()
     at.selectbox(key="rc_x").set_value("step").run()
     at.slider(key="rc_smooth").set_value(0.9).run()
     assert errors_of(at) == []
-    spec, data = charts_of(at)[0]
+    spec, data = chart(at, "rc_curves_loss")
     assert spec["layer"][0]["encoding"]["x"]["field"] == "step"
     steps = data[(data["run"] == "run-relu") & (data["split"] == "train (per step)")].sort_values("step")
     assert len(steps) == 30  # write_run: 10 step records per epoch, 3 epochs
@@ -154,16 +223,16 @@ def test_curves_take_an_x_axis_smoothing_and_the_step_records(three_runs, app_pa
     assert steps["value"].iloc[0] == pytest.approx(steps["raw"].iloc[0])
     assert (steps["value"].iloc[5:] > steps["raw"].iloc[5:]).all()
     at.selectbox(key="rc_x").set_value("wall_s").run()
-    spec, data = charts_of(at)[0]
+    spec, data = chart(at, "rc_curves_loss")
     assert spec["layer"][0]["encoding"]["x"]["field"] == "wall_s"
     val = data.query("run == 'run-relu' and split == 'val'")
     assert val["wall_s"].tolist() == pytest.approx([0.9, 1.9, 2.9])  # seconds from the first record
 
 
-def test_settings_vs_results_chart_has_an_axis_per_differing_setting(three_runs, app_page, charts_of):
+def test_settings_vs_results_chart_has_an_axis_per_differing_setting(three_runs, app_page):
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu", "run-adamw"]).run()
-    spec, data = charts_of(at)[2]
+    spec, data = chart(at, "rc_hparams")
     axes = list(dict.fromkeys(data.sort_values("order")["axis"]))
     assert {"activation", "optimizer", "epochs"} <= set(axes) and axes[-2:] == ["best val acc (%)", "best val loss"]
     assert "model_args" not in axes and "params" not in axes  # derived keys say nothing new
@@ -182,7 +251,7 @@ def test_config_differences_do_not_repeat_the_activation_in_model_args(three_run
         path.write_text(json.dumps(config))
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
-    assert list(at.dataframe[1].value["setting"]) == ["activation"]
+    assert list(table(at, "rc_diffs")["setting"]) == ["activation"]
 
 
 def test_a_ticked_run_links_to_its_views(make_run, runs_dir, no_starter, app_page):
@@ -209,7 +278,7 @@ def test_the_training_log_tail_is_shown(make_run, runs_dir, no_starter, app_page
 
 @pytest.mark.slow
 def test_embedding_map_of_a_real_run_and_a_click_shows_the_glyph(
-    tiny_glyphs, runs_dir, no_starter, app_page, charts_of, errors_of
+    tiny_glyphs, runs_dir, no_starter, app_page, errors_of
 ):
     from tiny_runs import tiny_run
 
@@ -217,7 +286,7 @@ def test_embedding_map_of_a_real_run_and_a_click_shows_the_glyph(
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["tiny-relu"]).run()
     assert errors_of(at) == []
-    spec, data = next((s, d) for s, d in charts_of(at) if "outcome" in d.columns)
+    spec, data = chart(at, "rc_map")
     assert set(data["outcome"]) <= {"right", "wrong"} and len(data) > 52
     index = int(data["index"].iloc[3])
     at.session_state["rc_map_tiny-relu_valid"] = {"selection": {"point": [{"index": index}]}}
