@@ -4,8 +4,9 @@ Nothing here imports streamlit or touches files; the pages pass plain values (nu
 of metric events, run tables) and show what comes back with ``st.altair_chart`` / ``st.image``.
 
 - ``images``: sample grids, per-class means, saliency overlays, feature-map grids, guide lines;
-- ``curves``: class distribution per split; metric events -> tidy frames -> live and overlaid curves;
+- ``curves``: class distribution per split; metric events -> tidy frames -> live and overlaid curves, seed-group bands;
 - ``diagnostics``: confusion matrix, top-k bars, activation curves and layer histograms;
+- ``compare``: seed groups' differences against a baseline and accuracy against cost;
 - ``hparams``: parallel coordinates of runs' settings and results; ``embedding``: PCA maps of features;
 - ``palette``: the charts' colours and the WCAG contrast they are checked with.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from glyphcore.viz.calibration import reliability_chart, reliability_frame
 from glyphcore.viz.curves import (
+    BAND_COLUMNS,
     SERIES_DASH,
     TRAIN,
     TRAIN_STEPS,
@@ -21,6 +23,7 @@ from glyphcore.viz.curves import (
     X_AXES,
     class_distribution_chart,
     curves_frame,
+    group_band_chart,
     live_curves_chart,
     metrics_frames,
     overlay_curves_chart,
@@ -54,6 +57,8 @@ __all__ = [
     "live_curves_chart",
     "curves_frame",
     "overlay_curves_chart",
+    "BAND_COLUMNS",
+    "group_band_chart",
     "SERIES_DASH",
     "X_AXES",
     "smooth_ema",

@@ -24,6 +24,8 @@ __all__ = [
     "smooth_ema",
     "smooth_curves",
     "overlay_curves_chart",
+    "BAND_COLUMNS",
+    "group_band_chart",
 ]
 
 # Series names used in the curve frames (one source for legends and tests).
@@ -295,6 +297,40 @@ def smooth_curves(curves: pd.DataFrame, weight: float) -> pd.DataFrame:
     return out.sort_index()
 
 
+def _split_dash(present: Sequence[str]) -> alt.StrokeDash:
+    """Dash by split (train dashed, val solid, per-step dotted), with a legend of grey strokes."""
+    return alt.StrokeDash(
+        "split:N",
+        title="split",
+        sort=list(present),
+        scale=alt.Scale(domain=list(present), range=[SERIES_DASH[s] for s in present]),
+        # a stroke symbol needs a size and colour of its own, or it is drawn invisible
+        legend=alt.Legend(
+            symbolType="stroke",
+            symbolStrokeWidth=2,
+            symbolStrokeColor="#808080",
+            symbolSize=300,
+            symbolFillColor="transparent",
+            orient="bottom",
+        ),
+    )
+
+
+def _category_color(field: str, title: str) -> alt.Color:
+    """Colour by ``field`` in the palette's category colours, legend below the chart."""
+    return alt.Color(
+        f"{field}:N",
+        title=title,
+        scale=alt.Scale(range=list(CATEGORY_COLORS)),
+        legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
+    )
+
+
+def _check_x(x: str) -> None:
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}, got {x!r}")
+
+
 def overlay_curves_chart(
     curves: pd.DataFrame,
     metric: str = "loss",
@@ -317,8 +353,7 @@ def overlay_curves_chart(
     """
     if color not in ("run", "group"):
         raise ValueError(f"color must be 'run' or 'group', got {color!r}")
-    if x not in X_AXES:
-        raise ValueError(f"x must be one of {', '.join(X_AXES)}, got {x!r}")
+    _check_x(x)
     title = "loss" if metric == "loss" else "accuracy"
     df = curves[(curves["metric"] == metric) & (curves["split"].isin(list(splits)))].dropna(subset=[x])
     present = [s for s in (TRAIN, VAL, TRAIN_STEPS) if s in set(df["split"])] or [TRAIN, VAL]
@@ -334,30 +369,55 @@ def overlay_curves_chart(
     base = alt.Chart(df).encode(
         x=alt.X(f"{x}:Q", title=X_AXES[x], axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
-        color=alt.Color(
-            f"{color}:N",
-            title=color,
-            scale=alt.Scale(range=list(CATEGORY_COLORS)),
-            legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
-        ),
-        strokeDash=alt.StrokeDash(
-            "split:N",
-            title="split",
-            sort=present,
-            scale=alt.Scale(domain=present, range=[SERIES_DASH[s] for s in present]),
-            # a stroke symbol needs a size and colour of its own, or it is drawn invisible
-            legend=alt.Legend(
-                symbolType="stroke",
-                symbolStrokeWidth=2,
-                symbolStrokeColor="#808080",
-                symbolSize=300,
-                symbolFillColor="transparent",
-                orient="bottom",
-            ),
-        ),
+        color=_category_color(color, color),
+        strokeDash=_split_dash(present),
         detail="run:N",
         tooltip=tooltip,
     )
     lines = base.mark_line(strokeWidth=2)
     points = base.transform_filter(alt.datum.split != TRAIN_STEPS).mark_point(filled=True, size=30)
     return alt.layer(lines, points).properties(height=height, title=f"{title} by {X_AXES[x]}")
+
+
+#: columns of a group-band frame (:func:`group_band_chart`): one row per group, split, metric and x.
+BAND_COLUMNS = ("group", "split", "metric", "x", "mean", "low", "high", "n")
+BAND_OPACITY = 0.2  # the band under a group's mean line: light enough to see overlapping groups through
+
+
+def group_band_chart(
+    bands: pd.DataFrame,
+    metric: str = "loss",
+    *,
+    splits: Sequence[str] = (TRAIN, VAL),
+    x: str = "epoch",
+    height: int = 300,
+) -> alt.LayerChart:
+    """Curves of seed groups: each group's mean line (dash by split) over a band from ``low`` to
+    ``high`` (an area in the group's colour), so the spread between seeds is seen beside the gaps
+    between groups.
+
+    Args:
+        bands: columns :data:`BAND_COLUMNS` (``x`` on the scale of ``x``; ``n`` the seeds averaged).
+        metric: "loss" or "acc".
+        splits: which of "train" / "val" to draw.
+        x: the x axis's meaning, a key of :data:`X_AXES` (its title).
+        height: px.
+    """
+    _check_x(x)
+    missing = [c for c in BAND_COLUMNS if c not in bands]
+    if missing:
+        raise ValueError(f"group bands need the columns {', '.join(missing)}")
+    title = "loss" if metric == "loss" else "accuracy"
+    df = bands[(bands["metric"] == metric) & (bands["split"].isin(list(splits)))].dropna(subset=["x", "mean"])
+    present = [s for s in (TRAIN, VAL) if s in set(df["split"])] or [TRAIN, VAL]
+    base = alt.Chart(df).encode(
+        x=alt.X("x:Q", title=X_AXES[x], axis=alt.Axis(tickMinStep=1)),
+        color=_category_color("group", "group"),
+        detail="split:N",
+    )
+    area = base.mark_area(opacity=BAND_OPACITY).encode(
+        y=alt.Y("low:Q", title=title, scale=alt.Scale(zero=False)), y2="high:Q"
+    )
+    tooltip = ["group:N", "split:N", "n:Q"] + [alt.Tooltip(f"{c}:Q", format=".4f") for c in ("mean", "low", "high")]
+    line = base.mark_line(strokeWidth=2).encode(y="mean:Q", strokeDash=_split_dash(present), tooltip=tooltip)
+    return alt.layer(area, line).properties(height=height, title=f"{title} by {X_AXES[x]}: group means and bands")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_viz import metric_events  # tests/viz/test_viz.py
 
 from glyphcore import viz
+from glyphcore.viz.compare import COST_AXES, cost_chart, cost_frame, difference_chart
 from glyphcore.viz.embedding import embedding_chart, embedding_frame, pca_2d
 from glyphcore.viz.hparams import hparams_frame, parallel_coordinates_chart
 
@@ -123,3 +125,89 @@ def test_wall_time_is_read_from_the_records_timestamps():
     steps = curves.query(f"split == '{viz.TRAIN_STEPS}'")
     assert steps["wall_s"].tolist() == [0.0, 3.0, 9.0, 12.0]  # records 0, 1, 3, 4 (2 is an epoch)
     assert curves.query("split == 'val' and metric == 'acc'")["wall_s"].tolist() == [6.0, 15.0]
+
+
+# --- seed groups: bands, differences against a baseline, accuracy against cost ------------------
+def band_rows() -> pd.DataFrame:
+    """Two groups, two epochs, val accuracy: mean and a band of +-0.02 around it."""
+    rows = [
+        {"group": g, "split": "val", "metric": "acc", "x": e, "mean": m, "low": m - 0.02, "high": m + 0.02, "n": 3}
+        for g, means in (("relu", [0.6, 0.8]), ("gelu", [0.65, 0.85]))
+        for e, m in zip((1, 2), means)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_group_band_draws_the_mean_line_over_a_low_high_area():
+    spec = viz.group_band_chart(band_rows(), "acc").to_dict()
+    area, line = spec["layer"]
+    assert area["mark"]["type"] == "area"
+    assert area["encoding"]["y"]["field"] == "low" and area["encoding"]["y2"]["field"] == "high"
+    assert line["mark"]["type"] == "line" and line["encoding"]["y"]["field"] == "mean"
+    assert area["encoding"]["color"]["field"] == line["encoding"]["color"]["field"] == "group"
+    dash = line["encoding"]["strokeDash"]["scale"]
+    assert dict(zip(dash["domain"], dash["range"])) == {viz.VAL: viz.SERIES_DASH[viz.VAL]}
+    assert viz.group_band_chart(band_rows(), "loss").data.empty  # no loss rows: nothing drawn
+    with pytest.raises(ValueError, match="need the columns n"):
+        viz.group_band_chart(band_rows().drop(columns="n"), "acc")
+
+
+def test_difference_chart_puts_each_interval_over_the_margin_band():
+    rows = [
+        {"arm": "gelu", "difference": 0.4, "low": 0.1, "high": 0.7},
+        {"arm": "silu", "difference": 0.05, "low": -0.2, "high": 0.3},
+    ]
+    spec = difference_chart(rows, margin=0.3).to_dict()
+    band, zero, interval, point = spec["layer"]
+    datasets = spec["datasets"]
+    assert list(datasets[band["data"]["name"]][0].values()) == [-0.3, 0.3]
+    assert datasets[zero["data"]["name"]] == [{"x": 0.0}]
+    assert interval["encoding"]["x"]["field"] == "low" and interval["encoding"]["x2"]["field"] == "high"
+    assert point["encoding"]["x"]["field"] == "difference"
+    assert interval["encoding"]["y"]["sort"] == ["gelu", "silu"]  # the rows' order, not alphabetical
+    with pytest.raises(ValueError, match="margin"):
+        difference_chart(rows, margin=float("nan"))
+
+
+def cost_rows() -> list[dict]:
+    common = {"n": 3, "low": 0.0, "high": 0.0}
+    return [
+        {
+            **common,
+            "group": "lenet",
+            "mean": 90.0,
+            "low": 89.0,
+            "high": 91.0,
+            "flops": 2e9,
+            "wall_s": 30.0,
+            "params": 6e4,
+        },
+        {
+            **common,
+            "group": "seed_cnn",
+            "mean": 95.0,
+            "low": 94.5,
+            "high": 95.5,
+            "flops": 5e11,
+            "wall_s": 600.0,
+            "params": 7e5,
+        },
+        {**common, "group": "unknown cost", "mean": 93.0, "flops": None, "wall_s": 0.0, "params": None},
+    ]
+
+
+def test_cost_view_is_one_error_bar_per_group_against_the_chosen_cost():
+    for x in COST_AXES:
+        spec = cost_chart(cost_rows(), x).to_dict()
+        bars, points = spec["layer"]
+        assert bars["encoding"]["x"]["field"] == points["encoding"]["x"]["field"] == x
+        assert bars["encoding"]["x"]["scale"]["type"] == "log"
+        assert bars["encoding"]["y"]["field"] == "low" and bars["encoding"]["y2"]["field"] == "high"
+        assert points["encoding"]["y"]["field"] == "mean"
+    frame = cost_frame(cost_rows(), "flops")
+    assert list(frame["group"]) == ["lenet", "seed_cnn"]  # no cost, no place on a log axis
+    assert list(cost_frame(cost_rows(), "params")["params"]) == [6e4, 7e5]
+    with pytest.raises(ValueError, match="x must be one of"):
+        cost_chart(cost_rows(), "joules")
+    with pytest.raises(ValueError, match="need the columns flops"):
+        cost_chart([{"group": "a", "mean": 1.0, "low": 0.5, "high": 1.5, "n": 2, "wall_s": 1.0, "params": 5}])
