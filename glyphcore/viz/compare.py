@@ -41,7 +41,7 @@ def difference_chart(
     *,
     metric: str = "best val acc (points)",
     height_per_arm: int = 36,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Each arm's difference from the baseline as a point on its interval (a horizontal rule), over
     a grey band from -margin to +margin and a line at 0: an interval inside the band is "no
     difference", one clear of 0 is better or worse.
@@ -91,7 +91,7 @@ def cost_chart(
     *,
     metric: str = "best val acc (%)",
     height: int = 320,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Accuracy against cost, one point per group: the mean with its interval as a vertical error
     bar, against training FLOPs, wall time or parameters (a log axis: costs span decades).
 
@@ -111,8 +111,12 @@ def cost_chart(
             scale=alt.Scale(domain=groups, range=list(CATEGORY_COLORS)),
             legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
         ),
-        tooltip=["group:N", "n:Q", alt.Tooltip(f"{x}:Q", title=COST_AXES[x], format=",.4~s")]
-        + [alt.Tooltip(f"{c}:Q", format=".2f") for c in ("mean", "low", "high")],
+        tooltip=[
+            alt.Tooltip("group:N"),
+            alt.Tooltip("n:Q", title="seeds"),
+            alt.Tooltip(f"{x}:Q", title=COST_AXES[x], format=",.4~s"),
+            *(alt.Tooltip(f"{c}:Q", format=".2f") for c in ("mean", "low", "high")),
+        ],
     )
     bars = base.mark_rule(strokeWidth=2).encode(
         y=alt.Y("low:Q", title=metric, scale=alt.Scale(zero=False)), y2="high:Q"

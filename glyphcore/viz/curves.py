@@ -391,7 +391,7 @@ def group_band_chart(
     splits: Sequence[str] = (TRAIN, VAL),
     x: str = "epoch",
     height: int = 300,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Curves of seed groups: each group's mean line (dash by split) over a band from ``low`` to
     ``high`` (an area in the group's colour), so the spread between seeds is seen beside the gaps
     between groups.
