@@ -8,8 +8,10 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages.runs_groups import group_curves_section
 from glyphcore import runs, viz
 from glyphcore.runs import compare
+from glyphcore.runs.groups import RunGroup
 from glyphcore.viz.hparams import hparams_frame, parallel_coordinates_chart
 
 GROUP_KEYS = (
@@ -52,9 +54,17 @@ def curve_choices() -> tuple[str, list[str], str, float]:
     return color_by, splits, x_axis, smoothing
 
 
-def curves_section(configs: dict[str, dict], events: dict[str, list[dict]]) -> None:
-    """Loss and accuracy of the picked runs, one chart above the other."""
+def curves_section(configs: dict[str, dict], events: dict[str, list[dict]], groups: list[RunGroup]) -> None:
+    """Loss and accuracy of the picked runs, one chart above the other: per run, or per seed group
+    (mean line and band) when a group has several runs."""
+    st.subheader("Curves")
+    by_group = any(len(g.members) > 1 for g in groups) and (
+        st.radio("Curves of", ["groups", "runs"], horizontal=True, key="rc_curves_of") == "groups"
+    )
     color_by, splits, x_axis, smoothing = curve_choices()
+    if by_group:
+        group_curves_section(groups, events, splits, x_axis)
+        return
     picked = list(configs)
     labels = (
         None if color_by == "run" else {r: f"{color_by}={compare.value_text(configs[r].get(color_by))}" for r in picked}

@@ -8,6 +8,7 @@ import functools
 
 import streamlit as st
 
+from app_pages import shared
 from glyphcore import runs
 from glyphcore.errors import GlyphError
 from glyphcore.runs.store import log_tail
@@ -48,7 +49,7 @@ def _confirm_delete(pending: str) -> None:
 
 def _live_runs_note(live: list[runs.RunInfo]) -> None:
     """Why a training run is not offered, and where to stop it."""
-    names = ", ".join(f"`{r.run_id}` ({r.state})" for r in live)
+    names = ", ".join(f"{shared.plain(r.run_id)} ({r.state})" for r in live)
     st.caption(
         f"Not offered while they train: {names}. Cancel a run on the Train page (its live panel has "
         f"Cancel) or with `python -m glyphcore runs cancel RUN`, then delete it here."

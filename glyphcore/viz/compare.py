@@ -18,7 +18,7 @@ __all__ = ["COST_AXES", "DIFFERENCE_COLUMNS", "COST_COLUMNS", "difference_chart"
 
 #: x-axis choices of the cost view: column -> axis title (with its unit).
 COST_AXES: Mapping[str, str] = {
-    "flops": "training FLOPs",
+    "train_flops": "training FLOPs",
     "wall_s": "wall time (s, mean per run)",
     "params": "parameters",
 }
@@ -87,7 +87,7 @@ def cost_frame(rows: Sequence[Mapping[str, Any]], x: str) -> pd.DataFrame:
 
 def cost_chart(
     rows: Sequence[Mapping[str, Any]],
-    x: str = "flops",
+    x: str = "train_flops",
     *,
     metric: str = "best val acc (%)",
     height: int = 320,

@@ -35,13 +35,15 @@ def table(at, key: str = "rc_runs"):
 
 
 def chart(at, key: str):
-    """(spec, data of its first dataset) of the chart in the container keyed ``key``."""
+    """(spec, data) of the chart in the container keyed ``key``; data: the dataset with the most
+    columns (a layered chart's guides, such as a margin band, carry datasets of their own)."""
     import json
 
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     proto = keyed(at, key).get("vega_lite_chart")[0].proto
-    return json.loads(proto.spec), convert_arrow_bytes_to_pandas_df(proto.datasets[0].data.data)
+    frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in proto.datasets]
+    return json.loads(proto.spec), max(frames, key=lambda f: len(f.columns))
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ def test_a_running_run_is_not_offered_for_deletion_and_says_where_to_cancel(
     at = app_page(PAGE).run()
     assert table(at).set_index("run").loc["run-live", "state"] == "running"
     assert at.selectbox(key="rc_delete_target").options == ["run-done"]
-    assert "Not offered while they train: `run-live` (running)" in texts_of(at)
+    assert "Not offered while they train: run-live (running)" in texts_of(at)
     assert "Cancel on the Train page" in [link.proto.label for link in at.get("page_link")]
 
 
@@ -294,3 +296,114 @@ def test_embedding_map_of_a_real_run_and_a_click_shows_the_glyph(
     assert errors_of(at) == []
     shown = [img.caption for el in at.get("image") for img in el.proto.imgs]
     assert f"valid #{index}" in shown
+
+
+# --- seed groups: verdict, group rows, group curves, cost, clone ---------------------------------
+BEST_ACCS = {  # best val acc per seed 1, 2, 3: gelu is relu + 2.9 / 3.1 / 3.0 points, silu relu +- 0.05
+    "relu": (0.90, 0.92, 0.91),
+    "gelu": (0.929, 0.951, 0.94),
+    "silu": (0.9005, 0.9195, 0.91),
+}
+
+
+@pytest.fixture
+def seed_groups(make_run, no_starter):
+    """Three seeds of each of relu, gelu and silu (written oldest relu first): 9 runs, 3 groups."""
+    started = 1000.0
+    for act, accs in BEST_ACCS.items():
+        for seed, acc in zip((1, 2, 3), accs):
+            started += 10
+            make_run(f"{act}-s{seed}", activation=act, seed=seed, val_accs=[0.5, 0.7, acc], started=started)
+    return [f"{act}-s{seed}" for act in BEST_ACCS for seed in (1, 2, 3)]
+
+
+def pick_all(at, run_ids):
+    at.multiselect(key="rc_pick").set_value(run_ids).run()
+    return at
+
+
+def test_seed_groups_lead_with_a_verdict_against_the_baseline(seed_groups, app_page, errors_of, texts_of):
+    at = pick_all(app_page(PAGE).run(), seed_groups)
+    assert errors_of(at) == []
+    verdicts = table(at, "rc_verdicts").set_index("arm")
+    assert list(verdicts.index) == ["activation=gelu", "activation=silu"]  # the baseline is the oldest group
+    gelu = verdicts.loc["activation=gelu"]
+    assert gelu["pairs"] == 3 and gelu["difference"] == pytest.approx(3.0)
+    assert gelu["verdict"].startswith("activation=gelu is better than activation=relu by 3.00 points")
+    silu = verdicts.loc["activation=silu"]
+    assert silu["verdict"].startswith("no difference found between activation=silu and activation=relu")
+    assert "Bonferroni over 2 arms" in texts_of(at)  # the correction is named
+    spec, data = chart(at, "rc_differences")
+    assert set(data["arm"]) == {"activation=gelu", "activation=silu"}
+
+    at.selectbox(key="rc_baseline").set_value(1).run()  # gelu as the baseline: relu is worse
+    verdicts = table(at, "rc_verdicts").set_index("arm")
+    assert verdicts.loc["activation=relu", "verdict"].startswith("activation=relu is worse than activation=gelu")
+
+
+def test_the_margin_and_the_metric_change_the_verdict(seed_groups, app_page):
+    at = pick_all(app_page(PAGE).run(), seed_groups)
+    at.number_input(key="rc_margin_best_val_acc").set_value(0.1).run()  # silu's interval now reaches past it
+    silu = table(at, "rc_verdicts").set_index("arm").loc["activation=silu", "verdict"]
+    assert silu.startswith("undecided between activation=silu and activation=relu: add seeds")
+    options = at.selectbox(key="rc_metric").options
+    assert options[:2] == ["best val acc", "best val loss"] and "train loss" in options  # and every recorded number
+    at.selectbox(key="rc_metric").set_value("best_val_loss").run()
+    gelu = table(at, "rc_verdicts").set_index("arm").loc["activation=gelu"]
+    assert gelu["difference"] == pytest.approx(0.0)  # write_run gives every run the same losses
+
+
+def test_groups_are_one_row_each_with_their_members_a_click_away(seed_groups, make_run, app_page):
+    make_run("gelu-s4", activation="gelu", seed=4, state="failed", epochs_done=1, started=9000.0)
+    at = pick_all(app_page(PAGE).run(), [*seed_groups, "gelu-s4"])
+    groups = table(at, "rc_groups").set_index("group")
+    assert list(groups.index) == ["activation=relu", "activation=gelu", "activation=silu"]
+    gelu = groups.loc["activation=gelu"]
+    assert gelu["n"] == 3 and gelu["mean best val acc"] == pytest.approx(94.0)
+    assert gelu["sd"] == pytest.approx(1.1, abs=1e-9)
+    assert "gelu-s4: failed" in gelu["left out"]
+    members = keyed(at, "rc_group_1").dataframe[0].value
+    assert list(members["run"]) == ["gelu-s1", "gelu-s2", "gelu-s3", "gelu-s4"]
+
+
+def test_clone_opens_the_train_form_with_the_groups_settings_and_seed_count(seed_groups, app_page):
+    from urllib.parse import parse_qs
+
+    at = pick_all(app_page(PAGE).run(), seed_groups)
+    link = keyed(at, "rc_clone_1").get("page_link")[0].proto
+    assert link.label == "Clone and change" and link.page.endswith("train")
+    query = {k: v[0] for k, v in parse_qs(link.query_string).items()}
+    assert query["activation"] == "gelu" and query["seeds"] == "3" and query["seed"] == "1"
+    assert query["preset"] == "report" and query["epochs"] == "3"  # what differs from the preset ...
+    assert "lr" not in query and "batch_size" not in query  # ... and nothing else
+
+
+def test_group_curves_are_a_mean_line_over_a_band(seed_groups, app_page, errors_of):
+    at = pick_all(app_page(PAGE).run(), seed_groups)
+    spec, data = chart(at, "rc_bands_acc")
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line"]
+    last = data[(data["group"] == "activation=gelu") & (data["split"] == "val")].set_index("x").loc[3.0]
+    assert last["mean"] == pytest.approx(0.94) and last["n"] == 3
+    assert last["low"] == pytest.approx(0.94 - 0.011) and last["high"] == pytest.approx(0.94 + 0.011)
+    at.radio(key="rc_curves_of").set_value("runs").run()  # each run its own line, as before
+    assert errors_of(at) == []
+    assert set(chart(at, "rc_curves_acc")[1]["run"]) == set(seed_groups)
+
+
+def test_cost_view_has_one_point_per_group(seed_groups, app_page, texts_of):
+    at = pick_all(app_page(PAGE).run(), seed_groups)
+    at.radio(key="rc_cost_x").set_value("wall_s").run()
+    spec, data = chart(at, "rc_cost")
+    assert sorted(data["group"]) == ["activation=gelu", "activation=relu", "activation=silu"]
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "wall_s"
+    gelu = data.set_index("group").loc["activation=gelu"]
+    assert gelu["mean"] == pytest.approx(94.0) and gelu["low"] < 94.0 < gelu["high"]
+    at.radio(key="rc_cost_x").set_value("train_flops").run()  # these configs name no data set shape
+    assert "No group has a known training FLOPs" in texts_of(at)
+
+
+def test_single_runs_say_one_seed_cannot_tell_noise_from_effect(three_runs, app_page):
+    at = app_page(PAGE).run()
+    at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
+    verdict = table(at, "rc_verdicts")["verdict"].iloc[0]
+    assert verdict.startswith("1 seed: cannot tell noise from effect")

@@ -178,7 +178,7 @@ def cost_rows() -> list[dict]:
             "mean": 90.0,
             "low": 89.0,
             "high": 91.0,
-            "flops": 2e9,
+            "train_flops": 2e9,
             "wall_s": 30.0,
             "params": 6e4,
         },
@@ -188,11 +188,11 @@ def cost_rows() -> list[dict]:
             "mean": 95.0,
             "low": 94.5,
             "high": 95.5,
-            "flops": 5e11,
+            "train_flops": 5e11,
             "wall_s": 600.0,
             "params": 7e5,
         },
-        {**common, "group": "unknown cost", "mean": 93.0, "flops": None, "wall_s": 0.0, "params": None},
+        {**common, "group": "unknown cost", "mean": 93.0, "train_flops": None, "wall_s": 0.0, "params": None},
     ]
 
 
@@ -204,10 +204,10 @@ def test_cost_view_is_one_error_bar_per_group_against_the_chosen_cost():
         assert bars["encoding"]["x"]["scale"]["type"] == "log"
         assert bars["encoding"]["y"]["field"] == "low" and bars["encoding"]["y2"]["field"] == "high"
         assert points["encoding"]["y"]["field"] == "mean"
-    frame = cost_frame(cost_rows(), "flops")
+    frame = cost_frame(cost_rows(), "train_flops")
     assert list(frame["group"]) == ["lenet", "seed_cnn"]  # no cost, no place on a log axis
     assert list(cost_frame(cost_rows(), "params")["params"]) == [6e4, 7e5]
     with pytest.raises(ValueError, match="x must be one of"):
         cost_chart(cost_rows(), "joules")
-    with pytest.raises(ValueError, match="need the columns flops"):
+    with pytest.raises(ValueError, match="need the columns train_flops"):
         cost_chart([{"group": "a", "mean": 1.0, "low": 0.5, "high": 1.5, "n": 2, "wall_s": 1.0, "params": 5}])
