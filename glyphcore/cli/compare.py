@@ -21,6 +21,7 @@ __all__ = [
     "collect_runs",
     "verdict_report",
     "print_verdict_report",
+    "sweep_report",
     "print_sweep",
     "wait_and_report",
 ]
@@ -60,24 +61,35 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
-def collect_runs(refs: Iterable[str]) -> list[Any]:
-    """The RunInfo of every run named: a sweep id gives its runs, a run id (or folder) the run.
+def collect_runs(refs: Iterable[str]) -> tuple[list[Any], int]:
+    """The RunInfo of every run named, and the planned looks of the comparison: a sweep id gives its
+    runs (every round's, for a round of an until-decided sweep, whose looks count), a run id or
+    folder the run.
 
     Raises:
         RunError: a reference that is neither a sweep nor a run.
     """
     from glyphcore import paths, runs
+    from glyphcore.runs.rounds import series_sweeps
     from glyphcore.runs.sweep import SWEEPS_DIR, read_sweep
 
     infos: dict[str, Any] = {}
+    looks = 1
     for ref in refs:
         record = paths.runs_dir() / SWEEPS_DIR / f"{runs.sanitize_name(ref, max_len=200)}.json"
         if record.is_file() and "/" not in ref:
-            found = read_sweep(ref).runs
+            sweep_ids, plan = series_sweeps(ref)
+            looks = max(looks, _looks(plan))
+            found = [i for s in sweep_ids for i in read_sweep(s).runs]
         else:
             found = [runs.run_info(runs.resolve_run(ref))]
         infos.update({i.run_id: i for i in found})
-    return list(infos.values())
+    return list(infos.values()), looks
+
+
+def _looks(plan: Mapping[str, Any]) -> int:
+    looks = plan.get("looks")
+    return looks if isinstance(looks, int) and not isinstance(looks, bool) and 1 <= looks <= 10_000 else 1
 
 
 def verdict_report(
@@ -137,20 +149,36 @@ def wait_and_report(sweep_id: str) -> None:
     print(f"sweep {sweep_id} ended after {time.monotonic() - t0:.1f} s")
 
 
-def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> None:
-    """The verdict table first (every arm against the baseline group), then the groups, then the runs."""
+def sweep_report(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> dict[str, Any]:
+    """:func:`verdict_report` of a sweep (with every round of an until-decided sweep, judged with
+    its planned looks and, unless given, its baseline and margin) plus its runs table."""
+    from glyphcore.runs.rounds import series_sweeps
     from glyphcore.runs.sweep import read_sweep, sweep_table
 
-    sweep = read_sweep(sweep_id)
-    print_verdict_report(verdict_report(sweep.runs, baseline=baseline, margin=margin))
+    sweep_ids, plan = series_sweeps(sweep_id)
+    sweeps = [read_sweep(s) for s in sweep_ids]
+    planned_margin = plan.get("margin")
+    if margin is None and isinstance(planned_margin, int | float) and 0 <= planned_margin < 1e6:
+        margin = float(planned_margin)
+    if baseline is None and isinstance(plan.get("baseline"), str):
+        baseline = plan["baseline"]
+    infos = [i for s in sweeps for i in s.runs]
+    report = verdict_report(infos, baseline=baseline, margin=margin, looks=_looks(plan))
+    return {**report, "sweeps": sweep_ids, "runs": [row for s in sweeps for row in sweep_table(s)]}
+
+
+def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> None:
+    """The verdict table first (every arm against the baseline group), then the groups, then the runs."""
+    report = sweep_report(sweep_id, baseline, margin)
+    print_verdict_report(report)
     print()
-    print("Runs")
-    print_table(sweep_table(sweep))
+    print("Runs" + (f" (rounds: {', '.join(report['sweeps'])})" if len(report["sweeps"]) > 1 else ""))
+    print_table(report["runs"])
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    infos = collect_runs(args.refs)
-    report = verdict_report(infos, baseline=args.baseline, metric=args.metric, margin=args.margin)
+    infos, looks = collect_runs(args.refs)
+    report = verdict_report(infos, baseline=args.baseline, metric=args.metric, margin=args.margin, looks=looks)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
         return 0

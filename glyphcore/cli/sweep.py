@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from glyphcore.cli.compare import print_sweep, terminal_text, verdict_report, wait_and_report
+from glyphcore.cli.compare import print_sweep, sweep_report, terminal_text, wait_and_report
 from glyphcore.cli.train import add_config_flags, given_settings, positive_int
 from glyphcore.errors import ConfigError
 
 __all__ = ["add_sweep_commands"]
+
+DEFAULT_FIRST_SEEDS = 3  # seeds of the first round of --until-decided
+DEFAULT_MAX_SEEDS = 10  # the most seeds --until-decided adds up to
 
 
 def _parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -35,11 +39,48 @@ def _cmd_start(args: argparse.Namespace) -> int:
     if not grid and not args.seeds:
         raise ConfigError("a sweep needs --vary SETTING=V1,V2 or --seeds N (or both)")
     typed = {k: [coerce_value(specs[k], v) for v in vals] if k in specs else vals for k, vals in grid.items()}
+    if args.until_decided:
+        return _until_decided(args, config, typed)
+    if args.max_seeds is not None or args.baseline is not None or args.margin is not None:
+        raise ConfigError("--max-seeds, --baseline and --margin go with --until-decided")
     sweep_configs(config, typed, args.seeds)  # every point is checked before anything starts
     sweep_id = launch_sweep(config, typed, parallel=args.parallel, name=args.name, seeds=args.seeds)
     print(sweep_id)
     if args.wait:
         wait_and_report(sweep_id)
+    return 0
+
+
+def _until_decided(args: argparse.Namespace, config: Any, grid: dict[str, list[Any]]) -> int:
+    """``sweep start --until-decided``: rounds of seeds in the foreground, one line per round, then
+    the verdicts over every round."""
+    from glyphcore.runs.rounds import RoundResult, decide_in_rounds
+    from glyphcore.runs.sweep import sweep_configs
+
+    seeds = args.seeds or DEFAULT_FIRST_SEEDS
+    max_seeds = args.max_seeds or max(seeds, DEFAULT_MAX_SEEDS)
+    sweep_configs(config, grid, seeds)  # every point is checked before anything starts
+
+    def report(result: RoundResult) -> None:
+        kinds = ", ".join(f"{r['arm']}: {r['verdict']}" for r in result.verdicts)
+        print(terminal_text(f"round {result.round} ({result.sweep_id}, seeds {result.seeds}): {kinds}"), flush=True)
+
+    rounds = decide_in_rounds(
+        config,
+        grid,
+        seeds=seeds,
+        max_seeds=max_seeds,
+        baseline=args.baseline,
+        margin=args.margin,
+        parallel=args.parallel,
+        name=args.name,
+        on_round=report,
+    )
+    print()
+    print_sweep(rounds[-1].sweep_id)
+    left = len(rounds[-1].undecided)
+    if left:
+        print(f"{left} comparison(s) still undecided after {max_seeds} seeds: raise --max-seeds or the --margin")
     return 0
 
 
@@ -57,22 +98,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from glyphcore.runs.sweep import read_sweep, sweep_table
+    from glyphcore.runs.sweep import read_sweep
 
     if args.json:
         sweep = read_sweep(args.sweep)
-        report = verdict_report(sweep.runs, baseline=args.baseline, margin=args.margin)
+        report = sweep_report(args.sweep, baseline=args.baseline, margin=args.margin)
         print(
             json.dumps(
-                {
-                    "sweep_id": sweep.sweep_id,
-                    "grid": sweep.grid,
-                    "parallel": sweep.parallel,
-                    "verdicts": report["verdicts"],
-                    "method": report["method"],
-                    "groups": report["groups"],
-                    "runs": sweep_table(sweep),
-                },
+                {"sweep_id": sweep.sweep_id, "grid": sweep.grid, "parallel": sweep.parallel, **report},
                 indent=1,
                 default=str,
             )
@@ -113,6 +146,21 @@ def add_sweep_commands(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="cross the grid with N seeds (--seed, --seed + 1, ...): each point becomes a group of replicates",
     )
+    q.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="add one seed per round to the baseline and every undecided arm until each comparison is decided "
+        f"(waits in the foreground; first round --seeds, default {DEFAULT_FIRST_SEEDS})",
+    )
+    q.add_argument(
+        "--max-seeds",
+        type=positive_int,
+        metavar="N",
+        help=f"with --until-decided: stop at N seeds (default {DEFAULT_MAX_SEEDS}); the intervals spend their "
+        "error rate over the planned rounds (Bonferroni)",
+    )
+    q.add_argument("--baseline", help="with --until-decided: the baseline group, e.g. activation=relu (default: first)")
+    q.add_argument("--margin", type=float, help="with --until-decided: equivalence margin (default 0.3 points)")
     q.add_argument("--parallel", type=int, help="runs at once (default: one per GPU, else 1)")
     q.add_argument("--name", help="a name for the sweep's runs")
     q.add_argument("--wait", action="store_true", help="wait until every run has ended and print the verdicts")

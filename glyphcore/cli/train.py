@@ -85,6 +85,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     to the end of the fit."""
     from glyphcore.runs.lock import release_trainer_lock
 
+    if args.seeds is not None and args.seeds > 1:
+        return _train_seeds(args)
     held: list[Path] = []
     try:
         return _train(args, held)
@@ -119,8 +121,6 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
     else:
         preset = given.pop("preset", "report")
         config = make_config(preset, **given)
-    if args.seeds is not None and args.seeds > 1:
-        return _train_seeds(args, config)
     if args.detach:
         if args.run_dir or args.resume:
             raise ConfigError("--detach starts a new run folder itself; use `runs resume` to continue a run")
@@ -162,14 +162,17 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
     return 1 if result.state == "diverged" else 0
 
 
-def _train_seeds(args: argparse.Namespace, config: Any) -> int:
+def _train_seeds(args: argparse.Namespace) -> int:
     """``train --seeds N``: the N replicates as one sweep over the seed (seed, seed + 1, ...), in
     the background; without --detach, wait for them and print the group table."""
     from glyphcore.cli.compare import wait_and_report
     from glyphcore.runs.sweep import launch_sweep
+    from glyphcore.train.config import make_config
 
     if args.run_dir or args.resume:
         raise ConfigError("--seeds starts one run folder per seed itself; leave out --run-dir and --resume")
+    given = given_settings(args)
+    config = make_config(given.pop("preset", "report"), **given)
     sweep_id = launch_sweep(config, {}, name=args.name, seeds=args.seeds)
     print(sweep_id)
     if args.detach:
