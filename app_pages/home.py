@@ -93,15 +93,16 @@ def show_links() -> None:
 
 def show_latest_runs(limit: int = 5) -> None:
     from glyphcore.runs import list_runs
-    from glyphcore.runs.compare import run_row
+    from glyphcore.runs.listing import listing_rows
 
     st.subheader("Latest runs")
     runs = list_runs()
     if not runs:
         st.info("No runs yet: launch one on the Train page.")
         return
+    rows = [item.row for item in listing_rows(runs)]  # a group of seeds is one row
     st.dataframe(
-        [run_row(r) for r in runs[:limit]],
+        rows[:limit],
         hide_index=True,
         column_config={
             "params": st.column_config.NumberColumn(format="localized"),
@@ -109,8 +110,8 @@ def show_latest_runs(limit: int = 5) -> None:
             "wall s": None,  # "wall time" is the readable one
         },
     )
-    if len(runs) > limit:
-        st.caption(f"{len(runs) - limit} more on the Runs & Compare page.")
+    if len(rows) > limit:
+        st.caption(f"{len(rows) - limit} more on the Runs & Compare page.")
 
 
 st.title("Glyph Explorer")

@@ -1,5 +1,6 @@
-"""Runs & Compare, the runs table: filters, one sortable row per run, ticks that pick runs to
-compare, and the ticked runs' links to their Evaluate / Draw / Activations views."""
+"""Runs & Compare, the runs table: filters, one sortable row per run or per group of seed
+replicates (mean, sd, n; a tick on it picks all its runs), ticks that pick runs to compare, and the
+ticked runs' links to their Evaluate / Draw / Activations views."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import streamlit as st
 from app_pages import shared
 from glyphcore import runs
 from glyphcore.runs import compare
+from glyphcore.runs.listing import listing_rows
 
 DRAWINGS_COL = "drawings acc (%)"
 LINKED_RUNS_MAX = 6  # runs whose view links are listed under the table
@@ -18,13 +20,17 @@ VIEWS = (
 )
 
 
-def drawings_column(infos: list[runs.RunInfo], rows: list[dict]) -> None:
-    """Add each run's accuracy on the personal drawings set, when there are drawings."""
+def drawings_column(infos: list[runs.RunInfo | None], rows: list[dict]) -> None:
+    """Add each run's accuracy on the personal drawings set, when there are drawings (a group's row,
+    ``None`` in ``infos``, has none: its runs' own rows do)."""
     from glyphcore.data.drawings import drawings_stamp, list_drawings
 
     if not list_drawings():
         return
     for info, row in zip(infos, rows):
+        if info is None:
+            row[DRAWINGS_COL] = None
+            continue
         ckpt = info.path / runs.BEST_CKPT
         ok = ckpt.is_file() and info.state not in runs.ACTIVE_STATES
         score = shared.drawings_score(str(info.path), runs.file_stamp(ckpt), drawings_stamp()) if ok else None
@@ -32,10 +38,10 @@ def drawings_column(infos: list[runs.RunInfo], rows: list[dict]) -> None:
 
 
 def on_table_select() -> None:
-    """A selection in the table becomes the runs to compare."""
+    """A selection in the table becomes the runs to compare (all runs of a ticked group)."""
     selected = st.session_state["rc_table"].selection.rows
     ids = st.session_state.get("rc_table_ids", [])
-    st.session_state["rc_pick"] = [ids[i] for i in selected if i < len(ids)]
+    st.session_state["rc_pick"] = [run_id for i in selected if i < len(ids) for run_id in ids[i]]
 
 
 def filtered_runs(infos: list[runs.RunInfo]) -> list[runs.RunInfo]:
@@ -56,11 +62,24 @@ def filtered_runs(infos: list[runs.RunInfo]) -> list[runs.RunInfo]:
     ]
 
 
+def table_rows(shown: list[runs.RunInfo]) -> tuple[list[dict], list[list[str]], list[runs.RunInfo | None]]:
+    """(rows, the run ids of each row, the run of each single-run row): one row per seed group when
+    the toggle says so and some group has several runs, else one per run."""
+    listed = listing_rows(shown)
+    by_id = {r.run_id: r for r in shown}
+    if any(len(item.run_ids) > 1 for item in listed) and st.toggle(
+        "One row per seed group", value=True, key="rc_group_rows", help="runs equal but for the seed as one row"
+    ):
+        singles = [by_id[item.run_ids[0]] if len(item.run_ids) == 1 else None for item in listed]
+        return [item.row for item in listed], [item.run_ids for item in listed], singles
+    return [compare.run_row(r) for r in shown], [[r.run_id] for r in shown], list(shown)
+
+
 def runs_table(infos: list[runs.RunInfo], shown: list[runs.RunInfo]) -> None:
-    """One row per shown run; ticking rows picks them for the comparison below."""
-    rows = [compare.run_row(r) for r in shown]
-    drawings_column(shown, rows)
-    st.session_state["rc_table_ids"] = [r.run_id for r in shown]
+    """One row per shown run (or seed group); ticking rows picks them for the comparison below."""
+    rows, ids, singles = table_rows(shown)
+    drawings_column(singles, rows)
+    st.session_state["rc_table_ids"] = ids
     st.container(key="rc_runs").dataframe(
         rows,
         hide_index=True,
@@ -73,7 +92,12 @@ def runs_table(infos: list[runs.RunInfo], shown: list[runs.RunInfo]) -> None:
             "wall s": None,  # sorting helper; "wall time" is the readable one
         },
     )
-    st.caption(f"{len(shown)} of {len(infos)} runs · click column headers to sort · tick rows to compare them")
+    grouped = len(rows) < len(shown)
+    st.caption(
+        f"{len(shown)} of {len(infos)} runs"
+        + (f" in {len(rows)} rows: a seed group's row shows the mean over its seeds" if grouped else "")
+        + " · click column headers to sort · tick rows to compare them"
+    )
 
 
 def run_links(infos: list[runs.RunInfo]) -> None:

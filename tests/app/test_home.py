@@ -32,13 +32,26 @@ def test_home_shows_device_data_and_links(tiny_glyphs, runs_dir, no_starter, app
 
 
 def test_home_lists_the_latest_runs_newest_first(tiny_glyphs, make_run, no_starter, app_page, texts_of):
-    for i in range(7):
-        make_run(f"run-{i}", activation="relu" if i % 2 else "silu", started=1000.0 + i)
+    for i in range(7):  # seven different settings: seven rows
+        make_run(f"run-{i}", activation="relu" if i % 2 else "silu", lr=1e-4 * (i + 1), started=1000.0 + i)
     at = app_page().run()
     table = at.dataframe[0].value
     assert list(table["run"]) == ["run-6", "run-5", "run-4", "run-3", "run-2"]
     assert list(table["activation"][:2]) == ["silu", "relu"]
     assert "2 more on the Runs & Compare page" in texts_of(at)
+
+
+def test_home_lists_a_group_of_seeds_as_one_row(tiny_glyphs, make_run, no_starter, app_page, texts_of):
+    for seed, acc in zip((1, 2, 3), (0.90, 0.92, 0.91)):
+        make_run(f"gelu-s{seed}", activation="gelu", seed=seed, val_accs=[0.5, acc], epochs=2, started=1000.0 + seed)
+    make_run("relu-s1", activation="relu", seed=1, started=2000.0)
+    at = app_page().run()
+    table = at.dataframe[0].value
+    assert list(table["run"]) == ["relu-s1", "gelu-s1 + 2 more"]
+    group = table.set_index("run").loc["gelu-s1 + 2 more"]
+    assert group["seeds"] == 3 and group["state"] == "3 done"
+    assert group["best val acc (%)"] == pytest.approx(91.0) and group["sd (points)"] == pytest.approx(1.0)
+    assert "more on the Runs & Compare page" not in texts_of(at)
 
 
 def test_without_data_the_home_page_offers_the_build(tmp_path, monkeypatch, runs_dir, app_page, texts_of):

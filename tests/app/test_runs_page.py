@@ -145,7 +145,7 @@ def test_a_running_run_is_not_offered_for_deletion_and_says_where_to_cancel(
     make_run, runs_dir, no_starter, standin_process, app_page, texts_of
 ):
     make_run("run-live", state="running", pid=standin_process(), step=3)
-    make_run("run-done", started=1000.0)
+    make_run("run-done", lr=0.01, started=1000.0)  # other settings: a row of its own
     at = app_page(PAGE).run()
     assert table(at).set_index("run").loc["run-live", "state"] == "running"
     assert at.selectbox(key="rc_delete_target").options == ["run-done"]
@@ -320,6 +320,21 @@ def seed_groups(make_run, no_starter):
 def pick_all(at, run_ids):
     at.multiselect(key="rc_pick").set_value(run_ids).run()
     return at
+
+
+def test_the_table_shows_a_seed_group_as_one_row_until_asked_for_runs(seed_groups, make_run, app_page, texts_of):
+    make_run("lone", activation="relu", lr=0.01, started=500.0)
+    at = app_page(PAGE).run()
+    rows = table(at).set_index("run")
+    assert list(rows.index) == ["silu-s1 + 2 more", "gelu-s1 + 2 more", "relu-s1 + 2 more", "lone"]
+    gelu = rows.loc["gelu-s1 + 2 more"]
+    assert gelu["seeds"] == 3 and gelu["best val acc (%)"] == pytest.approx(94.0)
+    assert gelu["sd (points)"] == pytest.approx(1.1) and gelu["state"] == "3 done"
+    assert rows.loc["lone", "seeds"] == 1
+    assert "10 of 10 runs in 4 rows" in texts_of(at)
+    assert at.session_state["rc_table_ids"][1] == ["gelu-s1", "gelu-s2", "gelu-s3"]  # a tick picks them all
+    at.toggle(key="rc_group_rows").set_value(False).run()
+    assert len(table(at)) == 10
 
 
 def test_seed_groups_lead_with_a_verdict_against_the_baseline(seed_groups, app_page, errors_of, texts_of):
