@@ -61,10 +61,10 @@ def curves_section(configs: dict[str, dict], events: dict[str, list[dict]], grou
     by_group = any(len(g.members) > 1 for g in groups) and (
         st.radio("Curves of", ["groups", "runs"], horizontal=True, key="rc_curves_of") == "groups"
     )
-    color_by, splits, x_axis, smoothing = curve_choices()
     if by_group:
-        group_curves_section(groups, events, splits, x_axis)
+        group_curves_section(groups, events)
         return
+    color_by, splits, x_axis, smoothing = curve_choices()
     picked = list(configs)
     labels = (
         None if color_by == "run" else {r: f"{color_by}={compare.value_text(configs[r].get(color_by))}" for r in picked}

@@ -25,6 +25,13 @@ from glyphcore.viz.compare import COST_AXES, cost_chart, cost_frame, difference_
 
 TRAIN_PAGE = "app_pages/train.py"
 MAIN_METRICS = ("best_val_acc", "best_val_loss")  # offered first; the epoch records' numbers follow
+VERDICT_ICONS = {  # stats.VERDICT_KINDS -> the mark before its sentence
+    "better": ":material/arrow_upward:",
+    "worse": ":material/arrow_downward:",
+    "no difference": ":material/drag_handle:",
+    "undecided": ":material/help:",
+    "one seed": ":material/looks_one:",
+}
 NOT_METRICS = frozenset({"event", "epoch", "step", "time", "lr", "seconds"})  # numbers that are no result
 
 
@@ -89,7 +96,9 @@ def verdict_section(groups: list[RunGroup], events: Mapping[str, Sequence]) -> s
     except GlyphError as e:
         st.error(str(e))
         return metric
-    st.container(key="rc_verdicts").dataframe(verdict_rows(rows), hide_index=True)
+    verdicts = st.container(key="rc_verdicts")
+    verdicts.markdown("\n".join(f"- {VERDICT_ICONS.get(r['verdict'], '')} {shared.plain(r['sentence'])}" for r in rows))
+    verdicts.dataframe(verdict_rows(rows), hide_index=True)
     spec = metric_spec(metric)
     st.caption(
         f"{spec.label} of each group minus the baseline's, in {spec.unit or 'its units'}; pairs: seeds "
@@ -156,16 +165,17 @@ def band_frame(groups: list[RunGroup], events: Mapping[str, Sequence], metric: s
 BAND_X = ("epoch", "step")  # the x axes the epoch records carry
 
 
-def group_curves_section(groups: list[RunGroup], events: Mapping[str, Sequence], splits: list[str], x: str) -> None:
+def group_curves_section(groups: list[RunGroup], events: Mapping[str, Sequence]) -> None:
     """Loss and accuracy of each group: mean line over a band of mean ± sd of its finished seeds."""
-    x = x if x in BAND_X else "epoch"
+    c1, c2 = st.columns([2, 1])
+    splits = c1.multiselect("Curves", [viz.TRAIN, viz.VAL], default=[viz.TRAIN, viz.VAL], key="rc_band_splits")
+    x = c2.selectbox("x axis", BAND_X, format_func=lambda k: viz.X_AXES[k], key="rc_band_x") or "epoch"
     for metric in ("loss", "acc"):
-        bands = band_frame(groups, events, metric, x)
-        chart = viz.group_band_chart(bands, metric, splits=[s for s in splits if s != viz.TRAIN_STEPS], x=x)
+        chart = viz.group_band_chart(band_frame(groups, events, metric, x), metric, splits=splits, x=x)
         st.container(key=f"rc_bands_{metric}").altair_chart(chart, width="stretch")
     st.caption(
         f"{len(groups)} groups: the mean over each group's finished seeds, the band ± one sd between them; "
-        f"dashed = train, solid = val; by {viz.X_AXES[x]} (groups are drawn by epoch or step, unsmoothed)."
+        "dashed = train, solid = val (the runs one by one: Curves of runs)."
     )
 
 

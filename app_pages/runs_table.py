@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import shared
+from app_pages.runs_groups import clone_link
 from glyphcore import runs
 from glyphcore.runs import compare
 from glyphcore.runs.listing import listing_rows
@@ -101,14 +102,16 @@ def runs_table(infos: list[runs.RunInfo], shown: list[runs.RunInfo]) -> None:
 
 
 def run_links(infos: list[runs.RunInfo]) -> None:
-    """For each run ticked in the table (else the newest): links to its Evaluate / Draw / Activations views."""
-    checkpointed = {r.run_id for r in infos if (r.path / runs.BEST_CKPT).is_file()}
-    picked = [r for r in st.session_state.get("rc_pick", []) if r in checkpointed]
-    shown = picked[:LINKED_RUNS_MAX] or [r.run_id for r in infos if r.run_id in checkpointed][:1]
+    """For each run ticked in the table (else the newest): links to its Evaluate / Draw / Activations
+    views, and a "Clone and change" link to the Train form with its settings."""
+    by_id = {r.run_id: r for r in infos if (r.path / runs.BEST_CKPT).is_file()}
+    picked = [r for r in st.session_state.get("rc_pick", []) if r in by_id]
+    shown = picked[:LINKED_RUNS_MAX] or list(by_id)[:1]
     for run_id in shown:
         row = st.container(horizontal=True, vertical_alignment="center", key=f"rc_links_{run_id}")
-        row.markdown(f"`{run_id}`")
+        row.text(run_id)  # a folder name: shown as text
         for page, label, icon in VIEWS:
             row.page_link(page, label=label, icon=icon, query_params={"run": run_id})
+        clone_link(row, shared.run_config(by_id[run_id]), 1, key=f"rc_clone_run_{run_id}")
     if not picked:
         st.caption("The newest run's views; tick runs in the table for theirs.")

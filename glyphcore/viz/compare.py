@@ -26,7 +26,7 @@ COST_AXES: Mapping[str, str] = {
 DIFFERENCE_COLUMNS = ("arm", "difference", "low", "high")
 #: the columns a cost row needs: the group, its mean and interval, and every cost axis.
 COST_COLUMNS = ("group", "mean", "low", "high", "n", *COST_AXES)
-MARGIN_OPACITY = 0.15  # the equivalence band behind the intervals: seen, yet not hiding them
+MARGIN_OPACITY = 0.25  # the equivalence band behind the intervals: seen, yet not hiding them
 
 
 def _need(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -40,7 +40,7 @@ def difference_chart(
     margin: float,
     *,
     metric: str = "best val acc (points)",
-    height_per_arm: int = 36,
+    height_per_arm: int = 40,
 ) -> alt.LayerChart | alt.FacetChart:
     """Each arm's difference from the baseline as a point on its interval (a horizontal rule), over
     a grey band from -margin to +margin and a line at 0: an interval inside the band is "no
@@ -63,14 +63,15 @@ def difference_chart(
         .mark_rect(color=BAR_OTHER, opacity=MARGIN_OPACITY)
         .encode(x="low:Q", x2="high:Q")
     )
-    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color=BAR_OTHER, strokeDash=[4, 2]).encode(x="x:Q")
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color=BAR_OTHER, strokeDash=[4, 2], strokeWidth=1.5)
+    zero = zero.encode(x="x:Q")
     color = alt.Color("arm:N", legend=None, scale=alt.Scale(domain=arms, range=list(CATEGORY_COLORS)))
     tooltip = ["arm:N"] + [alt.Tooltip(f"{c}:Q", format="+.3f") for c in ("difference", "low", "high")]
     base = alt.Chart(df).encode(y=y, color=color, tooltip=tooltip)
     interval = base.mark_rule(strokeWidth=3).encode(x=alt.X("low:Q", title=f"difference in {metric}"), x2="high:Q")
     point = base.mark_point(filled=True, size=80).encode(x="difference:Q")
     return alt.layer(band, zero, interval, point).properties(
-        height=max(80, height_per_arm * len(arms)), title="difference from the baseline, 95% interval"
+        height=max(120, height_per_arm * len(arms)), title="difference from the baseline, 95% interval"
     )
 
 

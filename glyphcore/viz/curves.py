@@ -416,7 +416,9 @@ def group_band_chart(
         detail="split:N",
     )
     area = base.mark_area(opacity=BAND_OPACITY).encode(
-        y=alt.Y("low:Q", title=title, scale=alt.Scale(zero=False)), y2="high:Q"
+        y=alt.Y("low:Q", title=title, scale=alt.Scale(zero=False)),
+        y2="high:Q",
+        color=alt.Color("group:N", legend=None),  # the legend shows the lines' full colour, not the band's
     )
     tooltip = ["group:N", "split:N", "n:Q"] + [alt.Tooltip(f"{c}:Q", format=".4f") for c in ("mean", "low", "high")]
     line = base.mark_line(strokeWidth=2).encode(y="mean:Q", strokeDash=_split_dash(present), tooltip=tooltip)

@@ -265,6 +265,9 @@ def test_a_ticked_run_links_to_its_views(make_run, runs_dir, no_starter, app_pag
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert {"Evaluate", "Draw", "Activations"} <= set(links)
     assert links["Evaluate"].query_string == "run=run-relu"
+    assert links["Clone and change"].page.endswith("train")
+    assert "activation=relu" in links["Clone and change"].query_string.split("&")  # the report preset's is silu
+    assert "seeds=" not in links["Clone and change"].query_string  # one run: one seed
 
 
 def test_the_training_log_tail_is_shown(make_run, runs_dir, no_starter, app_page):
