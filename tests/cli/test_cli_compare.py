@@ -92,3 +92,43 @@ def test_seeds_flags_refuse_what_cannot_go_together(arms, capsys):
     )
     assert "1 <= --seeds <= --max-seeds" in capsys.readouterr().err
     assert not (arms / "sweeps").exists()  # nothing was started
+
+
+@pytest.mark.slow
+def test_train_with_seeds_starts_one_sweep_of_replicates(tiny_glyphs, tmp_path, monkeypatch, capsys):
+    from glyphcore import runs
+    from glyphcore.runs.groups import group_runs
+    from glyphcore.runs.sweep import cancel_sweep, read_sweep
+
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    argv = ["train", "--seeds", "2", "--seed", "7", "--detach", "--model", "tiny_conv", "--epochs", "50"]
+    assert main([*argv, "--batch-size", "16", "--threads", "1"]) == 0
+    sweep_id = capsys.readouterr().out.strip()
+    try:
+        sweep = read_sweep(sweep_id)
+        assert sweep.grid == {"seed": [7, 8]}
+        assert [runs.read_config(r)["seed"] for r in sweep.run_ids] == [7, 8]
+        (group,) = group_runs(sweep.runs)  # the replicates are one group
+        assert sorted(group.seeds.values()) == [7, 8]
+    finally:
+        cancel_sweep(sweep_id, wait=60)
+    assert not read_sweep(sweep_id).active
+
+
+def test_sweep_show_of_a_round_reads_every_round_of_its_until_decided_series(arms, capsys):
+    from glyphcore import runs
+
+    (arms / "sweeps").mkdir()
+    plan = {"series": "until-decided-x", "looks": 3, "max_seeds": 4, "baseline": "activation=relu", "margin": 0.3}
+    for i, run_ids in enumerate((["gelu-1", "relu-1", "gelu-2", "relu-2"], ["gelu-3", "relu-3"]), 1):
+        record = {"sweep_id": f"s{i}", "grid": {"activation": ["gelu", "relu"]}, "runs": run_ids, "created": i}
+        runs.write_json_atomic(arms / "sweeps" / f"s{i}.json", {**record, "until_decided": {**plan, "round": i}})
+    assert main(["sweep", "show", "s2"]) == 0
+    out = capsys.readouterr().out
+    # the baseline of the plan, every round's runs, and intervals spent over 3 looks x 1 arm
+    assert "activation=gelu is better than activation=relu" in out
+    assert "Bonferroni over 3 planned looks (until decided); so each interval is at 98.33%." in out
+    assert "Runs (rounds: s1, s2)" in out and "relu-3" in out and "gelu-1" in out
+    assert main(["compare", "s1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdicts"][0]["n_pairs"] == 2 and report["verdicts"][0]["confidence"] == pytest.approx(1 - 0.05 / 3)
