@@ -25,6 +25,7 @@ __all__ = [
     "PRESETS",
     "PRESET_NOTES",
     "RUNTIME_FIELDS",
+    "RUNTIME_KEYS",
     "make_config",
     "options_follow_model",
     "validate_config",
@@ -142,18 +143,11 @@ PRESET_NOTES: dict[str, str] = {
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
 
-# Fields that may change when a run is resumed: they change how and where it runs, not what it is.
-RUNTIME_FIELDS = (
-    "epochs",
-    "patience",
-    "time_budget_min",
-    "device",
-    "amp",
-    "threads",
-    "compile",
-    "log_every",
-    "eval_batch_size",
-)
+# The settings that say where and how a run runs, not what it trains: never a difference between
+# two runs (comparisons, groups of seeds), never swept, and apart on the Train form.
+RUNTIME_KEYS = ("device", "amp", "threads", "compile", "log_every", "eval_batch_size")
+# Fields that may change when a run is resumed: how and where it runs, and how long.
+RUNTIME_FIELDS = ("epochs", "patience", "time_budget_min", *RUNTIME_KEYS)
 
 
 def _hints() -> dict[str, Any]:
