@@ -15,10 +15,9 @@ import streamlit as st
 
 from app_pages import shared
 from app_pages.train_form import FormValues
-from app_pages.train_sweep import launch_grid
 from glyphcore import runs
 from glyphcore.errors import GlyphError
-from glyphcore.runs.sweep import launch_sweep
+from glyphcore.runs.sweep import launch_sweep, sweep_grid
 from glyphcore.train.config import make_config
 
 __all__ = ["launch_section"]
@@ -36,9 +35,8 @@ def _launch(form: FormValues, name: str, gpus: str | None, token: str) -> None:
     try:
         config = make_config(form.preset, **form.values)
         if form.seeds > 1:
-            grid = launch_grid(None, [], config.seed, form.seeds)
-            sweep_id = launch_sweep(config, grid, name=name or None)
-            seeds = grid["seed"]
+            sweep_id = launch_sweep(config, {}, name=name or None, seeds=form.seeds)
+            seeds = sweep_grid(config, {}, form.seeds)["seed"]
             text = f"Launched sweep `{sweep_id}` of {form.seeds} seeds ({seeds[0]} to {seeds[-1]}); watch it below."
         else:
             run_id = runs.launch(config, name=name or None, gpus=gpus)

@@ -14,24 +14,14 @@ from glyphcore.errors import GlyphError
 from glyphcore.models import ACTIVATION_NAMES, list_models
 from glyphcore.runs import ACTIVE_STATES
 from glyphcore.runs.groups import RunGroup, compare_groups, group_runs, metric_spec
-from glyphcore.runs.sweep import SweepInfo, cancel_sweep, launch_sweep, sweep_table
+from glyphcore.runs.sweep import SweepInfo, cancel_sweep, launch_sweep, sweep_grid, sweep_table
 from glyphcore.train.config import RUNTIME_KEYS, coerce_value, field_specs, make_config
-from glyphcore.train.query import seed_values
 
-__all__ = ["sweep_form", "sweep_panel", "launch_grid"]
+__all__ = ["sweep_form", "sweep_panel"]
 
 # the settings a sweep may vary: every setting that defines a run (not where it runs, nor its preset)
 SWEEPABLE = [s["name"] for s in field_specs() if s["name"] not in (*RUNTIME_KEYS, "preset", "data")]
 VERDICT_METRIC = "best_val_acc"  # what the sweep panel's verdicts judge
-
-
-def launch_grid(setting: str | None, chosen: list, seed: int, seeds: int) -> dict[str, list]:
-    """The grid of a launch: ``setting``'s values (none for a plain launch), crossed with the seeds
-    seed, seed + 1, ... when ``seeds`` is above 1."""
-    grid: dict[str, list] = {setting: chosen} if setting else {}
-    if seeds > 1 and setting != "seed":
-        grid["seed"] = seed_values(seed, seeds)
-    return grid
 
 
 def _values_of(setting: str) -> list:
@@ -75,13 +65,21 @@ def sweep_form(preset: str, values: dict, seeds: int, error: str | None, name: s
             "its own GPU",
         )
     )
-    grid = launch_grid(setting, chosen, values["seed"], seeds)
-    n = len(chosen) * len(grid.get("seed", [None])) if setting != "seed" else len(chosen)
-    if seeds > 1 and setting != "seed":
+    replicates = seeds if seeds > 1 else None  # the grid crossed with the form's seeds
+    n = len(chosen) * seeds
+    try:
+        config = make_config(preset, **values)
+        if chosen:
+            sweep_grid(config, {setting: chosen}, replicates)  # refuses seeds with a sweep over seed itself
+    except GlyphError as e:
+        if error is None:
+            st.error(str(e))
+        n = 0
+    if seeds > 1 and n:
         st.caption(f"{len(chosen)} values x {seeds} seeds (seed {values['seed']} to {values['seed'] + seeds - 1})")
-    if st.button(f"Launch {n} runs", disabled=error is not None or not chosen, key="tr_sweep_launch"):
+    if st.button(f"Launch {n} runs", disabled=error is not None or not n, key="tr_sweep_launch"):
         try:
-            sweep_id = launch_sweep(make_config(preset, **values), grid, parallel=parallel, name=name or None)
+            sweep_id = launch_sweep(config, {setting: chosen}, parallel=parallel, name=name or None, seeds=replicates)
             st.success(f"Launched sweep `{sweep_id}` of {n} runs; watch it below.")
         except GlyphError as e:
             st.error(str(e))

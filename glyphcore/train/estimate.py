@@ -282,4 +282,8 @@ def lookup_speed(
     if reading is not None and not is_stale(reading, now, load_per_core):
         return SpeedLookup(reading, False)
     job = start_job(f"speed {key}", _measure_job(key, config, shape, num_classes, measure or measure_in_subprocess))
-    return SpeedLookup(reading, job.running)
+    running = job.running
+    if not running:  # it landed between the look above and now
+        with _READINGS_LOCK:
+            reading = _READINGS.get(key, reading)
+    return SpeedLookup(reading, running)

@@ -16,7 +16,7 @@ from typing import Any
 from glyphcore.errors import GlyphError
 from glyphcore.train.config import PRESETS, TrainConfig, coerce_value, field_specs, make_config
 
-__all__ = ["SEEDS_MAX", "QueryForm", "config_to_query", "query_to_form", "seed_values"]
+__all__ = ["SEEDS_MAX", "QueryForm", "config_to_query", "query_to_form"]
 
 SEEDS_MAX = 10  # replicates one launch may start (each seed is a whole run)
 SEEDS_KEY = "seeds"  # the query parameter of the seed count
@@ -37,11 +37,6 @@ class QueryForm:
     config: TrainConfig
     seeds: int = 1
     bad: list[str] = field(default_factory=list)
-
-
-def seed_values(seed: int, seeds: int) -> list[int]:
-    """The seeds of ``seeds`` replicates that start at ``seed``: seed, seed + 1, ..."""
-    return [seed + k for k in range(seeds)]
 
 
 def _text(value: Any) -> str:
