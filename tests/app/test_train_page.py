@@ -7,8 +7,9 @@ import json
 import time
 
 import pytest
-from run_folders import wait_until_ended  # tests/run_folders.py
+from run_folders import wait_until_ended, write_run  # tests/run_folders.py
 
+from app_pages.train_estimate import ESTIMATING
 from glyphcore import runs
 from glyphcore.models import create_model, model_summary
 from glyphcore.runs.sweep import list_sweeps
@@ -21,6 +22,28 @@ PAGE = "train.py"
 
 def metric(at, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
+
+
+def estimate_of(at, timeout_s: float = 300.0) -> str:
+    """The "Estimated time" figure once its background measurement has landed (the page reruns meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    while (value := metric(at, "Estimated time")) == ESTIMATING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    return value
+
+
+def table(at, key: str):
+    """The table inside the page's container keyed ``key`` (found by key, never by position)."""
+    return at.get_by_key(key).dataframe[0].value
+
+
+def tiny_form(at):
+    """The form set to one epoch of the tiny model (a real run of a few seconds on tests' tiny data)."""
+    at.selectbox(key="tr_model").set_value("tiny_conv").run()
+    at.number_input(key="tr_epochs").set_value(1).run()
+    at.number_input(key="tr_batch_size").set_value(128).run()
+    return at
 
 
 def params_of(model: str, **kw) -> int:
@@ -40,7 +63,7 @@ def test_the_page_opens_on_the_quick_recipe_on_a_cpu_and_shows_the_reports_model
     assert at.selectbox(key="tr_model").value == make_config(expected).model
     at.selectbox(key="tr_preset").set_value("report").run()
     assert metric(at, "Parameters") == "702,948"  # the report's seed CNN
-    layers = at.dataframe[0].value
+    layers = table(at, "tr_layers")
     assert {"Conv2d", "BatchNorm2d", "Linear"} <= set(layers["type"])
 
 
@@ -50,7 +73,7 @@ def test_summary_follows_the_form(runs_dir, app_page):
     assert metric(at, "Parameters") == f"{params_of('lenet'):,}"
     at.checkbox(key="tr_batchnorm").uncheck().run()
     assert metric(at, "Parameters") == f"{params_of('lenet', batchnorm=False):,}"
-    assert "BatchNorm2d" not in set(at.dataframe[0].value["type"])
+    assert "BatchNorm2d" not in set(table(at, "tr_layers")["type"])
 
 
 def test_bad_model_options_are_explained_and_block_launch(runs_dir, app_page):
@@ -136,10 +159,7 @@ def test_launch_trains_in_its_own_process_and_the_monitor_follows(tiny_glyphs, r
 
 @pytest.mark.slow
 def test_a_sweep_is_one_panel_in_order_and_cancel_sweep_stops_all_of_it(tiny_glyphs, runs_dir, app_page):
-    at = app_page(PAGE).run()
-    at.selectbox(key="tr_model").set_value("tiny_conv").run()
-    at.number_input(key="tr_epochs").set_value(1).run()
-    at.number_input(key="tr_batch_size").set_value(128).run()
+    at = tiny_form(app_page(PAGE).run())
     at.multiselect(key="tr_sweep_acts").set_value(["relu", "tanh", "elu"]).run()
     assert at.number_input(key="tr_sweep_parallel").value == 1  # a CPU machine: one at a time
     at.button(key="tr_sweep_launch").click().run()
@@ -149,9 +169,9 @@ def test_a_sweep_is_one_panel_in_order_and_cancel_sweep_stops_all_of_it(tiny_gly
     assert wait_until_ended(by_act["relu"])["state"] == "done"
 
     at = app_page(PAGE).run()
-    [table] = [d.value for d in at.dataframe if "best val loss" in d.value.columns]  # one table for the sweep
-    assert table["activation"].tolist() == ["relu", "tanh", "elu"]
-    assert table.loc[0, "state"] == "done" and table.loc[0, "best val acc (%)"] is not None
+    results = table(at, f"tr_sweep_table_{sweep.sweep_id}")  # one table for the sweep
+    assert results["activation"].tolist() == ["relu", "tanh", "elu"]
+    assert results.loc[0, "state"] == "done" and results.loc[0, "best val acc (%)"] is not None
     at.button(key=f"tr_cancel_sweep_{sweep.sweep_id}").click().run()
     for act in ("tanh", "elu"):
         assert wait_until_ended(by_act[act])["state"] == "cancelled"
@@ -253,17 +273,150 @@ def test_the_form_offers_fine_tuning_momentum_and_an_estimate_before_launch(make
     assert at.number_input(key="tr_momentum").disabled  # SGD only
     at.selectbox(key="tr_optimizer").set_value("sgd").run()
     assert not at.number_input(key="tr_momentum").disabled
-    estimate = next(m for m in at.metric if m.label == "Estimated time")
-    minutes, seconds = (int(x) for x in estimate.value.split(":")[-2:])
+    estimate = estimate_of(at)
+    minutes, seconds = (int(x) for x in estimate.split(":")[-2:])
     assert minutes * 60 + seconds > 0
-    # the estimate rests on this machine's measured speed for that model and batch: a bigger batch
-    # of the same model measures again and the estimate follows the epochs
+    # the estimate rests on this machine's measured speed for that model and batch: more epochs of
+    # the same model need no new measurement, and the estimate follows them at once
     at.number_input(key="tr_epochs").set_value(30).run()
-    longer = next(m for m in at.metric if m.label == "Estimated time").value
-    assert longer != estimate.value
+    longer = metric(at, "Estimated time")
+    assert longer not in (estimate, ESTIMATING)
     at.selectbox(key="tr_init_from").set_value("donor").run()
     at.button(key="tr_launch").click().run()
     [run_dir] = [d for d in runs_dir.iterdir() if d.name != "donor"]
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["init_from"] == "donor" and saved["optimizer"] == "sgd" and saved["epochs"] == 30
     assert saved["batch_size"] == make_config(saved["preset"]).batch_size
+
+
+def test_seeds_and_every_setting_round_trip_through_the_link(runs_dir, app_page):
+    at = app_page(PAGE).run()
+    assert at.number_input(key="tr_seeds").value == 1  # one run unless asked
+    at.number_input(key="tr_seeds").set_value(3).run()
+    at.number_input(key="tr_lr").set_value(3e-3).run()
+    assert at.query_params["seeds"] == "3"
+    assert at.button(key="tr_launch").label == "Launch 3 seeds"
+    # a clone link of a run with settings the form has no widget for (compile, eval batch)
+    link = dict(at.query_params) | {"compile": "default", "eval_batch_size": "250"}
+    reloaded = app_page(PAGE)
+    reloaded.query_params.update(link)
+    reloaded.run()
+    assert reloaded.number_input(key="tr_seeds").value == 3
+    assert reloaded.number_input(key="tr_lr").value == pytest.approx(3e-3)
+    assert any("compile = default" in c.value for c in reloaded.caption)
+    assert dict(reloaded.query_params) == link  # kept, not dropped
+
+
+def test_a_double_click_on_launch_starts_one_run(runs_dir, app_page):
+    at = app_page(PAGE).run()
+    at.number_input(key="tr_epochs").set_value(1).run()
+    at.button(key="tr_launch").click().run()
+    second = at.button(key="tr_launch")
+    assert second.disabled  # until a setting changes
+    # the second click of a double-click, sent before the browser drew the button disabled
+    second.proto.disabled = False
+    second.click().run()
+    launched = [d for d in runs_dir.iterdir() if d.is_dir()]
+    assert len(launched) == 1
+    assert any(launched[0].name in s.value for s in at.success)
+    at.number_input(key="tr_epochs").set_value(2).run()  # a change: another launch is allowed
+    assert not at.button(key="tr_launch").disabled
+    for d in launched:
+        wait_until_ended(d.name)  # no glyphs-52 here: the run ends at once; nothing is left running
+
+
+def test_the_page_renders_while_the_estimate_is_measured(runs_dir, app_page, monkeypatch):
+    import threading
+
+    from glyphcore.train import estimate
+
+    release, calls = threading.Event(), []
+
+    def slow_measure(config, shape, num_classes):  # a big model on a busy machine: minutes
+        calls.append(config.batch_size)
+        release.wait(60)
+        return 1000.0
+
+    monkeypatch.setattr(estimate, "measure_in_subprocess", slow_measure)
+    at = app_page(PAGE)
+    at.query_params.update({"preset": "quick", "batch_size": "37"})  # a batch no other test measures
+    at.run()
+    assert metric(at, "Estimated time") == ESTIMATING  # the page did not wait
+    assert metric(at, "Parameters")  # ... and the rest of it is there
+    release.set()
+    assert estimate_of(at) != ESTIMATING
+    assert calls == [37]
+
+
+def write_sweep(runs_dir, sweep_id: str, accs: dict[tuple[str, int], float]) -> None:
+    """A finished sweep over activation x seed: one run per (activation, seed), then its record."""
+    from glyphcore.runs.sweep import SWEEPS_DIR
+
+    run_ids, now = [], time.time()
+    for i, ((act, seed), acc) in enumerate(accs.items()):
+        run_id = f"sw-{act}-{seed}"
+        write_run(runs_dir, run_id, epochs=1, val_accs=[acc], activation=act, seed=seed, started=now + i)
+        run_ids.append(run_id)
+    grid = {"activation": list(dict.fromkeys(a for a, _ in accs)), "seed": sorted({s for _, s in accs})}
+    record = {"sweep_id": sweep_id, "grid": grid, "runs": run_ids, "parallel": 1, "devices": [], "created": now}
+    (runs_dir / SWEEPS_DIR).mkdir(exist_ok=True)
+    (runs_dir / SWEEPS_DIR / f"{sweep_id}.json").write_text(json.dumps(record))
+
+
+def test_the_sweep_panel_leads_with_verdicts_against_a_chosen_baseline(runs_dir, app_page):
+    accs = {("relu", 1): 0.9477, ("relu", 2): 0.9537, ("relu", 3): 0.9468}
+    accs |= {("gelu", 1): 0.9581, ("gelu", 2): 0.9633, ("gelu", 3): 0.9575}  # +1.04, +0.96, +1.07 points
+    accs |= {("tanh", 1): 0.9300}  # one seed only
+    write_sweep(runs_dir, "sw-verdict", accs)
+    at = app_page(PAGE).run()
+    verdicts = table(at, "tr_verdicts_sw-verdict")
+    by_arm = {arm: row for arm, row in zip(verdicts["arm"], verdicts.to_dict("records"))}
+    gelu = next(r for a, r in by_arm.items() if "gelu" in a)
+    tanh = next(r for a, r in by_arm.items() if "tanh" in a)
+    assert gelu["verdict"] == "better" and gelu["pairs"] == 3
+    assert "better than" in gelu["in words"] and "3 seeds" in gelu["in words"]
+    assert "1 seed: cannot tell noise from effect" in tanh["in words"]
+    assert any("Bonferroni over 2 arms" in c.value for c in at.caption)  # the correction, named
+    groups = table(at, "tr_groups_sw-verdict")
+    assert groups["n"].tolist() == [3, 3, 1]  # relu, gelu, tanh: one row per group, in grid order
+    assert groups.iloc[0, 2] == pytest.approx(100 * (0.9477 + 0.9537 + 0.9468) / 3, abs=0.01)
+
+    # another baseline: relu is now the worse arm
+    baseline = at.selectbox(key="tr_baseline_sw-verdict")
+    baseline.set_value(next(o for o in baseline.options if "gelu" in o)).run()
+    verdicts = table(at, "tr_verdicts_sw-verdict")
+    relu = verdicts[verdicts["arm"].str.contains("relu")].iloc[0]
+    assert relu["verdict"] == "worse"
+    # a margin wider than the interval's ends does not turn a clear difference into "no difference"
+    at.number_input(key="tr_margin_sw-verdict").set_value(5.0).run()
+    relu = table(at, "tr_verdicts_sw-verdict").iloc[0]
+    assert relu["verdict"] == "worse"
+
+
+def test_the_sweep_margin_decides_no_difference(runs_dir, app_page):
+    accs = {("relu", s): a for s, a in ((1, 0.9500), (2, 0.9540), (3, 0.9470))}
+    accs |= {("gelu", s): a for s, a in ((1, 0.9502), (2, 0.9541), (3, 0.9473))}  # +0.02, +0.01, +0.03 points
+    write_sweep(runs_dir, "sw-margin", accs)
+    at = app_page(PAGE).run()
+    assert at.number_input(key="tr_margin_sw-margin").value == pytest.approx(0.3)  # glyphcore.stats' default
+    assert table(at, "tr_verdicts_sw-margin").iloc[0]["verdict"] == "no difference"
+    at.number_input(key="tr_margin_sw-margin").set_value(0.01).run()
+    assert table(at, "tr_verdicts_sw-margin").iloc[0]["verdict"] == "undecided"
+
+
+@pytest.mark.slow
+def test_seeds_launch_one_sweep_over_seed_shown_as_one_group(tiny_glyphs, runs_dir, app_page):
+    at = tiny_form(app_page(PAGE).run())
+    at.number_input(key="tr_seed").set_value(7).run()
+    at.number_input(key="tr_seeds").set_value(2).run()
+    at.button(key="tr_launch").click().run()
+    [sweep] = list_sweeps()
+    assert sweep.grid == {"seed": [7, 8]}
+    assert sorted(runs.read_config(i)["seed"] for i in sweep.run_ids) == [7, 8]
+    for run_id in sweep.run_ids:
+        assert wait_until_ended(run_id)["state"] == "done"
+    at = app_page(PAGE).run()
+    groups = table(at, f"tr_groups_{sweep.sweep_id}")
+    assert groups["n"].tolist() == [2]  # two seeds of one setting: one group row
+    with pytest.raises(KeyError):  # one arm: nothing to compare
+        at.get_by_key(f"tr_verdicts_{sweep.sweep_id}")
