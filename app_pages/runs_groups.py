@@ -67,7 +67,7 @@ def verdict_controls(groups: list[RunGroup], events: Mapping[str, Sequence]) -> 
 
 
 def verdict_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """compare_groups rows as the table shows them: difference, interval, pairs, the sentence."""
+    """compare_groups rows as the table shows them: difference, interval, pairs, the verdict's kind."""
     out = []
     for row in rows:
         spec = metric_spec(row["metric"])
@@ -79,7 +79,7 @@ def verdict_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "difference": None if row["mean_diff"] is None else round(row["mean_diff"], spec.digits + 2),
                 "95% interval": f"{fmt.format(row['low'])} to {fmt.format(row['high'])}" if has_interval else "-",
                 "pairs": row["n_pairs"],
-                "verdict": row["sentence"],
+                "verdict": row["verdict"],  # its sentence is written out above the table
                 "left out": row["left_out"],
             }
         )

@@ -114,4 +114,9 @@ def run_links(infos: list[runs.RunInfo]) -> None:
             row.page_link(page, label=label, icon=icon, query_params={"run": run_id})
         clone_link(row, shared.run_config(by_id[run_id]), 1, key=f"rc_clone_run_{run_id}")
     if not picked:
-        st.caption("The newest run's views; tick runs in the table for theirs.")
+        ticked = bool(st.session_state.get("rc_pick"))
+        st.caption(
+            "None of the ticked runs has a best.pt yet: the newest run's views."
+            if ticked
+            else "The newest run's views; tick runs in the table for theirs."
+        )

@@ -57,21 +57,19 @@ def difference_chart(
     df = pd.DataFrame(list(rows))
     _need(df, DIFFERENCE_COLUMNS, "difference")
     arms = list(dict.fromkeys(df["arm"]))
-    y = alt.Y("arm:N", title=None, sort=arms)
-    band = (
-        alt.Chart(pd.DataFrame({"low": [-margin], "high": [margin]}))
-        .mark_rect(color=BAR_OTHER, opacity=MARGIN_OPACITY)
-        .encode(x="low:Q", x2="high:Q")
-    )
-    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color=BAR_OTHER, strokeDash=[4, 2], strokeWidth=1.5)
-    zero = zero.encode(x="x:Q")
+    # the margin band and the zero line ride on each arm's row: one data set for every layer
+    df = df.assign(margin_low=-float(margin), margin_high=float(margin), zero=0.0)
     color = alt.Color("arm:N", legend=None, scale=alt.Scale(domain=arms, range=list(CATEGORY_COLORS)))
     tooltip = ["arm:N"] + [alt.Tooltip(f"{c}:Q", format="+.3f") for c in ("difference", "low", "high")]
-    base = alt.Chart(df).encode(y=y, color=color, tooltip=tooltip)
-    interval = base.mark_rule(strokeWidth=3).encode(x=alt.X("low:Q", title=f"difference in {metric}"), x2="high:Q")
-    point = base.mark_point(filled=True, size=80).encode(x="difference:Q")
+    base = alt.Chart(df).encode(y=alt.Y("arm:N", title=None, sort=arms), tooltip=tooltip)
+    band = base.mark_bar(color=BAR_OTHER, opacity=MARGIN_OPACITY).encode(
+        x=alt.X("margin_low:Q", title=f"difference in {metric}"), x2="margin_high:Q"
+    )
+    zero = base.mark_tick(color=BAR_OTHER, thickness=2).encode(x="zero:Q")
+    interval = base.mark_rule(strokeWidth=3).encode(x="low:Q", x2="high:Q", color=color)
+    point = base.mark_point(filled=True, size=80).encode(x="difference:Q", color=color)
     return alt.layer(band, zero, interval, point).properties(
-        height=max(120, height_per_arm * len(arms)), title="difference from the baseline, 95% interval"
+        height=alt.Step(height_per_arm), title="difference from the baseline, 95% interval"
     )
 
 

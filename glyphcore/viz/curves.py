@@ -422,4 +422,8 @@ def group_band_chart(
     )
     tooltip = ["group:N", "split:N", "n:Q"] + [alt.Tooltip(f"{c}:Q", format=".4f") for c in ("mean", "low", "high")]
     line = base.mark_line(strokeWidth=2).encode(y="mean:Q", strokeDash=_split_dash(present), tooltip=tooltip)
-    return alt.layer(area, line).properties(height=height, title=f"{title} by {X_AXES[x]}: group means and bands")
+    return (
+        alt.layer(area, line)
+        .resolve_legend(color="independent")  # the lines' legend alone: full colours, not the bands' tint
+        .properties(height=height, title=f"{title} by {X_AXES[x]}: group means and bands")
+    )

@@ -347,23 +347,28 @@ def test_seed_groups_lead_with_a_verdict_against_the_baseline(seed_groups, app_p
     assert list(verdicts.index) == ["activation=gelu", "activation=silu"]  # the baseline is the oldest group
     gelu = verdicts.loc["activation=gelu"]
     assert gelu["pairs"] == 3 and gelu["difference"] == pytest.approx(3.0)
-    assert gelu["verdict"].startswith("activation=gelu is better than activation=relu by 3.00 points")
-    silu = verdicts.loc["activation=silu"]
-    assert silu["verdict"].startswith("no difference found between activation=silu and activation=relu")
+    # diffs 2.9, 3.1, 3.0: sd 0.1; two arms, so each interval at 97.5%: t(0.9875, 2) = 6.205 -> +-0.358
+    assert gelu["verdict"] == "better" and gelu["95% interval"] == "+2.64 to +3.36"
+    assert verdicts.loc["activation=silu", "verdict"] == "no difference"
+    sentences = keyed(at, "rc_verdicts").markdown[0].value  # the verdicts in words, above the table
+    assert "activation=gelu is better than activation=relu by 3.00 points of best val acc" in sentences
+    assert "no difference found between activation=silu and activation=relu" in sentences
     assert "Bonferroni over 2 arms" in texts_of(at)  # the correction is named
     spec, data = chart(at, "rc_differences")
     assert set(data["arm"]) == {"activation=gelu", "activation=silu"}
 
     at.selectbox(key="rc_baseline").set_value(1).run()  # gelu as the baseline: relu is worse
-    verdicts = table(at, "rc_verdicts").set_index("arm")
-    assert verdicts.loc["activation=relu", "verdict"].startswith("activation=relu is worse than activation=gelu")
+    assert table(at, "rc_verdicts").set_index("arm").loc["activation=relu", "verdict"] == "worse"
+    assert "activation=relu is worse than activation=gelu" in keyed(at, "rc_verdicts").markdown[0].value
 
 
 def test_the_margin_and_the_metric_change_the_verdict(seed_groups, app_page):
     at = pick_all(app_page(PAGE).run(), seed_groups)
     at.number_input(key="rc_margin_best_val_acc").set_value(0.1).run()  # silu's interval now reaches past it
-    silu = table(at, "rc_verdicts").set_index("arm").loc["activation=silu", "verdict"]
-    assert silu.startswith("undecided between activation=silu and activation=relu: add seeds")
+    assert table(at, "rc_verdicts").set_index("arm").loc["activation=silu", "verdict"] == "undecided"
+    assert (
+        "undecided between activation=silu and activation=relu: add seeds" in keyed(at, "rc_verdicts").markdown[0].value
+    )
     options = at.selectbox(key="rc_metric").options
     assert options[:2] == ["best val acc", "best val loss"] and "train loss" in options  # and every recorded number
     at.selectbox(key="rc_metric").set_value("best_val_loss").run()
@@ -423,5 +428,5 @@ def test_cost_view_has_one_point_per_group(seed_groups, app_page, texts_of):
 def test_single_runs_say_one_seed_cannot_tell_noise_from_effect(three_runs, app_page):
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
-    verdict = table(at, "rc_verdicts")["verdict"].iloc[0]
-    assert verdict.startswith("1 seed: cannot tell noise from effect")
+    assert table(at, "rc_verdicts")["verdict"].iloc[0] == "one seed"
+    assert "1 seed: cannot tell noise from effect" in keyed(at, "rc_verdicts").markdown[0].value

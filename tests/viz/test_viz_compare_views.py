@@ -145,6 +145,9 @@ def test_group_band_draws_the_mean_line_over_a_low_high_area():
     assert area["encoding"]["y"]["field"] == "low" and area["encoding"]["y2"]["field"] == "high"
     assert line["mark"]["type"] == "line" and line["encoding"]["y"]["field"] == "mean"
     assert area["encoding"]["color"]["field"] == line["encoding"]["color"]["field"] == "group"
+    # the legend is the lines' (full colour): the band's own is off and legends are not merged
+    assert area["encoding"]["color"]["legend"] is None and line["encoding"]["color"]["legend"]
+    assert spec["resolve"]["legend"]["color"] == "independent"
     dash = line["encoding"]["strokeDash"]["scale"]
     assert dict(zip(dash["domain"], dash["range"])) == {viz.VAL: viz.SERIES_DASH[viz.VAL]}
     assert viz.group_band_chart(band_rows(), "loss").data.empty  # no loss rows: nothing drawn
@@ -159,12 +162,13 @@ def test_difference_chart_puts_each_interval_over_the_margin_band():
     ]
     spec = difference_chart(rows, margin=0.3).to_dict()
     band, zero, interval, point = spec["layer"]
-    datasets = spec["datasets"]
-    assert list(datasets[band["data"]["name"]][0].values()) == [-0.3, 0.3]
-    assert datasets[zero["data"]["name"]] == [{"x": 0.0}]
+    data = pd.DataFrame(next(iter(spec["datasets"].values())))
+    assert band["encoding"]["x"]["field"] == "margin_low" and band["encoding"]["x2"]["field"] == "margin_high"
+    assert set(data["margin_low"]) == {-0.3} and set(data["margin_high"]) == {0.3}
+    assert zero["encoding"]["x"]["field"] == "zero" and set(data["zero"]) == {0.0}
     assert interval["encoding"]["x"]["field"] == "low" and interval["encoding"]["x2"]["field"] == "high"
     assert point["encoding"]["x"]["field"] == "difference"
-    assert interval["encoding"]["y"]["sort"] == ["gelu", "silu"]  # the rows' order, not alphabetical
+    assert band["encoding"]["y"]["sort"] == ["gelu", "silu"]  # the rows' order, not alphabetical
     with pytest.raises(ValueError, match="margin"):
         difference_chart(rows, margin=float("nan"))
 
