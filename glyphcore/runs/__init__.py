@@ -6,6 +6,7 @@
 - ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
 - ``sweep``: the same settings once per value of a setting, together or queued;
 - ``compare``: table rows, config differences, one-factor ablations, report cards.
+- ``listing``: the rows of the runs lists, a group of seed replicates (``groups``) as one row.
 
 ``from glyphcore import runs`` gives the store and the process functions (``runs.launch``,
 ``runs.list_runs``, ...); ``glyphcore.runs.sweep`` and ``glyphcore.runs.compare`` are imported by
