@@ -92,44 +92,56 @@ def _looks(plan: Mapping[str, Any]) -> int:
     return looks if isinstance(looks, int) and not isinstance(looks, bool) and 1 <= looks <= 10_000 else 1
 
 
+DEFAULT_METRICS = ("best_val_acc", "best_val_loss")  # what a comparison judges unless told
+
+
 def verdict_report(
     infos: Sequence[Any],
     baseline: str | None = None,
-    metric: str = "best_val_acc",
+    metrics: Sequence[str] = DEFAULT_METRICS,
     margin: float | None = None,
     looks: int = 1,
 ) -> dict[str, Any]:
-    """The groups of ``infos`` and every arm against the baseline group (default: the first group).
+    """The groups of ``infos`` and every arm against the baseline group (default: the first group),
+    on each of ``metrics``; ``margin`` is the first metric's (the others keep their defaults).
 
     Returns:
-        {"metric", "method", "verdicts": compare_groups rows, "groups": RunGroup.row rows}.
+        {"metrics", "method", "verdicts": compare_groups rows of every metric in turn, "groups":
+        RunGroup.row rows on the first metric}.
     """
     from glyphcore.runs.groups import compare_groups, comparison_method, find_group, group_runs
 
     groups = group_runs(infos)
     if not groups:
-        return {"metric": metric, "method": "", "verdicts": [], "groups": []}
+        return {"metrics": list(metrics), "method": "", "verdicts": [], "groups": []}
     base = find_group(groups, baseline) if baseline else groups[0]
     arms = [g for g in groups if g is not base]
-    verdicts = compare_groups(base, arms, metric=metric, margin=margin, looks=looks) if arms else []
+    verdicts = []
+    for i, metric in enumerate(metrics if arms else ()):
+        verdicts += compare_groups(base, arms, metric=metric, margin=margin if i == 0 else None, looks=looks)
     return {
-        "metric": metric,
+        "metrics": list(metrics),
         "method": comparison_method(len(arms), looks=looks),
         "verdicts": verdicts,
-        "groups": [g.row(metric) for g in groups],
+        "groups": [g.row(metrics[0]) for g in groups],
     }
 
 
 def print_verdict_report(report: Mapping[str, Any]) -> None:
-    """The verdict table (one line per arm, then its sentence) and the group table."""
-    if report["verdicts"]:
-        unit = report["verdicts"][0]["unit"]
-        print(f"Verdicts on {report['metric']} (differences arm - baseline{' in ' + unit if unit else ''})")
-        print_table(report["verdicts"], VERDICT_COLUMNS)
-        for row in report["verdicts"]:
+    """Per metric, the verdict table (one line per arm, then its sentence); the caption; the groups."""
+    for metric in report["metrics"]:
+        rows = [r for r in report["verdicts"] if r["metric"] == metric]
+        if not rows:
+            continue
+        unit = rows[0]["unit"]
+        print(f"Verdicts on {terminal_text(metric)} (differences arm - baseline{' in ' + unit if unit else ''})")
+        print_table(rows, VERDICT_COLUMNS)
+        for row in rows:
             print(f"- {terminal_text(row['sentence'])}")
             if row["left_out"]:
                 print(f"  {terminal_text(row['left_out'])}")
+        print()
+    if report["verdicts"]:
         print(report["method"])
         print()
     elif report["groups"]:
@@ -178,7 +190,8 @@ def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     infos, looks = collect_runs(args.refs)
-    report = verdict_report(infos, baseline=args.baseline, metric=args.metric, margin=args.margin, looks=looks)
+    metrics = args.metric or DEFAULT_METRICS
+    report = verdict_report(infos, baseline=args.baseline, metrics=metrics, margin=args.margin, looks=looks)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
         return 0
@@ -207,11 +220,17 @@ def add_compare_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("refs", nargs="+", metavar="RUN_OR_SWEEP", help="run ids, run folders or sweep ids")
     p.add_argument("--baseline", help="the baseline group: its label (e.g. activation=relu) or a run id in it")
-    p.add_argument("--metric", default="best_val_acc", help="best_val_acc (default), best_val_loss or any metric")
+    p.add_argument(
+        "--metric",
+        action="append",
+        help="what to judge, repeatable: best_val_acc, best_val_loss (the default: both) or any metric of "
+        "status.json or the last epoch record (e.g. val_acc, wall_seconds)",
+    )
     p.add_argument(
         "--margin",
         type=_margin,
-        help="equivalence margin in the metric's shown unit (default: 0.3 points of accuracy, 0.01 of loss)",
+        help="equivalence margin of the first metric, in its shown unit (default: 0.3 points of accuracy, "
+        "0.01 of loss)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_compare)
