@@ -19,9 +19,7 @@ __all__ = [
     "terminal_text",
     "print_table",
     "collect_runs",
-    "verdict_report",
     "print_verdict_report",
-    "sweep_report",
     "print_sweep",
     "wait_and_report",
 ]
@@ -70,7 +68,7 @@ def collect_runs(refs: Iterable[str]) -> tuple[list[Any], int]:
         RunError: a reference that is neither a sweep nor a run.
     """
     from glyphcore import paths, runs
-    from glyphcore.runs.rounds import series_sweeps
+    from glyphcore.runs.rounds import planned_looks_of, series_sweeps
     from glyphcore.runs.sweep import SWEEPS_DIR, read_sweep
 
     infos: dict[str, Any] = {}
@@ -79,52 +77,12 @@ def collect_runs(refs: Iterable[str]) -> tuple[list[Any], int]:
         record = paths.runs_dir() / SWEEPS_DIR / f"{runs.sanitize_name(ref, max_len=200)}.json"
         if record.is_file() and "/" not in ref:
             sweep_ids, plan = series_sweeps(ref)
-            looks = max(looks, _looks(plan))
+            looks = max(looks, planned_looks_of(plan))
             found = [i for s in sweep_ids for i in read_sweep(s).runs]
         else:
             found = [runs.run_info(runs.resolve_run(ref))]
         infos.update({i.run_id: i for i in found})
     return list(infos.values()), looks
-
-
-def _looks(plan: Mapping[str, Any]) -> int:
-    looks = plan.get("looks")
-    return looks if isinstance(looks, int) and not isinstance(looks, bool) and 1 <= looks <= 10_000 else 1
-
-
-DEFAULT_METRICS = ("best_val_acc", "best_val_loss")  # what a comparison judges unless told
-
-
-def verdict_report(
-    infos: Sequence[Any],
-    baseline: str | None = None,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    margin: float | None = None,
-    looks: int = 1,
-) -> dict[str, Any]:
-    """The groups of ``infos`` and every arm against the baseline group (default: the first group),
-    on each of ``metrics``; ``margin`` is the first metric's (the others keep their defaults).
-
-    Returns:
-        {"metrics", "method", "verdicts": compare_groups rows of every metric in turn, "groups":
-        RunGroup.row rows on the first metric}.
-    """
-    from glyphcore.runs.groups import compare_groups, comparison_method, find_group, group_runs
-
-    groups = group_runs(infos)
-    if not groups:
-        return {"metrics": list(metrics), "method": "", "verdicts": [], "groups": []}
-    base = find_group(groups, baseline) if baseline else groups[0]
-    arms = [g for g in groups if g is not base]
-    verdicts = []
-    for i, metric in enumerate(metrics if arms else ()):
-        verdicts += compare_groups(base, arms, metric=metric, margin=margin if i == 0 else None, looks=looks)
-    return {
-        "metrics": list(metrics),
-        "method": comparison_method(len(arms), looks=looks),
-        "verdicts": verdicts,
-        "groups": [g.row(metrics[0]) for g in groups],
-    }
 
 
 def print_verdict_report(report: Mapping[str, Any]) -> None:
@@ -161,27 +119,11 @@ def wait_and_report(sweep_id: str) -> None:
     print(f"sweep {sweep_id} ended after {time.monotonic() - t0:.1f} s")
 
 
-def sweep_report(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> dict[str, Any]:
-    """:func:`verdict_report` of a sweep (with every round of an until-decided sweep, judged with
-    its planned looks and, unless given, its baseline and margin) plus its runs table."""
-    from glyphcore.runs.rounds import series_sweeps
-    from glyphcore.runs.sweep import read_sweep, sweep_table
-
-    sweep_ids, plan = series_sweeps(sweep_id)
-    sweeps = [read_sweep(s) for s in sweep_ids]
-    planned_margin = plan.get("margin")
-    if margin is None and isinstance(planned_margin, int | float) and 0 <= planned_margin < 1e6:
-        margin = float(planned_margin)
-    if baseline is None and isinstance(plan.get("baseline"), str):
-        baseline = plan["baseline"]
-    infos = [i for s in sweeps for i in s.runs]
-    report = verdict_report(infos, baseline=baseline, margin=margin, looks=_looks(plan))
-    return {**report, "sweeps": sweep_ids, "runs": [row for s in sweeps for row in sweep_table(s)]}
-
-
 def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> None:
     """The verdict table first (every arm against the baseline group), then the groups, then the runs."""
-    report = sweep_report(sweep_id, baseline, margin)
+    from glyphcore.runs.rounds import sweep_comparison
+
+    report = sweep_comparison(sweep_id, baseline, margin)
     print_verdict_report(report)
     print()
     print("Runs" + (f" (rounds: {', '.join(report['sweeps'])})" if len(report["sweeps"]) > 1 else ""))
@@ -190,8 +132,10 @@ def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     infos, looks = collect_runs(args.refs)
+    from glyphcore.runs.groups import DEFAULT_METRICS, compare_runs
+
     metrics = args.metric or DEFAULT_METRICS
-    report = verdict_report(infos, baseline=args.baseline, metrics=metrics, margin=args.margin, looks=looks)
+    report = compare_runs(infos, baseline=args.baseline, metrics=metrics, margin=args.margin, looks=looks)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
         return 0

@@ -27,9 +27,18 @@ from typing import Any
 from glyphcore import paths, runs, stats
 from glyphcore.errors import ConfigError
 from glyphcore.runs import groups
-from glyphcore.runs.sweep import SWEEPS_DIR, launch_sweep, read_sweep, sweep_grid
+from glyphcore.runs.sweep import SWEEPS_DIR, launch_sweep, read_sweep, sweep_grid, sweep_table
 
-__all__ = ["RoundResult", "planned_looks", "decide_in_rounds", "judge_sweeps", "series_sweeps", "wait_for_sweep"]
+__all__ = [
+    "RoundResult",
+    "planned_looks",
+    "planned_looks_of",
+    "decide_in_rounds",
+    "judge_sweeps",
+    "series_sweeps",
+    "sweep_comparison",
+    "wait_for_sweep",
+]
 
 _POLL_S = 1.0  # s between looks at a round's sweep
 
@@ -84,6 +93,28 @@ def series_sweeps(sweep_id: str) -> tuple[list[str], dict[str, Any]]:
         if isinstance(other, dict) and other.get("series") == info["series"] and isinstance(other.get("round"), int):
             rounds.append((other["round"], path.stem))
     return [s for _, s in sorted(rounds)], info
+
+
+def planned_looks_of(plan: Mapping[str, Any]) -> int:
+    """The planned looks of an ``until_decided`` record (1 when it has none or a bad value)."""
+    looks = plan.get("looks")
+    return looks if isinstance(looks, int) and not isinstance(looks, bool) and 1 <= looks <= 10_000 else 1
+
+
+def sweep_comparison(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> dict[str, Any]:
+    """``groups.compare_runs`` of a sweep (with every round of an until-decided sweep, judged with
+    its planned looks and, unless given, its baseline and margin), plus "sweeps" (its rounds) and
+    "runs" (``sweep_table`` rows of every round)."""
+    sweep_ids, plan = series_sweeps(sweep_id)
+    sweeps = [read_sweep(s) for s in sweep_ids]
+    planned_margin = plan.get("margin")
+    if margin is None and isinstance(planned_margin, int | float) and 0 <= planned_margin < 1e6:
+        margin = float(planned_margin)
+    if baseline is None and isinstance(plan.get("baseline"), str):
+        baseline = plan["baseline"]
+    infos = [i for s in sweeps for i in s.runs]
+    report = groups.compare_runs(infos, baseline=baseline, margin=margin, looks=planned_looks_of(plan))
+    return {**report, "sweeps": sweep_ids, "runs": [row for s in sweeps for row in sweep_table(s)]}
 
 
 def judge_sweeps(

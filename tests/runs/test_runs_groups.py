@@ -140,3 +140,16 @@ def test_training_flops_per_image_come_from_the_recorded_model():
     unknown = {"model_name": "no-such-model", "model_args": {}, "dataset": config["dataset"]}
     assert g.train_flops_per_image(unknown) is None
     assert g.train_flops_per_image({}) is None
+
+
+def test_compare_runs_is_the_whole_table_a_page_leads_with(only_test_runs):
+    _arms(only_test_runs)
+    report = g.compare_runs(runs.list_runs(), baseline="gelu-1")  # a run id names its group
+    assert report["metrics"] == ["best_val_acc", "best_val_loss"]
+    assert [(r["metric"], r["arm"], r["baseline"]) for r in report["verdicts"]] == [
+        ("best_val_acc", "activation=relu", "activation=gelu"),
+        ("best_val_loss", "activation=relu", "activation=gelu"),
+    ]
+    assert report["verdicts"][0]["verdict"] == "worse" and report["method"].startswith("Paired by seed")
+    assert [row["group"] for row in report["groups"]] == ["activation=relu", "activation=gelu"]
+    assert g.compare_runs([])["verdicts"] == []
