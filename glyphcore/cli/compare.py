@@ -110,11 +110,10 @@ def print_verdict_report(report: Mapping[str, Any]) -> None:
 
 def wait_and_report(sweep_id: str) -> None:
     """Wait until every run of the sweep has ended, then print its verdicts, groups and runs."""
-    from glyphcore.runs.sweep import read_sweep
+    from glyphcore.runs.rounds import wait_for_sweep
 
     t0 = time.monotonic()
-    while read_sweep(sweep_id).active:
-        time.sleep(1.0)
+    wait_for_sweep(sweep_id)
     print_sweep(sweep_id)
     print(f"sweep {sweep_id} ended after {time.monotonic() - t0:.1f} s")
 
@@ -126,14 +125,15 @@ def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None
     report = sweep_comparison(sweep_id, baseline, margin)
     print_verdict_report(report)
     print()
-    print("Runs" + (f" (rounds: {', '.join(report['sweeps'])})" if len(report["sweeps"]) > 1 else ""))
+    rounds = f" (rounds: {', '.join(report['sweeps'])})" if len(report["sweeps"]) > 1 else ""
+    print(terminal_text(f"Runs{rounds}"))
     print_table(report["runs"])
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    infos, looks = collect_runs(args.refs)
     from glyphcore.runs.groups import DEFAULT_METRICS, compare_runs
 
+    infos, looks = collect_runs(args.refs)
     metrics = args.metric or DEFAULT_METRICS
     report = compare_runs(infos, baseline=args.baseline, metrics=metrics, margin=args.margin, looks=looks)
     if args.json:
