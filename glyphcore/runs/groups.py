@@ -268,18 +268,26 @@ def comparison_method(arms: int, confidence: float = 0.95, correction: str = "bo
     return "; ".join(parts) + "."
 
 
-def _unpaired_notes(arm: RunGroup, baseline: RunGroup, metric: str, paired: set[int]) -> list[str]:
-    """Why each seed that appears in either group is not a pair: "seed 3 failed in gelu"."""
-    notes = []
+def _unpaired_notes(arm: RunGroup, baseline: RunGroup, metric: str, paired: set[int]) -> dict[int, list[str]]:
+    """Seed -> why it is not a pair, for every seed of either group that is not: "failed in gelu"."""
+    notes: dict[int, list[str]] = {}
     for group, other in ((arm, baseline), (baseline, arm)):
         reasons = {group.seeds.get(i.run_id): why for i, why in group.left_out(metric)}
         counted = set(group.values_by_seed(metric))
         for seed in sorted(s for s in (set(reasons) | set(other.seeds.values())) - paired if s is not None):
             if seed in reasons and seed not in counted:
-                notes.append(f"seed {seed} {reasons[seed]} in {group.label}")
+                notes.setdefault(seed, []).append(f"{reasons[seed]} in {group.label}")
             elif seed not in counted and seed in set(other.values_by_seed(metric)):
-                notes.append(f"seed {seed} has no run in {group.label}")
-    return list(dict.fromkeys(notes))
+                notes.setdefault(seed, []).append(f"has no run in {group.label}")
+    return dict(sorted(notes.items()))
+
+
+def _left_out_text(notes: Mapping[int, list[str]]) -> str:
+    """ "2 pairs left out: seed 3 failed in gelu; seed 4 running in relu, failed in gelu" ("" for none)."""
+    if not notes:
+        return ""
+    parts = "; ".join(f"seed {seed} {', '.join(why)}" for seed, why in notes.items())
+    return f"{len(notes)} pair{'s' if len(notes) != 1 else ''} left out: {parts}"
 
 
 def compare_groups(
@@ -401,7 +409,7 @@ def _compare_row(
         "baseline_mean": None if base_mean is None else base_mean * spec.scale,
         "verdict": v.kind,
         "sentence": v.sentence,
-        "left_out": f"{len(notes)} pair{'s' if len(notes) != 1 else ''} left out: {'; '.join(notes)}" if notes else "",
+        "left_out": _left_out_text(notes),
         "confidence": per,
         "method": method,
     }
