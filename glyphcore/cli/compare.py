@@ -19,9 +19,7 @@ __all__ = [
     "terminal_text",
     "print_table",
     "collect_runs",
-    "verdict_report",
     "print_verdict_report",
-    "sweep_report",
     "print_sweep",
     "wait_and_report",
 ]
@@ -70,7 +68,7 @@ def collect_runs(refs: Iterable[str]) -> tuple[list[Any], int]:
         RunError: a reference that is neither a sweep nor a run.
     """
     from glyphcore import paths, runs
-    from glyphcore.runs.rounds import series_sweeps
+    from glyphcore.runs.rounds import planned_looks_of, series_sweeps
     from glyphcore.runs.sweep import SWEEPS_DIR, read_sweep
 
     infos: dict[str, Any] = {}
@@ -79,7 +77,7 @@ def collect_runs(refs: Iterable[str]) -> tuple[list[Any], int]:
         record = paths.runs_dir() / SWEEPS_DIR / f"{runs.sanitize_name(ref, max_len=200)}.json"
         if record.is_file() and "/" not in ref:
             sweep_ids, plan = series_sweeps(ref)
-            looks = max(looks, _looks(plan))
+            looks = max(looks, planned_looks_of(plan))
             found = [i for s in sweep_ids for i in read_sweep(s).runs]
         else:
             found = [runs.run_info(runs.resolve_run(ref))]
@@ -87,49 +85,21 @@ def collect_runs(refs: Iterable[str]) -> tuple[list[Any], int]:
     return list(infos.values()), looks
 
 
-def _looks(plan: Mapping[str, Any]) -> int:
-    looks = plan.get("looks")
-    return looks if isinstance(looks, int) and not isinstance(looks, bool) and 1 <= looks <= 10_000 else 1
-
-
-def verdict_report(
-    infos: Sequence[Any],
-    baseline: str | None = None,
-    metric: str = "best_val_acc",
-    margin: float | None = None,
-    looks: int = 1,
-) -> dict[str, Any]:
-    """The groups of ``infos`` and every arm against the baseline group (default: the first group).
-
-    Returns:
-        {"metric", "method", "verdicts": compare_groups rows, "groups": RunGroup.row rows}.
-    """
-    from glyphcore.runs.groups import compare_groups, comparison_method, find_group, group_runs
-
-    groups = group_runs(infos)
-    if not groups:
-        return {"metric": metric, "method": "", "verdicts": [], "groups": []}
-    base = find_group(groups, baseline) if baseline else groups[0]
-    arms = [g for g in groups if g is not base]
-    verdicts = compare_groups(base, arms, metric=metric, margin=margin, looks=looks) if arms else []
-    return {
-        "metric": metric,
-        "method": comparison_method(len(arms), looks=looks),
-        "verdicts": verdicts,
-        "groups": [g.row(metric) for g in groups],
-    }
-
-
 def print_verdict_report(report: Mapping[str, Any]) -> None:
-    """The verdict table (one line per arm, then its sentence) and the group table."""
-    if report["verdicts"]:
-        unit = report["verdicts"][0]["unit"]
-        print(f"Verdicts on {report['metric']} (differences arm - baseline{' in ' + unit if unit else ''})")
-        print_table(report["verdicts"], VERDICT_COLUMNS)
-        for row in report["verdicts"]:
+    """Per metric, the verdict table (one line per arm, then its sentence); the caption; the groups."""
+    for metric in report["metrics"]:
+        rows = [r for r in report["verdicts"] if r["metric"] == metric]
+        if not rows:
+            continue
+        unit = rows[0]["unit"]
+        print(f"Verdicts on {terminal_text(metric)} (differences arm - baseline{' in ' + unit if unit else ''})")
+        print_table(rows, VERDICT_COLUMNS)
+        for row in rows:
             print(f"- {terminal_text(row['sentence'])}")
             if row["left_out"]:
                 print(f"  {terminal_text(row['left_out'])}")
+        print()
+    if report["verdicts"]:
         print(report["method"])
         print()
     elif report["groups"]:
@@ -140,45 +110,32 @@ def print_verdict_report(report: Mapping[str, Any]) -> None:
 
 def wait_and_report(sweep_id: str) -> None:
     """Wait until every run of the sweep has ended, then print its verdicts, groups and runs."""
-    from glyphcore.runs.sweep import read_sweep
+    from glyphcore.runs.rounds import wait_for_sweep
 
     t0 = time.monotonic()
-    while read_sweep(sweep_id).active:
-        time.sleep(1.0)
+    wait_for_sweep(sweep_id)
     print_sweep(sweep_id)
     print(f"sweep {sweep_id} ended after {time.monotonic() - t0:.1f} s")
 
 
-def sweep_report(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> dict[str, Any]:
-    """:func:`verdict_report` of a sweep (with every round of an until-decided sweep, judged with
-    its planned looks and, unless given, its baseline and margin) plus its runs table."""
-    from glyphcore.runs.rounds import series_sweeps
-    from glyphcore.runs.sweep import read_sweep, sweep_table
-
-    sweep_ids, plan = series_sweeps(sweep_id)
-    sweeps = [read_sweep(s) for s in sweep_ids]
-    planned_margin = plan.get("margin")
-    if margin is None and isinstance(planned_margin, int | float) and 0 <= planned_margin < 1e6:
-        margin = float(planned_margin)
-    if baseline is None and isinstance(plan.get("baseline"), str):
-        baseline = plan["baseline"]
-    infos = [i for s in sweeps for i in s.runs]
-    report = verdict_report(infos, baseline=baseline, margin=margin, looks=_looks(plan))
-    return {**report, "sweeps": sweep_ids, "runs": [row for s in sweeps for row in sweep_table(s)]}
-
-
 def print_sweep(sweep_id: str, baseline: str | None = None, margin: float | None = None) -> None:
     """The verdict table first (every arm against the baseline group), then the groups, then the runs."""
-    report = sweep_report(sweep_id, baseline, margin)
+    from glyphcore.runs.rounds import sweep_comparison
+
+    report = sweep_comparison(sweep_id, baseline, margin)
     print_verdict_report(report)
     print()
-    print("Runs" + (f" (rounds: {', '.join(report['sweeps'])})" if len(report["sweeps"]) > 1 else ""))
+    rounds = f" (rounds: {', '.join(report['sweeps'])})" if len(report["sweeps"]) > 1 else ""
+    print(terminal_text(f"Runs{rounds}"))
     print_table(report["runs"])
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from glyphcore.runs.groups import DEFAULT_METRICS, compare_runs
+
     infos, looks = collect_runs(args.refs)
-    report = verdict_report(infos, baseline=args.baseline, metric=args.metric, margin=args.margin, looks=looks)
+    metrics = args.metric or DEFAULT_METRICS
+    report = compare_runs(infos, baseline=args.baseline, metrics=metrics, margin=args.margin, looks=looks)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
         return 0
@@ -207,11 +164,17 @@ def add_compare_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("refs", nargs="+", metavar="RUN_OR_SWEEP", help="run ids, run folders or sweep ids")
     p.add_argument("--baseline", help="the baseline group: its label (e.g. activation=relu) or a run id in it")
-    p.add_argument("--metric", default="best_val_acc", help="best_val_acc (default), best_val_loss or any metric")
+    p.add_argument(
+        "--metric",
+        action="append",
+        help="what to judge, repeatable: best_val_acc, best_val_loss (the default: both) or any metric of "
+        "status.json or the last epoch record (e.g. val_acc, wall_seconds)",
+    )
     p.add_argument(
         "--margin",
         type=_margin,
-        help="equivalence margin in the metric's shown unit (default: 0.3 points of accuracy, 0.01 of loss)",
+        help="equivalence margin of the first metric, in its shown unit (default: 0.3 points of accuracy, "
+        "0.01 of loss)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_compare)

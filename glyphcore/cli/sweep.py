@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from glyphcore.cli.compare import print_sweep, sweep_report, terminal_text, wait_and_report
+from glyphcore.cli.compare import print_sweep, terminal_text, wait_and_report
 from glyphcore.cli.train import add_config_flags, given_settings, positive_int
 from glyphcore.errors import ConfigError
 
@@ -98,11 +98,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from glyphcore.runs.rounds import sweep_comparison
     from glyphcore.runs.sweep import read_sweep
 
     if args.json:
         sweep = read_sweep(args.sweep)
-        report = sweep_report(args.sweep, baseline=args.baseline, margin=args.margin)
+        report = sweep_comparison(args.sweep, baseline=args.baseline, margin=args.margin)
         print(
             json.dumps(
                 {"sweep_id": sweep.sweep_id, "grid": sweep.grid, "parallel": sweep.parallel, **report},

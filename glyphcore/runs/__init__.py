@@ -4,13 +4,16 @@
   and written; the list of runs, reconciled with the process table;
 - ``process``: launch a run as a detached process, cancel (or stop, whichever applies), resume, delete;
 - ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
-- ``sweep``: the same settings once per value of a setting, together or queued;
-- ``compare``: table rows, config differences, one-factor ablations, report cards.
-- ``listing``: the rows of the runs lists, a group of seed replicates (``groups``) as one row.
+- ``sweep``: the same settings once per value of a setting (crossed with N seeds), together or queued;
+- ``compare``: table rows, config differences, one-factor ablations, report cards;
+- ``groups``: runs equal but for the seed as one group (mean, sd, n), arms against a baseline paired
+  by seed with a verdict, mean curves with a band, cost points;
+- ``rounds``: until decided, one more seed per round until every comparison has a verdict;
+- ``listing``: the rows of the runs lists, a group of seed replicates as one row.
 
 ``from glyphcore import runs`` gives the store and the process functions (``runs.launch``,
-``runs.list_runs``, ...); ``glyphcore.runs.sweep`` and ``glyphcore.runs.compare`` are imported by
-name. Nothing here imports torch at import time.
+``runs.list_runs``, ...); ``sweep``, ``compare``, ``groups``, ``rounds`` and ``listing`` are imported by name.
+Nothing here imports torch at import time.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ by seed** (seed k has the same data order, augmentation draws and initial weight
 :func:`compare_groups` gives one row per arm against a baseline with the interval and the verdict of
 ``glyphcore.stats`` (Bonferroni-corrected over the arms, and over the planned looks of "until
 decided"). Pure functions over ``RunInfo``, config dicts and metrics events; no torch at import time.
+
+One module (a little over 500 lines) because every part reads the same two definitions, what makes
+runs one group and how a metric is read, checked and shown: the group table, the paired verdicts,
+the mean curves and the cost points must never disagree on them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ __all__ = [
     "group_runs",
     "find_group",
     "compare_groups",
+    "DEFAULT_METRICS",
+    "compare_runs",
     "comparison_method",
     "group_curves",
     "cost_points",
@@ -262,18 +268,26 @@ def comparison_method(arms: int, confidence: float = 0.95, correction: str = "bo
     return "; ".join(parts) + "."
 
 
-def _unpaired_notes(arm: RunGroup, baseline: RunGroup, metric: str, paired: set[int]) -> list[str]:
-    """Why each seed that appears in either group is not a pair: "seed 3 failed in gelu"."""
-    notes = []
+def _unpaired_notes(arm: RunGroup, baseline: RunGroup, metric: str, paired: set[int]) -> dict[int, list[str]]:
+    """Seed -> why it is not a pair, for every seed of either group that is not: "failed in gelu"."""
+    notes: dict[int, list[str]] = {}
     for group, other in ((arm, baseline), (baseline, arm)):
         reasons = {group.seeds.get(i.run_id): why for i, why in group.left_out(metric)}
         counted = set(group.values_by_seed(metric))
         for seed in sorted(s for s in (set(reasons) | set(other.seeds.values())) - paired if s is not None):
             if seed in reasons and seed not in counted:
-                notes.append(f"seed {seed} {reasons[seed]} in {group.label}")
+                notes.setdefault(seed, []).append(f"{reasons[seed]} in {group.label}")
             elif seed not in counted and seed in set(other.values_by_seed(metric)):
-                notes.append(f"seed {seed} has no run in {group.label}")
-    return list(dict.fromkeys(notes))
+                notes.setdefault(seed, []).append(f"has no run in {group.label}")
+    return dict(sorted(notes.items()))
+
+
+def _left_out_text(notes: Mapping[int, list[str]]) -> str:
+    """ "2 pairs left out: seed 3 failed in gelu; seed 4 running in relu, failed in gelu" ("" for none)."""
+    if not notes:
+        return ""
+    parts = "; ".join(f"seed {seed} {', '.join(why)}" for seed, why in notes.items())
+    return f"{len(notes)} pair{'s' if len(notes) != 1 else ''} left out: {parts}"
 
 
 def compare_groups(
@@ -320,6 +334,40 @@ def compare_groups(
     return [_compare_row(arm, baseline, base, spec, margin, confidence, per, method) for arm in arms]
 
 
+DEFAULT_METRICS = ("best_val_acc", "best_val_loss")  # what a comparison judges unless told
+
+
+def compare_runs(
+    infos: Sequence[Any],
+    baseline: str | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    margin: float | None = None,
+    looks: int = 1,
+) -> dict[str, Any]:
+    """The whole comparison of some runs, as the CLI and the pages lead with it: their groups and
+    every arm against the baseline group (its label or a run id; default the first group) on each of
+    ``metrics``; ``margin`` is the first metric's (the others keep their defaults).
+
+    Returns:
+        {"metrics", "method", "verdicts": compare_groups rows of every metric in turn, "groups":
+        RunGroup.row rows on the first metric}.
+    """
+    groups = group_runs(infos)
+    if not groups:
+        return {"metrics": list(metrics), "method": "", "verdicts": [], "groups": []}
+    base = find_group(groups, baseline) if baseline else groups[0]
+    arms = [g for g in groups if g is not base]
+    verdicts = []
+    for i, metric in enumerate(metrics if arms else ()):
+        verdicts += compare_groups(base, arms, metric=metric, margin=margin if i == 0 else None, looks=looks)
+    return {
+        "metrics": list(metrics),
+        "method": comparison_method(len(arms), looks=looks),
+        "verdicts": verdicts,
+        "groups": [g.row(metrics[0]) for g in groups],
+    }
+
+
 def _compare_row(
     arm: RunGroup,
     baseline: RunGroup,
@@ -361,7 +409,7 @@ def _compare_row(
         "baseline_mean": None if base_mean is None else base_mean * spec.scale,
         "verdict": v.kind,
         "sentence": v.sentence,
-        "left_out": f"{len(notes)} pair{'s' if len(notes) != 1 else ''} left out: {'; '.join(notes)}" if notes else "",
+        "left_out": _left_out_text(notes),
         "confidence": per,
         "method": method,
     }

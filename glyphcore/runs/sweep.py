@@ -208,6 +208,7 @@ def launch_sweep(
     sweep_id = _sweep_id(grid)
     run_dirs = _queue_runs(configs, grid, sweep_id, name)
     record = {
+        **(extra or {}),  # first: never in place of the record's own keys
         "sweep_id": sweep_id,
         "grid": grid,
         "runs": [d.name for d in run_dirs],
@@ -216,7 +217,6 @@ def launch_sweep(
         "created": time.time(),
         "runner_pid": None,
         "name": name,
-        **(extra or {}),
     }
     _sweeps_dir().mkdir(parents=True, exist_ok=True)
     path = _sweeps_dir() / f"{sweep_id}.json"

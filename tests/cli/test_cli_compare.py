@@ -53,9 +53,14 @@ def test_compare_prints_verdicts_with_sentences_then_the_groups(arms, capsys):
 def test_compare_json_and_a_wider_margin(arms, capsys):
     assert main(["compare", "relu-1", "relu-2", "gelu-1", "gelu-2", "--json", "--margin", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
-    (row,) = report["verdicts"]
-    assert row["n_pairs"] == 2 and row["mean_diff"] == pytest.approx(0.5) and row["verdict"] == "better"
+    acc, loss = report["verdicts"]  # best valid accuracy and best valid loss, unless told otherwise
+    assert (acc["metric"], loss["metric"]) == ("best_val_acc", "best_val_loss")
+    assert acc["n_pairs"] == 2 and acc["mean_diff"] == pytest.approx(0.5) and acc["verdict"] == "better"
+    assert loss["mean_diff"] == 0.0 and loss["verdict"] == "no difference"  # run_folders: one loss curve
     assert [g["n"] for g in report["groups"]] == [2, 2]
+    assert main(["compare", "relu-1", "relu-2", "gelu-1", "gelu-2", "--json", "--metric", "val_acc"]) == 0
+    (last,) = json.loads(capsys.readouterr().out)["verdicts"]
+    assert last["metric"] == "val_acc" and last["mean_diff"] == pytest.approx(0.5)  # from the last epoch record
 
 
 def test_a_negative_margin_and_an_unknown_baseline_are_explained(arms, capsys):

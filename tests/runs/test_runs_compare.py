@@ -69,3 +69,16 @@ def test_run_row_and_report_card_from_a_run_folder(tmp_path, monkeypatch):
     assert md[0] == "| " + " | ".join(compare.REPORT_CARD_COLUMNS) + " |"
     assert md[2] == "| r1 | seed_cnn | elu | 702,948 | 2/2 | 99.12 | 2 s | cpu | 500 |"
     assert compare.markdown_table([card], header=False) == md[2]
+
+
+def test_where_and_how_a_run_runs_is_never_a_difference():
+    from glyphcore.train.config import RUNTIME_KEYS
+
+    base = _configs()["relu"]
+    elsewhere = {**base, "threads": 2, "amp": "off", "compile": "default", "log_every": 5, "eval_batch_size": 10}
+    elsewhere.update(sweep="s1", sweep_index=3, device="cuda:1")
+    assert set(RUNTIME_KEYS) <= compare.BOOKKEEPING_KEYS
+    assert compare.config_differences({"a": base, "b": elsewhere}) == []
+    assert compare.config_differences({"a": base, "b": {**elsewhere, "seed": 7}}) == [
+        {"setting": "seed", "a": "None", "b": "7"}
+    ]

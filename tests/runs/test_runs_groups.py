@@ -140,3 +140,30 @@ def test_training_flops_per_image_come_from_the_recorded_model():
     unknown = {"model_name": "no-such-model", "model_args": {}, "dataset": config["dataset"]}
     assert g.train_flops_per_image(unknown) is None
     assert g.train_flops_per_image({}) is None
+
+
+def test_compare_runs_is_the_whole_table_a_page_leads_with(only_test_runs):
+    _arms(only_test_runs)
+    report = g.compare_runs(runs.list_runs(), baseline="gelu-1")  # a run id names its group
+    assert report["metrics"] == ["best_val_acc", "best_val_loss"]
+    assert [(r["metric"], r["arm"], r["baseline"]) for r in report["verdicts"]] == [
+        ("best_val_acc", "activation=relu", "activation=gelu"),
+        ("best_val_loss", "activation=relu", "activation=gelu"),
+    ]
+    assert report["verdicts"][0]["verdict"] == "worse" and report["method"].startswith("Paired by seed")
+    assert [row["group"] for row in report["groups"]] == ["activation=relu", "activation=gelu"]
+    assert g.compare_runs([])["verdicts"] == []
+
+
+def test_left_out_pairs_are_counted_once_per_seed_with_every_reason(only_test_runs):
+    for seed in (1, 2, 3, 4):
+        _write(only_test_runs, f"relu-{seed}", 0.90, seed, state="crashed" if seed == 3 else "done", started=seed)
+    for seed in (1, 2, 3):
+        _write(only_test_runs, f"gelu-{seed}", 0.91, seed, "gelu", state="failed" if seed == 3 else "done", started=9)
+    relu, gelu = g.group_runs(runs.list_runs())
+    (row,) = g.compare_groups(relu, [gelu])
+    assert row["n_pairs"] == 2
+    assert row["left_out"] == (
+        "2 pairs left out: seed 3 failed in activation=gelu, crashed in activation=relu; "
+        "seed 4 has no run in activation=gelu"
+    )

@@ -3,9 +3,11 @@ verdicts (like early stopping tested on scripted losses), and two real rounds of
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from glyphcore.errors import ConfigError
+from glyphcore.errors import ConfigError, RunError
 from glyphcore.runs import groups, rounds
 from glyphcore.runs.sweep import read_sweep
 from glyphcore.train.config import make_config
@@ -94,22 +96,62 @@ def test_bad_plans_are_explained():
 
 
 @pytest.mark.slow
-def test_two_real_rounds_pair_by_seed_and_decide_a_no_op_is_no_difference(tiny_glyphs, tmp_path, monkeypatch):
+def test_two_real_rounds_in_a_detached_process_pair_by_seed_and_decide_a_no_op(tiny_glyphs, tmp_path, monkeypatch):
     monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
     # early stopping with more patience than there are epochs never stops anything: a no-op. With
     # one seed the first round cannot decide; the second seed pairs to a difference of exactly 0.
     config = make_config("report", model="tiny_conv", epochs=1, batch_size=64, lr=3e-3, threads=1, augment="light")
-    result = rounds.decide_in_rounds(config, {"patience": [None, 50]}, seeds=1, max_seeds=3)
+    series = rounds.start_until_decided(config, {"patience": [None, 50]}, seeds=1, max_seeds=3)
+    deadline = time.monotonic() + 400
+    while (progress := rounds.read_until_decided(series))["state"] == "running":
+        assert time.monotonic() < deadline, "the rounds did not finish"
+        time.sleep(0.5)
 
-    assert [r.seeds for r in result] == [[42], [43]]
-    assert [row["verdict"] for row in result[0].verdicts] == ["one seed"]
-    (row,) = result[-1].verdicts
-    assert (row["arm"], row["baseline"]) == ("patience=50", "patience=None")
+    assert progress["state"] == "done", progress.get("message")
+    assert [(r["round"], r["seeds"], r["verdicts"]) for r in progress["rounds"]] == [
+        (1, [42], {"patience=50": "one seed"}),
+        (2, [43], {"patience=50": "no difference"}),
+    ]
+    report = rounds.sweep_comparison(progress["rounds"][0]["sweep_id"])  # any round reads the whole series
+    assert report["sweeps"] == [r["sweep_id"] for r in progress["rounds"]]
+    row = report["verdicts"][0]
+    assert (row["arm"], row["baseline"], row["metric"]) == ("patience=50", "patience=None", "best_val_acc")
     assert (row["n_pairs"], row["mean_diff"], row["low"], row["high"]) == (2, 0.0, 0.0, 0.0)
     assert row["verdict"] == "no difference" and "2 seeds" in row["sentence"]
     assert row["confidence"] == pytest.approx(1 - 0.05 / 3)  # spent over the 3 planned looks
-    base, arm = groups.group_runs(i for r in result for i in read_sweep(r.sweep_id).runs)
+    infos = [i for s in report["sweeps"] for i in read_sweep(s).runs]
+    base, arm = groups.group_runs(infos)
     assert base.values_by_seed() == arm.values_by_seed()  # seed k: the same data order, draws and weights
     assert len(set(base.values_by_seed().values())) == 2  # while the two seeds differ from each other
-    sweep_ids, plan = rounds.series_sweeps(result[0].sweep_id)
-    assert sweep_ids == [r.sweep_id for r in result] and plan["looks"] == 3
+
+
+def test_a_detached_plan_is_checked_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="unknown until-decided option"):
+        rounds.start_until_decided(make_config("quick"), ["relu", "gelu"], max_seed=4)
+    with pytest.raises(ConfigError, match="unknown activation"):
+        rounds.start_until_decided(make_config("quick"), ["relu", "swish"], seeds=2, max_seeds=4)
+    assert not (tmp_path / "sweeps").exists()
+    with pytest.raises(RunError, match="no until-decided comparison"):
+        rounds.read_until_decided("nothing")
+
+
+@pytest.mark.slow
+def test_cancelling_a_detached_until_decided_stops_its_process_and_its_round(tiny_glyphs, tmp_path, monkeypatch):
+    from glyphcore import runs
+
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    config = make_config("report", model="tiny_conv", epochs=200, batch_size=16, threads=1)
+    series = rounds.start_until_decided(config, ["relu", "tanh"], seeds=1, max_seeds=2)
+    deadline = time.monotonic() + 120
+    while not (sweeps := rounds._rounds_of(series)) or read_sweep(sweeps[0]).runs[0].state != "running":
+        assert time.monotonic() < deadline, "the first round did not start"
+        time.sleep(0.2)
+
+    progress = rounds.cancel_until_decided(series, wait=60)
+
+    assert progress["state"] == "cancelled"
+    assert not runs.pid_alive(progress["pid"], progress.get("pid_start"))
+    assert [r.state for r in read_sweep(sweeps[0]).runs] == ["cancelled", "cancelled"]
+    with pytest.raises(RunError, match="not running; nothing to cancel"):
+        rounds.cancel_until_decided(series)
