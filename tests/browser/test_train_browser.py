@@ -89,3 +89,19 @@ def test_launch_watch_reload_and_find_the_run(page, streamlit_server, open_page,
     expect(table.locator("[role=gridcell]").filter(has_text=re.compile(f"^{re.escape(run_id)}$"))).to_be_attached()
     assert page.get_by_test_id("stException").count() == 0
     save_screenshot(page, "runs-after-train")
+
+
+def test_a_double_click_on_launch_starts_one_run(page, streamlit_server, app_env, open_page, wait_for_app):
+    before = {d.name for d in app_env.runs_dir.iterdir()}
+    open_page(page, streamlit_server, "train?preset=quick&model=tiny_conv&epochs=1")
+    launch = page.get_by_role("button", name="Launch", exact=True)
+    expect(launch).to_be_enabled()
+    launch.dblclick()  # two clicks 0.1 s apart, as a hurried user does
+    wait_for_app(page)
+    expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Launched")).to_have_count(1)
+    expect(launch).to_be_disabled()  # with these settings: change one to launch another
+    page.wait_for_timeout(2000)  # a second launch would have written its folder by now
+    wait_for_app(page)
+    new = sorted({d.name for d in app_env.runs_dir.iterdir()} - before - {"sweeps"})
+    assert len(new) == 1, new
+    assert page.get_by_test_id("stException").count() == 0
