@@ -392,6 +392,8 @@ def test_groups_are_one_row_each_with_their_members_a_click_away(seed_groups, ma
 def test_clone_opens_the_train_form_with_the_groups_settings_and_seed_count(seed_groups, app_page):
     from urllib.parse import parse_qs
 
+    from glyphcore.train.query import query_to_form
+
     at = pick_all(app_page(PAGE).run(), seed_groups)
     link = keyed(at, "rc_clone_1").get("page_link")[0].proto
     assert link.label == "Clone and change" and link.page.endswith("train")
@@ -399,6 +401,8 @@ def test_clone_opens_the_train_form_with_the_groups_settings_and_seed_count(seed
     assert query["activation"] == "gelu" and query["seeds"] == "3" and query["seed"] == "1"
     assert query["preset"] == "report" and query["epochs"] == "3"  # what differs from the preset ...
     assert "lr" not in query and "batch_size" not in query  # ... and nothing else
+    form = query_to_form(query)  # what the Train form reads from the link
+    assert form.bad == [] and form.seeds == 3 and form.config.activation == "gelu" and form.config.seed == 1
 
 
 def test_group_curves_are_a_mean_line_over_a_band(seed_groups, app_page, errors_of):
@@ -430,3 +434,28 @@ def test_single_runs_say_one_seed_cannot_tell_noise_from_effect(three_runs, app_
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
     assert table(at, "rc_verdicts")["verdict"].iloc[0] == "one seed"
     assert "1 seed: cannot tell noise from effect" in keyed(at, "rc_verdicts").markdown[0].value
+
+
+@pytest.mark.slow
+def test_real_seeds_of_two_settings_give_a_paired_verdict_and_a_flops_axis(tiny_glyphs, runs_dir, no_starter, app_page):
+    """Two seeds each of relu and gelu, really trained (1 epoch on the tiny set, 1 CPU thread)."""
+    import torch
+
+    from glyphcore.train import fit, make_config
+
+    threads = torch.get_num_threads()
+    try:
+        for act in ("relu", "gelu"):
+            for seed in (1, 2):
+                config = make_config("report", activation=act, epochs=1, lr=2e-3, threads=1, device="cpu", seed=seed)
+                fit(config, runs_dir / f"{act}-s{seed}")
+    finally:
+        torch.set_num_threads(threads)
+    at = pick_all(app_page(PAGE).run(), ["relu-s1", "relu-s2", "gelu-s1", "gelu-s2"])
+    groups = table(at, "rc_groups").set_index("group")
+    assert list(groups["n"]) == [2, 2]
+    verdict = table(at, "rc_verdicts").iloc[0]
+    assert verdict["pairs"] == 2 and verdict["verdict"] in ("better", "worse", "no difference", "undecided")
+    spec, data = chart(at, "rc_cost")  # the configs name the data set's shape: training FLOPs are known
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "train_flops"
+    assert len(data) == 2 and (data["train_flops"] > 0).all()
