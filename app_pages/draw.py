@@ -23,10 +23,11 @@ from streamlit_drawable_canvas import st_canvas  # only here: it needs a running
 from app_pages import shared, trust
 from app_pages.canvas_keys import undo_controls
 from glyphcore import runs, viz
-from glyphcore.data.drawings import delete_drawing, drawings_stamp, keep_drawing, list_drawings
+from glyphcore.data.drawings import delete_drawing, drawings_stamp, list_drawings
 from glyphcore.errors import GlyphError
 from glyphcore.frame import CANVAS_SIZE, CLASSES, STROKE_WIDTH, guide_rows
 from glyphcore.infer import Prepared, feature_maps, preprocess, saliency
+from glyphcore.infer.drawings import keep_drawing
 from glyphcore.infer.neighbours import SPACES, nearest_glyphs
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]

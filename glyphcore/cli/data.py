@@ -48,9 +48,9 @@ def sample_grid(images, labels, classes, *, cols: int = 16, scale: float = 1.0, 
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from glyphcore.data import glyphs52_dir, glyphs52_ready, read_manifest
     from glyphcore.data.build import DEFAULT_PER_CLASS, EM_SHARE, build_glyphs52
     from glyphcore.data.fonts import DEFAULT_FONT_SOURCES
-    from glyphcore.data.formats import glyphs52_dir, glyphs52_ready, read_manifest
     from glyphcore.errors import DataError
 
     out = Path(args.out) if args.out else glyphs52_dir()
@@ -109,7 +109,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from glyphcore.data.formats import dataset_info
+    from glyphcore.data import dataset_info
 
     info = dataset_info(args.source)
     if args.json:
@@ -157,7 +157,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from glyphcore.data.formats import export_course_layout
+    from glyphcore.data import export_course_layout
 
     t0 = time.perf_counter()
     out = export_course_layout(args.out, args.source, args.splits, progress=ProgressBar())
@@ -170,7 +170,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from glyphcore.data.formats import load_dataset
+    from glyphcore.data import load_dataset
     from glyphcore.errors import DataError, os_reason
 
     if args.n < 1 or args.cols < 1:
@@ -209,7 +209,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from glyphcore.data.formats import load_dataset, torchvision_dir
+    from glyphcore.data import load_dataset, torchvision_dir
 
     for split in ("train", "test"):
         s = load_dataset(f"torchvision:{args.name}", split, download=True)
@@ -220,7 +220,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``data build|info|export|show|fetch`` to the top-level sub-parsers."""
-    from glyphcore.data.formats import TORCHVISION_SETS  # numpy only: cheap
+    from glyphcore.data import TORCHVISION_SETS  # numpy only: cheap
 
     data = sub.add_parser(
         "data",

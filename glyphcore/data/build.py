@@ -36,7 +36,7 @@ import numpy as np
 from glyphcore.data.fonts import (
     DEFAULT_FONT_SOURCES, STYLES, FontInstance, SkippedFont, discover_fonts, font_packages,
 )
-from glyphcore.data.formats import (
+from glyphcore.data.sources.glyphs52 import (
     GLYPHS52, GLYPHS52_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, SPLITS, glyphs52_dir, split_files,
 )
 from glyphcore.data.render import INK, SIZE_MODES, ink_rows, render_font_set

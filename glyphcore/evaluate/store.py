@@ -288,7 +288,7 @@ def evaluate_run(
         except (OSError, ValueError):
             stored = {}
     from glyphcore.checkpoint import load_checkpoint
-    from glyphcore.infer.calibration import temperature_of
+    from glyphcore.infer.letters import temperature_of
 
     # the temperature keys the cache too: probabilities shown are softmax(logits / T)
     key = {
