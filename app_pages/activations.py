@@ -2,7 +2,7 @@
 
 The curves come from ``glyphcore.models.activation_stats.activation_curves`` (autograd through the very
 modules the models use); the measurements from forward hooks over a batch of validation glyphs
-(``measure_run_activations``), cached per run and checkpoint.
+(``glyphcore.infer.activation_stats.measure_run_activations``), cached per run and checkpoint.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import streamlit as st
 
 from glyphcore import runs, viz
 from glyphcore.errors import GlyphError
-from glyphcore.models.activation_stats import activation_curves, measure_run_activations
+from glyphcore.infer.activation_stats import measure_run_activations
+from glyphcore.models.activation_stats import activation_curves
 
 FACET_COLUMNS = 3  # cells per row of the per-activation chart (3 x 135 px fit a 900 px window, sidebar open)
 FACET_WIDTH = 135  # px per cell of it
