@@ -1,7 +1,7 @@
 """Draw: draw a letter (or upload an image) and see what every model thinks, and why.
 
 The canvas is the glyph frame scaled to 280 px: its guide lines (cap line, x-height, baseline) come
-from ``glyphcore.testing.guide_rows`` and ``glyphcore.infer.preprocess`` maps them back onto the frame,
+from ``glyphcore.frame.guide_rows`` and ``glyphcore.infer.preprocess`` maps them back onto the frame,
 so a letter drawn on the lines lands where the training glyphs sit.
 
 ``/Draw?run=<run id>`` (repeatable) asks those runs; by default the starter model is asked.
