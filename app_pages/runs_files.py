@@ -14,7 +14,6 @@ from glyphcore.errors import GlyphError
 from glyphcore.runs.store import log_tail
 
 LOG_LINES = 200  # lines of a run's train.log shown
-FORMAT_LABELS = {"onnx": "ONNX", "pt2": "torch.export (.pt2)", "safetensors": "safetensors"}
 TRAIN_PAGE = "app_pages/train.py"
 
 
@@ -79,7 +78,7 @@ def delete_flow(infos: list[runs.RunInfo]) -> None:
 def export_bytes(run_dir: str, fmt: str) -> bytes:
     """The run's best.pt in format ``fmt``, built into its export/ folder on the first click and
     again only after the checkpoint changed (``fresh_export`` compares modification times)."""
-    from glyphcore.models.export import fresh_export
+    from glyphcore.infer.run_export import fresh_export
 
     return fresh_export(run_dir, fmt).read_bytes()
 
@@ -101,7 +100,7 @@ def _download_buttons(info: runs.RunInfo) -> None:
         missing = export.missing_packages(fmt)
         target = export.default_export_path(ckpt, fmt)
         col.download_button(
-            FORMAT_LABELS[fmt],
+            export.FORMATS[fmt].label,
             data=functools.partial(export_bytes, str(info.path), fmt),
             file_name=target.name,
             key=f"rc_dl_{fmt}",
