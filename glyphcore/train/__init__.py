@@ -55,10 +55,10 @@ _LAZY = {
     "TrainState": "state",
     "FitResult": "state",
     "CheckpointSaver": "state",
-    "train_one_epoch": "loop",
-    "evaluate": "loop",
+    "train_one_epoch": "epoch",
+    "evaluate": "epoch",
     "fit": "loop",
-    "FLUSH_INTERVAL_S": "loop",
+    "FLUSH_INTERVAL_S": "epoch",
 }
 
 __all__ = [

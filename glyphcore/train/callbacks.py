@@ -30,6 +30,9 @@ __all__ = [
     "Calibrate",
     "default_callbacks",
     "best_log_line",
+    "chance_note",
+    "CHANCE_FACTOR",
+    "CHANCE_NOTE_PREFIX",
     "DIVERGED_CHANCE_FACTOR",
     "loss_diverged",
 ]
@@ -51,6 +54,28 @@ def loss_diverged(val_loss: float, epoch: int, num_classes: int) -> bool:
     if num_classes < 2 or epoch < DIVERGED_AFTER_EPOCH:
         return False
     return val_loss > DIVERGED_CHANCE_FACTOR * math.log(num_classes)
+
+
+# A run whose validation accuracy is at most this many times that of guessing (1/classes) has
+# learned nothing yet: after an epoch, its "best" weights are no good news (e.g. lr 10: 1.92% = 1/52).
+CHANCE_FACTOR = 1.5
+CHANCE_NOTE_PREFIX = "no better than chance"
+
+
+def chance_note(val_acc: float, num_classes: int, lr: float) -> str | None:
+    """The warning for a validation accuracy (fraction) no better than guessing, else None.
+
+    >>> chance_note(0.0192, 52, 10.0)
+    'no better than chance: validation accuracy 1.92%, guessing gets 1/52 = 1.92%; try a lower learning rate (--lr 1)'
+    >>> chance_note(0.5, 52, 10.0) is None
+    True
+    """
+    if num_classes < 2 or not math.isfinite(val_acc) or val_acc > CHANCE_FACTOR / num_classes:
+        return None
+    return (
+        f"{CHANCE_NOTE_PREFIX}: validation accuracy {100 * val_acc:.2f}%, guessing gets 1/{num_classes} = "
+        f"{100 / num_classes:.2f}%; try a lower learning rate (--lr {lr / 10:g})"
+    )
 
 
 def best_log_line(old: float, new: float) -> str:
@@ -89,7 +114,11 @@ class SaveBest(Callback):
     def on_epoch_end(self, state: Any, record: dict[str, Any]) -> None:
         val = record["val_loss"]
         if val < state.best_val_loss:
-            state.log(best_log_line(state.best_val_loss, val))
+            note = getattr(state, "chance", None)  # this epoch no better than guessing (the fit's check)
+            if note is None:
+                state.log(best_log_line(state.best_val_loss, val))
+            else:  # the lowest loss so far, but nothing learned: not news to celebrate
+                state.log(f"Validation loss {val:.6f}, {note}; keeping these weights only as the least bad so far")
             state.save_best(record)
 
     def on_fit_end(self, state: Any, result: Any) -> None:
