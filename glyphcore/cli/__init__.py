@@ -1,8 +1,9 @@
-"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, models, evaluate,
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, compare, models, evaluate,
 predict, export.
 
-One module per command (``data``, ``train``, ``runs``, ``sweep``, ``models``, ``evaluate``, ``export``), each with an
-``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds the one progress bar.
+One module per command (``data``, ``train``, ``runs``, ``sweep``, ``compare``, ``models``, ``evaluate``,
+``export``), each with an ``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds
+the one progress bar.
 Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
 becomes ``error: <message>`` on stderr and exit code 2, never a traceback.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from glyphcore.cli.compare import add_compare_commands
 from glyphcore.cli.data import add_data_commands
 from glyphcore.cli.evaluate import add_eval_commands
 from glyphcore.cli.export import add_export_commands
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_runs_commands(sub)
     add_sweep_commands(sub)
+    add_compare_commands(sub)
     add_models_commands(sub)
     add_eval_commands(sub)
     add_export_commands(sub)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from typing import Any
 
-from glyphcore.cli.train import add_config_flags, given_settings
+from glyphcore.cli.compare import print_sweep, sweep_report, terminal_text, wait_and_report
+from glyphcore.cli.train import add_config_flags, given_settings, positive_int
 from glyphcore.errors import ConfigError
 
 __all__ = ["add_sweep_commands"]
+
+DEFAULT_FIRST_SEEDS = 3  # seeds of the first round of --until-decided
+DEFAULT_MAX_SEEDS = 10  # the most seeds --until-decided adds up to
 
 
 def _parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -25,39 +29,59 @@ def _parse_vary(items: list[str]) -> dict[str, list[str]]:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
-    from glyphcore.runs.sweep import launch_sweep, read_sweep, sweep_configs
+    from glyphcore.runs.sweep import launch_sweep, sweep_configs
     from glyphcore.train.config import coerce_value, field_specs, make_config
 
     given = given_settings(args)
     config = make_config(given.pop("preset", "report"), **given)
     specs = {s["name"]: s for s in field_specs()}
-    grid = _parse_vary(args.vary)
+    grid = _parse_vary(args.vary or [])
+    if not grid and not args.seeds:
+        raise ConfigError("a sweep needs --vary SETTING=V1,V2 or --seeds N (or both)")
     typed = {k: [coerce_value(specs[k], v) for v in vals] if k in specs else vals for k, vals in grid.items()}
-    sweep_configs(config, typed)  # every point is checked before anything starts
-    sweep_id = launch_sweep(config, typed, parallel=args.parallel, name=args.name)
+    if args.until_decided:
+        return _until_decided(args, config, typed)
+    if args.max_seeds is not None or args.baseline is not None or args.margin is not None:
+        raise ConfigError("--max-seeds, --baseline and --margin go with --until-decided")
+    sweep_configs(config, typed, args.seeds)  # every point is checked before anything starts
+    sweep_id = launch_sweep(config, typed, parallel=args.parallel, name=args.name, seeds=args.seeds)
     print(sweep_id)
-    if not args.wait:
-        return 0
-    t0 = time.monotonic()
-    while read_sweep(sweep_id).active:
-        time.sleep(1.0)
-    _print_table(sweep_id)
-    print(f"sweep {sweep_id} ended after {time.monotonic() - t0:.1f} s")
+    if args.wait:
+        wait_and_report(sweep_id)
     return 0
 
 
-def _print_table(sweep_id: str) -> None:
-    from glyphcore.runs.sweep import sweep_table
+def _until_decided(args: argparse.Namespace, config: Any, grid: dict[str, list[Any]]) -> int:
+    """``sweep start --until-decided``: rounds of seeds in the foreground, one line per round, then
+    the verdicts over every round."""
+    from glyphcore.runs.rounds import RoundResult, decide_in_rounds
+    from glyphcore.runs.sweep import sweep_configs
 
-    rows = sweep_table(sweep_id)
-    if not rows:
-        print("(no runs)")
-        return
-    cols = list(rows[0])
-    table = [cols] + [["-" if r[c] is None else str(r[c]) for c in cols] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    seeds = args.seeds or DEFAULT_FIRST_SEEDS
+    max_seeds = args.max_seeds or max(seeds, DEFAULT_MAX_SEEDS)
+    sweep_configs(config, grid, seeds)  # every point is checked before anything starts
+
+    def report(result: RoundResult) -> None:
+        kinds = ", ".join(f"{r['arm']}: {r['verdict']}" for r in result.verdicts)
+        print(terminal_text(f"round {result.round} ({result.sweep_id}, seeds {result.seeds}): {kinds}"), flush=True)
+
+    rounds = decide_in_rounds(
+        config,
+        grid,
+        seeds=seeds,
+        max_seeds=max_seeds,
+        baseline=args.baseline,
+        margin=args.margin,
+        parallel=args.parallel,
+        name=args.name,
+        on_round=report,
+    )
+    print()
+    print_sweep(rounds[-1].sweep_id)
+    left = len(rounds[-1].undecided)
+    if left:
+        print(f"{left} comparison(s) still undecided after {max_seeds} seeds: raise --max-seeds or the --margin")
+    return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -69,29 +93,25 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for s in sweeps:
         done = sum(r.state not in ("queued", "running") for r in s.runs)
         grid = "; ".join(f"{k}={','.join(map(str, v))}" for k, v in s.grid.items())
-        print(f"{s.sweep_id}  {done}/{len(s.runs)} finished  {grid}")
+        print(terminal_text(f"{s.sweep_id}  {done}/{len(s.runs)} finished  {grid}"))
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from glyphcore.runs.sweep import read_sweep, sweep_table
+    from glyphcore.runs.sweep import read_sweep
 
     if args.json:
         sweep = read_sweep(args.sweep)
+        report = sweep_report(args.sweep, baseline=args.baseline, margin=args.margin)
         print(
             json.dumps(
-                {
-                    "sweep_id": sweep.sweep_id,
-                    "grid": sweep.grid,
-                    "parallel": sweep.parallel,
-                    "runs": sweep_table(sweep),
-                },
+                {"sweep_id": sweep.sweep_id, "grid": sweep.grid, "parallel": sweep.parallel, **report},
                 indent=1,
                 default=str,
             )
         )
         return 0
-    _print_table(args.sweep)
+    print_sweep(args.sweep, baseline=args.baseline, margin=args.margin)
     return 0
 
 
@@ -100,7 +120,7 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
 
     sweep = cancel_sweep(args.sweep, wait=args.wait)
     states = ", ".join(f"{r.run_id}: {r.state}" for r in sweep.runs)
-    print(f"{sweep.sweep_id}: {states}")
+    print(terminal_text(f"{sweep.sweep_id}: {states}"))
     return 0
 
 
@@ -117,19 +137,41 @@ def add_sweep_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument(
         "--vary",
         action="append",
-        required=True,
         metavar="SETTING=V1,V2",
         help="a setting and its values, e.g. activation=relu,silu,gelu (repeat for a grid)",
     )
+    q.add_argument(
+        "--seeds",
+        type=positive_int,
+        metavar="N",
+        help="cross the grid with N seeds (--seed, --seed + 1, ...): each point becomes a group of replicates",
+    )
+    q.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="add one seed per round to the baseline and every undecided arm until each comparison is decided "
+        f"(waits in the foreground; first round --seeds, default {DEFAULT_FIRST_SEEDS})",
+    )
+    q.add_argument(
+        "--max-seeds",
+        type=positive_int,
+        metavar="N",
+        help=f"with --until-decided: stop at N seeds (default {DEFAULT_MAX_SEEDS}); the intervals spend their "
+        "error rate over the planned rounds (Bonferroni)",
+    )
+    q.add_argument("--baseline", help="with --until-decided: the baseline group, e.g. activation=relu (default: first)")
+    q.add_argument("--margin", type=float, help="with --until-decided: equivalence margin (default 0.3 points)")
     q.add_argument("--parallel", type=int, help="runs at once (default: one per GPU, else 1)")
     q.add_argument("--name", help="a name for the sweep's runs")
-    q.add_argument("--wait", action="store_true", help="wait until every run has ended and print the table")
+    q.add_argument("--wait", action="store_true", help="wait until every run has ended and print the verdicts")
     add_config_flags(q)
     q.set_defaults(func=_cmd_start)
     q = ss.add_parser("list", help="every sweep, newest first")
     q.set_defaults(func=_cmd_list)
-    q = ss.add_parser("show", help="a sweep's results table")
+    q = ss.add_parser("show", help="a sweep's verdicts (every arm against a baseline), groups and runs")
     q.add_argument("sweep", help="sweep id")
+    q.add_argument("--baseline", help="the baseline group: its label (e.g. activation=relu) or a run id in it")
+    q.add_argument("--margin", type=float, help="equivalence margin (default: 0.3 points of accuracy)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_cmd_show)
     q = ss.add_parser("cancel", help="stop a sweep: its waiting runs never start, its running ones save last.pt")

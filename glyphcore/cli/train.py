@@ -18,7 +18,7 @@ from glyphcore.cli.progress import console_progress
 from glyphcore.errors import ConfigError
 from glyphcore.train.config import RUNTIME_FIELDS, coerce_value, field_specs
 
-__all__ = ["add_train_commands", "add_config_flags", "given_settings"]
+__all__ = ["add_train_commands", "add_config_flags", "given_settings", "positive_int"]
 
 
 def _converter(spec: dict[str, Any]):
@@ -64,6 +64,17 @@ def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | No
         )
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--seeds 3``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     names = [s["name"] for s in field_specs()]
     return {k: getattr(args, k) for k in names if hasattr(args, k)}
@@ -74,6 +85,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     of the fit (``glyphcore.train.rundir``): nothing of it is read or changed before that."""
     from glyphcore.train.rundir import claimed_run_dir
 
+    if args.seeds is not None and args.seeds > 1:
+        return _train_seeds(args)
     own = bool(args.run_dir) and not args.detach and int(os.environ.get("RANK", "0")) == 0
     with claimed_run_dir(Path(args.run_dir) if own else None, create=False) as held:
         if held:
@@ -144,6 +157,26 @@ def _train(args: argparse.Namespace) -> int:
     return 1 if result.state == "diverged" else 0
 
 
+def _train_seeds(args: argparse.Namespace) -> int:
+    """``train --seeds N``: the N replicates as one sweep over the seed (seed, seed + 1, ...), in
+    the background; without --detach, wait for them and print the group table."""
+    from glyphcore.cli.compare import wait_and_report
+    from glyphcore.runs.sweep import launch_sweep
+    from glyphcore.train.config import make_config
+
+    if args.run_dir or args.resume:
+        raise ConfigError("--seeds starts one run folder per seed itself; leave out --run-dir and --resume")
+    given = given_settings(args)
+    config = make_config(given.pop("preset", "report"), **given)
+    sweep_id = launch_sweep(config, {}, name=args.name, seeds=args.seeds)
+    print(sweep_id)
+    if args.detach:
+        print(f"started in the background; follow it with `python -m glyphcore sweep show {sweep_id}`", file=sys.stderr)
+        return 0
+    wait_and_report(sweep_id)
+    return 0
+
+
 def _refuse_over_results(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to train anew over a run's results unless ``--overwrite`` (which removes them first).
 
@@ -196,6 +229,12 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         "since its resume point",
     )
     p.add_argument("--detach", action="store_true", help="start the run in the background and print its id")
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        metavar="N",
+        help="train N replicates (seeds --seed, --seed + 1, ...) as one sweep; they compare as one group",
+    )
     p.add_argument(
         "--progress",
         choices=("auto", "on", "off"),

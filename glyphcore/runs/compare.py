@@ -12,11 +12,13 @@ from typing import Any
 
 from glyphcore.runs import RunInfo
 from glyphcore.timefmt import date_text, duration_text
+from glyphcore.train.config import RUNTIME_KEYS
 
 __all__ = [
     "ABLATION_KEYS",
     "BOOKKEEPING_KEYS",
     "DERIVED_KEYS",
+    "comparable_settings",
     "run_row",
     "value_text",
     "config_differences",
@@ -26,22 +28,10 @@ __all__ = [
     "markdown_table",
 ]
 
-# Keys of config.json that say where/when/how-logged a run ran, not what it trains: they never
-# count as a difference between two runs.
+# Keys of config.json that name a run or say where/how it ran (RUNTIME_KEYS), not what it trains:
+# they never count as a difference between two runs.
 BOOKKEEPING_KEYS = frozenset(
-    {
-        "run_id",
-        "name",
-        "created",
-        "dataset",
-        "versions",
-        "device",
-        "amp",
-        "threads",
-        "compile",
-        "log_every",
-        "eval_batch_size",
-    }
+    {"run_id", "name", "created", "dataset", "versions", "sweep", "sweep_index", *RUNTIME_KEYS}
 )
 # Keys the training process derives from the settings (the model it built, its parameter count,
 # how many processes ran it) or that only name where the settings started (the preset): two runs
@@ -75,7 +65,8 @@ def run_row(info: RunInfo) -> dict[str, Any]:
     }
 
 
-def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
+def comparable_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a config.json that say what a run trains (no bookkeeping, runtime or derived key)."""
     return {k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS and k not in DERIVED_KEYS}
 
 
@@ -96,7 +87,7 @@ def config_differences(configs: Mapping[str, Mapping[str, Any]]) -> list[dict[st
         (bookkeeping keys such as run_id, device and versions are left out); [] when all agree.
     """
     run_ids = list(configs)
-    keys = sorted({k for c in configs.values() for k in _comparable(c)})
+    keys = sorted({k for c in configs.values() for k in comparable_settings(c)})
     rows = []
     for key in keys:
         values = [configs[r].get(key) for r in run_ids]
@@ -133,7 +124,7 @@ def one_factor_ablations(
         grouped by factor then value; only groups with at least two distinct values of the factor.
     """
     rows: list[dict[str, Any]] = []
-    comparable = {r: _comparable(c) for r, c in configs.items()}
+    comparable = {r: comparable_settings(c) for r, c in configs.items()}
     all_keys = sorted({k for c in comparable.values() for k in c})
     for factor in keys:
         groups: dict[str, list[str]] = {}

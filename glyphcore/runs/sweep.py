@@ -36,6 +36,7 @@ from glyphcore.runs.process import spawn_detached
 __all__ = [
     "SWEEPS_DIR",
     "SweepInfo",
+    "sweep_grid",
     "sweep_configs",
     "placed_configs",
     "launch_sweep",
@@ -89,9 +90,29 @@ def _sweeps_dir() -> Path:
     return paths.runs_dir() / SWEEPS_DIR
 
 
-def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[Any]:
+def sweep_grid(config: Any, grid: dict[str, list[Any]] | list[str], seeds: int | None = None) -> dict[str, list[Any]]:
+    """The grid a sweep runs: a list is a grid over ``activation``; repeated values are dropped;
+    ``seeds`` N crosses the grid with the seeds ``config.seed, config.seed + 1, ..., + N - 1`` (as
+    its last, fastest-varying setting, so the replicates of a point are neighbours).
+
+    Raises:
+        ConfigError: seeds below 1, or seeds together with a grid that varies the seed itself.
+    """
+    out = {"activation": list(grid)} if isinstance(grid, list) else {k: list(v) for k, v in grid.items()}
+    out = {k: list(dict.fromkeys(v)) for k, v in out.items()}
+    if seeds is None:
+        return out
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds must be a whole number of at least 1, got {seeds!r}")
+    if "seed" in out:
+        raise ConfigError("give either a number of seeds or seed values to vary, not both")
+    return {**out, "seed": [config.seed + i for i in range(seeds)]}
+
+
+def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str], seeds: int | None = None) -> list[Any]:
     """One validated copy of ``config`` per point of ``grid`` (the last setting varies fastest;
-    repeated values are dropped). A list is a grid over ``activation``.
+    repeated values are dropped). A list is a grid over ``activation``; ``seeds`` crosses the grid
+    with that many seeds (:func:`sweep_grid`).
 
     Raises:
         ConfigError: an empty grid or value list, a setting that is not a TrainConfig field (or the
@@ -100,17 +121,15 @@ def sweep_configs(config: Any, grid: dict[str, list[Any]] | list[str]) -> list[A
     from glyphcore.models import ACTIVATION_NAMES
     from glyphcore.train.config import field_specs, options_follow_model, validate_config
 
-    if isinstance(grid, list):
-        grid = {"activation": grid}
+    values = sweep_grid(config, grid, seeds)
     fields = {s["name"] for s in field_specs()} - {"preset"}
-    if not grid:
+    if not values:
         raise ConfigError("a sweep needs at least one setting to vary, e.g. activation")
-    unknown = sorted(set(grid) - fields)
+    unknown = sorted(set(values) - fields)
     if unknown:
         raise ConfigError(
             f"cannot sweep {', '.join(unknown)}: not a training setting; choose from {', '.join(sorted(fields))}"
         )
-    values = {k: list(dict.fromkeys(v)) for k, v in grid.items()}
     for key, vals in values.items():
         if not vals:
             raise ConfigError(f"the sweep over {key} has no values; pick at least one")
@@ -157,7 +176,13 @@ def placed_configs(configs: list[Any], gpus: int, n_at_once: int) -> list[Any]:
 
 
 def launch_sweep(
-    config: Any, grid: dict[str, list[Any]] | list[str], *, parallel: int | None = None, name: str | None = None
+    config: Any,
+    grid: dict[str, list[Any]] | list[str],
+    *,
+    parallel: int | None = None,
+    name: str | None = None,
+    seeds: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """Create the sweep's run folders (queued) and start its runner; return the sweep id at once.
 
@@ -166,18 +191,42 @@ def launch_sweep(
         grid: setting -> values (a list: activations).
         parallel: runs at once; default one per GPU on a machine with several GPUs, else 1.
         name: optional run name shared by the sweep's runs (their ids also name the swept values).
+        seeds: cross the grid with this many seeds (``config.seed`` onwards), so each point is a
+            group of replicates.
+        extra: more keys for the sweep's record (e.g. the rounds of "until decided").
 
     Raises:
         ConfigError: a bad grid or setting, or parallel below 1. RunError: the runner could not start.
     """
-    configs = sweep_configs(config, grid)
-    grid = {"activation": grid} if isinstance(grid, list) else {k: list(dict.fromkeys(v)) for k, v in grid.items()}
+    configs = sweep_configs(config, grid, seeds)
+    grid = sweep_grid(config, grid, seeds)
     gpus = _visible_gpus() if config.device in ("auto", "cuda") else 0
     if parallel is not None and int(parallel) < 1:
         raise ConfigError(f"parallel must be at least 1, got {parallel}")
     n_at_once = int(parallel) if parallel is not None else max(1, gpus)
     configs = placed_configs(configs, gpus, n_at_once)
     sweep_id = _sweep_id(grid)
+    run_dirs = _queue_runs(configs, grid, sweep_id, name)
+    record = {
+        "sweep_id": sweep_id,
+        "grid": grid,
+        "runs": [d.name for d in run_dirs],
+        "parallel": n_at_once,
+        "devices": [c.device for c in configs],
+        "created": time.time(),
+        "runner_pid": None,
+        "name": name,
+        **(extra or {}),
+    }
+    _sweeps_dir().mkdir(parents=True, exist_ok=True)
+    path = _sweeps_dir() / f"{sweep_id}.json"
+    runs.write_json_atomic(path, record)
+    _start_runner(path, record, run_dirs)
+    return sweep_id
+
+
+def _queue_runs(configs: list[Any], grid: dict[str, list[Any]], sweep_id: str, name: str | None) -> list[Path]:
+    """One queued run folder per config, named by the swept values (the activation is in every id)."""
     run_dirs: list[Path] = []
     for i, c in enumerate(configs):
         label = "-".join(runs.sanitize_name(str(getattr(c, k))) for k in grid if k != "activation")
@@ -194,19 +243,15 @@ def launch_sweep(
             },
         )
         run_dirs.append(run_dir)
-    record = {
-        "sweep_id": sweep_id,
-        "grid": grid,
-        "runs": [d.name for d in run_dirs],
-        "parallel": n_at_once,
-        "devices": [c.device for c in configs],
-        "created": time.time(),
-        "runner_pid": None,
-        "name": name,
-    }
-    _sweeps_dir().mkdir(parents=True, exist_ok=True)
-    path = _sweeps_dir() / f"{sweep_id}.json"
-    runs.write_json_atomic(path, record)
+    return run_dirs
+
+
+def _start_runner(path: Path, record: dict[str, Any], run_dirs: list[Path]) -> None:
+    """Start the sweep's runner on its record; its pid goes into the record and the waiting runs.
+
+    Raises:
+        RunError: the runner could not start (every run is then marked failed).
+    """
     argv = [sys.executable, "-m", "glyphcore.runs.sweep", str(path)]
     try:
         proc = spawn_detached(argv, run_dirs[0] / runs.LOG_FILE)
@@ -224,7 +269,6 @@ def launch_sweep(
         if _raw_state(d) == "queued":
             runs.update_status(d, pid=proc.pid, pid_start=pid_start_time(proc.pid))
     runs.write_json_atomic(path, {**record, "runner_pid": proc.pid})
-    return sweep_id
 
 
 def read_sweep(sweep_id: str) -> SweepInfo:

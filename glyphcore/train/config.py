@@ -25,6 +25,7 @@ __all__ = [
     "PRESETS",
     "PRESET_NOTES",
     "RUNTIME_FIELDS",
+    "RUNTIME_KEYS",
     "make_config",
     "options_follow_model",
     "validate_config",
@@ -145,18 +146,11 @@ MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise
 MAX_THREADS = 1024  # torch threads; 100,000 crashes the process (threads = cores is the fast setting)
 MAX_COUNT = 2**31 - 1  # batch sizes, epochs, steps between records, patience: int32 indexing and beyond sense
 
-# Fields that may change when a run is resumed: they change how and where it runs, not what it is.
-RUNTIME_FIELDS = (
-    "epochs",
-    "patience",
-    "time_budget_min",
-    "device",
-    "amp",
-    "threads",
-    "compile",
-    "log_every",
-    "eval_batch_size",
-)
+# The settings that say where and how a run runs, not what it trains: never a difference between
+# two runs (comparisons, groups of seeds), never swept, and apart on the Train form.
+RUNTIME_KEYS = ("device", "amp", "threads", "compile", "log_every", "eval_batch_size")
+# Fields that may change when a run is resumed: how and where it runs, and how long.
+RUNTIME_FIELDS = ("epochs", "patience", "time_budget_min", *RUNTIME_KEYS)
 
 
 def _hints() -> dict[str, Any]:

@@ -22,6 +22,7 @@ COMMANDS = {
     "train": None,
     "runs": {"list", "show", "cancel", "resume", "delete", "export-tb"},
     "sweep": {"start", "list", "show", "cancel"},
+    "compare": None,
     "models": {"list", "summary"},
     "evaluate": None,
     "predict": None,

@@ -124,3 +124,26 @@ def test_cancel_sweep_stops_the_running_run_and_every_waiting_one(tiny_glyphs, t
         assert not (tmp_path / waiting / runs.METRICS_FILE).exists()
     with pytest.raises(RunError, match="nothing waiting or running"):
         cancel_sweep(sweep_id)
+
+
+def test_seeds_cross_the_grid_each_point_becoming_a_group_of_replicates():
+    from glyphcore.runs.sweep import sweep_grid
+
+    base = make_config("quick", seed=5)
+    configs = sweep_configs(base, ["relu", "gelu"], seeds=3)
+    assert [(c.activation, c.seed) for c in configs] == [
+        ("relu", 5),
+        ("relu", 6),
+        ("relu", 7),
+        ("gelu", 5),
+        ("gelu", 6),
+        ("gelu", 7),
+    ]
+    assert [c.seed for c in sweep_configs(base, {}, seeds=2)] == [5, 6]  # train --seeds: a sweep of seeds alone
+    assert sweep_grid(base, {"lr": [1e-3, 1e-3]}, seeds=1) == {"lr": [1e-3], "seed": [5]}
+    with pytest.raises(ConfigError, match="either a number of seeds or seed values"):
+        sweep_configs(base, {"seed": [1, 2]}, seeds=2)
+    with pytest.raises(ConfigError, match="seeds must be a whole number of at least 1"):
+        sweep_configs(base, ["relu"], seeds=0)
+    with pytest.raises(ConfigError, match="at least one setting to vary"):
+        sweep_configs(base, {})
