@@ -42,7 +42,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "augment": ("none", "light", "strong"),
     "amp": ("auto", "bf16", "off"),
     "compile": ("off", "default", "reduce-overhead"),
-    "preset": ("report", "fast", "quick"),
+    "preset": ("report", "fast", "quick", "compare"),
 }
 
 
@@ -94,7 +94,9 @@ class TrainConfig:
     threads: int | None = _f(None, "CPU threads for torch (torch.set_num_threads); default: torch's choice")
     compile: str = _f("off", "torch.compile the model (reduce-overhead = CUDA graphs); compile time is reported apart")
     log_every: int = _f(25, "steps between train-loss records in metrics.jsonl (about one a second: a live curve)")
-    preset: str = _f("report", "starting point of the other settings: report (the report's recipe), fast or quick")
+    preset: str = _f(
+        "report", "starting point of the other settings: report (the report's recipe), fast, quick or compare"
+    )
 
 
 # A preset is a set of overrides of the defaults. "fast": a large batch, one-cycle schedule and label
@@ -133,6 +135,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "amp": "auto",  # bf16 where the device runs it natively
         "log_every": 8,  # steps (~0.1 s each on 2 cores): about one loss point a second, ~30 a run
     },
+    # "compare": the quick preset cut to ONE epoch (its one-cycle schedule over that epoch), for
+    # comparisons of several settings x several seeds: each run costs a third of a quick run. It must
+    # rank settings as the quick preset does (bench/compare_speed.py, docs/benchmarks.md "Comparisons").
+    "compare": {
+        "model": "quick_cnn",
+        "model_options": {"widths": [8, 16, 32], "hidden": 512},  # channels per stage, fc width
+        "dropout": 0.3,  # probability, before each fc layer
+        "batch_size": 500,  # images per step
+        "eval_batch_size": 5000,  # images per forward pass
+        "optimizer": "adam",
+        "lr": 8e-3,  # peak of the one-cycle schedule, per step
+        "schedule": "onecycle",
+        "epochs": 1,
+        "amp": "auto",  # bf16 where the device runs it natively
+        "log_every": 8,  # steps: about one loss point a second
+    },
 }
 
 # What each preset is for, in a line (the Train page's menu, `train --help`).
@@ -140,6 +158,7 @@ PRESET_NOTES: dict[str, str] = {
     "report": "the report's recipe: seed_cnn, Adam 2e-4, batch 50, 15 epochs (8-10 min on 2 CPU cores)",
     "fast": "batch 500, one-cycle schedule, label smoothing, 12 epochs: the report's accuracy in fewer steps",
     "quick": "quick_cnn 8-16-32, batch 500, one-cycle, 3 epochs: change one thing and compare (~35 s on 2 cores)",
+    "compare": "the quick recipe in 1 epoch: many settings x seeds at a third of the cost each (~12 s on 2 cores)",
 }
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
