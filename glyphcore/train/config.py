@@ -135,23 +135,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "amp": "auto",  # bf16 where the device runs it natively
         "log_every": 8,  # steps (~0.1 s each on 2 cores): about one loss point a second, ~30 a run
     },
-    # "compare": the quick preset cut to ONE epoch (its one-cycle schedule over that epoch), for
-    # comparisons of several settings x several seeds: each run costs a third of a quick run. It must
-    # rank settings as the quick preset does (bench/compare_speed.py, docs/benchmarks.md "Comparisons").
-    "compare": {
-        "model": "quick_cnn",
-        "model_options": {"widths": [8, 16, 32], "hidden": 512},  # channels per stage, fc width
-        "dropout": 0.3,  # probability, before each fc layer
-        "batch_size": 500,  # images per step
-        "eval_batch_size": 5000,  # images per forward pass
-        "optimizer": "adam",
-        "lr": 8e-3,  # peak of the one-cycle schedule, per step
-        "schedule": "onecycle",
-        "epochs": 1,
-        "amp": "auto",  # bf16 where the device runs it natively
-        "log_every": 8,  # steps: about one loss point a second
-    },
 }
+# "compare": the quick recipe cut to ONE epoch (its one-cycle schedule over that epoch), for
+# comparisons of several settings x several seeds at a third of a quick run's cost each. It must
+# rank settings as the quick preset does (bench/compare_speed.py, docs/benchmarks.md "Comparisons").
+PRESETS["compare"] = {**PRESETS["quick"], "epochs": 1}
 
 # What each preset is for, in a line (the Train page's menu, `train --help`).
 PRESET_NOTES: dict[str, str] = {
