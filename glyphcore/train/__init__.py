@@ -50,7 +50,7 @@ _LAZY = {
     "EarlyStopping": "callbacks",
     "TimeBudget": "callbacks",
     "RunFolderWriter": "callbacks",
-    "default_callbacks": "callbacks",
+    "default_callbacks": "setup",
     "best_log_line": "callbacks",
     "TrainState": "state",
     "FitResult": "state",

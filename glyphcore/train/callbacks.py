@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glyphcore.runs import store
-from glyphcore.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from glyphcore.train.state import FitResult, TrainState
@@ -28,7 +27,6 @@ __all__ = [
     "TimeBudget",
     "RunFolderWriter",
     "Calibrate",
-    "default_callbacks",
     "best_log_line",
     "chance_note",
     "CHANCE_FACTOR",
@@ -208,8 +206,6 @@ class RunFolderWriter(Callback):
 
     # -- events --------------------------------------------------------------------------------
     def on_fit_start(self, state: TrainState) -> None:
-        from glyphcore.train.state import versions as _versions  # torch is loaded by now
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         old = store.read_json(self.run_dir / store.CONFIG_FILE) or {}
         name = self.name if self.name is not None else old.get("name")
@@ -218,7 +214,7 @@ class RunFolderWriter(Callback):
             state.config,
             name,
             dataset=state.dataset_info,
-            versions=_versions(),
+            versions=state.versions,
             model_name=state.model_name,
             model_args=state.model_args,
             params=state.params,
@@ -318,21 +314,3 @@ class Calibrate(Callback):
             f"Calibrated best.pt on {split}: temperature {cal['temperature']:.3f}, "
             f"ECE {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%"
         )
-
-
-def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:
-    """The callbacks every fit has: save-best, early stopping / time budget when set, and (rank 0,
-    with a run folder) the TensorBoard events when tensorboard is installed and the run-folder
-    writer, last so it records what the others decided."""
-    cbs: list[Callback] = [SaveBest()]
-    if config.patience is not None:
-        cbs.append(EarlyStopping(config.patience))
-    if config.time_budget_min is not None:
-        cbs.append(TimeBudget(config.time_budget_min))
-    if run_dir is not None and rank == 0:
-        from glyphcore.train.tensorboard import tensorboard_callbacks
-
-        cbs += tensorboard_callbacks(run_dir)  # imports torch.utils.tensorboard only when events are written
-        cbs.append(RunFolderWriter(run_dir, name))
-        cbs.append(Calibrate(run_dir))  # after the writer: the teardown runs in reverse, so before it
-    return cbs

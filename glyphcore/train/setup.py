@@ -20,15 +20,16 @@ from glyphcore.checkpoint import load_checkpoint
 from glyphcore.devices import resolve_device
 from glyphcore.errors import ConfigError, DataError, GlyphError, os_reason
 from glyphcore.runs import store
-from glyphcore.train.callbacks import default_callbacks
+from glyphcore.train.callbacks import Calibrate, Callback, EarlyStopping, RunFolderWriter, SaveBest, TimeBudget
 from glyphcore.train.config import TrainConfig
 from glyphcore.train.device import DeviceData, keep_freed_cpu_memory, resolve_amp
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.epoch import autocast
 from glyphcore.train.factories import build_model, count_params, make_optimizer
 from glyphcore.train.state import TrainState
+from glyphcore.train.tensorboard import tensorboard_callbacks
 
-__all__ = ["setup", "error_message", "load_data", "dataset_info", "compile_model"]
+__all__ = ["setup", "default_callbacks", "error_message", "load_data", "dataset_info", "compile_model"]
 
 
 def load_data(config: TrainConfig) -> tuple[Any, Any]:
@@ -152,6 +153,22 @@ def _make_model(config: TrainConfig, info: dict[str, Any], resuming: bool) -> tu
         )
     init_line = init_weights_from(model, config.init_from) if config.init_from and not resuming else None
     return model, init_line
+
+
+def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:
+    """The callbacks every fit has: save-best, early stopping / time budget when set, and (rank 0,
+    with a run folder) the TensorBoard events when tensorboard is installed and the run-folder
+    writer, last so it records what the others decided."""
+    cbs: list[Callback] = [SaveBest()]
+    if config.patience is not None:
+        cbs.append(EarlyStopping(config.patience))
+    if config.time_budget_min is not None:
+        cbs.append(TimeBudget(config.time_budget_min))
+    if run_dir is not None and rank == 0:
+        cbs += tensorboard_callbacks(run_dir)  # imports torch.utils.tensorboard only when events are written
+        cbs.append(RunFolderWriter(run_dir, name))
+        cbs.append(Calibrate(run_dir))  # after the writer: the teardown runs in reverse, so before it
+    return cbs
 
 
 def setup(config: TrainConfig, run_path: Path | None, dist: Distributed, opts: dict[str, Any]) -> TrainState:

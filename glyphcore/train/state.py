@@ -204,6 +204,7 @@ class TrainState:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.log_every = config.log_every  # steps between step-loss records
         self.device_name = device_name(self.device)
+        self.versions = versions()  # the software of this fit (config.json, checkpoints)
         self.saver = CheckpointSaver()
         self.callbacks: list[Callback] = []
         self.messages: list[tuple[float, str]] = []
@@ -305,7 +306,7 @@ class TrainState:
             "frame": self.frame,
             "config": asdict(self.config),
             "dataset": {"id": ds.get("id"), "hash": ds.get("hash"), "source": ds.get("source")},
-            "versions": versions(),
+            "versions": self.versions,
         }
         if kind == "best":
             assert self.best_state is not None
