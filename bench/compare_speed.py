@@ -66,11 +66,14 @@ def grid(seeds: list[int], threads: int, data: tuple[Any, Any]) -> tuple[float, 
 
     accs: dict[str, dict[int, float]] = {a: {} for a in ACTIVATION_NAMES}
     t0 = time.perf_counter()
-    for act in ACTIVATION_NAMES:
-        for seed in seeds:
+    for seed in seeds:  # seed-major: a stopped bench still has whole seeds of every activation
+        for act in ACTIVATION_NAMES:
             s, result = _fit_seconds(make_config("compare", activation=act, seed=seed, threads=threads), data)
             accs[act][seed] = 100 * float(result.best_val_acc)
-            print(f"  {act:<10} seed {seed}: {accs[act][seed]:.2f}% in {s:.1f} s", flush=True)
+            so_far = time.perf_counter() - t0
+            print(
+                f"  {act:<10} seed {seed}: {accs[act][seed]:.2f}% in {s:.1f} s (grid so far {so_far:.0f} s)", flush=True
+            )
     return time.perf_counter() - t0, accs
 
 
