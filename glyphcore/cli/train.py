@@ -94,29 +94,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _train(args)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from glyphcore import paths, runs
+def _config_of(args: argparse.Namespace, given: dict[str, Any]) -> Any:
+    """The run's TrainConfig: a preset with the flags on top, or (``--resume``) the run's
+    config.json with the runtime-only flags on top; another flag that differs is refused."""
+    from glyphcore import runs
     from glyphcore.train.config import config_from_dict, make_config
 
-    given = given_settings(args)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if args.resume:
-        if not args.run_dir:
-            raise ConfigError("--resume needs --run-dir (the run folder to continue)")
-        saved = runs.read_config(args.run_dir)
-        base = config_from_dict(saved, ignore_unknown=True)
-        changed = sorted(k for k, v in given.items() if k not in RUNTIME_FIELDS and getattr(base, k) != v)
-        if changed:
-            raise ConfigError(
-                f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
-                f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others"
-            )
-        config = config_from_dict(
-            {**saved, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}}, ignore_unknown=True
+    if not args.resume:
+        return make_config(given.pop("preset", "report"), **given)
+    if not args.run_dir:
+        raise ConfigError("--resume needs --run-dir (the run folder to continue)")
+    saved = runs.read_config(args.run_dir)
+    runtime = {k: v for k, v in given.items() if k in RUNTIME_FIELDS}
+    config = config_from_dict({**saved, **runtime}, ignore_unknown=True)
+    changed = sorted(k for k, v in given.items() if k not in RUNTIME_FIELDS and getattr(config, k) != v)
+    if changed:
+        raise ConfigError(
+            f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
+            f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others"
         )
-    else:
-        preset = given.pop("preset", "report")
-        config = make_config(preset, **given)
+    return config
+
+
+def _train(args: argparse.Namespace) -> int:
+    from glyphcore import paths, runs
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    config = _config_of(args, given_settings(args))
     if args.detach:
         if args.run_dir or args.resume:
             raise ConfigError("--detach starts a new run folder itself; use `runs resume` to continue a run")

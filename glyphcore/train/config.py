@@ -146,7 +146,7 @@ PRESET_NOTES: dict[str, str] = {
     "report": "the report's recipe: seed_cnn, Adam 2e-4, batch 50, 15 epochs (8-10 min on 2 CPU cores)",
     "fast": "batch 500, one-cycle schedule, label smoothing, 12 epochs: the report's accuracy in fewer steps",
     "quick": "quick_cnn 8-16-32, batch 500, one-cycle, 3 epochs: change one thing and compare (~35 s on 2 cores)",
-    "compare": "the quick recipe in 1 epoch: many settings x seeds at a third of the cost each (~12 s on 2 cores)",
+    "compare": "the quick recipe in 1 epoch: many settings x seeds, each run a third of a quick run",
 }
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
