@@ -80,7 +80,7 @@ def grid(seeds: list[int], threads: int, data: tuple[Any, Any]) -> tuple[float, 
 def quick_accuracies(folder: Path) -> dict[str, dict[int, float]]:
     """{activation: {seed: best val acc %}} of the done runs of a folder of quick-preset run folders."""
     accs: dict[str, dict[int, float]] = {a: {} for a in ACTIVATION_NAMES}
-    for run in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for run in sorted(p for p in folder.iterdir() if (p / "config.json").is_file()):
         status = runs.read_status(run)
         config = runs.read_json(run / "config.json") or {}
         acc = status.get("best_val_acc")
