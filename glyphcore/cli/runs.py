@@ -10,6 +10,7 @@ from typing import Any
 from glyphcore.cli.train import add_config_flags, given_settings
 from glyphcore.errors import RunError
 from glyphcore.timefmt import date_text
+from glyphcore.train.callbacks import CHANCE_NOTE_PREFIX
 from glyphcore.train.config import RUNTIME_FIELDS
 
 __all__ = ["add_runs_commands"]
@@ -45,7 +46,8 @@ def _cmd_runs_list(args: argparse.Namespace) -> int:
     rows = [("RUN", "STATE", "MODEL", "ACT", "EPOCH", "BEST VAL ACC", "STARTED", "WHY")]
     for i in infos:
         # a run that ended badly says why (the error line of the run, not just its state)
-        why = i.message[:80] if i.state in ("failed", "crashed", "diverged") else ""
+        bad = i.state in ("failed", "crashed", "diverged") or i.message.startswith(CHANCE_NOTE_PREFIX)
+        why = i.message[:80] if bad else ""
         rows.append(
             (
                 i.run_id,

@@ -81,46 +81,46 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    """``train``: the run folder's trainer lock (when it exists already) is held from the first check
-    to the end of the fit."""
-    from glyphcore.runs.lock import release_trainer_lock
+    """``train``: the run folder (when it exists already) is claimed from the first check to the end
+    of the fit (``glyphcore.train.rundir``): nothing of it is read or changed before that."""
+    from glyphcore.train.rundir import claimed_run_dir
 
     if args.seeds is not None and args.seeds > 1:
         return _train_seeds(args)
-    held: list[Path] = []
-    try:
-        return _train(args, held)
-    finally:
-        for run_dir in held:
-            release_trainer_lock(run_dir)
+    own = bool(args.run_dir) and not args.detach and int(os.environ.get("RANK", "0")) == 0
+    with claimed_run_dir(Path(args.run_dir) if own else None, create=False) as held:
+        if held:
+            _refuse_over_results(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite)
+        return _train(args)
 
 
-def _train(args: argparse.Namespace, held: list[Path]) -> int:
-    from glyphcore import paths, runs
+def _config_of(args: argparse.Namespace, given: dict[str, Any]) -> Any:
+    """The run's TrainConfig: a preset with the flags on top, or (``--resume``) the run's
+    config.json with the runtime-only flags on top; another flag that differs is refused."""
+    from glyphcore import runs
     from glyphcore.train.config import config_from_dict, make_config
 
-    given = given_settings(args)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if args.run_dir and not args.detach and int(os.environ.get("RANK", "0")) == 0:
-        # first: nothing of the folder is read or changed before this process holds its lock
-        _claim_existing(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite, held=held)
-    if args.resume:
-        if not args.run_dir:
-            raise ConfigError("--resume needs --run-dir (the run folder to continue)")
-        saved = runs.read_config(args.run_dir)
-        base = config_from_dict(saved, ignore_unknown=True)
-        changed = sorted(k for k, v in given.items() if k not in RUNTIME_FIELDS and getattr(base, k) != v)
-        if changed:
-            raise ConfigError(
-                f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
-                f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others"
-            )
-        config = config_from_dict(
-            {**saved, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}}, ignore_unknown=True
+    if not args.resume:
+        return make_config(given.pop("preset", "report"), **given)
+    if not args.run_dir:
+        raise ConfigError("--resume needs --run-dir (the run folder to continue)")
+    saved = runs.read_config(args.run_dir)
+    runtime = {k: v for k, v in given.items() if k in RUNTIME_FIELDS}
+    config = config_from_dict({**saved, **runtime}, ignore_unknown=True)
+    changed = sorted(k for k, v in given.items() if k not in RUNTIME_FIELDS and getattr(config, k) != v)
+    if changed:
+        raise ConfigError(
+            f"a resumed run keeps its settings; {', '.join(changed)} differ from its config.json. "
+            f"Only {', '.join(RUNTIME_FIELDS)} may change; start a new run to change the others"
         )
-    else:
-        preset = given.pop("preset", "report")
-        config = make_config(preset, **given)
+    return config
+
+
+def _train(args: argparse.Namespace) -> int:
+    from glyphcore import paths, runs
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    config = _config_of(args, given_settings(args))
     if args.detach:
         if args.run_dir or args.resume:
             raise ConfigError("--detach starts a new run folder itself; use `runs resume` to continue a run")
@@ -140,8 +140,8 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
     rank = int(os.environ.get("RANK", "0"))
     bar = {"on": True, "off": False}.get(args.progress)
     callbacks = [console_progress(bar=bar)] if rank == 0 else []
-    if args.allow_data_change and not args.resume:
-        raise ConfigError("--allow-data-change only applies to --resume")
+    if (args.allow_data_change or args.allow_config_change) and not args.resume:
+        raise ConfigError("--allow-data-change and --allow-config-change only apply to --resume")
     result = fit(
         config,
         run_dir,
@@ -150,15 +150,14 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
         name=args.name,
         handle_signals=True,
         allow_data_change=args.allow_data_change,
+        allow_config_change=args.allow_config_change,
     )
     if rank == 0:
         print(f"{result.state}: {result.message}")
         print(f"run folder: {run_dir}")
-    if world > 1:
-        import torch.distributed as dist
+    from glyphcore.train.distributed import Distributed
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    Distributed.from_env().finish()
     return 1 if result.state == "diverged" else 0
 
 
@@ -182,31 +181,15 @@ def _train_seeds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[Path]) -> None:
-    """Take the run folder's trainer lock for this process, then refuse to train anew over a run's
-    results unless ``--overwrite`` (which removes them first). The starter is never overwritten.
+def _refuse_over_results(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to train anew over a run's results unless ``--overwrite`` (which removes them first).
 
     Raises:
-        RunError: a file, the starter, a live run (locked), or results without --resume/--overwrite.
+        RunError: results without --resume or --overwrite.
     """
-    from glyphcore import paths
     from glyphcore.errors import RunError
     from glyphcore.runs import store
-    from glyphcore.runs.lock import hold_trainer_lock
 
-    if "\0" in str(run_dir):
-        raise RunError("--run-dir contains a NUL byte: pass a plain folder path")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--run-dir {run_dir} is a file, not a folder: pass a folder for the run")
-    if run_dir.exists() and run_dir.resolve() == paths.starter_dir().resolve():
-        raise RunError(
-            "the starter run is read-only, even with --overwrite: train into another folder "
-            "(fine-tune it with --init-from starter)"
-        )
-    if not run_dir.exists():
-        return  # a new folder: fit creates and locks it
-    hold_trainer_lock(run_dir)  # fit takes it again; released when the command ends
-    held.append(run_dir)
     if resume or not store.run_has_results(run_dir):
         return
     if not overwrite:
@@ -242,6 +225,12 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         "--allow-data-change",
         action="store_true",
         help="with --resume: continue even though the data set changed since the resume point",
+    )
+    p.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="with --resume: continue even though the run's settings (lr, batch, optimizer, ...) changed "
+        "since its resume point",
     )
     p.add_argument("--detach", action="store_true", help="start the run in the background and print its id")
     p.add_argument(

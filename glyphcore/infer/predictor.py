@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from glyphcore.checkpoint import load_checkpoint
+from glyphcore.devices import resolve_device
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
 from glyphcore.infer.forward import PENULTIMATE, Outputs, run_batches
@@ -227,24 +228,8 @@ class Predictor:
 
 
 def inference_device(device: str | torch.device | None) -> torch.device:
-    """The device to predict on; ConfigError for an unknown one or one this machine lacks."""
-    if device is None:
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if n == 0:
-            raise ConfigError(f"device {device!r} asked for, but this machine has no CUDA GPU: use --device cpu")
-        if dev.index is not None and dev.index >= n:
-            raise ConfigError(f"device {device!r} asked for, but this machine has {n} CUDA GPU(s): use cuda:0..{n - 1}")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {device!r} asked for, but MPS is not available here: use --device cpu")
-    elif dev.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unsupported device {device!r}: use cpu, cuda, cuda:N or mps")
-    return dev
+    """The device to predict on (default the CPU); ConfigError for an unknown one or one this machine lacks."""
+    return resolve_device(device, default="cpu")
 
 
 def load_predictor(

@@ -4,8 +4,13 @@
 - ``device``: device and precision policy, the CPU allocator setting, device-resident data;
 - ``factories``: the model, optimizer and learning-rate schedule a config asks for;
 - ``callbacks``: save-best, early stopping, time budget, the run-folder writer (no torch);
-- ``state``: ``TrainState`` of one fit, ``FitResult``, the background checkpoint writer;
-- ``loop``: ``train_one_epoch`` / ``evaluate`` / ``fit``.
+- ``state``: ``TrainState`` of one fit, ``FitResult``, resuming from a run folder, the background
+  checkpoint writer;
+- ``distributed``: data parallel (torchrun) in one ``Distributed`` object, a no-op in one process;
+- ``rundir``: claiming a run folder (checks, trainer lock, release) in one place;
+- ``epoch``: ``train_one_epoch`` / ``evaluate`` and the epoch's checks (divergence, chance level);
+- ``setup``: everything before the first epoch (device, data, model, optimizer, resume, compile);
+- ``loop``: ``fit`` (claim, setup, epochs, teardown).
 
 Randomness: the weights are initialised from ``seed``; epoch ``e``'s shuffle and augmentation come
 from generators seeded with (seed, e), so a run resumed at an epoch boundary continues exactly as
@@ -50,15 +55,15 @@ _LAZY = {
     "EarlyStopping": "callbacks",
     "TimeBudget": "callbacks",
     "RunFolderWriter": "callbacks",
-    "default_callbacks": "callbacks",
+    "default_callbacks": "setup",
     "best_log_line": "callbacks",
     "TrainState": "state",
     "FitResult": "state",
     "CheckpointSaver": "state",
-    "train_one_epoch": "loop",
-    "evaluate": "loop",
+    "train_one_epoch": "epoch",
+    "evaluate": "epoch",
     "fit": "loop",
-    "FLUSH_INTERVAL_S": "loop",
+    "FLUSH_INTERVAL_S": "epoch",
 }
 
 __all__ = [

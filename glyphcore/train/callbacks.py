@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glyphcore.runs import store
-from glyphcore.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from glyphcore.train.state import FitResult, TrainState
@@ -28,8 +27,10 @@ __all__ = [
     "TimeBudget",
     "RunFolderWriter",
     "Calibrate",
-    "default_callbacks",
     "best_log_line",
+    "chance_note",
+    "CHANCE_FACTOR",
+    "CHANCE_NOTE_PREFIX",
     "DIVERGED_CHANCE_FACTOR",
     "loss_diverged",
 ]
@@ -51,6 +52,28 @@ def loss_diverged(val_loss: float, epoch: int, num_classes: int) -> bool:
     if num_classes < 2 or epoch < DIVERGED_AFTER_EPOCH:
         return False
     return val_loss > DIVERGED_CHANCE_FACTOR * math.log(num_classes)
+
+
+# A run whose validation accuracy is at most this many times that of guessing (1/classes) has
+# learned nothing yet: after an epoch, its "best" weights are no good news (e.g. lr 10: 1.92% = 1/52).
+CHANCE_FACTOR = 1.5
+CHANCE_NOTE_PREFIX = "no better than chance"
+
+
+def chance_note(val_acc: float, num_classes: int, lr: float) -> str | None:
+    """The warning for a validation accuracy (fraction) no better than guessing, else None.
+
+    >>> chance_note(0.0192, 52, 10.0)
+    'no better than chance: validation accuracy 1.92%, guessing gets 1/52 = 1.92%; try a lower learning rate (--lr 1)'
+    >>> chance_note(0.5, 52, 10.0) is None
+    True
+    """
+    if num_classes < 2 or not math.isfinite(val_acc) or val_acc > CHANCE_FACTOR / num_classes:
+        return None
+    return (
+        f"{CHANCE_NOTE_PREFIX}: validation accuracy {100 * val_acc:.2f}%, guessing gets 1/{num_classes} = "
+        f"{100 / num_classes:.2f}%; try a lower learning rate (--lr {lr / 10:g})"
+    )
 
 
 def best_log_line(old: float, new: float) -> str:
@@ -89,7 +112,11 @@ class SaveBest(Callback):
     def on_epoch_end(self, state: Any, record: dict[str, Any]) -> None:
         val = record["val_loss"]
         if val < state.best_val_loss:
-            state.log(best_log_line(state.best_val_loss, val))
+            note = getattr(state, "chance", None)  # this epoch no better than guessing (the fit's check)
+            if note is None:
+                state.log(best_log_line(state.best_val_loss, val))
+            else:  # the lowest loss so far, but nothing learned: not news to celebrate
+                state.log(f"Validation loss {val:.6f}, {note}; keeping these weights only as the least bad so far")
             state.save_best(record)
 
     def on_fit_end(self, state: Any, result: Any) -> None:
@@ -179,8 +206,6 @@ class RunFolderWriter(Callback):
 
     # -- events --------------------------------------------------------------------------------
     def on_fit_start(self, state: TrainState) -> None:
-        from glyphcore.train.state import versions as _versions  # torch is loaded by now
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         old = store.read_json(self.run_dir / store.CONFIG_FILE) or {}
         name = self.name if self.name is not None else old.get("name")
@@ -189,7 +214,7 @@ class RunFolderWriter(Callback):
             state.config,
             name,
             dataset=state.dataset_info,
-            versions=_versions(),
+            versions=state.versions,
             model_name=state.model_name,
             model_args=state.model_args,
             params=state.params,
@@ -289,21 +314,3 @@ class Calibrate(Callback):
             f"Calibrated best.pt on {split}: temperature {cal['temperature']:.3f}, "
             f"ECE {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%"
         )
-
-
-def default_callbacks(config: TrainConfig, run_dir: Path | None, rank: int, name: str | None = None) -> list[Callback]:
-    """The callbacks every fit has: save-best, early stopping / time budget when set, and (rank 0,
-    with a run folder) the TensorBoard events when tensorboard is installed and the run-folder
-    writer, last so it records what the others decided."""
-    cbs: list[Callback] = [SaveBest()]
-    if config.patience is not None:
-        cbs.append(EarlyStopping(config.patience))
-    if config.time_budget_min is not None:
-        cbs.append(TimeBudget(config.time_budget_min))
-    if run_dir is not None and rank == 0:
-        from glyphcore.train.tensorboard import tensorboard_callbacks
-
-        cbs += tensorboard_callbacks(run_dir)  # imports torch.utils.tensorboard only when events are written
-        cbs.append(RunFolderWriter(run_dir, name))
-        cbs.append(Calibrate(run_dir))  # after the writer: the teardown runs in reverse, so before it
-    return cbs

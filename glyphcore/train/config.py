@@ -42,7 +42,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "augment": ("none", "light", "strong"),
     "amp": ("auto", "bf16", "off"),
     "compile": ("off", "default", "reduce-overhead"),
-    "preset": ("report", "fast", "quick"),
+    "preset": ("report", "fast", "quick", "compare"),
 }
 
 
@@ -93,8 +93,10 @@ class TrainConfig:
     amp: str = _f("auto", "mixed precision: auto (bf16 where the device runs it natively), bf16, off (fp32)")
     threads: int | None = _f(None, "CPU threads for torch (torch.set_num_threads); default: torch's choice")
     compile: str = _f("off", "torch.compile the model (reduce-overhead = CUDA graphs); compile time is reported apart")
-    log_every: int = _f(50, "steps between train-loss records in metrics.jsonl")
-    preset: str = _f("report", "starting point of the other settings: report (the report's recipe), fast or quick")
+    log_every: int = _f(25, "steps between train-loss records in metrics.jsonl (about one a second: a live curve)")
+    preset: str = _f(
+        "report", "starting point of the other settings: report (the report's recipe), fast, quick or compare"
+    )
 
 
 # A preset is a set of overrides of the defaults. "fast": a large batch, one-cycle schedule and label
@@ -131,17 +133,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         "schedule": "onecycle",
         "epochs": 3,
         "amp": "auto",  # bf16 where the device runs it natively
+        "log_every": 8,  # steps (~0.1 s each on 2 cores): about one loss point a second, ~30 a run
     },
 }
+# "compare": the quick recipe cut to ONE epoch (its one-cycle schedule over that epoch), for
+# comparisons of several settings x several seeds at a third of a quick run's cost each. It must
+# rank settings as the quick preset does (bench/compare_speed.py, docs/benchmarks.md "Comparisons").
+PRESETS["compare"] = {**PRESETS["quick"], "epochs": 1}
 
 # What each preset is for, in a line (the Train page's menu, `train --help`).
 PRESET_NOTES: dict[str, str] = {
     "report": "the report's recipe: seed_cnn, Adam 2e-4, batch 50, 15 epochs (8-10 min on 2 CPU cores)",
     "fast": "batch 500, one-cycle schedule, label smoothing, 12 epochs: the report's accuracy in fewer steps",
     "quick": "quick_cnn 8-16-32, batch 500, one-cycle, 3 epochs: change one thing and compare (~35 s on 2 cores)",
+    "compare": "the quick recipe in 1 epoch: many settings x seeds, each run a third of a quick run",
 }
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
+MAX_THREADS = 1024  # torch threads; 100,000 crashes the process (threads = cores is the fast setting)
+MAX_COUNT = 2**31 - 1  # batch sizes, epochs, steps between records, patience: int32 indexing and beyond sense
 
 # The settings that say where and how a run runs, not what it trains: never a difference between
 # two runs (comparisons, groups of seeds), never swept, and apart on the Train form.
@@ -245,6 +255,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     if not 0 <= config.seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..{MAX_SEED} (2**63 - 1), got {config.seed}")
 
+    _check_bounds(config)
+
     def positive(name: str, allow_none: bool = False) -> None:
         v = getattr(config, name)
         if v is None and allow_none:
@@ -270,6 +282,16 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     if not config.data.strip():
         raise ConfigError("data must name a data source, e.g. glyphs-52")
     return config
+
+
+def _check_bounds(config: TrainConfig) -> None:
+    """Refuse counts the code cannot really run (a thread count that crashes torch, sizes past int32)."""
+    if config.threads is not None and config.threads > MAX_THREADS:
+        raise ConfigError(f"threads must be at most {MAX_THREADS}, got {config.threads}: this machine has fewer cores")
+    for spec in field_specs():
+        v = getattr(config, spec["name"])
+        if spec["type"] == "int" and spec["name"] not in ("seed", "param_budget") and v is not None and v > MAX_COUNT:
+            raise ConfigError(f"{spec['name']} must be at most {MAX_COUNT:,}, got {v:,}")
 
 
 def config_from_dict(values: dict[str, Any], *, ignore_unknown: bool = False) -> TrainConfig:

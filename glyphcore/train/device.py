@@ -1,8 +1,9 @@
 """Where a run computes: device and precision policy, the CPU allocator setting, device-resident data.
 
-``resolve_device`` / ``resolve_amp`` turn the ``device`` and ``amp`` settings into a torch device and
-an autocast dtype; ``DeviceData`` holds a split as ONE uint8 tensor on that device and cuts batches
-from it there; ``describe_device`` tells a person what this machine offers (the home page, the CLI).
+``resolve_device`` (from ``glyphcore.devices``, the one resolver) / ``resolve_amp`` turn the ``device``
+and ``amp`` settings into a torch device and an autocast dtype; ``DeviceData`` holds a split as ONE
+uint8 tensor on that device and cuts batches from it there; ``describe_device`` tells a person what
+this machine offers (the home page, the CLI).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from glyphcore.devices import resolve_device
 from glyphcore.errors import ConfigError, DataError
 
 __all__ = [
@@ -26,39 +28,11 @@ __all__ = [
     "keep_freed_cpu_memory",
     "DeviceData",
     "epoch_permutation",
+    "aug_seed",
     "device_name",
     "describe_device",
     "available_devices",
 ]
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` -> cuda (this process's GPU under torchrun), then mps, then cpu.
-
-    Raises:
-        ConfigError: a device that is not there (e.g. cuda on a machine without a GPU).
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device cuda was asked for but no CUDA GPU is visible; use --device auto or cpu")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
-        elif dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name} does not exist: {torch.cuda.device_count()} GPU(s) are visible")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device mps was asked for but Metal is not available here; use --device auto or cpu")
-    return dev
 
 
 def cpu_has_native_bf16() -> bool:
@@ -176,14 +150,20 @@ class DeviceData:
         return self._to_float(self.images[start:stop]), self.labels[start:stop]
 
 
+# torch generators take seeds below 2**64: derived seeds wrap there (any seed up to MAX_SEED runs; the
+# seeds that never reach it derive exactly as before)
+_SEED_SPACE = 2**64
+
+
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The shuffle of epoch ``epoch`` (1-based): the same for every process and every resume."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % _SEED_SPACE)
     return torch.randperm(n, generator=g)
 
 
-def _aug_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch) * 7919 + 104_729 * (rank + 1)
+def aug_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of epoch ``epoch``'s augmentation draws in process ``rank``."""
+    return ((seed * 1_000_003 + epoch) * 7919 + 104_729 * (rank + 1)) % _SEED_SPACE
 
 
 def device_name(device: torch.device) -> str:

@@ -20,17 +20,27 @@ import torch
 from torch import nn
 
 from glyphcore import __version__
-from glyphcore.checkpoint import save_checkpoint
-from glyphcore.errors import CheckpointError, os_reason
+from glyphcore.checkpoint import load_checkpoint, save_checkpoint
+from glyphcore.errors import CheckpointError, ConfigError, DataError, os_reason
 from glyphcore.runs import store
-from glyphcore.train.config import TrainConfig
+from glyphcore.train.config import RUNTIME_FIELDS, TrainConfig
 from glyphcore.train.device import DeviceData, device_name
+from glyphcore.train.distributed import Distributed
 from glyphcore.train.factories import count_params
 
 if TYPE_CHECKING:
     from glyphcore.train.callbacks import Callback
 
-__all__ = ["TrainState", "FitResult", "CheckpointSaver", "versions"]
+__all__ = [
+    "TrainState",
+    "FitResult",
+    "CheckpointSaver",
+    "versions",
+    "Diverged",
+    "Cancelled",
+    "ZERO_PARTIAL",
+    "config_changes",
+]
 
 
 def versions() -> dict[str, str]:
@@ -123,6 +133,8 @@ class FitResult:
         compile_seconds: torch.compile warm-up, excluded from wall_seconds (None without compile).
         model: the model, with the best weights restored.
         run_dir: the run folder, or None.
+        gpu_peak_mib: peak GPU memory allocated (MiB); None off CUDA.
+        chance: the warning when the last epoch's validation accuracy was no better than guessing.
     """
 
     state: str
@@ -138,14 +150,18 @@ class FitResult:
     model: nn.Module
     run_dir: Path | None
     gpu_peak_mib: float | None = None
+    chance: str | None = None
 
 
-class _Diverged(Exception):
-    pass
+class Diverged(Exception):
+    """The training diverged (a NaN/Inf loss, or a loss far above guessing): the message says why."""
 
 
-class _Cancelled(Exception):
-    pass
+class Cancelled(Exception):
+    """The run was asked to stop (SIGTERM/SIGINT, ``runs cancel``); its resume point is kept."""
+
+
+ZERO_PARTIAL = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}  # no epoch in progress
 
 
 class TrainState:
@@ -162,61 +178,80 @@ class TrainState:
         model: nn.Module,
         net: nn.Module,
         optimizer: torch.optim.Optimizer,
-        train_data: DeviceData,
-        val_data: DeviceData,
-        device: torch.device,
+        data: tuple[DeviceData, DeviceData],
         amp_dtype: torch.dtype | None,
         *,
-        classes: list[str],
         frame: dict | None,
         dataset_info: dict[str, Any],
         run_dir: Path | None,
-        rank: int = 0,
-        world_size: int = 1,
+        dist: Distributed | None = None,
     ) -> None:
         self.config = config
         self.model = model  # the plain module (state_dict keys without DDP/compile prefixes)
         self.net = net  # what the loop calls: model, DDP(model) or torch.compile(...)
         self.optimizer = optimizer
-        self.train_data, self.val_data = train_data, val_data
-        self.device, self.amp_dtype = device, amp_dtype
-        self.classes, self.frame, self.dataset_info = classes, frame, dataset_info
+        self.train_data, self.val_data = data
+        self.device, self.amp_dtype = self.train_data.device, amp_dtype
+        self.classes, self.frame, self.dataset_info = list(dataset_info["classes"]), frame, dataset_info
         self.run_dir = run_dir
-        self.rank, self.world_size = rank, world_size
+        self.dist = dist if dist is not None else Distributed()
         self.model_name = getattr(model, "glyph_name", config.model)
         self.model_args = dict(getattr(model, "glyph_args", {}))
         self.params = count_params(model)
-        n, b = len(train_data), config.batch_size
+        n, b = len(self.train_data), config.batch_size
         # Under DDP a last batch smaller than the process count is dropped (a process would get none).
-        self.steps_per_epoch = n // b + (1 if n % b and (world_size == 1 or n % b >= world_size) else 0)
+        self.steps_per_epoch = n // b + (1 if n % b and not self.dist.drop_last_partial(n % b) else 0)
         self.total_steps = self.steps_per_epoch * config.epochs
-        self.epoch = 0
-        self.step = 0
-        self.epoch_step = 0
-        self.partial = {"loss_sum": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0}
+        self.log_every = config.log_every  # steps between step-loss records
+        self.device_name = device_name(self.device)
+        self.versions = versions()  # the software of this fit (config.json, checkpoints)
+        self.saver = CheckpointSaver()
+        self.callbacks: list[Callback] = []
+        self.messages: list[tuple[float, str]] = []
+        self._start_counters()
+
+    def _start_counters(self) -> None:
+        """Counters, best and stop flags of a fit that has not trained yet (a resume point replaces them)."""
+        self.epoch = self.step = self.epoch_step = 0
+        self.partial = dict(ZERO_PARTIAL)
         self.best_val_loss = math.inf
         self.best_val_acc: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, Any]] = []
-        self.messages: list[tuple[float, str]] = []
         self.stop_reason: str | None = None
         self.stop_message = ""
         self.cancel_requested = False
-        self.callbacks: list[Callback] = []
         self.elapsed_before = 0.0  # s of training in earlier sessions (resume)
         self._t_start: float | None = None
         self.compile_seconds: float | None = None
-        self.metrics_offset = 0
-        self.resume_offset = 0
+        self.metrics_offset = self.resume_offset = 0
         self.resumed = False
         self.aug_gen: torch.Generator | None = None
         self.aug_gen_state: torch.Tensor | None = None
-        self.device_name = device_name(device)
-        self.saver = CheckpointSaver()
         # (perf_counter at the start of this session's part of the epoch, epoch_step then)
         self.epoch_clock: tuple[float, int] | None = None
         self.logged_first_step = False  # the session's first step has been logged
+        self.chance: str | None = None  # the last epoch was no better than guessing: the warning
+
+    @property
+    def rank(self) -> int:
+        """This process's rank (0 writes the run folder)."""
+        return self.dist.rank
+
+    @property
+    def world_size(self) -> int:
+        """Training processes (1 without torchrun)."""
+        return self.dist.world
+
+    def start_clock(self) -> None:
+        """The training wall clock of this session starts now."""
+        self._t_start = time.perf_counter()
+
+    def stop_clock(self) -> float:
+        """Stop this session's clock; returns the training wall time of all sessions (s)."""
+        self.elapsed_before, self._t_start = self.wall_seconds(), None
+        return self.elapsed_before
 
     def live_images_per_s(self) -> float | None:
         """Training images per second in the epoch so far (this session's steps): what the app shows
@@ -271,7 +306,7 @@ class TrainState:
             "frame": self.frame,
             "config": asdict(self.config),
             "dataset": {"id": ds.get("id"), "hash": ds.get("hash"), "source": ds.get("source")},
-            "versions": versions(),
+            "versions": self.versions,
         }
         if kind == "best":
             assert self.best_state is not None
@@ -308,6 +343,48 @@ class TrainState:
             "wall_seconds": self.wall_seconds(),
         }
 
+    def resume_from_folder(self, *, allow_data_change: bool = False, allow_config_change: bool = False) -> None:
+        """Continue from the run folder's last.pt (and its best.pt); without a last.pt, start over there.
+
+        Raises:
+            DataError: the data set changed since the resume point (unless ``allow_data_change``).
+            ConfigError: a setting that is not runtime-only changed (unless ``allow_config_change``).
+            CheckpointError: the resume point does not fit the model or the classes.
+        """
+        if self.run_dir is None:
+            raise ConfigError("resume needs the run folder (run_dir)")
+        last = self.run_dir / store.LAST_CKPT
+        if not last.is_file():
+            self.resumed = True  # no resume point yet: start over in the same folder
+            self.log(f"No {store.LAST_CKPT} to resume from: starting over")
+            return
+        best_path = self.run_dir / store.BEST_CKPT
+        best = load_checkpoint(best_path)["state_dict"] if best_path.is_file() else None
+        ckpt = load_checkpoint(last, map_location=self.device)
+        self._check_same_data(ckpt, allow_data_change)
+        changed = config_changes(ckpt.get("config"), self.config)
+        if changed and not allow_config_change:
+            raise ConfigError(
+                f"the run's settings changed since its resume point: {'; '.join(changed)}. Restore config.json, "
+                f"start a new run to try the new settings, or pass --allow-config-change to continue with them"
+            )
+        if changed:
+            self.log(f"Resumed with changed settings: {'; '.join(changed)}")
+        self.load_resume_point(ckpt, best)
+        where = f"epoch {self.epoch + 1}, step {self.epoch_step + 1}" if self.epoch_step else f"epoch {self.epoch + 1}"
+        self.log(f"Resumed from {store.LAST_CKPT} at {where} (global step {self.step})")
+
+    def _check_same_data(self, ckpt: dict[str, Any], allow_data_change: bool) -> None:
+        saved_ds = ckpt.get("dataset")
+        was = saved_ds.get("hash") if isinstance(saved_ds, dict) else None
+        now = self.dataset_info.get("hash")
+        if was and now and was != now and not allow_data_change:
+            raise DataError(
+                f"the data set {self.config.data} changed since this run was trained on it (hash {str(was)[:12]} "
+                f"then, {str(now)[:12]} now): resuming would mix two data sets. Rebuild the old one, start "
+                f"a new run, or pass --allow-data-change to continue on the new data anyway"
+            )
+
     def load_resume_point(self, ckpt: dict[str, Any], best_state: dict[str, torch.Tensor] | None) -> None:
         """Restore everything from a last.pt payload (see ``checkpoint_payload``)."""
         if ckpt.get("model_name") != self.model_name or ckpt.get("model_args") != self.model_args:
@@ -318,7 +395,7 @@ class TrainState:
         if list(ckpt["classes"]) != list(self.classes):
             raise CheckpointError("last.pt was trained on other classes than the run's data set now has")
         self.model.load_state_dict(ckpt["state_dict"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self._load_optimizer(ckpt)
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
         res = ckpt.get("resume") or {}
         self.epoch_step = int(res.get("epoch_step", 0))
@@ -341,6 +418,31 @@ class TrainState:
         self.elapsed_before = float(ckpt.get("wall_seconds", 0.0))
         self.resume_offset = int(ckpt.get("metrics_offset", 0))
         self.resumed = True
+
+    def _load_optimizer(self, ckpt: dict[str, Any]) -> None:
+        """The optimizer's state from the resume point; one of another optimizer starts fresh."""
+        saved = (ckpt.get("config") or {}).get("optimizer") if isinstance(ckpt.get("config"), dict) else None
+        if saved is not None and saved != self.config.optimizer:
+            self.log(f"The optimizer changed ({saved} -> {self.config.optimizer}): its state starts fresh")
+            return
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(
+                f"last.pt's optimizer state does not fit the run's {self.config.optimizer} optimizer "
+                f"({type(e).__name__}: {e}): restore the run's config.json, or start a new run"
+            ) from None
+
+
+def config_changes(saved: Any, config: TrainConfig) -> list[str]:
+    """The settings of ``config`` that differ from ``saved`` (a resume point's config dict), as
+    "lr 0.0002 -> 0.5" texts; runtime-only settings (``RUNTIME_FIELDS``) may change and are left out.
+    A resume point without a config (an old one) has nothing to compare: []."""
+    if not isinstance(saved, dict):
+        return []
+    now = asdict(config)
+    keys = [k for k in now if k in saved and k not in RUNTIME_FIELDS and k != "preset"]
+    return [f"{k} {saved[k]!r} -> {now[k]!r}" for k in keys if saved[k] != now[k]]
 
 
 def _to_cpu(obj: Any) -> Any:

@@ -131,3 +131,13 @@ def test_cpu_runs_keep_freed_memory_where_glibc_is():
     # True only when glibc took both settings; elsewhere there is nothing to tune
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert keep_freed_cpu_memory() is expected
+
+
+def test_training_and_inference_resolve_devices_in_one_place():
+    from glyphcore.infer.predictor import inference_device
+
+    assert inference_device(None) == torch.device("cpu")  # one drawing at a time is fastest there
+    for name in ("meta", "tpu"):  # torch knows "meta"; neither trains nor predicts here
+        for resolve in (resolve_device, inference_device):
+            with pytest.raises(ConfigError, match=r"unknown device .*: use auto, cpu, cuda, cuda:N or mps"):
+                resolve(name)
