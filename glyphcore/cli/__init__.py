@@ -1,8 +1,9 @@
-"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, models, evaluate,
-predict, export.
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, recipes, runs, sweep, models,
+evaluate, predict, export.
 
-One module per command (``data``, ``train``, ``runs``, ``sweep``, ``models``, ``evaluate``, ``export``), each with an
-``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds the one progress bar.
+One module per command (``data``, ``train``, ``recipes``, ``runs``, ``sweep``, ``models``, ``evaluate``,
+``export``), each with an ``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds
+the one progress bar.
 Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
 becomes ``error: <message>`` on stderr and exit code 2, never a traceback.
 """
@@ -16,6 +17,7 @@ from glyphcore.cli.data import add_data_commands
 from glyphcore.cli.evaluate import add_eval_commands
 from glyphcore.cli.export import add_export_commands
 from glyphcore.cli.models import add_models_commands
+from glyphcore.cli.recipes import add_recipes_commands
 from glyphcore.cli.runs import add_runs_commands
 from glyphcore.cli.sweep import add_sweep_commands
 from glyphcore.cli.train import add_train_commands
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)
     add_train_commands(sub)
+    add_recipes_commands(sub)
     add_runs_commands(sub)
     add_sweep_commands(sub)
     add_models_commands(sub)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.cli.progress import console_progress
+from glyphcore.cli.recipes import add_recipe_flags, recipe_train_config
 from glyphcore.errors import ConfigError
 from glyphcore.train.config import RUNTIME_FIELDS, coerce_value, field_specs
 
@@ -105,6 +106,8 @@ def _train(args: argparse.Namespace, held: list[Path]) -> int:
         config = config_from_dict(
             {**saved, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}}, ignore_unknown=True
         )
+    elif args.recipe or args.from_scratch:
+        config = recipe_train_config(args, given)
     else:
         preset = given.pop("preset", "report")
         config = make_config(preset, **given)
@@ -217,5 +220,6 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="progress bar on stderr (auto: when stderr is a terminal)",
     )
+    add_recipe_flags(p)
     add_config_flags(p)
     p.set_defaults(func=_cmd_train)

@@ -136,7 +136,7 @@ def train_one_epoch(state: TrainState, epoch: int) -> dict[str, float]:
             x = augment_batch(x, cfg.augment, generator=state.aug_gen).contiguous(memory_format=torch.channels_last)
         lr = lr_at(cfg.schedule, cfg.lr, state.step, state.total_steps)
         for g in state.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)  # a transfer model's backbone: a fraction of the head's
         if compiled_graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with _autocast(dev, state.amp_dtype):
