@@ -94,18 +94,15 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_launch(args: argparse.Namespace) -> int:
-    from glyphcore import runs
-    from glyphcore.runs.sweep import launch_sweep
+    from glyphcore.runs.recipes import launch_recipe
 
-    args.recipe = args.name
-    config = recipe_train_config(args, {})
     recipe = get_recipe(args.name)
+    launched = launch_recipe(recipe.name, from_scratch=args.from_scratch)
+    print(launched)
     if recipe.sweep:
-        sweep_id = launch_sweep(config, recipe.sweep, parallel=1, name=recipe.name)
-        print(sweep_id)
-        print(f"the report's sweep, one run at a time; follow it with `glyphcore sweep show {sweep_id}`")
-        return 0
-    print(runs.launch(config, name=recipe.name))
+        print(f"the report's sweep, one run at a time; follow it with `glyphcore sweep show {launched}`")
+    else:
+        print(f"started in the background; follow it with `glyphcore runs show {launched}`")
     return 0
 
 

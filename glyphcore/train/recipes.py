@@ -20,12 +20,18 @@ the reports state; ``None`` where a report's figure is not recorded here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glyphcore.errors import ConfigError
 from glyphcore.train.config import TrainConfig, make_config
+
+if TYPE_CHECKING:  # torch is imported only when a recipe is timed
+    from glyphcore.train.estimate import RunEstimate
 
 __all__ = [
     "Recipe",
@@ -39,6 +45,12 @@ __all__ = [
     "require_ready",
     "download_recipe",
     "DATA_DOWNLOADS_MB",
+    "DataShape",
+    "DATA_SHAPES",
+    "SPEED_TTL_S",
+    "cached_estimate",
+    "measure_recipe",
+    "sweep_size",
 ]
 
 # torchvision data sets a recipe may need -> the archive size in MB (10**6 bytes) torchvision fetches:
@@ -382,3 +394,87 @@ def download_recipe(recipe: Recipe | str, *, from_scratch: bool = False, announc
             load_dataset(f"torchvision:{item.name}", split, download=True)
         done.append(torchvision_dir() / _DATA_MARKERS[item.name])
     return done
+
+
+# --------------------------------------------------------------------------------------------
+# this machine's time for a recipe: measured on request, kept for SPEED_TTL_S, never in a page's thread
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a recipe's data looks like, known before it is downloaded.
+
+    Attributes:
+        shape: one image, (C, H, W).
+        classes: the class count.
+        n_train: training images.
+        n_val: validation images (the split a run validates on).
+    """
+
+    shape: tuple[int, int, int]
+    classes: int
+    n_train: int
+    n_val: int
+
+
+# the data sets as their sources publish them; glyphs-52 as built by default (valid = held-out fonts)
+DATA_SHAPES: dict[str, DataShape] = {
+    "glyphs-52": DataShape((1, 100, 100), 52, 41_600, 15_600),
+    "torchvision:MNIST": DataShape((1, 28, 28), 10, 60_000, 10_000),
+    "torchvision:CIFAR10": DataShape((3, 32, 32), 10, 50_000, 10_000),
+    "torchvision:CIFAR100": DataShape((3, 32, 32), 100, 50_000, 10_000),
+}
+SPEED_TTL_S = 3600.0  # s a measured speed stands for: the machine's load changes, so it expires
+_SPEEDS: dict[str, tuple[float, float]] = {}  # speed key -> (training images/s, time.time() when measured)
+
+
+def _speed_config(name: str) -> TrainConfig:
+    """The recipe's config as timed: the same model, batch and device, without loading ImageNet weights
+    (the speed of a step does not depend on the weights' values)."""
+    config = recipe_config(name)
+    if config.model_options.get("pretrained") is True:
+        config = recipe_config(name, model_options={**config.model_options, "pretrained": False})
+    return config
+
+
+def _speed_key(config: TrainConfig) -> str:
+    keys = ("model", "activation", "batchnorm", "dropout", "model_options", "batch_size", "device", "amp", "threads")
+    return json.dumps({k: getattr(config, k) for k in keys}, sort_keys=True)
+
+
+def cached_estimate(name: str, now: float | None = None) -> RunEstimate | None:
+    """The ``RunEstimate`` of recipe ``name`` from a speed measured here in the last ``SPEED_TTL_S``, or
+    None when there is none (not measured yet, expired, or data whose size is not known before it is here)."""
+    from glyphcore.train.estimate import estimate_run
+
+    recipe = get_recipe(name)
+    data = DATA_SHAPES.get(recipe.data)
+    config = _speed_config(name)
+    found = _SPEEDS.get(_speed_key(config))
+    if data is None or found is None or (now or time.time()) - found[1] > SPEED_TTL_S:
+        return None
+    one = estimate_run(config, data.n_train, data.n_val, found[0])
+    runs = sweep_size(recipe)  # a sweep runs one at a time: its runs' times add up
+    return replace(one, seconds=one.seconds * runs, steps=one.steps * runs)
+
+
+def sweep_size(recipe: Recipe) -> int:
+    """How many runs launching the recipe starts: its sweep's points, or 1."""
+    return math.prod(len(v) for v in recipe.sweep.values()) if recipe.sweep else 1
+
+
+def measure_recipe(name: str) -> RunEstimate | None:
+    """Time a few training steps of recipe ``name`` here (seconds, on this thread), keep the speed for
+    ``cached_estimate`` and return the estimate; None for data whose size is not known in advance.
+
+    Raises:
+        ConfigError: a setting this machine cannot run (the run would fail the same way).
+    """
+    from glyphcore.train.estimate import measure_speed
+
+    data = DATA_SHAPES.get(get_recipe(name).data)
+    if data is None:
+        return None
+    config = _speed_config(name)
+    _SPEEDS[_speed_key(config)] = (measure_speed(config, data.shape, data.classes), time.time())
+    return cached_estimate(name)
