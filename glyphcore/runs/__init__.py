@@ -5,7 +5,8 @@
 - ``process``: launch a run as a detached process, cancel (or stop, whichever applies), resume, delete;
 - ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
 - ``sweep``: the same settings once per value of a setting, together or queued;
-- ``compare``: table rows, config differences, one-factor ablations, report cards.
+- ``compare``: table rows, config differences, one-factor ablations, report cards;
+- ``recipes``: launch a report's recipe (its sweep for the ablations) and find the runs it made.
 
 ``from glyphcore import runs`` gives the store and the process functions (``runs.launch``,
 ``runs.list_runs``, ...); ``glyphcore.runs.sweep`` and ``glyphcore.runs.compare`` are imported by
