@@ -237,6 +237,16 @@ def check_option(model_name: str, key: str, value: Any, kind: Any) -> Any:
     return value
 
 
+def _checked_options(entry: ModelEntry, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of model ``entry``, each checked against its declared type; ConfigError naming the
+    valid options for an unknown one."""
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        valid = ", ".join(f"{k}={v!r}" for k, v in entry.options.items()) or "none"
+        raise ConfigError(f"{entry.name} has no option {', '.join(unknown)}; its options are: {valid}")
+    return {k: check_option(entry.name, k, v, entry.option_types.get(k)) for k, v in options.items()}
+
+
 def _plain(value: Any) -> Any:
     """Options as plain JSON-able values (tuples -> lists) so a weights_only checkpoint holds them."""
     if isinstance(value, tuple | list):
@@ -284,11 +294,7 @@ def create_model(
     hw = normalize_input_size(input_size)
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        valid = ", ".join(f"{k}={v!r}" for k, v in entry.options.items()) or "none"
-        raise ConfigError(f"{name} has no option {', '.join(unknown)}; its options are: {valid}")
-    options = {k: check_option(name, k, v, entry.option_types.get(k)) for k, v in options.items()}
+    options = _checked_options(entry, options)
 
     model = entry.builder(
         num_classes=num_classes,
