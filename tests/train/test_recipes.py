@@ -228,3 +228,16 @@ def test_recipes_launch_starts_the_reports_sweep(fake_data, runs_dir, capsys):
     assert {c["data"] for c in configs} == {"torchvision:MNIST"} and {c["model"] for c in configs} == {"lenet"}
     if read_sweep(sweep_id).active:
         cancel_sweep(sweep_id, wait=60)
+
+
+def test_a_lower_backbone_learning_rate_holds_through_the_schedule(fake_data, runs_dir, capsys):
+    """A transfer model's backbone trains at backbone_lr_scale x the head's rate at every step."""
+    options = '{"backbone_lr_scale": 0.1}'
+    argv = ["train", "--data", "torchvision:MNIST", "--model", "mobilenet_v3_small", "--model-options", options]
+    argv += ["--schedule", "cosine", "--lr", "0.01", "--batch-size", "8", "--epochs", "2", "--threads", "1"]
+    assert main([*argv, "--progress", "off", "--name", "lower-lr"]) == 0
+    last = torch.load(_runs()[0].path / "last.pt", weights_only=True)
+    head, backbone = last["optimizer"]["param_groups"]
+    assert head["lr_scale"] == 1.0 and backbone["lr_scale"] == 0.1
+    assert 0 < head["lr"] < 0.01  # the cosine schedule has moved it ...
+    assert backbone["lr"] == pytest.approx(0.1 * head["lr"])  # ... and the backbone's with it
