@@ -47,16 +47,17 @@ def _accuracy(run: RunInfo) -> float | None:
 
 def show_figures(recipe: Recipe, runs: list[RunInfo]) -> None:
     """The report's figure, and beside it ours from the newest finished run of the recipe."""
-    report, ours = st.columns(2)
+    figures = st.container(horizontal=True, gap="large")  # wraps rather than cutting a figure to "no ru..."
     figure = f"{recipe.published_acc:g}%" if recipe.published_acc is not None else "not recorded"
-    report.metric("Report", figure, help=f"{recipe.published}; {recipe.hardware}")
+    figures.metric("Report", figure, help=f"{recipe.published}; {recipe.hardware}", width="content")
     done = [r for r in runs if r.state == "done"]
     if not done:
-        ours.metric("Ours", "no run yet")
+        figures.metric("Ours", "no run yet", width="content")
         return
     acc = _accuracy(done[0])
     delta = f"{acc - recipe.published_acc:+.2f} points" if acc is not None and recipe.published_acc else None
-    ours.metric("Ours", f"{acc:.2f}%" if acc is not None else "unknown", delta=delta, help="best validation accuracy")
+    value = f"{acc:.2f}%" if acc is not None else "unknown"
+    figures.metric("Ours", value, delta=delta, help="best validation accuracy", width="content")
     st.caption(plain(f"run {done[0].run_id}"))
 
 
@@ -103,14 +104,16 @@ def show_downloads(recipe: Recipe) -> bool:
     except GlyphError as e:  # a damaged weights file in the cache
         st.error(plain(str(e)))
         return False
-    if recipe.data.startswith("folder:"):
-        st.caption(plain(f"Needs your photos in {recipe.data.partition(':')[2]} (see `recipes show {recipe.name}`)"))
+    if recipe.data.startswith("folder:"):  # the recipe's own texts (code, not files): markdown is fine
+        st.caption(
+            f"Needs your photos in `{recipe.data.partition(':')[2]}` (see `glyphcore recipes show {recipe.name}`)"
+        )
     if not missing:
         st.caption("Nothing to download" if not recipe.data.startswith("folder:") else "No other download")
         return True
     total = sum(d.size_mb for d in missing)
     items = ", ".join(f"{d.name} {d.kind} ({d.size_mb:.1f} MB)" for d in missing)
-    st.caption(plain(f"To download first ({total:.1f} MB): {items}. Run `glyphcore recipes download {recipe.name}`"))
+    st.caption(f"To download first ({total:.1f} MB): {items}. Run `glyphcore recipes download {recipe.name}`")
     return False
 
 
