@@ -178,5 +178,6 @@ def download_weights(arch: str, *, progress: bool = False, announce: Callable[[s
             f"Download {w.url} on a connected machine and put it into {cache_dir()}, or train from scratch"
         ) from e
     verified = cached_weights(arch)
-    assert verified is not None  # download_url_to_file moved the verified file into place
+    if verified is None:  # download_url_to_file moves the verified file into place: nothing else may remove it
+        raise ConfigError(f"{target} vanished right after its download: is another process cleaning {cache_dir()}?")
     return verified

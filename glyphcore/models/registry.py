@@ -295,25 +295,15 @@ def create_model(
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be a probability in [0, 1), got {dropout!r}")
     options = _checked_options(entry, options)
-
-    model = entry.builder(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        input_size=hw,
-        act_layer=act_layer,
-        batchnorm=bool(batchnorm),
-        dropout=float(dropout),
-        **options,
-    )
+    common: dict[str, Any] = {"num_classes": num_classes, "in_channels": in_channels, "batchnorm": bool(batchnorm)}
+    common["dropout"] = float(dropout)
+    model = entry.builder(input_size=hw, act_layer=act_layer, **common, **options)
     chosen = {**entry.options, **options, **entry.recorded}
     model.glyph_name = name  # type: ignore[assignment]  # read back by the trainer and checkpoints
     model.glyph_args = {  # type: ignore[assignment]
-        "num_classes": num_classes,
-        "in_channels": in_channels,
+        **common,
         "input_size": [hw[0], hw[1]],
         "activation": activation,
-        "batchnorm": bool(batchnorm),
-        "dropout": float(dropout),
         **{k: _plain(v) for k, v in chosen.items()},
     }
     return model
