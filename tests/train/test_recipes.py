@@ -114,7 +114,7 @@ def test_every_recipe_builds_and_trains_a_step(name, fake_data):
     model = build_model(config, c, (h, w), len(train.classes))
     optimizer = make_optimizer(config, model, torch.device("cpu"))
     x = torch.from_numpy(np.array(train.images[:4])).float() / 255
-    y = torch.from_numpy(train.labels[:4])
+    y = torch.from_numpy(np.array(train.labels[:4]))
     before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
     loss = F.cross_entropy(model(x), y)
     loss.backward()
