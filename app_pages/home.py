@@ -1,4 +1,5 @@
-"""Home: what Glyph Explorer is, the device, the data set, links to every page, the latest runs.
+"""Home: what Glyph Explorer is, the device, the data set, links to every page, the latest runs, and
+the "Reproduce a report" gallery (``app_pages.gallery``).
 
 The data set status has a build button; torch is imported once (cached) for the device line.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import PAGES, shared
+from app_pages.gallery import show_gallery
 from glyphcore import paths
 from glyphcore.jobs import GLYPHS52_BUILD_JOB, BackgroundJob, get_job, start_job
 
@@ -129,3 +131,4 @@ with right:
     show_data()
 show_links()
 show_latest_runs()
+show_gallery()

@@ -1,7 +1,7 @@
-"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, runs, sweep, compare, models, evaluate,
-predict, export.
+"""The ``glyphcore`` command (also ``python -m glyphcore``): data, train, recipes, runs, sweep, compare, models,
+evaluate, predict, export.
 
-One module per command (``data``, ``train``, ``runs``, ``sweep``, ``compare``, ``models``, ``evaluate``,
+One module per command (``data``, ``train``, ``recipes``, ``runs``, ``sweep``, ``compare``, ``models``, ``evaluate``,
 ``export``), each with an ``add_<command>_commands(sub)`` that adds its sub-parsers; ``progress`` holds
 the one progress bar.
 Handlers import the heavy modules (torch) lazily so that ``--help`` stays fast. A ``GlyphError``
@@ -18,6 +18,7 @@ from glyphcore.cli.data import add_data_commands
 from glyphcore.cli.evaluate import add_eval_commands
 from glyphcore.cli.export import add_export_commands
 from glyphcore.cli.models import add_models_commands
+from glyphcore.cli.recipes import add_recipes_commands
 from glyphcore.cli.runs import add_runs_commands
 from glyphcore.cli.sweep import add_sweep_commands
 from glyphcore.cli.train import add_train_commands
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)
     add_train_commands(sub)
+    add_recipes_commands(sub)
     add_runs_commands(sub)
     add_sweep_commands(sub)
     add_compare_commands(sub)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 from typing import Any
 
 from glyphcore.errors import ConfigError
@@ -89,6 +90,14 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from glyphcore.models.imagenet import download_weights
+
+    path = download_weights(args.name, progress=sys.stderr.isatty(), announce=print)
+    print(f"ready: {path}")
+    return 0
+
+
 def add_models_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``models list`` and ``models summary NAME`` to the CLI's sub-parsers."""
     models = sub.add_parser(
@@ -125,3 +134,12 @@ def add_models_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=_cmd_summary)
+
+    p = msub.add_parser(
+        "download",
+        help="download a model's ImageNet weights into torch hub's cache (its size is printed first)",
+        description="Fetch torchvision's ImageNet weights of a transfer model, verified against the sha256 "
+        "prefix in the file's published name; nothing else ever downloads them.",
+    )
+    p.add_argument("name", help="a model with ImageNet weights (resnet18 and the transfer models of `models list`)")
+    p.set_defaults(func=_cmd_download)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.cli.progress import console_progress
+from glyphcore.cli.recipes import add_recipe_flags, recipe_train_config
 from glyphcore.errors import ConfigError
 from glyphcore.train.config import RUNTIME_FIELDS, coerce_value, field_specs
 
@@ -100,6 +101,8 @@ def _config_of(args: argparse.Namespace, given: dict[str, Any]) -> Any:
     from glyphcore import runs
     from glyphcore.train.config import config_from_dict, make_config
 
+    if not args.resume and (args.recipe or args.from_scratch):
+        return recipe_train_config(args, given)
     if not args.resume:
         return make_config(given.pop("preset", "report"), **given)
     if not args.run_dir:
@@ -245,5 +248,6 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="progress bar on stderr (auto: when stderr is a terminal)",
     )
+    add_recipe_flags(p)
     add_config_flags(p)
     p.set_defaults(func=_cmd_train)

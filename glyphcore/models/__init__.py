@@ -5,10 +5,11 @@
     >>> model.glyph_name, model.glyph_args["input_size"]
     ('seed_cnn', [100, 100])
 
-Importing this package registers every model of ``glyphcore.models.zoo``. Also here:
-``activation_stats`` (each activation's curves, a model's activation layers, the per-layer result type;
-the measuring runs through inference, ``glyphcore.infer.activation_stats``) and ``export`` (the table
-of export formats, ``FORMATS``: suffix, label, writer, loader).
+Importing this package registers every model: the reports' (``zoo``), the MNIST and CIFAR reports'
+(``classic``) and torchvision's ImageNet classifiers for transfer learning (``transfer``), in that order.
+Also here: ``activation_stats`` (each activation's curves, a model's activation layers, the per-layer
+result type; the measuring runs through inference, ``glyphcore.infer.activation_stats``) and ``export``
+(the table of export formats, ``FORMATS``: suffix, label, writer, loader).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ _EXPORTS = {
     "get_act_layer": "activations",
     "BackboneLoad": "finetune",
     "load_backbone_from_checkpoint": "finetune",
+    "IMAGENET_WEIGHTS": "imagenet",
+    "WeightsFile": "imagenet",
+    "cached_weights": "imagenet",
+    "download_weights": "imagenet",
+    "weights_file": "imagenet",
     "ModelEntry": "registry",
     "create_model": "registry",
     "rebuild_model": "registry",
@@ -35,13 +41,19 @@ _EXPORTS = {
     "Summary": "summary",
     "SummaryRow": "summary",
     "model_summary": "summary",
+    "TRANSFER_ARCHS": "transfer",
+    "param_groups": "transfer",
 }
+
+# The modules whose import registers models, in registration order (the report's seed_cnn first).
+_ZOO_MODULES = ("zoo", "classic", "transfer")
 
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'glyphcore.models' has no attribute {name!r}")
-    importlib.import_module("glyphcore.models.zoo")  # registers every model of the zoo
+    for module in _ZOO_MODULES:  # registers every model
+        importlib.import_module(f"glyphcore.models.{module}")
     value = getattr(importlib.import_module(f"glyphcore.models.{_EXPORTS[name]}"), name)
     globals()[name] = value
     return value
@@ -52,7 +64,14 @@ __all__ = [
     "ACTIVATION_NAMES",
     "Activation",
     "BackboneLoad",
+    "IMAGENET_WEIGHTS",
     "ModelEntry",
+    "TRANSFER_ARCHS",
+    "WeightsFile",
+    "cached_weights",
+    "download_weights",
+    "param_groups",
+    "weights_file",
     "create_model",
     "get_act_layer",
     "MAX_INPUT_SIDE",

@@ -20,6 +20,8 @@ defaults are recorded in ``glyph_args`` too. The first line of its docstring is 
 from __future__ import annotations
 
 import inspect
+import math
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,7 @@ __all__ = [
     "model_entry",
     "normalize_input_size",
     "require_min_size",
+    "check_option",
 ]
 
 # The largest image side (px) a model rebuilt from a file may ask for: 4096 x 4096 already means a
@@ -63,6 +66,8 @@ class ModelEntry:
         recorded: option name -> the value stored in ``glyph_args`` whatever was asked (e.g.
             ``pretrained`` is recorded as False: a rebuilt model gets its weights from the
             checkpoint and must never try to download).
+        option_types: option name -> the type its signature declares (bool, int, float, str, or
+            another annotation, which the builder checks itself).
     """
 
     name: str
@@ -72,6 +77,7 @@ class ModelEntry:
     default_classes: int
     options: dict[str, Any] = field(default_factory=dict)
     recorded: dict[str, Any] = field(default_factory=dict)
+    option_types: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -118,6 +124,7 @@ def register_model(
             if k not in _COMMON_ARGS and p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         doc = inspect.getdoc(builder) or model_name
+        hints = typing.get_type_hints(builder)
         _REGISTRY[model_name] = ModelEntry(
             name=model_name,
             builder=builder,
@@ -126,6 +133,7 @@ def register_model(
             default_classes=int(default_classes),
             options=options,
             recorded=dict(recorded or {}),
+            option_types={k: hints.get(k, type(v)) for k, v in options.items()},
         )
         return builder
 
@@ -199,6 +207,46 @@ def _positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+_TRUE_WORDS, _FALSE_WORDS = ("true", "yes", "on"), ("false", "no", "off")
+
+
+def check_option(model_name: str, key: str, value: Any, kind: Any) -> Any:
+    """``value`` of option ``key`` as its declared type ``kind``; ConfigError when it is not one.
+
+    A bool option takes True/False or the words true/false (yes/no, on/off), converted explicitly:
+    never a number or any other string, whose truth value would be an accident (``"false"`` is
+    truthy). An int takes an int, a float an int or a finite float, a str a str. Other annotations
+    (tuples of widths) are left to the builder, which checks them itself.
+    """
+    what = f"{model_name}'s option {key}"
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word in _TRUE_WORDS or word in _FALSE_WORDS:
+            return word in _TRUE_WORDS
+        raise ConfigError(f"{what} must be true or false, got {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{what} must be a whole number, got {value!r}")
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{what} must be a finite number, got {value!r}")
+        return float(value)
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{what} must be text, got {value!r}")
+    return value
+
+
+def _checked_options(entry: ModelEntry, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of model ``entry``, each checked against its declared type; ConfigError naming the
+    valid options for an unknown one."""
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        valid = ", ".join(f"{k}={v!r}" for k, v in entry.options.items()) or "none"
+        raise ConfigError(f"{entry.name} has no option {', '.join(unknown)}; its options are: {valid}")
+    return {k: check_option(entry.name, k, v, entry.option_types.get(k)) for k, v in options.items()}
+
+
 def _plain(value: Any) -> Any:
     """Options as plain JSON-able values (tuples -> lists) so a weights_only checkpoint holds them."""
     if isinstance(value, tuple | list):
@@ -246,29 +294,16 @@ def create_model(
     hw = normalize_input_size(input_size)
     if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        valid = ", ".join(f"{k}={v!r}" for k, v in entry.options.items()) or "none"
-        raise ConfigError(f"{name} has no option {', '.join(unknown)}; its options are: {valid}")
-
-    model = entry.builder(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        input_size=hw,
-        act_layer=act_layer,
-        batchnorm=bool(batchnorm),
-        dropout=float(dropout),
-        **options,
-    )
+    options = _checked_options(entry, options)
+    common: dict[str, Any] = {"num_classes": num_classes, "in_channels": in_channels, "batchnorm": bool(batchnorm)}
+    common["dropout"] = float(dropout)
+    model = entry.builder(input_size=hw, act_layer=act_layer, **common, **options)
     chosen = {**entry.options, **options, **entry.recorded}
     model.glyph_name = name  # type: ignore[assignment]  # read back by the trainer and checkpoints
     model.glyph_args = {  # type: ignore[assignment]
-        "num_classes": num_classes,
-        "in_channels": in_channels,
+        **common,
         "input_size": [hw[0], hw[1]],
         "activation": activation,
-        "batchnorm": bool(batchnorm),
-        "dropout": float(dropout),
         **{k: _plain(v) for k, v in chosen.items()},
     }
     return model

@@ -157,6 +157,39 @@ def _macs(module: nn.Module, inp: torch.Tensor | None, out: torch.Tensor) -> int
     return 0
 
 
+class _LayerRecorder:
+    """Forward hooks that record one ``SummaryRow`` per leaf-module call and add up the FLOPs."""
+
+    def __init__(self) -> None:
+        self.rows: list[SummaryRow] = []
+        self.seen: set[int] = set()  # modules already counted: a second call adds no parameters
+        self.flops = 0  # forward FLOPs per image
+        self.train_flops = 0  # forward + backward FLOPs per image
+
+    def hook(self, name: str) -> Any:
+        """The forward hook of the module called ``name``."""
+
+        def record(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+            o = _first_tensor(out)
+            i = _first_tensor(args)
+            if o is None:
+                return
+            macs = _macs(module, i, o)
+            if id(module) in self.seen:
+                params = trainable = 0
+            else:
+                self.seen.add(id(module))
+                params = sum(p.numel() for p in module.parameters())
+                trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+            weight_grad = any(p.requires_grad for p in module.parameters())
+            input_grad = i is not None and i.requires_grad
+            self.flops += 2 * macs
+            self.train_flops += 2 * macs * (1 + int(weight_grad) + int(input_grad))
+            self.rows.append(SummaryRow(name, type(module).__name__, tuple(o.shape[1:]), params, trainable, 2 * macs))
+
+        return record
+
+
 def model_summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
     """Run one image through ``model`` and describe every layer call.
 
@@ -178,33 +211,11 @@ def model_summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
     device = first.device if first is not None else torch.device("cpu")
     x = torch.zeros((1, *input_shape), device=device)
 
-    rows: list[SummaryRow] = []
-    seen: set[int] = set()
-    counts = {"fwd": 0, "train": 0}
-
-    def hook(name: str):
-        def record(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            o = _first_tensor(out)
-            i = _first_tensor(args)
-            if o is None:
-                return
-            macs = _macs(module, i, o)
-            if id(module) in seen:
-                params = trainable = 0
-            else:
-                seen.add(id(module))
-                params = sum(p.numel() for p in module.parameters())
-                trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-            weight_grad = any(p.requires_grad for p in module.parameters())
-            input_grad = i is not None and i.requires_grad
-            counts["fwd"] += 2 * macs
-            counts["train"] += 2 * macs * (1 + int(weight_grad) + int(input_grad))
-            rows.append(SummaryRow(name, type(module).__name__, tuple(o.shape[1:]), params, trainable, 2 * macs))
-
-        return record
-
+    recorder = _LayerRecorder()
     handles = [
-        m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n and not any(True for _ in m.children())
+        m.register_forward_hook(recorder.hook(n))
+        for n, m in model.named_modules()
+        if n and not any(True for _ in m.children())
     ]
     was_training = model.training
     try:
@@ -218,11 +229,11 @@ def model_summary(model: nn.Module, input_shape: Sequence[int]) -> Summary:
 
     return Summary(
         input_shape=input_shape,
-        rows=rows,
+        rows=recorder.rows,
         total_params=sum(p.numel() for p in model.parameters()),
         trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        flops=counts["fwd"],
-        train_flops=counts["train"],
+        flops=recorder.flops,
+        train_flops=recorder.train_flops,
         model_name=getattr(model, "glyph_name", None),
         model_args=dict(getattr(model, "glyph_args", {}) or {}),
     )

@@ -9,7 +9,8 @@
 - ``groups``: runs equal but for the seed as one group (mean, sd, n), arms against a baseline paired
   by seed with a verdict, mean curves with a band, cost points;
 - ``rounds``: until decided, one more seed per round until every comparison has a verdict;
-- ``listing``: the rows of the runs lists, a group of seed replicates as one row.
+- ``listing``: the rows of the runs lists, a group of seed replicates as one row;
+- ``recipes``: launch a report's recipe (its sweep for the ablations) and find the runs it made.
 
 ``from glyphcore import runs`` gives the store and the process functions (``runs.launch``,
 ``runs.list_runs``, ...); ``sweep``, ``compare``, ``groups``, ``rounds`` and ``listing`` are imported by name.

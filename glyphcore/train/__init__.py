@@ -1,6 +1,7 @@
 """Training: settings, device policy, the loop and its callbacks.
 
 - ``config``: ``TrainConfig``, its presets and its command-line form (no torch, no numpy);
+- ``recipes``: every course report's experiment as a named recipe over the presets (no torch at import);
 - ``device``: device and precision policy, the CPU allocator setting, device-resident data;
 - ``factories``: the model, optimizer and learning-rate schedule a config asks for;
 - ``callbacks``: save-best, early stopping, time budget, the run-folder writer (no torch);

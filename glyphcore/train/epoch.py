@@ -153,7 +153,7 @@ def _optimizer_step(state: TrainState, x: torch.Tensor, y: torch.Tensor) -> tupl
     cfg = state.config
     lr = lr_at(cfg.schedule, cfg.lr, state.step, state.total_steps)
     for g in state.optimizer.param_groups:
-        g["lr"] = lr
+        g["lr"] = lr * g.get("lr_scale", 1.0)  # a transfer model's backbone: a fraction of the head's
     if cfg.compile == "reduce-overhead":
         torch.compiler.cudagraph_mark_step_begin()
     with autocast(state.device, state.amp_dtype):

@@ -60,10 +60,13 @@ def count_params(model: nn.Module) -> int:
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    """Adam / AdamW / SGD over the trainable parameters; the fused kernels where the device has
-    them (CUDA, CPU: one kernel for all parameters), else torch's default (foreach)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    """Adam / AdamW / SGD over the trainable parameters (in ``param_groups``, each with its
+    ``lr_scale``); the fused kernels where the device has them (CUDA, CPU: one kernel for all
+    parameters), else torch's default (foreach)."""
+    from glyphcore.models import param_groups  # a transfer model's backbone may take a lower lr
+
+    params = param_groups(model, config.lr)
+    if not any(g["params"] for g in params):
         raise ConfigError(f"{config.model} has no trainable parameters (everything is frozen)")
     cls: type[torch.optim.Optimizer]
     kw: dict[str, Any]

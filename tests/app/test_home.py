@@ -4,6 +4,7 @@ progress, links to every page, the latest runs."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -15,6 +16,7 @@ from glyphcore.train.device import describe_device
 pytestmark = pytest.mark.app
 
 PAGE_LABELS = ["Dataset", "Train", "Runs & Compare", "Evaluate", "Draw", "Activations"]
+GALLERY_METRICS = ("Report", "Ours")  # each recipe card's two figures
 
 
 def test_home_shows_device_data_and_links(tiny_glyphs, runs_dir, no_starter, app_page, texts_of, errors_of):
@@ -26,7 +28,8 @@ def test_home_shows_device_data_and_links(tiny_glyphs, runs_dir, no_starter, app
     assert {"cuda": "GiB", "mps": "Apple MPS", "cpu": "**CPU**"}[kind] in text
     assert "glyphs-52** is ready" in text
     counts = dataset_info("glyphs-52")["counts"]
-    assert {m.label: m.value for m in at.metric} == {split: f"{n:,}" for split, n in counts.items()}
+    data_metrics = {m.label: m.value for m in at.metric if m.label not in GALLERY_METRICS}
+    assert data_metrics == {split: f"{n:,}" for split, n in counts.items()}
     assert sorted(link.proto.label for link in at.get("page_link")) == sorted(PAGE_LABELS)
     assert "No runs yet" in text
 
@@ -75,7 +78,7 @@ def test_a_running_build_shows_progress_then_the_data_set(tmp_path, monkeypatch,
         at = app_page().run()
         bar = at.get("progress")[0]
         assert bar.proto.text == "Building glyphs-52: rendering (0 / 100)"
-        assert not at.button  # no second build while one runs
+        assert "Build glyphs-52" not in [b.label for b in at.button]  # no second build while one runs
     finally:
         gate.set()
     job.wait(120)
@@ -97,3 +100,89 @@ def test_build_button_builds_the_default_data_set(tmp_path, monkeypatch, runs_di
     at = app_page().run()
     assert {m.label: m.value for m in at.metric}["train"] == "41,600"
     assert "glyphs-52** is ready" in texts_of(at)
+
+
+# --------------------------------------------------------------------------------------------
+# the "Reproduce a report" gallery
+
+
+def _recipe_run(make_run, runs_dir, run_id: str, recipe: str, acc: float, started: float) -> None:
+    """A finished run launched from ``recipe`` (config.json names it after the recipe); its best
+    validation accuracy (at its last, lowest-loss epoch) is ``acc``."""
+    from glyphcore import runs
+
+    make_run(run_id, val_accs=[acc - 0.01, acc - 0.005, acc], epochs=3, started=started)
+    config = runs.read_config(runs_dir / run_id)
+    runs.write_json_atomic(runs_dir / run_id / runs.CONFIG_FILE, {**config, "name": recipe})
+
+
+def test_the_gallery_shows_every_recipe_with_the_reports_figure_and_downloads(
+    tiny_glyphs, runs_dir, no_starter, app_page, texts_of, errors_of, tmp_path, monkeypatch
+):
+    from glyphcore.train.recipes import RECIPES
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no ImageNet weights here
+    at = app_page().run()
+    assert errors_of(at) == []
+    assert "Reproduce a report" in [h.value for h in at.subheader]
+    reports = [m.value for m in at.metric if m.label == "Report"]
+    assert len(reports) == len(RECIPES)
+    assert reports[:2] == ["99.03%", "96.9%"] and reports.count("67%") == 3 and "51%" in reports
+    assert [m.value for m in at.metric if m.label == "Ours"] == ["no run yet"] * len(RECIPES)
+    text = texts_of(at)
+    assert text.count("Time here: not measured yet") == len(RECIPES) - 1  # all but the photo folder's
+    assert "To download first (11.6 MB): MNIST data (11.6 MB)" in text
+    assert "To download first (266.8 MB): CIFAR100 data (169.0 MB), resnet50 weights (97.8 MB)" in text
+    launch = {b.key: b for b in at.button if b.key and b.key.startswith("launch_")}
+    assert not launch["launch_glyph-report"].disabled  # glyphs-52 is here
+    assert launch["launch_mnist-lenet-activation"].disabled and launch["launch_cifar100-resnet50"].disabled
+    assert launch["launch_mnist-lenet-batchnorm"].label == "Launch the sweep"
+
+
+def test_a_finished_recipe_run_stands_beside_the_reports_figure(
+    tiny_glyphs, runs_dir, make_run, no_starter, app_page, texts_of
+):
+    _recipe_run(make_run, runs_dir, "older", "glyph-report", 0.99, started=1000.0)
+    _recipe_run(make_run, runs_dir, "*newest*_run", "glyph-report", 0.9812, started=2000.0)
+    make_run("not-a-recipe-run", val_accs=[0.5, 0.6, 0.7])
+    at = app_page().run()
+    ours = [m for m in at.metric if m.label == "Ours"]
+    assert ours[0].value == "98.12%"  # the newest finished run of the glyph report's recipe
+    assert ours[0].proto.delta == "-0.91 points"
+    assert all(m.value == "no run yet" for m in ours[1:])
+    assert "run \\*newest\\*\\_run" in texts_of(at)  # a folder name from disk is text, not markdown
+
+
+def test_measuring_a_recipe_runs_in_the_background_then_shows_the_time(
+    tiny_glyphs, runs_dir, no_starter, app_page, texts_of
+):
+    from glyphcore.jobs import get_job
+
+    at = app_page().run()
+    at.button(key="measure_mnist-lenet-batchnorm").click().run()
+    job = get_job("time recipe mnist-lenet-batchnorm")
+    assert job is not None
+    job.wait(120)
+    assert job.error is None
+    at = app_page().run()
+    text = texts_of(at)
+    assert "images/s measured" in text
+    assert "for its 2 runs, one at a time" in text and "for its 5 runs, one at a time" in text
+    # the three LeNet recipes start from the same model and batch: one measurement times all three
+    assert text.count("Time here: not measured yet") == 10 - 3
+
+
+def test_launch_starts_the_recipes_run(tiny_glyphs, runs_dir, no_starter, app_page, texts_of):
+    from glyphcore import runs
+
+    at = app_page().run()
+    at.button(key="launch_glyph-7layer").click().run()
+    launched = [r for r in runs.list_runs() if not r.is_starter]
+    assert len(launched) == 1 and launched[0].name == "glyph-7layer" and launched[0].model == "deep_cnn"
+    assert f"Launched {launched[0].run_id}" in texts_of(at).replace("\\", "")
+    for _ in range(600):  # the process marks itself running once it has started (0.1 s a look)
+        if runs.read_status(launched[0].path)["state"] != "queued":
+            break
+        time.sleep(0.1)
+    runs.cancel(launched[0].run_id, wait=60)
+    assert runs.read_status(launched[0].path)["state"] in ("cancelled", "done")

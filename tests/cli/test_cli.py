@@ -20,10 +20,11 @@ from glyphcore.cli import build_parser, main
 COMMANDS = {
     "data": {"build", "info", "export", "show", "fetch"},
     "train": None,
+    "recipes": {"list", "show", "download", "launch"},
     "runs": {"list", "show", "cancel", "resume", "delete", "export-tb"},
     "sweep": {"start", "list", "show", "cancel"},
     "compare": None,
-    "models": {"list", "summary"},
+    "models": {"list", "summary", "download"},
     "evaluate": None,
     "predict": None,
     "export": None,
@@ -60,7 +61,7 @@ def test_help_lists_every_command_and_imports_no_torch():
         "after_build = sorted(m for m in sys.modules if m.split('.')[0] == 'torch')\n"
         "helps = {}\n"
         "for argv in ([], ['train'], ['runs'], ['runs', 'resume'], ['data', 'build'], ['models', 'summary'],\n"
-        "             ['evaluate'], ['predict']):\n"
+        "             ['evaluate'], ['predict'], ['recipes'], ['recipes', 'show']):\n"
         "    out = io.StringIO()\n"
         "    with contextlib.redirect_stdout(out):\n"
         "        try:\n"
