@@ -342,7 +342,7 @@ def recipe_downloads(
 
 
 def _downloaded(item: Download) -> bool:
-    from glyphcore.data.formats import torchvision_dir
+    from glyphcore.data.sources.torchvision_sets import torchvision_dir
     from glyphcore.models.imagenet import cached_weights
 
     if item.kind == "data":
@@ -381,7 +381,8 @@ def download_recipe(recipe: Recipe | str, *, from_scratch: bool = False, announc
     Raises:
         ConfigError / DataError: a download failed (the message says why and what to do).
     """
-    from glyphcore.data.formats import load_dataset, torchvision_dir
+    from glyphcore.data.sources import load_dataset
+    from glyphcore.data.sources.torchvision_sets import torchvision_dir
     from glyphcore.models.imagenet import download_weights
 
     done: list[Path] = []
