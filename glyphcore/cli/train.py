@@ -163,8 +163,7 @@ def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[
 
     if "\0" in str(run_dir):
         raise RunError("--run-dir contains a NUL byte: pass a plain folder path")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--run-dir {run_dir} is a file, not a folder: pass a folder for the run")
+    store.check_run_dir_claimable(run_dir)  # a file, a link, or a folder that is not a run: refused
     if run_dir.exists() and run_dir.resolve() == paths.starter_dir().resolve():
         raise RunError(
             "the starter run is read-only, even with --overwrite: train into another folder "

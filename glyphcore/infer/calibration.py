@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glyphcore.checkpoint import TEMPERATURE_RANGE
 from glyphcore.errors import CheckpointError, DataError
 
 __all__ = [
@@ -71,7 +72,7 @@ ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
 # reject of real letters and of non-letters is measured in bench/trust.py).
 CONFIDENCE_QUANTILE = 0.005
 DISTANCE_QUANTILE = 0.05
-_T_MIN, _T_MAX = 0.02, 50.0  # a temperature outside this range means the logits are degenerate
+_T_MIN, _T_MAX = TEMPERATURE_RANGE  # a temperature outside this range means the logits are degenerate
 _BATCH = 512  # images per forward pass when collecting validation logits
 
 
@@ -355,8 +356,8 @@ def calibration_of(ckpt: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(cal, dict):
         return None
     t = cal.get("temperature")
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
-        return None
+    if isinstance(t, bool) or not isinstance(t, int | float) or not _T_MIN <= t <= _T_MAX:
+        return None  # load_checkpoint refuses such a file; a dict built another way is read as uncalibrated
     return cal
 
 
