@@ -94,9 +94,12 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def spawn_detached(argv: list[str], log_path: Path, *, new_session: bool = True) -> subprocess.Popen:
+def spawn_detached(
+    argv: list[str], log_path: Path, *, new_session: bool = True, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
     """Start ``argv`` (a list, never a shell string) in the repository folder, output appended to
     ``log_path``; in its own session (``new_session``) so that it outlives the app and its signals.
+    ``pass_fds``: open files the process inherits (a sweep's run slot: held while it lives).
 
     Raises:
         OSError: the program could not be started.
@@ -111,6 +114,7 @@ def spawn_detached(argv: list[str], log_path: Path, *, new_session: bool = True)
             stderr=log,
             start_new_session=new_session,
             close_fds=True,
+            pass_fds=pass_fds,
         )
     _CHILDREN[proc.pid] = proc
     return proc

@@ -237,17 +237,17 @@ def read_status(run: str | Path) -> dict[str, Any]:
     raw = read_json(run_dir / STATUS_FILE)
     status = typed_status(raw or {})
     status["runner_gone"] = False
-    if status["bad_fields"]:
-        status["message"] = (
-            f"{STATUS_FILE} has values of the wrong type or out of range in {', '.join(status['bad_fields'])} "
-            f"(shown as unknown); {status['message']}"
-        ).rstrip("; ")
     if raw is None:
         status["state"] = "done" if (run_dir / BEST_CKPT).is_file() else "crashed"
         status["message"] = f"{STATUS_FILE} is missing, unreadable or not a regular file"
         return status
     if status["state"] in ACTIVE_STATES and not _process_lives(run_dir, status):
         _reconcile_dead(run_dir, status)
+    if status["bad_fields"]:
+        status["message"] = (
+            f"{STATUS_FILE} has values of the wrong type or out of range in {', '.join(status['bad_fields'])} "
+            f"(shown as unknown); {status['message']}"
+        ).rstrip("; ")
     return status
 
 
@@ -255,7 +255,8 @@ def _process_lives(run_dir: Path, status: dict[str, Any]) -> bool:
     """Whether the process status.json names (or the holder of the trainer lock) is alive; a queued
     run without a pid yet is given ``_QUEUED_GRACE_S`` to get one."""
     pid = status.get("pid")
-    if pid is None and time.time() - (status.get("updated") or 0.0) < _QUEUED_GRACE_S:
+    unset = pid is None and "pid" not in status["bad_fields"]  # not written yet, rather than damaged
+    if unset and status["state"] == "queued" and time.time() - (status.get("updated") or 0.0) < _QUEUED_GRACE_S:
         return True
     return pid_alive(pid, status.get("pid_start")) or trainer_lock_taken(run_dir)
 

@@ -381,10 +381,11 @@ class _Slots:
         os.close(self.fds.pop(i))
 
 
-def _hand_off(d: Path) -> subprocess.Popen | None:
+def _hand_off(d: Path, slot_fd: int) -> subprocess.Popen | None:
     """Start a waiting run's training process, atomically under the run's status lock: a cancel
     lands either before (the run is skipped: None) or after (the run has a process, and the cancel
-    signals it); never in between, where it would be overwritten."""
+    signals it); never in between, where it would be overwritten. The process inherits the run
+    slot's lock (``slot_fd``), so the slot stays taken while it trains, even if the runner dies."""
     try:
         args = _train_args(d)
     except Exception as e:  # a broken run folder must not stop the sweep
@@ -396,7 +397,7 @@ def _hand_off(d: Path) -> subprocess.Popen | None:
         if _raw_state(d) != "queued":
             return None  # cancelled while waiting
         # in the runner's session: a signal to the runner's group reaches the runs as well
-        proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False)
+        proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False, pass_fds=(slot_fd,))
         start = pid_start_time(proc.pid)
         runs.update_status(
             d, pid=proc.pid, pid_start=start, launcher_pid=proc.pid, launcher_pid_start=start, message="starting"
@@ -455,7 +456,7 @@ def run_queue(record_path: Path) -> int:
             if free is None:
                 break  # another sweep's runs hold every slot: wait for one
             waiting.pop(0)
-            started = _hand_off(d)
+            started = _hand_off(d, slots.fds[free])
             if started is None:
                 slots.release(free)
             else:
