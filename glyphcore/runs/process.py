@@ -238,7 +238,7 @@ def cancel(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
     status = read_status(run_dir)
     if status["state"] not in ACTIVE_STATES:
         raise RunError(f"run {run_dir.name} is not running (state {status['state']}); nothing to cancel")
-    if _waiting(status):  # the pid is its sweep runner's: signalling it would stop the whole sweep
+    if _waiting(run_dir, status):  # the pid is its sweep runner's: signalling it would stop the whole sweep
         return cancel_waiting(run_dir)
     pid = _signal_target(status)
     if pid is None:
@@ -256,9 +256,11 @@ def cancel(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
     return read_status(run_dir)
 
 
-def _waiting(status: dict[str, Any]) -> bool:
-    """A run that waits in a queue: queued, and no training process was handed it yet."""
-    return status["state"] == "queued" and not status.get("launcher_pid")
+def _waiting(run_dir: Path, status: dict[str, Any]) -> bool:
+    """A run that waits in a sweep's queue: queued, and no training process was handed it yet (a
+    run launched on its own gets its process at once, and is cancelled by signal)."""
+    in_sweep = isinstance((read_json(run_dir / CONFIG_FILE) or {}).get("sweep"), str)
+    return in_sweep and status["state"] == "queued" and not status.get("launcher_pid")
 
 
 def cancel_waiting(run: str | Path) -> dict[str, Any]:
@@ -272,7 +274,7 @@ def cancel_waiting(run: str | Path) -> dict[str, Any]:
     run_dir = resolve_run(run)
     with status_lock(run_dir):
         status = read_status(run_dir)
-        if not _waiting(status):
+        if not _waiting(run_dir, status):
             raise RunError(f"run {run_dir.name} is {status['state']}, not waiting in a queue; use runs.cancel")
         return update_status(run_dir, state="cancelled", ended=time.time(), message="cancelled before it started")
 

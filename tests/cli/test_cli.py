@@ -21,7 +21,7 @@ COMMANDS = {
     "data": {"build", "info", "export", "show", "fetch"},
     "train": None,
     "runs": {"list", "show", "cancel", "resume", "delete", "export-tb"},
-    "sweep": {"start", "list", "show", "cancel"},
+    "sweep": {"start", "list", "show", "cancel", "resume"},
     "models": {"list", "summary"},
     "evaluate": None,
     "predict": None,
