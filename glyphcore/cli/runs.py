@@ -140,6 +140,9 @@ def _cmd_runs_delete(args: argparse.Namespace) -> int:
     from glyphcore import runs
 
     run_dir = runs.resolve_run(args.run)
+    ok, why = runs.can_delete(runs.run_info(run_dir))
+    if not ok:  # said before asking for the confirmation, not after it
+        raise RunError(why)
     if not args.yes:
         raise RunError(f"this deletes {run_dir} and its checkpoints; pass --yes to confirm")
     runs.delete(run_dir)

@@ -225,3 +225,17 @@ def test_a_cancel_during_the_hand_off_is_never_lost(course, runs_dir):
             sweeps.cancel_sweep(sweep_id, wait=60)
         except RunError:
             pass
+
+
+def test_delete_says_a_run_is_live_before_asking_for_confirmation(runs_dir, capsys):
+    live = write_run(runs_dir, "live", state="running", pid=os.getpid())
+    from glyphcore.runs.lock import hold_trainer_lock, release_trainer_lock
+
+    hold_trainer_lock(live)  # as the training process does for its whole life
+    try:
+        assert cli.main(["runs", "delete", "live"]) == 2  # no --yes: the refusal comes first
+        _one_line_error(capsys, "being trained right now", "cancel it first")
+    finally:
+        release_trainer_lock(live)
+    assert cli.main(["runs", "delete", "live"]) == 2
+    _one_line_error(capsys, "--yes")
