@@ -173,6 +173,8 @@ def _claim_existing(run_dir: Path, *, resume: bool, overwrite: bool, held: list[
         return  # a new folder: fit creates and locks it
     hold_trainer_lock(run_dir)  # fit takes it again; released when the command ends
     held.append(run_dir)
+    if not (resume or overwrite):
+        store.refuse_if_cancelled(run_dir)  # a queued run cancelled while it was being handed off
     if resume or not store.run_has_results(run_dir):
         return
     if not overwrite:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from glyphcore.errors import RunError
 from glyphcore.runs.files import BEST_CKPT, CONFIG_FILE, STATUS_FILE, read_json, resolve_run, write_json_atomic
 from glyphcore.runs.lock import pid_start_time, status_lock, trainer_lock_taken
 from glyphcore.runs.metrics import last_error_line
@@ -32,6 +33,7 @@ __all__ = [
     "read_status",
     "pid_alive",
     "can_resume",
+    "refuse_if_cancelled",
 ]
 
 ACTIVE_STATES = ("queued", "running")  # a process is (or should be) working on the run
@@ -279,6 +281,23 @@ def _reconcile_dead(run_dir: Path, status: dict[str, Any]) -> None:
             f"the training process (pid {status.get('pid')}) ended without finishing the run"
             + (f": {why}" if why else "")
             + f"; resume it with `glyphcore runs resume {run_dir.name}`"
+        )
+
+
+def refuse_if_cancelled(run_dir: str | os.PathLike) -> None:
+    """Refuse to start training a run whose status.json says it was cancelled before it started (a
+    sweep's run cancelled while its runner handed it off): the cancel stands.
+
+    Raises:
+        RunError: the run is cancelled; the message says how to run it anyway.
+    """
+    run_dir = Path(run_dir)
+    with status_lock(run_dir):
+        state = (read_json(run_dir / STATUS_FILE) or {}).get("state")
+    if state == "cancelled":
+        raise RunError(
+            f"run {run_dir.name} was cancelled; not starting it. Resume it (`python -m glyphcore runs resume "
+            f"{run_dir.name}`) or pass --overwrite to train it anew"
         )
 
 

@@ -49,6 +49,7 @@ from glyphcore.runs.status import (
     checked_number,
     pid_alive,
     read_status,
+    refuse_if_cancelled,
     typed_status,
     update_status,
     write_status,
@@ -98,6 +99,7 @@ __all__ = [
     "open_in_run",
     "looks_like_run",
     "check_run_dir_claimable",
+    "refuse_if_cancelled",
 ]
 
 

@@ -239,3 +239,18 @@ def test_delete_says_a_run_is_live_before_asking_for_confirmation(runs_dir, caps
         release_trainer_lock(live)
     assert cli.main(["runs", "delete", "live"]) == 2
     _one_line_error(capsys, "--yes")
+
+
+def test_a_training_process_handed_a_cancelled_run_does_not_start_it(course, runs_dir, capsys):
+    """The other side of the hand-off: whatever started it, a trainer finds the cancel and stands by it."""
+    run = write_run(runs_dir, "waiting", state="queued", epochs=2, epochs_done=0)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "sweep": "a-sweep", "sweep_index": 0}))
+    sweeps.cancel_queued(run)
+    before = _snapshot(run)
+    assert cli.main(lenet_train_argv(course, run, 1)) == 2
+    _one_line_error(capsys, "was cancelled", "runs resume")
+    assert runs.read_status(run)["state"] == "cancelled"
+    assert {k: v for k, v in _snapshot(run).items() if not k.startswith(".")} == {
+        k: v for k, v in before.items() if not k.startswith(".")
+    }
