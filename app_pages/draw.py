@@ -14,6 +14,9 @@ URL>}}``. AppTest injects a drawing by setting that key before a run; the page r
 
 from __future__ import annotations
 
+import html
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -61,6 +64,23 @@ def big_frame(a: np.ndarray, scale: int = 2) -> np.ndarray:
     return np.asarray(a).repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+def show_neighbours(pred: Any, prepared: Prepared, space: str) -> None:
+    """The training glyphs nearest to the input, in pixels or in the model's features."""
+    try:
+        near = nearest_glyphs(prepared, pred, k=8, space=space)
+    except GlyphError as e:
+        st.caption(f"Nearest training glyphs unavailable: {e}")
+        return
+    st.image(
+        [n.image for n in near],
+        caption=[f"{n.label} · {distance_text(n.distance)}" for n in near],
+        width=64,
+        output_format="PNG",
+    )
+    how = "cosine distance of the model's features" if space == "features" else "pixel distance"
+    st.caption(f"the nearest training glyphs ({how}; smaller is nearer)")
+
+
 def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_maps: bool) -> None:
     """One run's answer: the prediction, top-5, its exact input, saliency, neighbours, feature maps."""
     try:
@@ -76,14 +96,14 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
     # the answer and the bars wrap under each other when the panel is narrow (no run id over 5 lines)
     top = st.container(horizontal=True, vertical_alignment="center", gap="medium")
     with top.container(width="content"):
-        st.markdown(f"**{info.run_id}** says")
+        st.markdown(f"**{shared.plain(info.run_id)}** says")
         judged = trust.verdict(answer)  # "unsure / not a letter" in place of a confident answer
         if not judged:
             st.markdown(
                 # a monospace face, so that I and l (and O and 0) look different
                 f"<div data-testid='draw-prediction' style='font-size:72px;line-height:1.1;font-weight:700;"
                 f'font-family:"Source Code Pro",monospace\'>'
-                f"{answer.label}</div>",
+                f"{html.escape(answer.label)}</div>",  # a class name from the checkpoint: text, never markup
                 unsafe_allow_html=True,
             )
             st.caption(f"{answer.topk[0][1]:.1%} sure · {info.model} / {info.activation}")
@@ -105,19 +125,7 @@ def show_run(info: runs.RunInfo, image: np.ndarray | bytes, space: str, show_map
         output_format="PNG",
         width="content",
     )
-    try:
-        near = nearest_glyphs(prepared, pred, k=8, space=space)
-    except GlyphError as e:
-        st.caption(f"Nearest training glyphs unavailable: {e}")
-    else:
-        st.image(
-            [n.image for n in near],
-            caption=[f"{n.label} · {distance_text(n.distance)}" for n in near],
-            width=64,
-            output_format="PNG",
-        )
-        how = "cosine distance of the model's features" if space == "features" else "pixel distance"
-        st.caption(f"the nearest training glyphs ({how}; smaller is nearer)")
+    show_neighbours(pred, prepared, space)
     if show_maps:
         with st.expander("Feature maps", expanded=True):
             for name, maps in feature_maps(pred, prepared):

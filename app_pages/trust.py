@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -17,7 +19,16 @@ from glyphcore import viz
 from glyphcore.infer.calibration import reliability_bins
 from glyphcore.infer.preprocess import Prepared, recentre
 
-__all__ = ["verdict", "placement_note", "calibration_section", "family_section"]
+__all__ = ["code_span", "verdict", "placement_note", "calibration_section", "family_section"]
+
+
+def code_span(text: str) -> str:
+    """``text`` as a markdown code span: its content is shown as written, never read as markup or
+    HTML, whatever it holds (the fence is one backtick longer than any run of backticks in it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def verdict(answer: Any) -> bool:
@@ -31,7 +42,8 @@ def verdict(answer: Any) -> bool:
     unsure = answer.reason.startswith("unsure")
     title = "Unsure" if unsure else "Not a letter"
     st.markdown(
-        f"<div data-testid='draw-verdict' data-guess='{answer.label}' "
+        # the label comes from the checkpoint: escaped, it is text in the attribute, never markup
+        f"<div data-testid='draw-verdict' data-guess='{html.escape(answer.label, quote=True)}' "
         f"style='font-size:40px;line-height:1.2;font-weight:700'>{title}</div>",
         unsafe_allow_html=True,
     )
@@ -49,7 +61,8 @@ def placement_note(predictor: Any, prepared: Prepared) -> None:
     [again] = predictor.predict(centred, topk=3)
     st.warning(f"Off the guide lines: {place.message}.", icon=":material/straighten:")
     st.markdown(
-        f"<span data-testid='draw-centred'>Centred reading: **`{again.label}`** ({again.topk[0][1]:.1%})</span>",
+        f"<span data-testid='draw-centred'>Centred reading: **{code_span(again.label)}** "
+        f"({again.topk[0][1]:.1%})</span>",
         unsafe_allow_html=True,
     )
     st.image(centred.preview, caption="the drawing re-placed on the guide lines", width=100, output_format="PNG")

@@ -13,16 +13,22 @@ A checkpoint is a plain dict of tensors and primitives, never a pickle that can 
       "state_dict": {...},                         # model weights (CPU tensors)
       "epoch": int, "val_loss": float, "val_acc": float,
       "versions": {"glyphcore": ..., "torch": ...},
+      "calibration": {...} | None,                 # glyphcore.infer.calibration (temperature, letter thresholds)
       "state_dict_sha256": "...",                  # written by save_checkpoint, verified on load
+      "content_sha256": "...",                     # the same over everything that changes an answer
       # last.pt only (the resume point):
       "optimizer": {...}, "scheduler": {...} | None, "rng": {"torch": Tensor}, "step": int,
     }
 
 ``save_checkpoint`` writes to a temporary file in the same folder and renames it over the target,
-so a crash or a full disk while saving leaves the previous checkpoint valid. It stores the sha256
-of the weights, and ``load_checkpoint`` verifies it (a flipped bit is refused, never evaluated);
-files written before the checksum existed still load. Weights that are not finite (NaN/Inf) are
-refused too: they would only ever predict NaN.
+so a crash or a full disk while saving leaves the previous checkpoint valid. It stores two sha256
+sums: of the weights, and of everything that changes an answer (``ANSWER_KEYS``: the weights, the
+model and its arguments, the class list, the frame and the calibration); ``load_checkpoint``
+verifies them (a flipped bit is refused, never evaluated). Files written before a sum existed still
+load: they verify what they have and list the parts no sum covers under ``"unverified"``. Weights
+that are not finite (NaN/Inf), or of a type no glyphcore model has (complex, bool, int8: only
+floating point, and int64 step counters), are refused too, as is a calibration temperature outside
+``TEMPERATURE_RANGE``.
 """
 
 from __future__ import annotations
@@ -41,10 +47,23 @@ import torch
 from glyphcore.atomic import atomic_write
 from glyphcore.errors import CheckpointError
 
-__all__ = ["FORMAT", "REQUIRED_KEYS", "load_checkpoint", "save_checkpoint", "state_dict_sha256"]
+__all__ = [
+    "FORMAT",
+    "REQUIRED_KEYS",
+    "ANSWER_KEYS",
+    "TEMPERATURE_RANGE",
+    "load_checkpoint",
+    "save_checkpoint",
+    "state_dict_sha256",
+    "content_sha256",
+]
 
 FORMAT = "glyphcore.checkpoint/1"
 REQUIRED_KEYS = ("format", "model_name", "model_args", "classes", "state_dict")
+# The parts of a checkpoint that change what it answers: content_sha256 covers them all.
+ANSWER_KEYS = ("model_name", "model_args", "classes", "frame", "calibration", "state_dict")
+# A fitted calibration temperature outside this is degenerate logits or damage (fit searches inside it).
+TEMPERATURE_RANGE = (0.02, 50.0)
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -59,8 +78,10 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     payload = {"format": FORMAT, **payload}
+    payload.pop("unverified", None)  # what a load found, not part of the file
     if isinstance(payload.get("state_dict"), dict):
         payload["state_dict_sha256"] = state_dict_sha256(payload["state_dict"])
+        payload["content_sha256"] = content_sha256(payload)
     # Serialised in memory first (a few MB), then written: a full disk is then an OSError with its
     # errno (ENOSPC: "disk full"), not torch's RuntimeError "unexpected pos" from inside its writer.
     buffer = io.BytesIO()
@@ -107,7 +128,21 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if missing:
         raise CheckpointError(f"{path} lacks {', '.join(missing)}: the checkpoint is incomplete")
     _check_weights(path, ckpt)
+    _check_temperature(path, ckpt)
     return ckpt
+
+
+def _check_temperature(path: Path, ckpt: dict[str, Any]) -> None:
+    """Refuse a stored calibration temperature outside ``TEMPERATURE_RANGE`` (1e-300 makes every
+    probability NaN; 1e300 makes every answer uniform)."""
+    cal = ckpt.get("calibration")
+    t = cal.get("temperature") if isinstance(cal, dict) else None
+    low, high = TEMPERATURE_RANGE
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not low <= t <= high):
+        raise CheckpointError(
+            f"{path} stores a calibration temperature of {t!r}, outside {low:g}..{high:g}: the file is damaged; "
+            f"recalibrate it (`python -m glyphcore calibrate`) or use another copy"
+        )
 
 
 def state_dict_sha256(state_dict: dict[str, Any]) -> str:
@@ -120,8 +155,57 @@ def state_dict_sha256(state_dict: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def content_sha256(ckpt: dict[str, Any]) -> str:
+    """sha256 over every part that changes an answer (``ANSWER_KEYS``), each value in a canonical
+    form (dict keys sorted, floats exact, tensors by dtype, shape and bytes) (hex)."""
+    digest = hashlib.sha256()
+    for key in ANSWER_KEYS:
+        digest.update(f"<{key}>".encode())
+        _digest_value(digest, ckpt.get(key))
+    return digest.hexdigest()
+
+
+def _digest_value(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        raw: Any = t.reshape(-1).view(torch.uint8).numpy()
+        digest.update(memoryview(raw))
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for k in sorted(value, key=repr):
+            digest.update(repr(k).encode())
+            _digest_value(digest, value[k])
+    elif isinstance(value, list | tuple):
+        digest.update(f"L{len(value)}".encode())
+        for v in value:
+            _digest_value(digest, v)
+    else:  # None, bool, int, float (repr is exact), str
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def _check_sums(path: Path, ckpt: dict[str, Any]) -> None:
+    """Verify the sums a file has; list under ``"unverified"`` the answer-changing parts none covers."""
+    state = ckpt["state_dict"]
+    stored = ckpt.get("state_dict_sha256")
+    if stored is not None and stored != state_dict_sha256(state):
+        raise CheckpointError(
+            f"{path} is damaged: its weights do not match the checksum stored with them (a changed bit on "
+            f"disk or in a copy); use another copy of the file, or retrain (resume from last.pt if it is intact)"
+        )
+    content = ckpt.get("content_sha256")
+    if content is not None and content != content_sha256(ckpt):
+        raise CheckpointError(
+            f"{path} is damaged: its class list, model settings or calibration (temperature, letter thresholds) "
+            f"do not match the checksum stored with them; use another copy of the file, or recalibrate "
+            f"(`python -m glyphcore calibrate`) or retrain"
+        )
+    covered = set(ANSWER_KEYS) if content is not None else ({"state_dict"} if stored is not None else set())
+    ckpt["unverified"] = [k for k in ANSWER_KEYS if k not in covered and ckpt.get(k) is not None]
+
+
 def _check_weights(path: Path, ckpt: dict[str, Any]) -> None:
-    """Refuse weights that are malformed, damaged (checksum) or not finite."""
+    """Refuse weights that are malformed, damaged (checksum), of a type no model has, or not finite."""
     state = ckpt["state_dict"]
     if (
         not isinstance(state, dict)
@@ -132,14 +216,14 @@ def _check_weights(path: Path, ckpt: dict[str, Any]) -> None:
             f"{path} holds no usable weights (state_dict is {type(state).__name__}, not a dict of named tensors): "
             f"the file is damaged or was not written by glyphcore; retrain the run"
         )
-    stored = ckpt.get("state_dict_sha256")
-    if stored is not None and stored != state_dict_sha256(state):
-        raise CheckpointError(
-            f"{path} is damaged: its weights do not match the checksum stored with them (a changed bit on "
-            f"disk or in a copy); use another copy of the file, or retrain (resume from last.pt if it is intact)"
-        )
+    _check_sums(path, ckpt)
     for key, t in state.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        if not (t.is_floating_point() or (t.dtype == torch.int64 and key.endswith("num_batches_tracked"))):
+            raise CheckpointError(
+                f"{path} holds {key} as {str(t.dtype).replace('torch.', '')}: glyphcore models keep their weights "
+                f"in floating point; the file was not written by glyphcore or was altered; retrain the run"
+            )
+        if not bool(torch.isfinite(t).all()):
             raise CheckpointError(
                 f"{path} holds weights that are not finite (NaN or Inf in {key}): the run diverged before it was "
                 f"saved; retrain with a lower learning rate"

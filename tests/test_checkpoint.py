@@ -50,7 +50,9 @@ def test_a_checkpoint_comes_back_as_it_was_saved(tmp_path):
     back = load_checkpoint(path)
     assert back["format"] == FORMAT  # filled in
     assert len(back["state_dict_sha256"]) == 64  # filled in: the weights' checksum, verified at load
-    assert {k: v for k, v in back.items() if k not in ("state_dict", "rng", "format", "state_dict_sha256")} == {
+    assert len(back["content_sha256"]) == 64 and back["unverified"] == []  # every answer-changing part covered
+    made = ("state_dict", "rng", "format", "state_dict_sha256", "content_sha256", "unverified")
+    assert {k: v for k, v in back.items() if k not in made} == {
         k: v for k, v in payload.items() if k not in ("state_dict", "rng")
     }
     assert back["state_dict"].keys() == payload["state_dict"].keys()

@@ -785,6 +785,7 @@ def test_delete_on_a_read_only_folder_is_one_line(trained, monkeypatch, capsys):
     def rmtree(path, *a, **kw):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(trained.parent))  # delete removes run folders of the runs folder only
     monkeypatch.setattr(process.shutil, "rmtree", rmtree)
     assert cli.main(["runs", "delete", str(trained), "--yes"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

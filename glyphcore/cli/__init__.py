@@ -21,6 +21,7 @@ from glyphcore.cli.models import add_models_commands
 from glyphcore.cli.recipes import add_recipes_commands
 from glyphcore.cli.runs import add_runs_commands
 from glyphcore.cli.sweep import add_sweep_commands
+from glyphcore.cli.text import terminal_text
 from glyphcore.cli.train import add_train_commands
 from glyphcore.errors import GlyphError
 
@@ -53,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GlyphError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {terminal_text(e)}", file=sys.stderr)  # messages quote names from files
         return 2
     except OSError as e:  # the machine's side (a full or read-only disk...): its reason, not a traceback
         from glyphcore.errors import os_reason
 
-        print(f"error: {os_reason(e)}", file=sys.stderr)
+        print(f"error: {terminal_text(os_reason(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

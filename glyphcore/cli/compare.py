@@ -2,7 +2,7 @@
 with its paired interval and verdict in words (the same table ``sweep show`` leads with).
 
 Everything printed that comes from a file (run ids, settings, messages) goes through
-:func:`terminal_text`, so a crafted file cannot move the cursor or retitle the terminal.
+:func:`glyphcore.cli.text.terminal_text`, so a crafted file cannot move the cursor or retitle the terminal.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from glyphcore.cli.text import terminal_text
+
 __all__ = [
     "add_compare_commands",
-    "terminal_text",
     "print_table",
     "collect_runs",
     "print_verdict_report",
@@ -25,18 +25,6 @@ __all__ = [
 ]
 
 VERDICT_COLUMNS = ("arm", "baseline", "n_pairs", "mean_diff", "low", "high", "verdict")
-
-
-def terminal_text(value: Any) -> str:
-    """``value`` as text with every control character (escape sequences, bells, newlines) shown as
-    a visible ``\\xNN`` / ``\\uNNNN`` escape instead of acting on the terminal."""
-    out = []
-    for ch in str(value):
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _cell(value: Any) -> str:

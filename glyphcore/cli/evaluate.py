@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from glyphcore.cli.progress import ProgressBar
+from glyphcore.cli.text import terminal_text
 
 __all__ = ["add_eval_commands"]
 
@@ -132,13 +134,13 @@ def _predict(args: argparse.Namespace) -> int:
             msg = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"
             if args.json:
                 print(json.dumps({"file": path, "error": msg}), flush=True)
-            print(f"error: {msg}", file=sys.stderr)
+            print(f"error: {terminal_text(msg)}", file=sys.stderr)
             continue
         if args.json:
             out = {
                 "file": path,
                 "pred": pred.label,
-                "topk": [[c, round(p, 6)] for c, p in pred.topk],
+                "topk": [[c, round(p, 6) if math.isfinite(p) else None] for c, p in pred.topk],  # strict JSON
                 "letter": pred.letter,
             }
             if pred.reason:
@@ -149,7 +151,7 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             tops = "  ".join(f"{c} {100 * p:.1f}%" for c, p in pred.topk)
             judged = f"   [{pred.reason}]" if pred.reason else ""
-            print(f"{path}: {pred.label}   ({tops}){judged}", flush=True)
+            print(terminal_text(f"{path}: {pred.label}   ({tops}){judged}"), flush=True)  # class names from a file
     return 2 if failed else 0
 
 

@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from glyphcore.cli.text import terminal_text
 from glyphcore.cli.train import add_config_flags, given_settings
 from glyphcore.errors import RunError
 from glyphcore.timefmt import date_text
@@ -21,6 +22,11 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _say(line: str) -> None:
+    """Print a line that holds text from a run's files (names, messages) as plain text."""
+    print(terminal_text(line))
 
 
 def _fmt_acc(a: Any) -> str:
@@ -43,21 +49,24 @@ def _cmd_runs_list(args: argparse.Namespace) -> int:
     if not infos:
         print("no runs yet: start one with `glyphcore train` (or --detach to run it in the background)")
         return 0
-    rows = [("RUN", "STATE", "MODEL", "ACT", "EPOCH", "BEST VAL ACC", "STARTED", "WHY")]
+    rows: list[tuple[str, ...]] = [("RUN", "STATE", "MODEL", "ACT", "EPOCH", "BEST VAL ACC", "STARTED", "WHY")]
     for i in infos:
         # a run that ended badly says why (the error line of the run, not just its state)
         bad = i.state in ("failed", "crashed", "diverged") or i.message.startswith(CHANCE_NOTE_PREFIX)
         why = i.message[:80] if bad else ""
         rows.append(
-            (
-                i.run_id,
-                i.state,
-                i.model or "-",
-                i.activation or "-",
-                f"{i.epoch}/{i.epochs or '-'}",
-                _fmt_acc(i.best_val_acc),
-                date_text(i.started, "-"),
-                why,
+            tuple(
+                terminal_text(cell)  # names and messages come from files: never a terminal escape
+                for cell in (
+                    i.run_id,
+                    i.state,
+                    i.model or "-",
+                    i.activation or "-",
+                    f"{i.epoch}/{i.epochs or '-'}",
+                    _fmt_acc(i.best_val_acc),
+                    date_text(i.started, "-"),
+                    why,
+                )
             )
         )
     widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
@@ -85,27 +94,27 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"run      {run_dir.name}  ({run_dir})")
-    print(f"state    {status['state']}  {status.get('message') or ''}".rstrip())
+    _say(f"run      {run_dir.name}  ({run_dir})")
+    _say(f"state    {status['state']}  {status.get('message') or ''}".rstrip())
     params = f", {status['params']:,} parameters" if status.get("params") else ""
 
     def text(key: str) -> str:
         return config[key] if isinstance(config.get(key), str) else "-"
 
-    print(f"model    {text('model')} ({text('activation')}){params}")
-    print(f"data     {text('data')}   device {status.get('device') or '-'}")
-    print(
+    _say(f"model    {text('model')} ({text('activation')}){params}")
+    _say(f"data     {text('data')}   device {status.get('device') or '-'}")
+    _say(
         f"progress epoch {status.get('epoch')}/{status.get('epochs')}, step {status.get('step')}, "
         f"{status.get('wall_seconds') or 0.0:.1f} s of training"
     )
     if status.get("best_epoch"):
-        print(
+        _say(
             f"best     epoch {status['best_epoch']}: val loss {_fmt(status.get('best_val_loss'), '.6f')}, "
             f"val acc {_fmt_acc(status.get('best_val_acc'))}"
         )
     for r in epochs[-max(args.last, 0) :] if args.last > 0 else []:
         epoch = r.get("epoch") if isinstance(r.get("epoch"), int) else "?"
-        print(
+        _say(
             f"  epoch {epoch:>3}  train loss {_fmt(r.get('train_loss'), '.4f')} acc {_fmt_acc(r.get('train_acc'))}  "
             f"val loss {_fmt(r.get('val_loss'), '.4f')} acc {_fmt_acc(r.get('val_acc'))}  "
             f"{_fmt(r.get('seconds'), '.1f')} s"
@@ -116,8 +125,8 @@ def _cmd_runs_show(args: argparse.Namespace) -> int:
 def _cmd_runs_cancel(args: argparse.Namespace) -> int:
     from glyphcore import runs
 
-    status = runs.cancel(args.run, wait=args.wait)
-    print(f"{args.run}: {status['state']}" + (f" ({status['message']})" if status.get("message") else ""))
+    status = runs.stop(args.run, wait=args.wait)  # a run waiting in a sweep is cancelled on its own
+    _say(f"{args.run}: {status['state']}" + (f" ({status['message']})" if status.get("message") else ""))
     return 0
 
 
@@ -133,10 +142,13 @@ def _cmd_runs_delete(args: argparse.Namespace) -> int:
     from glyphcore import runs
 
     run_dir = runs.resolve_run(args.run)
+    ok, why = runs.can_delete(runs.run_info(run_dir))
+    if not ok:  # said before asking for the confirmation, not after it
+        raise RunError(why)
     if not args.yes:
         raise RunError(f"this deletes {run_dir} and its checkpoints; pass --yes to confirm")
     runs.delete(run_dir)
-    print(f"deleted {run_dir}")
+    _say(f"deleted {run_dir}")
     return 0
 
 

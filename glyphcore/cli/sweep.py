@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from glyphcore.cli.compare import print_sweep, terminal_text, wait_and_report
+from glyphcore.cli.compare import print_sweep, wait_and_report
+from glyphcore.cli.text import terminal_text
 from glyphcore.cli.train import add_config_flags, given_settings, positive_int
 from glyphcore.errors import ConfigError
 
@@ -92,8 +93,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("no sweeps yet: start one with `glyphcore sweep start --vary activation=relu,silu`")
     for s in sweeps:
         done = sum(r.state not in ("queued", "running") for r in s.runs)
-        grid = "; ".join(f"{k}={','.join(map(str, v))}" for k, v in s.grid.items())
-        print(terminal_text(f"{s.sweep_id}  {done}/{len(s.runs)} finished  {grid}"))
+        gone = sum(bool(r.status.get("runner_gone")) for r in s.runs)
+        grid = "; ".join(f"{k}={','.join(map(str, v))}" for k, v in s.grid.items()) or "grid unknown"
+        stalled = f"  {gone} waiting, runner gone: `glyphcore sweep resume {s.sweep_id}`" if gone else ""
+        print(terminal_text(f"{s.sweep_id}  {done}/{len(s.runs)} finished  {grid}{stalled}"))
     return 0
 
 
@@ -122,6 +125,14 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     sweep = cancel_sweep(args.sweep, wait=args.wait)
     states = ", ".join(f"{r.run_id}: {r.state}" for r in sweep.runs)
     print(terminal_text(f"{sweep.sweep_id}: {states}"))
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from glyphcore.runs.sweep import resume_sweep
+
+    sweep = resume_sweep(args.sweep)
+    print(terminal_text(f"{sweep.sweep_id}: a new runner starts its waiting runs"))
     return 0
 
 
@@ -179,3 +190,6 @@ def add_sweep_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("sweep", help="sweep id")
     q.add_argument("--wait", type=float, default=30.0, help="seconds to wait for its runs to stop (default: 30)")
     q.set_defaults(func=_cmd_cancel)
+    q = ss.add_parser("resume", help="restart the queue of a sweep whose runner is gone (its waiting runs start)")
+    q.add_argument("sweep", help="sweep id")
+    q.set_defaults(func=_cmd_resume)

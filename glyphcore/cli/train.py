@@ -84,6 +84,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     """``train``: the run folder (when it exists already) is claimed from the first check to the end
     of the fit (``glyphcore.train.rundir``): nothing of it is read or changed before that."""
+    from glyphcore.runs import store
     from glyphcore.train.rundir import claimed_run_dir
 
     if args.seeds is not None and args.seeds > 1:
@@ -92,6 +93,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     with claimed_run_dir(Path(args.run_dir) if own else None, create=False) as held:
         if held:
             _refuse_over_results(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite)
+            if not (args.resume or args.overwrite):
+                store.refuse_if_cancelled(args.run_dir)  # a queued run cancelled while it was handed off
         return _train(args)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glyphcore.checkpoint import load_checkpoint, save_checkpoint
+from glyphcore.checkpoint import TEMPERATURE_RANGE, load_checkpoint, save_checkpoint
 from glyphcore.errors import CheckpointError, DataError
 from glyphcore.infer.forward import PENULTIMATE
 from glyphcore.infer.letters import MAX_JUDGED_FEATURES, judged_features, nearest_class_distances
@@ -68,7 +68,7 @@ ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
 # reject of real letters and of non-letters is measured in bench/trust.py).
 CONFIDENCE_QUANTILE = 0.005
 DISTANCE_QUANTILE = 0.05
-_T_MIN, _T_MAX = 0.02, 50.0  # a temperature outside this range means the logits are degenerate
+_T_MIN, _T_MAX = TEMPERATURE_RANGE  # a temperature outside this range means the logits are degenerate
 _BATCH = 512  # images per forward pass when collecting validation logits
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from glyphcore.checkpoint import TEMPERATURE_RANGE
 from glyphcore.infer.forward import PENULTIMATE, last_module_of_type
 
 __all__ = [
@@ -138,8 +139,8 @@ def calibration_of(ckpt: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(cal, dict):
         return None
     t = cal.get("temperature")
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
-        return None
+    if isinstance(t, bool) or not isinstance(t, int | float) or not TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]:
+        return None  # load_checkpoint refuses such a file; a dict built another way is read as uncalibrated
     return cal
 
 

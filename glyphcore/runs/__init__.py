@@ -1,7 +1,9 @@
 """Runs: one folder per training run, the processes that train them, sweeps and comparisons.
 
-- ``store``: the run folder's files (config.json, status.json, metrics.jsonl, checkpoints), read
-  and written; the list of runs, reconciled with the process table;
+- ``files``: the run folder's names, config.json, JSON read and written, what may be written or deleted;
+- ``status``: status.json, range-checked and reconciled with the process table;
+- ``metrics``: metrics.jsonl and train.log;
+- ``store``: the list of runs (and every public name of the three above);
 - ``process``: launch a run as a detached process, cancel (or stop, whichever applies), resume, delete;
 - ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
 - ``sweep``: the same settings once per value of a setting (crossed with N seeds), together or queued;
@@ -20,7 +22,18 @@ Nothing here imports torch at import time.
 from __future__ import annotations
 
 from glyphcore.runs.monitor import MetricsTail, RunProgress, checkpointed_runs, file_stamp, run_label, run_progress
-from glyphcore.runs.process import cancel, child_env, delete, launch, resume, spawn_detached, stop, train_argv
+from glyphcore.runs.process import (
+    can_delete,
+    cancel,
+    cancel_waiting,
+    child_env,
+    delete,
+    launch,
+    resume,
+    spawn_detached,
+    stop,
+    train_argv,
+)
 from glyphcore.runs.store import (
     ACTIVE_STATES,
     BEST_CKPT,
@@ -36,9 +49,11 @@ from glyphcore.runs.store import (
     MetricsLog,
     RunInfo,
     can_resume,
+    check_run_dir_claimable,
     checkpoint_path,
     is_checkpoint_file_ref,
     list_runs,
+    looks_like_run,
     new_run_dir,
     pid_alive,
     read_config,
@@ -85,13 +100,17 @@ __all__ = [
     "checkpoint_path",
     "is_checkpoint_file_ref",
     "can_resume",
+    "check_run_dir_claimable",
+    "looks_like_run",
     "launch",
     "train_argv",
     "spawn_detached",
     "child_env",
     "cancel",
+    "cancel_waiting",
     "stop",
     "resume",
+    "can_delete",
     "delete",
     "RunProgress",
     "run_progress",

@@ -32,6 +32,7 @@ __all__ = [
     "release_trainer_lock",
     "status_lock",
     "trainer_lock_taken",
+    "try_lock_file",
 ]
 
 TRAINER_LOCK_FILE = ".lock"
@@ -64,7 +65,10 @@ def _entry(path: Path) -> _Held:
 
 
 def _open_lock_file(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    # never through a symlink: a link planted in a copied run folder must not make us create or
+    # lock a file elsewhere
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    return os.open(path, flags, 0o644)
 
 
 def hold_trainer_lock(run_dir: str | os.PathLike) -> None:
@@ -172,6 +176,24 @@ def status_lock(run_dir: str | os.PathLike) -> Iterator[None]:
                 held.count, held.fd = 0, None
         finally:
             os.close(fd)
+
+
+def try_lock_file(path: str | os.PathLike) -> int | None:
+    """Take an exclusive flock on ``path`` (created if missing) without waiting: the open file's
+    descriptor while this process holds it (close it to release), None when another holds it.
+    Where the OS has no flock every try succeeds.
+
+    Raises:
+        OSError: the file cannot be created or opened.
+    """
+    fd = _open_lock_file(Path(path))
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+    return fd
 
 
 def pid_start_time(pid: int | None) -> int | None:

@@ -20,7 +20,14 @@ from typing import Any
 
 from glyphcore import paths
 from glyphcore.errors import ConfigError, RunError, os_reason
-from glyphcore.runs.lock import pid_start_time, status_lock, trainer_lock_taken
+from glyphcore.runs.files import looks_like_run, open_in_run
+from glyphcore.runs.lock import (
+    hold_trainer_lock,
+    pid_start_time,
+    release_trainer_lock,
+    status_lock,
+    trainer_lock_taken,
+)
 from glyphcore.runs.store import (
     _CHILDREN,
     ACTIVE_STATES,
@@ -28,19 +35,33 @@ from glyphcore.runs.store import (
     LOG_FILE,
     RESUMABLE_STATES,
     STATUS_FILE,
+    list_runs,
     new_run_dir,
     pid_alive,
     read_config,
     read_json,
     read_status,
     resolve_run,
+    run_info,
     update_status,
     write_config,
     write_json_atomic,
     write_status,
 )
 
-__all__ = ["LOOPBACK", "launch", "train_argv", "spawn_detached", "child_env", "cancel", "stop", "resume", "delete"]
+__all__ = [
+    "LOOPBACK",
+    "launch",
+    "train_argv",
+    "spawn_detached",
+    "child_env",
+    "cancel",
+    "cancel_waiting",
+    "stop",
+    "resume",
+    "can_delete",
+    "delete",
+]
 
 LOOPBACK = "127.0.0.1"  # one machine's processes talk over loopback only
 
@@ -73,14 +94,17 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def spawn_detached(argv: list[str], log_path: Path, *, new_session: bool = True) -> subprocess.Popen:
+def spawn_detached(
+    argv: list[str], log_path: Path, *, new_session: bool = True, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
     """Start ``argv`` (a list, never a shell string) in the repository folder, output appended to
     ``log_path``; in its own session (``new_session``) so that it outlives the app and its signals.
+    ``pass_fds``: open files the process inherits (a sweep's run slot: held while it lives).
 
     Raises:
         OSError: the program could not be started.
     """
-    with open(log_path, "ab") as log:
+    with open_in_run(log_path, "ab") as log:  # never through a symlink in the run folder
         proc = subprocess.Popen(
             argv,
             cwd=paths.REPO_ROOT,
@@ -90,6 +114,7 @@ def spawn_detached(argv: list[str], log_path: Path, *, new_session: bool = True)
             stderr=log,
             start_new_session=new_session,
             close_fds=True,
+            pass_fds=pass_fds,
         )
     _CHILDREN[proc.pid] = proc
     return proc
@@ -120,8 +145,6 @@ def _visible_gpus() -> int:
 
 def _least_busy_gpu(count: int) -> str:
     """``cuda:i`` for the GPU with the fewest queued or running runs (by their device setting)."""
-    from glyphcore.runs.store import list_runs
-
     busy = [0] * count
     for info in list_runs():
         if info.state in ACTIVE_STATES:
@@ -215,6 +238,8 @@ def cancel(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
     status = read_status(run_dir)
     if status["state"] not in ACTIVE_STATES:
         raise RunError(f"run {run_dir.name} is not running (state {status['state']}); nothing to cancel")
+    if _waiting(run_dir, status):  # the pid is its sweep runner's: signalling it would stop the whole sweep
+        return cancel_waiting(run_dir)
     pid = _signal_target(status)
     if pid is None:
         raise RunError(f"run {run_dir.name} has no live process to signal; it will show as crashed")
@@ -231,6 +256,29 @@ def cancel(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
     return read_status(run_dir)
 
 
+def _waiting(run_dir: Path, status: dict[str, Any]) -> bool:
+    """A run that waits in a sweep's queue: queued, and no training process was handed it yet (a
+    run launched on its own gets its process at once, and is cancelled by signal)."""
+    in_sweep = isinstance((read_json(run_dir / CONFIG_FILE) or {}).get("sweep"), str)
+    return in_sweep and status["state"] == "queued" and not status.get("launcher_pid")
+
+
+def cancel_waiting(run: str | Path) -> dict[str, Any]:
+    """Cancel a run that waits in a sweep's queue: marked cancelled under its status lock, so the
+    runner (which hands a run off under the same lock) either started it before (it is then
+    cancelled by signal) or never will.
+
+    Raises:
+        RunError: the run is not waiting (a started run is cancelled with ``cancel``).
+    """
+    run_dir = resolve_run(run)
+    with status_lock(run_dir):
+        status = read_status(run_dir)
+        if not _waiting(run_dir, status):
+            raise RunError(f"run {run_dir.name} is {status['state']}, not waiting in a queue; use runs.cancel")
+        return update_status(run_dir, state="cancelled", ended=time.time(), message="cancelled before it started")
+
+
 def stop(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
     """Stop a run, whichever way applies: a run waiting in a sweep queue is marked cancelled (the
     queue skips it); a run with a process gets ``cancel`` (SIGTERM; it saves last.pt).
@@ -238,11 +286,6 @@ def stop(run: str | Path, wait: float = 0.0) -> dict[str, Any]:
     Raises:
         RunError: the run is neither queued nor running.
     """
-    status = read_status(run)
-    if status["state"] == "queued" and not status.get("launcher_pid"):
-        from glyphcore.runs.sweep import cancel_queued
-
-        return cancel_queued(run)
     return cancel(run, wait=wait)
 
 
@@ -274,31 +317,10 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
     # sees the first's "queued" and is refused, so only one trainer is ever started.
     with status_lock(run_dir):
         status = read_status(run_dir)
-        state = status["state"]
         saved = read_config(run_dir)
         config = config_from_dict({**saved, **overrides}, ignore_unknown=True)
-        more_epochs = state == "done" and config.epochs > _int_or_zero(status.get("epoch"))
-        if trainer_lock_taken(run_dir):  # whatever status.json says: a live trainer holds the lock
-            raise RunError(
-                f"run {run_dir.name} is being trained by another process right now; "
-                f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)"
-            )
-        if state in ACTIVE_STATES:
-            raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
-        if state == "failed" and status.get("resumable") is False:
-            raise RunError(
-                f"run {run_dir.name} failed before training started and would fail the same way again "
-                f"({status.get('message') or 'see its train.log'}); start a new run with that fixed"
-            )
-        if state not in RESUMABLE_STATES and not more_epochs:
-            hint = (
-                " Start a new run with a lower learning rate (e.g. a tenth)."
-                if state == "diverged"
-                else " Pass a larger epochs= to train it further."
-                if state == "done"
-                else ""
-            )
-            raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
+        more_epochs = status["state"] == "done" and config.epochs > _int_or_zero(status.get("epoch"))
+        _check_resumable(run_dir, status, more_epochs)
         world = status.get("world_size")
         n = max(1, world) if isinstance(world, int) else 1
         try:
@@ -323,23 +345,84 @@ def resume(run: str | Path, extra_args: list[str] | None = None, **overrides: An
     return run_dir.name
 
 
+def _check_resumable(run_dir: Path, status: dict[str, Any], more_epochs: bool) -> None:
+    """Refuse to resume a live run, a run that failed on a bad setting, or one that has nothing to resume.
+
+    Raises:
+        RunError: saying why and what to do instead.
+    """
+    state = status["state"]
+    if trainer_lock_taken(run_dir):  # whatever status.json says: a live trainer holds the lock
+        raise RunError(
+            f"run {run_dir.name} is being trained by another process right now; "
+            f"cancel it first (`python -m glyphcore runs cancel {run_dir.name}`)"
+        )
+    if state in ACTIVE_STATES:
+        raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
+    if state == "failed" and status.get("resumable") is False:
+        raise RunError(
+            f"run {run_dir.name} failed before training started and would fail the same way again "
+            f"({status.get('message') or 'see its train.log'}); start a new run with that fixed"
+        )
+    if state not in RESUMABLE_STATES and not more_epochs:
+        hint = {
+            "diverged": " Start a new run with a lower learning rate (e.g. a tenth).",
+            "done": " Pass a larger epochs= to train it further.",
+        }.get(state, "")
+        raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
+
+
 def _int_or_zero(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def can_delete(info: Any) -> tuple[bool, str]:
+    """Whether a run may be deleted, and if not why (for a page to disable its Delete button and
+    say so before asking): never the starter, never a folder outside the runs folder or one that
+    does not look like a run, never a live run (its trainer lock is held, or it is queued/running).
+
+    Args:
+        info: the run's ``RunInfo`` (``list_runs``, ``run_info``).
+
+    Returns:
+        (True, "") or (False, a sentence saying why and what to do).
+    """
+    run_dir = Path(info.path)
+    if info.is_starter or run_dir.resolve() == paths.starter_dir().resolve():
+        return False, "the starter run is part of the repository and cannot be deleted"
+    if run_dir.is_symlink() or run_dir.resolve().parent != paths.runs_dir().resolve():
+        return False, f"{run_dir} is not a folder inside the runs folder {paths.runs_dir()}; delete it by hand"
+    if not looks_like_run(run_dir):
+        return False, (
+            f"{run_dir} does not look like a run folder (a config.json, a status.json or results, and nothing "
+            f"else): it may hold other files; delete it by hand if it is yours to delete"
+        )
+    if trainer_lock_taken(run_dir):
+        return False, f"run {run_dir.name} is being trained right now; cancel it first, then delete it"
+    status = info.status or {}
+    if info.state in ACTIVE_STATES and not status.get("runner_gone"):
+        return False, (
+            f"run {run_dir.name} is {info.state}; cancel it first (`python -m glyphcore runs cancel "
+            f"{run_dir.name}`, or Cancel on its panel), then delete it"
+        )
+    return True, ""
+
+
 def delete(run: str | Path) -> None:
-    """Delete a run folder and everything in it.
+    """Delete a run folder and everything in it (symlinks inside are removed, never followed).
 
     Raises:
-        RunError: the run is running (cancel it first), or it is the committed starter run.
+        RunError: ``can_delete`` says no (the starter, a live run, a folder that is not a run or
+            lies outside the runs folder), or the folder could not be removed.
     """
     run_dir = resolve_run(run)
-    if run_dir.resolve() == paths.starter_dir().resolve():
-        raise RunError("the starter run is part of the repository and cannot be deleted")
-    status = read_status(run_dir)
-    if status["state"] in ACTIVE_STATES:
-        raise RunError(f"run {run_dir.name} is {status['state']}; cancel it before deleting it")
+    ok, why = can_delete(run_info(run_dir, is_starter=run_dir.resolve() == paths.starter_dir().resolve()))
+    if not ok:
+        raise RunError(why)
+    hold_trainer_lock(run_dir)  # no trainer can start in the folder while it goes
     try:
         shutil.rmtree(run_dir)
     except OSError as e:
         raise RunError(f"could not delete {run_dir}: {os_reason(e)}; what is left of it is still there") from None
+    finally:
+        release_trainer_lock(run_dir)

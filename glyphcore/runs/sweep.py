@@ -30,8 +30,9 @@ from typing import Any
 
 from glyphcore import paths, runs
 from glyphcore.errors import ConfigError, RunError
-from glyphcore.runs.lock import pid_start_time
+from glyphcore.runs.lock import pid_start_time, status_lock, try_lock_file
 from glyphcore.runs.process import spawn_detached
+from glyphcore.runs.status import PID_MAX, TIME_RANGE, checked_number
 
 __all__ = [
     "SWEEPS_DIR",
@@ -47,11 +48,14 @@ __all__ = [
     "cancel_sweep",
     "cancel_queued",
     "run_queue",
+    "resume_sweep",
     "main",
 ]
 
 SWEEPS_DIR = "sweeps"  # under the runs folder: one <sweep_id>.json per sweep
 _POLL_S = 0.5  # s between the runner's looks at its running processes
+_PARALLEL_MAX = 1024  # runs at once: more is a damaged record
+SLOTS_FILE = ".cpu-slots"  # under the runs folder: slot i is a flock on <runs>/.cpu-slots.<i>
 
 
 @dataclass
@@ -272,31 +276,36 @@ def _start_runner(path: Path, record: dict[str, Any], run_dirs: list[Path]) -> N
 
 
 def read_sweep(sweep_id: str) -> SweepInfo:
-    """A sweep's record and the reconciled status of its runs.
+    """A sweep's record and the reconciled status of its runs. Every field is checked for its type
+    and range: a damaged one reads as unknown (a grid of ``{}``, 1 at a time, no devices, created
+    0, no runner), never an error for the list.
 
     Raises:
-        RunError: no such sweep, or its record is unreadable.
+        RunError: no such sweep, or its record is unreadable (or lists no runs).
     """
     path = _sweeps_dir() / f"{runs.sanitize_name(sweep_id, max_len=200)}.json"
     record = runs.read_json(path)
     if record is None or not isinstance(record.get("runs"), list):
         raise RunError(f"no sweep {sweep_id!r} ({path} is missing or unreadable)")
+    run_ids = [r for r in record["runs"] if isinstance(r, str) and r and runs.sanitize_name(r, max_len=200) == r]
     infos = []
-    for run_id in record["runs"]:
+    for run_id in run_ids:
         try:
-            infos.append(runs.run_info(runs.resolve_run(str(run_id))))
+            infos.append(runs.run_info(runs.resolve_run(run_id)))
         except RunError:
             continue  # a run deleted since
-    grid: dict[str, list[Any]] = record["grid"] if isinstance(record.get("grid"), dict) else {}
+    grid = record.get("grid")
+    devices = record.get("devices")
+    name = record.get("name")
     return SweepInfo(
-        sweep_id=str(record.get("sweep_id", sweep_id)),
-        grid=grid,
-        run_ids=[str(r) for r in record["runs"]],
-        parallel=int(record.get("parallel") or 1),
-        devices=list(record.get("devices") or []),
-        created=float(record.get("created") or 0.0),
-        runner_pid=record.get("runner_pid"),
-        name=record.get("name"),
+        sweep_id=sweep_id,
+        grid=grid if isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values()) else {},
+        run_ids=run_ids,
+        parallel=checked_number(record.get("parallel"), "int", 1, _PARALLEL_MAX) or 1,
+        devices=[str(d) for d in devices] if isinstance(devices, list) else [],
+        created=checked_number(record.get("created"), "float", *TIME_RANGE) or 0.0,
+        runner_pid=checked_number(record.get("runner_pid"), "int", 1, PID_MAX),
+        name=name if isinstance(name, str) else None,
         runs=infos,
     )
 
@@ -345,19 +354,12 @@ def _raw_state(run_dir: Path) -> str | None:
 
 
 def cancel_queued(run: str | Path) -> dict[str, Any]:
-    """Cancel a run that waits in a sweep: the runner will skip it.
-
-    Returns:
-        The new status.
+    """Cancel a run that waits in a sweep: the runner will skip it (``runs.cancel_waiting``).
 
     Raises:
         RunError: the run is not waiting (a started run is cancelled with ``runs.cancel``).
     """
-    run_dir = runs.resolve_run(run)
-    status = runs.read_status(run_dir)
-    if status["state"] != "queued" or status.get("launcher_pid"):
-        raise RunError(f"run {run_dir.name} is {status['state']}, not waiting in a queue; use runs.cancel")
-    return runs.update_status(run_dir, state="cancelled", ended=time.time(), message="cancelled before it started")
+    return runs.cancel_waiting(run)
 
 
 def cancel_sweep(sweep_id: str, wait: float = 0.0) -> SweepInfo:
@@ -400,64 +402,132 @@ def _train_args(run_dir: Path) -> list[str]:
     return config_to_argv(config) + (["--name", saved["name"]] if saved.get("name") else [])
 
 
+class _Slots:
+    """The runs folder's machine-wide run slots: slot i is a flock on ``<runs>/.cpu-slots.<i>``; a
+    runner holds one per training process it started, so that two sweeps set to n at a time run
+    at most n runs together, whichever runner started them."""
+
+    def __init__(self, root: Path, n: int) -> None:
+        self.paths = [root / f"{SLOTS_FILE}.{i}" for i in range(n)]
+        self.fds: dict[int, int] = {}
+
+    def take(self) -> int | None:
+        """A free slot's number (now held), or None when every slot is held."""
+        for i, path in enumerate(self.paths):
+            if i not in self.fds:
+                fd = try_lock_file(path)
+                if fd is not None:
+                    self.fds[i] = fd
+                    return i
+        return None
+
+    def release(self, i: int) -> None:
+        os.close(self.fds.pop(i))
+
+
+def _hand_off(d: Path, slot_fd: int) -> subprocess.Popen | None:
+    """Start a waiting run's training process, atomically under the run's status lock: a cancel
+    lands either before (the run is skipped: None) or after (the run has a process, and the cancel
+    signals it); never in between, where it would be overwritten. The process inherits the run
+    slot's lock (``slot_fd``), so the slot stays taken while it trains, even if the runner dies."""
+    try:
+        args = _train_args(d)
+    except Exception as e:  # a broken run folder must not stop the sweep
+        runs.update_status(
+            d, state="failed", ended=time.time(), pid=None, resumable=False, message=f"could not read its config: {e}"
+        )
+        return None
+    with status_lock(d):
+        if _raw_state(d) != "queued":
+            return None  # cancelled while waiting
+        # in the runner's session: a signal to the runner's group reaches the runs as well
+        proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False, pass_fds=(slot_fd,))
+        start = pid_start_time(proc.pid)
+        runs.update_status(
+            d, pid=proc.pid, pid_start=start, launcher_pid=proc.pid, launcher_pid_start=start, message="starting"
+        )
+    return proc
+
+
+def _claim_waiting(run_dirs: list[Path]) -> None:
+    """Write this runner's pid into every waiting run: while they wait it keeps them "queued"
+    (and when it dies they read "queued (runner gone)")."""
+    me = os.getpid()
+    for d in run_dirs:
+        with status_lock(d):
+            if _raw_state(d) == "queued":
+                runs.update_status(d, pid=me, pid_start=pid_start_time(me), launcher_pid=None)
+
+
 def run_queue(record_path: Path) -> int:
-    """The runner: start the sweep's still-queued runs in order, at most ``parallel`` at a time,
-    each as its own training process, until every one has ended.
+    """The runner: start the sweep's still-queued runs in order, at most ``parallel`` at a time (and
+    at most that many with other sweeps' runners of the runs folder, through its slots), each as
+    its own training process, until every one has ended.
 
     Returns:
         0 when the sweep was worked through, 1 when it was stopped by SIGTERM.
     """
-    record = runs.read_json(Path(record_path)) or {}
+    sweep = read_sweep(Path(record_path).stem)
     root = Path(record_path).parent.parent
-    run_dirs = [root / str(r) for r in record.get("runs", [])]
-    parallel = max(1, int(record.get("parallel") or 1))
-    me = os.getpid()
-    for d in run_dirs:  # while they wait, the runner's pid keeps them "queued", not "crashed"
-        if _raw_state(d) == "queued":
-            runs.update_status(d, pid=me, pid_start=pid_start_time(me), launcher_pid=None)
+    waiting = [root / r for r in sweep.run_ids]
+    _claim_waiting(waiting)
+    slots = _Slots(root, sweep.parallel)
     stopping = {"flag": False}
-    running: dict[Path, subprocess.Popen] = {}
+    running: dict[Path, tuple[subprocess.Popen, int]] = {}
 
     def on_term(signum: int, frame: Any) -> None:
         stopping["flag"] = True
-        for proc in running.values():
+        for proc, _ in running.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)  # it saves last.pt and marks itself cancelled
 
     signal.signal(signal.SIGTERM, on_term)
-    waiting = list(run_dirs)
     while waiting or running:
-        for d, proc in list(running.items()):
+        for d, (proc, slot) in list(running.items()):
             if proc.poll() is not None:
                 del running[d]
-        while waiting and len(running) < parallel:
-            d = waiting.pop(0)
+                slots.release(slot)
+        while waiting and len(running) < sweep.parallel:
+            d = waiting[0]
             if _raw_state(d) != "queued":
-                continue  # cancelled while waiting
+                waiting.pop(0)  # cancelled (or started by an earlier runner of this sweep)
+                continue
             if stopping["flag"]:
+                waiting.pop(0)
                 runs.update_status(d, state="cancelled", ended=time.time(), pid=None, message="the sweep was stopped")
                 continue
-            try:
-                args = _train_args(d)
-            except Exception as e:  # a broken run folder must not stop the sweep
-                runs.update_status(
-                    d,
-                    state="failed",
-                    ended=time.time(),
-                    pid=None,
-                    resumable=False,
-                    message=f"could not read its config: {e}",
-                )
-                continue
-            runs.update_status(d, pid=None, pid_start=None, launcher_pid=None, message="starting")
-            # in the runner's session: a signal to the runner's group reaches the runs as well
-            proc = spawn_detached(runs.train_argv(d, args), d / runs.LOG_FILE, new_session=False)
-            running[d] = proc
-            if _raw_state(d) == "queued":  # the child may have written "running" with its pid already
-                runs.update_status(d, pid=proc.pid, pid_start=pid_start_time(proc.pid))
+            free = slots.take()
+            if free is None:
+                break  # another sweep's runs hold every slot: wait for one
+            waiting.pop(0)
+            started = _hand_off(d, slots.fds[free])
+            if started is None:
+                slots.release(free)
+            else:
+                running[d] = (started, free)
         if waiting or running:
             time.sleep(_POLL_S)
     return 1 if stopping["flag"] else 0
+
+
+def resume_sweep(sweep_id: str) -> SweepInfo:
+    """Start a new runner for a sweep whose runner is gone (killed, a reboot): its still-waiting
+    runs start in order; runs that ended are left as they are (resume those with ``runs.resume``).
+
+    Raises:
+        RunError: no such sweep, its runner is alive, or nothing of it is waiting.
+    """
+    sweep = read_sweep(sweep_id)
+    if sweep.runner_pid is not None and runs.pid_alive(sweep.runner_pid):
+        raise RunError(f"sweep {sweep.sweep_id}'s runner (pid {sweep.runner_pid}) is still working through it")
+    if not any(r.state == "queued" and not r.status.get("launcher_pid") for r in sweep.runs):
+        raise RunError(f"sweep {sweep.sweep_id} has no run waiting to start; resume a stopped run with `runs resume`")
+    path = _sweeps_dir() / f"{sweep.sweep_id}.json"
+    first = next(r for r in sweep.runs if r.state == "queued")
+    proc = spawn_detached([sys.executable, "-m", "glyphcore.runs.sweep", str(path)], first.path / runs.LOG_FILE)
+    record = runs.read_json(path) or {}
+    runs.write_json_atomic(path, {**record, "runner_pid": proc.pid})
+    return read_sweep(sweep.sweep_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,15 +24,15 @@ __all__ = ["check_run_dir", "claimed_run_dir"]
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """Refuse a run folder no trainer may write: a NUL in the path, a file, the starter's folder.
+    """Refuse a run folder no trainer may write: a NUL in the path, a file, a link, a folder that is
+    not a run (it would lose its config.json and status.json), the starter's folder.
 
     Raises:
         RunError: naming the problem and what to pass instead.
     """
     if "\0" in str(run_dir):
         raise RunError("--run-dir contains a NUL byte: pass a plain folder path")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"--run-dir {run_dir} is a file, not a folder: pass a folder for the run")
+    store.check_run_dir_claimable(run_dir)  # a file, a link, or a folder that is not a run: refused
     if run_dir.resolve() == paths.starter_dir().resolve():
         raise RunError(
             "the starter run is read-only, even with --overwrite: train into another folder "

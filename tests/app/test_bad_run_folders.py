@@ -36,3 +36,24 @@ def test_runs_page_lists_the_good_run_beside_a_damaged_one(good_and_bad, app_pag
 def test_evaluate_page_survives_a_damaged_run(good_and_bad, app_page):
     at = app_page("evaluate.py").run()
     assert [e.value for e in at.exception] == []
+
+
+@pytest.fixture
+def extreme(make_run, no_starter):
+    """A good run beside one whose status.json holds values beyond any range: a pid above the C int
+    range (OverflowError in os.kill), a start time of 1e300 (beyond any date), NaN and Infinity."""
+    make_run("run-good", val_accs=[0.6, 0.8], epochs=2, started=1000.0)
+    bad = make_run("run-bad", val_accs=[0.6, 0.8], epochs=2, state="running", started=2000.0)
+    text = (bad / "status.json").read_text()
+    status = json.loads(text)
+    status.update(pid="__PID__", launcher_pid="__PID__", started="__T__", ended="__T__", best_val_acc="__NAN__")
+    raw = json.dumps(status).replace('"__PID__"', "2147483648").replace('"__T__"', "1e300")
+    (bad / "status.json").write_text(raw.replace('"__NAN__"', "NaN"))
+    (bad / "metrics.jsonl").open("a").write('{"event": "epoch", "epoch": 1e300, "val_loss": Infinity, "time": 1e300}\n')
+    return bad
+
+
+@pytest.mark.parametrize("page", ["home.py", "runs.py", "train.py", "evaluate.py", "draw.py", "activations.py"])
+def test_every_page_that_lists_runs_survives_values_beyond_any_range(extreme, page, app_page):
+    at = app_page(page).run()
+    assert [e.value for e in at.exception] == []

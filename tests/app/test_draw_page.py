@@ -243,3 +243,23 @@ def test_a_kept_drawing_can_be_deleted(run, data_dir, app_page, errors_of):
     assert errors_of(at) == []
     assert [lab for _, lab in list_drawings()] == ["b"]
     assert {m.label: m.value for m in at.metric}["Drawings kept"] == "1"
+
+
+def test_class_names_from_a_checkpoint_are_text_never_markup(run, app_page, errors_of):
+    """A checkpoint whose class names are HTML: every place the page shows a label escapes it."""
+    from evil_names import make_classes_evil
+
+    classes = make_classes_evil(run / "best.pt")
+    at = app_page(PAGE)
+    at.session_state["canvas-0"] = canvas_value(drawn("A"))
+    at.run()
+    assert errors_of(at) == []
+    html_blocks = [md.value for md in at.markdown if "data-testid=" in md.value]
+    assert html_blocks, "the page showed no answer"
+    for block in html_blocks:
+        assert "<img" not in block and "<iframe" not in block and "<script" not in block, block
+        assert "onmouseover='" not in block, block
+    shown = answers(at)
+    import html
+
+    assert [html.unescape(a) for a in shown][0] in classes  # the name itself is still shown, as text

@@ -97,3 +97,26 @@ def test_the_starter_model_names_drawn_letters(streamlit_server, page, open_page
         page.get_by_role("button", name="Clear", exact=True).click()
         page.get_by_text("Draw a letter on the canvas").wait_for(timeout=60_000)
         wait_for_app(page)
+
+
+def test_class_names_that_are_markup_never_run_in_the_page(app_env, streamlit_server, page, open_page, wait_for_app):
+    """A best.pt whose class names are <img onerror=...> / <iframe srcdoc="<script>...">: the Draw
+    page shows them as text, and none of their script runs (it would set window.__pwned and the title)."""
+    from evil_names import make_classes_evil
+
+    with temporary_tiny_run(app_env.runs_dir, "browser-evil", activation="relu") as run_dir:
+        classes = make_classes_evil(run_dir / runs.BEST_CKPT)
+        open_page(page, streamlit_server, "draw?run=browser-evil")
+        page.get_by_text("Draw a letter on the canvas").wait_for()
+        draw_letter(page, "A")
+        page.locator(f"{PREDICTION}, {VERDICT}").first.wait_for(timeout=60_000)
+        wait_for_app(page)
+        page.wait_for_timeout(2000)  # ms: time for an injected onerror or iframe script to run
+        assert page.evaluate("window.__pwned") is None
+        assert page.title() != "pwned"
+        assert page.locator("iframe[srcdoc]").count() == 0 and page.locator("img[src=x]").count() == 0
+        if page.locator(PREDICTION).count():
+            shown = page.locator(PREDICTION).first.inner_text().strip()
+        else:
+            shown = page.locator(VERDICT).first.get_attribute("data-guess")
+        assert shown in classes  # the name itself, as text

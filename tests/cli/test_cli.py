@@ -22,7 +22,7 @@ COMMANDS = {
     "train": None,
     "recipes": {"list", "show", "download", "launch"},
     "runs": {"list", "show", "cancel", "resume", "delete", "export-tb"},
-    "sweep": {"start", "list", "show", "cancel"},
+    "sweep": {"start", "list", "show", "cancel", "resume"},
     "compare": None,
     "models": {"list", "summary", "download"},
     "evaluate": None,

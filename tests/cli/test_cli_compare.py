@@ -10,7 +10,6 @@ from run_folders import write_run
 
 from glyphcore import paths
 from glyphcore.cli import main
-from glyphcore.cli.compare import terminal_text
 
 
 @pytest.fixture
@@ -75,8 +74,7 @@ def test_strings_from_files_cannot_drive_the_terminal(arms, capsys):
     assert main(["compare", "relu-1", "evil\x1b]0;owned\x07"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
-    assert "evil\\x1b]0;owned\\x07" in out
-    assert terminal_text("a\nb\u202ec") == "a\\x0ab\\u202ec"
+    assert "owned" not in out and "evil" in out  # the title-setting sequence is dropped whole
 
 
 def test_seeds_flags_refuse_what_cannot_go_together(arms, capsys):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from run_folders import write_run
 
 from glyphcore import paths, runs
 from glyphcore.errors import RunError
@@ -76,3 +77,32 @@ def test_a_folder_that_is_not_a_run_is_refused(runs_root, tmp_path):
         runs.read_status(tmp_path / "plain")
     with pytest.raises(RunError, match="runs list"):
         runs.cancel("no-such-run")
+
+
+def test_a_run_folder_is_told_from_a_folder_that_only_holds_a_config(tmp_path):
+    run = write_run(tmp_path, "run", epochs=2)
+    assert runs.looks_like_run(run)
+    runs.check_run_dir_claimable(run)  # a run's own entries only: may be continued
+    runs.check_run_dir_claimable(tmp_path / "new")  # absent: may be created
+    (tmp_path / "empty").mkdir()
+    runs.check_run_dir_claimable(tmp_path / "empty")
+    (run / "notes.txt").write_text("mine")
+    assert not runs.looks_like_run(run)
+    with pytest.raises(RunError, match=r"not a run folder \(it holds notes.txt\)"):
+        runs.check_run_dir_claimable(run)
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    with pytest.raises(RunError, match="symlink"):
+        runs.check_run_dir_claimable(tmp_path / "link")
+
+
+def test_status_numbers_outside_their_range_are_unknown_and_named():
+    from glyphcore.runs.store import typed_status
+
+    status = typed_status(
+        {"pid": 2**31, "started": 1e300, "best_val_acc": 1.5, "epoch": -1, "world_size": 0, "state": "odd"}
+    )
+    assert status["pid"] is None and status["started"] is None and status["best_val_acc"] is None
+    assert status["epoch"] == 0 and status["world_size"] == 1 and status["state"] == "unknown"
+    assert set(status["bad_fields"]) == {"pid", "started", "best_val_acc", "epoch", "world_size", "state"}
+    good = typed_status({"pid": 4321, "started": 1.8e9, "best_val_acc": 0.5, "epoch": 3, "state": "done"})
+    assert good["bad_fields"] == [] and good["pid"] == 4321 and good["best_val_acc"] == 0.5

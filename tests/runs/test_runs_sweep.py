@@ -3,6 +3,7 @@ time, one cancel for the whole sweep, and a results table that fills in as runs 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -56,7 +57,9 @@ def test_only_a_waiting_run_can_be_cancelled_in_the_queue(tmp_path, monkeypatch)
     write_run(tmp_path, "finished")
     with pytest.raises(RunError, match="not waiting in a queue"):
         cancel_queued("finished")
-    write_run(tmp_path, "waiting", state="queued")  # young and without a pid: still queued
+    waiting = write_run(tmp_path, "waiting", state="queued")  # young and without a pid: still queued
+    config = json.loads((waiting / "config.json").read_text())
+    (waiting / "config.json").write_text(json.dumps({**config, "sweep": "a-sweep", "sweep_index": 0}))
     assert cancel_queued("waiting")["state"] == "cancelled"
 
 
