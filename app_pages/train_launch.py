@@ -1,10 +1,11 @@
 """The Train page's Launch: a run name, all GPUs (where there are several), and one button that starts
 the form's run, or its seeds as one sweep over seed.
 
-A double-click must start one run. The launch happens in the button's callback, which runs before
-the script and is never cut short by the next click's rerun, and it records a launch token (the
-form's settings as JSON) in the session: a click whose token was launched already is ignored, and the
-button stays disabled until a setting changes (for replicates of a setting, use Seeds). Not a page.
+A double-click must start one run. A click launches the form's current values (a value typed just
+before the click arrives with it) and records a launch token, the settings as JSON, in the session
+before the script can be cut short by the next click's rerun: a click whose token was launched
+already is ignored, and the button stays disabled until a setting changes (for replicates of a
+setting, use Seeds). Not a page.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ def launch_token(form: FormValues, name: str, gpus: str | None) -> str:
 
 
 def _launch(form: FormValues, name: str, gpus: str | None, token: str) -> None:
-    """Launch's callback: start the run (or the seeds' sweep) unless this token was launched already."""
+    """Start the run (or the seeds' sweep) unless this token was launched already."""
     if st.session_state.get("tr_launched", {}).get("token") == token:
         return  # the second click of a double-click
+    # claimed before the launch: nothing between here and the next line is an st call, where a rerun
+    # could cut the script short
+    st.session_state["tr_launched"] = {"token": token, "text": "Launching ..."}
     try:
         config = make_config(form.preset, **form.values)
         if form.seeds > 1:
@@ -42,7 +46,8 @@ def _launch(form: FormValues, name: str, gpus: str | None, token: str) -> None:
             run_id = runs.launch(config, name=name or None, gpus=gpus)
             text = f"Launched `{run_id}`: it trains in its own process; watch it below."
     except GlyphError as e:
-        st.session_state["tr_launch_error"] = str(e)
+        del st.session_state["tr_launched"]
+        st.error(str(e))
         return
     st.session_state["tr_launched"] = {"token": token, "text": text}
 
@@ -64,18 +69,17 @@ def launch_section(form: FormValues) -> None:
     name = st.text_input("Run name (optional)", key="tr_name", max_chars=40)
     gpus = _all_gpus(form)
     token = launch_token(form, name, gpus)
-    launched = st.session_state.get("tr_launched", {})
-    st.button(
+    if st.button(
         "Launch" if form.seeds == 1 else f"Launch {form.seeds} seeds",
         icon=":material/rocket_launch:",
         type="primary",
-        disabled=form.error is not None or launched.get("token") == token,
+        disabled=form.error is not None or st.session_state.get("tr_launched", {}).get("token") == token,
         key="tr_launch",
-        on_click=_launch,
-        args=(form, name, gpus, token),
-    )
-    if error := st.session_state.pop("tr_launch_error", None):
-        st.error(error)
+    ):
+        _launch(form, name, gpus, token)
+        if st.session_state.get("tr_launched", {}).get("token") == token:
+            st.rerun()  # drawn again at once: the button disabled, the message shown
+    launched = st.session_state.get("tr_launched", {})
     if launched.get("token") == token:
         st.success(launched["text"])
         st.caption("Launched with these settings: change one to launch another (for replicates, set Seeds).")
