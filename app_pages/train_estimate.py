@@ -1,7 +1,8 @@
 """The Train page's time estimate: how long the run will take here, from this machine's measured
 speed for its model, batch and device (glyphcore.train.estimate). The page never waits for the
-measurement: it runs in a child process and the section, a fragment, shows "estimating ..." and looks
-again every few seconds until it lands. Not a page."""
+measurement: it runs in a child process and the section shows "estimating ..."; while a measurement
+is under way the section is a fragment that looks again every few seconds (until the page's next run
+finds the measurement landed and draws it without an interval). Not a page."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from app_pages import shared
 from glyphcore.data import source_stamp
 from glyphcore.errors import GlyphError
 from glyphcore.timefmt import clock_text, duration_text
-from glyphcore.train.config import make_config
+from glyphcore.train.config import TrainConfig, make_config
 from glyphcore.train.estimate import MAX_AGE_S, estimate_run, lookup_speed
 
 __all__ = ["show_estimate", "ESTIMATING"]
@@ -31,7 +32,6 @@ def split_counts(source: str) -> tuple[int, int]:
     return n_train, n_val
 
 
-@st.fragment(run_every=LOOK_AGAIN_S)
 def show_estimate(preset: str, values: dict, shape: tuple[int, int, int], num_classes: int) -> None:
     """The "Estimated time" figure of the form's run (the last measurement while a new one is taken)."""
     try:
@@ -39,6 +39,11 @@ def show_estimate(preset: str, values: dict, shape: tuple[int, int, int], num_cl
     except GlyphError as e:
         st.caption(f"No time estimate: {e}")
         return
+    measuring = lookup_speed(config, shape, num_classes).measuring
+    st.fragment(_estimate, run_every=LOOK_AGAIN_S if measuring else None)(config, shape, num_classes)
+
+
+def _estimate(config: TrainConfig, shape: tuple[int, int, int], num_classes: int) -> None:
     lookup = lookup_speed(config, shape, num_classes)
     reading = lookup.reading
     if reading is None:

@@ -8,7 +8,9 @@ from the Runs page) gives the form back. The link's format is ``glyphcore.train.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -21,7 +23,7 @@ from glyphcore.train.config import CHOICES, PRESET_NOTES, PRESETS, TrainConfig, 
 from glyphcore.train.device import available_devices
 from glyphcore.train.query import SEEDS_MAX, config_to_query, query_to_form
 
-__all__ = ["FormValues", "config_form", "DEFAULTS"]
+__all__ = ["FormValues", "config_form", "form_from_state", "DEFAULTS"]
 
 DEFAULTS = TrainConfig()  # the report's recipe
 DATA_CHOICES = ["glyphs-52", *(f"torchvision:{name}" for name in TORCHVISION_SETS), "other source ..."]
@@ -120,119 +122,119 @@ def save_query_params(preset: str, values: dict, seeds: int) -> None:
         st.query_params.from_dict(query)
 
 
-def _data_and_model(values: dict) -> str:
-    """Data set, model, activation, BatchNorm, dropout, model options, initial weights; returns the
-    model options as typed (JSON text)."""
+def _data_and_model() -> None:
+    """Data set, model, activation, BatchNorm, dropout, model options, initial weights."""
     row = st.container(horizontal=True, key="row_tr_data")  # wrapping rows (app_pages/layout.py)
     c1, c2, c3 = row.container(), row.container(), row.container()
-    data = c1.selectbox("Data set", DATA_CHOICES, key="tr_data_choice")
-    if data == DATA_CHOICES[-1]:
-        data = c1.text_input(
-            "Source", key="tr_data_other", placeholder="course:/path, folder:/path, torchvision:KMNIST"
-        )
-    values["data"] = (data or "").strip() or DEFAULTS.data
-    values["model"] = c2.selectbox("Model", list_models(), key="tr_model")
-    entry = model_entry(values["model"])
+    if c1.selectbox("Data set", DATA_CHOICES, key="tr_data_choice") == DATA_CHOICES[-1]:
+        c1.text_input("Source", key="tr_data_other", placeholder="course:/path, folder:/path, torchvision:KMNIST")
+    entry = model_entry(c2.selectbox("Model", list_models(), key="tr_model"))
     c2.caption(entry.description)
-    values["activation"] = c3.selectbox("Activation", ACTIVATION_NAMES, key="tr_activation")
+    c3.selectbox("Activation", ACTIVATION_NAMES, key="tr_activation")
     row = st.container(horizontal=True, key="row_tr_arch", vertical_alignment="center")
     c1, c2, c3 = row.container(), row.container(), row.container()
-    values["batchnorm"] = c1.checkbox("BatchNorm", key="tr_batchnorm")
-    values["dropout"] = c2.slider("Dropout", 0.0, 0.9, step=0.05, key="tr_dropout")
-    options_key = f"tr_options_{values['model']}"
+    c1.checkbox("BatchNorm", key="tr_batchnorm")
+    c2.slider("Dropout", 0.0, 0.9, step=0.05, key="tr_dropout")
+    options_key = f"tr_options_{entry.name}"
     if options_key not in st.session_state:
         st.session_state[options_key] = json.dumps(entry.options)
-    options_text = c3.text_input("Model options (JSON)", key=options_key, help='e.g. {"depth": 11} for vgg')
+    c3.text_input("Model options (JSON)", key=options_key, help='e.g. {"depth": 11} for vgg')
     inits = [NO_INIT, *runs.checkpointed_runs()]
     if st.session_state.get("tr_init_from") not in inits:
         inits.append(st.session_state["tr_init_from"])  # a run id or a .pt path from a link
-    init = st.selectbox(
+    st.selectbox(
         "Start from the weights of",
         inits,
         key="tr_init_from",
         help="fine-tuning: a run's best.pt; a head for another class count starts fresh",
     )
-    values["init_from"] = None if init == NO_INIT else init
-    return options_text
 
 
-def _optimisation(values: dict) -> int:
-    """Optimizer, learning rate, schedule, augmentation, epochs, batch, seed, device; returns the seed count."""
+def _optimisation() -> None:
+    """Optimizer, learning rate, schedule, augmentation, epochs, batch, seed, seeds, device."""
     row = st.container(horizontal=True, key="row_tr_opt")
     c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
-    values["optimizer"] = c1.selectbox("Optimizer", CHOICES["optimizer"], key="tr_optimizer")
-    values["lr"] = c2.number_input("Learning rate", 1e-6, 10.0, step=1e-5, format="%.1e", key="tr_lr")
-    values["schedule"] = c3.selectbox("LR schedule", CHOICES["schedule"], key="tr_schedule")
-    values["augment"] = c4.selectbox("Augmentation", CHOICES["augment"], key="tr_augment")
+    c1.selectbox("Optimizer", CHOICES["optimizer"], key="tr_optimizer")
+    c2.number_input("Learning rate", 1e-6, 10.0, step=1e-5, format="%.1e", key="tr_lr")
+    c3.selectbox("LR schedule", CHOICES["schedule"], key="tr_schedule")
+    c4.selectbox("Augmentation", CHOICES["augment"], key="tr_augment")
     row = st.container(horizontal=True, key="row_tr_length")
     c1, c2, c3, c4, c5 = (row.container() for _ in range(5))
-    values["epochs"] = int(c1.number_input("Epochs", 1, 500, key="tr_epochs"))
-    values["batch_size"] = int(c2.number_input("Batch size", 1, 8192, key="tr_batch_size"))
-    values["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, key="tr_seed"))
-    seeds = int(
-        c4.number_input(
-            "Seeds",
-            1,
-            SEEDS_MAX,
-            key="tr_seeds",
-            help="replicates: N runs with seeds seed, seed + 1, ... launched as one sweep, so a comparison "
-            "can tell an effect from run-to-run noise (one seed cannot)",
-        )
+    c1.number_input("Epochs", 1, 500, key="tr_epochs")
+    c2.number_input("Batch size", 1, 8192, key="tr_batch_size")
+    c3.number_input("Seed", 0, 2**31 - 1, key="tr_seed")
+    c4.number_input(
+        "Seeds",
+        1,
+        SEEDS_MAX,
+        key="tr_seeds",
+        help="replicates: N runs with seeds seed, seed + 1, ... launched as one sweep, so a comparison "
+        "can tell an effect from run-to-run noise (one seed cannot)",
     )
-    values["device"] = c5.selectbox(
-        "Device", available_devices(shared.device_info()), key="tr_device", help="only the devices this machine has"
-    )
-    return seeds
+    devices = available_devices(shared.device_info())
+    c5.selectbox("Device", devices, key="tr_device", help="only the devices this machine has")
 
 
-def _advanced(values: dict) -> None:
-    """Weight decay, label smoothing, SGD momentum, precision, logging, threads."""
+def _advanced() -> None:
+    """Weight decay, label smoothing, SGD momentum, precision, logging, threads, carried settings."""
     with st.expander("Advanced"):
         row = st.container(horizontal=True, key="row_tr_reg", vertical_alignment="center")
         c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
-        values["weight_decay"] = c1.number_input(
-            "Weight decay", 0.0, 1.0, step=1e-4, format="%.1e", key="tr_weight_decay"
-        )
-        values["label_smoothing"] = c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
-        sgd = values["optimizer"] == "sgd"
-        values["momentum"] = c3.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum", disabled=not sgd)
-        values["nesterov"] = c4.checkbox("Nesterov", key="tr_nesterov", disabled=not sgd)
+        c1.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.1e", key="tr_weight_decay")
+        c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
+        sgd = st.session_state.get("tr_optimizer") == "sgd"
+        c3.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum", disabled=not sgd)
+        c4.checkbox("Nesterov", key="tr_nesterov", disabled=not sgd)
         row = st.container(horizontal=True, key="row_tr_runtime")
         c1, c2, c3 = row.container(), row.container(), row.container()
-        values["amp"] = c1.selectbox(
+        c1.selectbox(
             "Precision",
             CHOICES["amp"],
             key="tr_amp",
             help="auto: bf16 where the device computes it natively, fp32 elsewhere",
         )
-        values["log_every"] = int(c2.number_input("Log loss every (steps)", 1, 10_000, key="tr_log_every"))
-        threads = int(c3.number_input("CPU threads (0 = torch's choice)", 0, 256, key="tr_threads"))
-        values["threads"] = threads or None
+        c2.number_input("Log loss every (steps)", 1, 10_000, key="tr_log_every")
+        c3.number_input("CPU threads (0 = torch's choice)", 0, 256, key="tr_threads")
         carried = st.session_state.get("tr_carried", {})
-        changed = {k: v for k, v in carried.items() if asdict(make_config(st.session_state["tr_preset"]))[k] != v}
+        preset = asdict(make_config(st.session_state["tr_preset"]))
+        changed = {k: v for k, v in carried.items() if preset[k] != v}
         if changed:
             st.caption("From the link: " + ", ".join(f"{k} = {v}" for k, v in changed.items()))
 
 
-def _stopping(values: dict) -> None:
+def _stopping() -> None:
     """Early stopping, a time budget, a parameter budget: each off unless switched on."""
     row = st.container(horizontal=True, key="row_tr_stop")
     c1, c2, c3 = row.container(), row.container(), row.container()
-    values["patience"] = (
-        int(c1.number_input("Patience (epochs)", 1, 100, key="tr_patience"))
-        if c1.checkbox("Early stopping", key="tr_early")
-        else None
-    )
-    values["time_budget_min"] = (
-        float(c2.number_input("Minutes", 0.1, 10_000.0, key="tr_time_min"))
-        if c2.checkbox("Time budget", key="tr_time")
-        else None
-    )
-    values["param_budget"] = (
-        int(c3.number_input("Max parameters", 1, 10**10, step=100_000, key="tr_pbudget_n"))
-        if c3.checkbox("Parameter budget", key="tr_pbudget")
-        else None
-    )
+    if c1.checkbox("Early stopping", key="tr_early"):
+        c1.number_input("Patience (epochs)", 1, 100, key="tr_patience")
+    if c2.checkbox("Time budget", key="tr_time"):
+        c2.number_input("Minutes", 0.1, 10_000.0, key="tr_time_min")
+    if c3.checkbox("Parameter budget", key="tr_pbudget"):
+        c3.number_input("Max parameters", 1, 10**10, step=100_000, key="tr_pbudget_n")
+
+
+def form_from_state(state: Mapping[str, Any]) -> FormValues:
+    """The form's values from its widgets' state (the inverse of ``_widget_state``): the page reads
+    them after drawing the form, and Launch reads them when clicked, so both see the same values."""
+    values: dict[str, Any] = {**state.get("tr_carried", {})}
+    values.update({field: state[key] for field, key in FIELD_KEYS.items()})
+    for field, (switch, value_key, _) in OPTIONAL_KEYS.items():
+        values[field] = state.get(value_key) if state.get(switch) else None
+    values["threads"] = int(state.get("tr_threads") or 0) or None
+    values["init_from"] = None if state.get("tr_init_from") in (None, NO_INIT) else state["tr_init_from"]
+    data = state["tr_data_choice"] if state["tr_data_choice"] != DATA_CHOICES[-1] else state.get("tr_data_other")
+    values["data"] = (data or "").strip() or DEFAULTS.data
+    preset, seeds = state["tr_preset"], int(state.get("tr_seeds") or 1)
+    try:
+        options = json.loads(state.get(f"tr_options_{values['model']}") or "{}")
+        if not isinstance(options, dict):
+            raise ValueError
+    except ValueError:
+        example = json.dumps(model_entry(values["model"]).options) or "{}"
+        return FormValues(preset, values, seeds, f"Model options must be a JSON object like {example}")
+    values["model_options"] = options
+    return FormValues(preset, values, seeds, None)
 
 
 def config_form() -> FormValues:
@@ -240,28 +242,21 @@ def config_form() -> FormValues:
     load_form_state()
     for key in st.session_state.pop("tr_bad_params", []):
         st.warning(f"The link's `{key}` is not a valid value for that setting: the preset's is used.")
-    preset = st.selectbox(
+    st.selectbox(
         "Preset",
         list(PRESETS),
         key="tr_preset",
         on_change=apply_preset,
         help=" · ".join(f"{k}: {v}" for k, v in PRESET_NOTES.items() if k in PRESETS),
     )
-    values: dict = dict(st.session_state.get("tr_carried", {}))
     st.subheader("Data and model")
-    options_text = _data_and_model(values)
+    _data_and_model()
     st.subheader("Optimisation")
-    seeds = _optimisation(values)
-    _advanced(values)
+    _optimisation()
+    _advanced()
     st.subheader("Stopping and limits")
-    _stopping(values)
-    try:
-        options = json.loads(options_text or "{}")
-        if not isinstance(options, dict):
-            raise ValueError
-    except ValueError:
-        example = json.dumps(model_entry(values["model"]).options) or "{}"
-        return FormValues(preset, values, seeds, f"Model options must be a JSON object like {example}")
-    values["model_options"] = options
-    save_query_params(preset, values, seeds)
-    return FormValues(preset, values, seeds, None)
+    _stopping()
+    form = form_from_state(st.session_state.to_dict())
+    if form.error is None:
+        save_query_params(form.preset, form.values, form.seeds)
+    return form

@@ -1,10 +1,12 @@
 """The Train page's Launch: a run name, all GPUs (where there are several), and one button that starts
 the form's run, or its seeds as one sweep over seed.
 
-A double-click must start one run. The launch happens in the button's callback, which runs before
-the script and is never cut short by the next click's rerun, and it records a launch token (the
-form's settings as JSON) in the session: a click whose token was launched already is ignored, and the
-button stays disabled until a setting changes (for replicates of a setting, use Seeds). Not a page.
+A double-click must start one run. The launch happens in the button's callback, which runs in
+whichever script run takes the click (a fragment's too, where a click in the page body would be
+lost), reads the form's values from the widgets' state as they are now (a value typed just before the
+click goes with it), and records a launch token, the settings as JSON, in the session: a click whose
+token was launched already is ignored, and the button stays disabled until a setting changes (for
+replicates of a setting, use Seeds). Not a page.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import streamlit as st
 
 from app_pages import shared
-from app_pages.train_form import FormValues
+from app_pages.train_form import FormValues, form_from_state
 from glyphcore import runs
 from glyphcore.errors import GlyphError
 from glyphcore.runs.sweep import launch_sweep, sweep_grid
@@ -28,9 +30,13 @@ def launch_token(form: FormValues, name: str, gpus: str | None) -> str:
     return json.dumps([form.preset, form.values, form.seeds, name, gpus], sort_keys=True, default=str)
 
 
-def _launch(form: FormValues, name: str, gpus: str | None, token: str) -> None:
-    """Launch's callback: start the run (or the seeds' sweep) unless this token was launched already."""
-    if st.session_state.get("tr_launched", {}).get("token") == token:
+def _launch() -> None:
+    """Launch's callback: start the form's run (or its seeds' sweep) unless its token was launched already."""
+    state = st.session_state
+    form = form_from_state(state.to_dict())
+    name, gpus = state.get("tr_name") or "", "all" if state.get("tr_all_gpus") and form.seeds == 1 else None
+    token = launch_token(form, name, gpus)
+    if state.get("tr_launched", {}).get("token") == token:
         return  # the second click of a double-click
     try:
         config = make_config(form.preset, **form.values)
@@ -42,13 +48,14 @@ def _launch(form: FormValues, name: str, gpus: str | None, token: str) -> None:
             run_id = runs.launch(config, name=name or None, gpus=gpus)
             text = f"Launched `{run_id}`: it trains in its own process; watch it below."
     except GlyphError as e:
-        st.session_state["tr_launch_error"] = str(e)
+        state["tr_launch_error"] = str(e)
         return
-    st.session_state["tr_launched"] = {"token": token, "text": text}
+    state["tr_launched"] = {"token": token, "text": text}
 
 
 def _all_gpus(form: FormValues) -> str | None:
-    """ "all" when the user asks for data parallel over every GPU (offered with several GPUs, one seed)."""
+    """The Launch's gpus: "all" when the user asks for data parallel over every GPU (offered with
+    several GPUs and one seed), else None."""
     device = shared.device_info()
     if device["kind"] != "cuda" or device["count"] < 2 or form.values["device"] not in ("auto", "cuda"):
         return None
@@ -72,7 +79,6 @@ def launch_section(form: FormValues) -> None:
         disabled=form.error is not None or launched.get("token") == token,
         key="tr_launch",
         on_click=_launch,
-        args=(form, name, gpus, token),
     )
     if error := st.session_state.pop("tr_launch_error", None):
         st.error(error)

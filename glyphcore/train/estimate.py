@@ -54,7 +54,8 @@ STARTUP_S = 4.0  # s from Launch to the first step: python, torch and the data s
 EVAL_COST = 1 / 3  # a validation image costs about a third of a training image (forward only)
 MAX_AGE_S = 600.0  # a measured speed older than this is measured again (s)
 LOAD_CHANGE = 0.5  # ... and so is one taken when the 1-minute load average per core differed by this much,
-LOAD_MIN_AGE_S = 60.0  # once it is this old (s): a load that swings by the minute does not re-measure non-stop
+LOAD_MIN_AGE_S = 180.0  # once it is this old (s): a load that swings by the minute does not re-measure non-stop
+MEASURE_NICE = 10  # the child's niceness: a run that is training keeps its cores while the estimate is measured
 MEASURE_TIMEOUT_S = 900.0  # the child process's limit (s): a big model on a busy CPU takes minutes
 # The settings that change the speed of a training step; the others (epochs, lr, ...) do not.
 SPEED_KEYS = (
@@ -228,6 +229,8 @@ def measure_in_subprocess(config: TrainConfig, shape: tuple[int, int, int], num_
 def main(argv: list[str] | None = None) -> int:
     """The child of ``measure_in_subprocess``: one JSON request in argv, one JSON answer line out."""
     request = json.loads((argv or sys.argv[1:])[0])
+    if hasattr(os, "nice"):
+        os.nice(MEASURE_NICE)
     try:
         config = config_from_dict(request["config"])
         ips = measure_speed(config, tuple(request["shape"]), int(request["classes"]))
