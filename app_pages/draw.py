@@ -1,7 +1,7 @@
 """Draw: draw a letter (or upload an image) and see what every model thinks, and why.
 
 The canvas is the glyph frame scaled to 280 px: its guide lines (cap line, x-height, baseline) come
-from ``glyphcore.testing.guide_rows`` and ``glyphcore.infer.preprocess`` maps them back onto the frame,
+from ``glyphcore.frame.guide_rows`` and ``glyphcore.infer.preprocess`` maps them back onto the frame,
 so a letter drawn on the lines lands where the training glyphs sit.
 
 ``/Draw?run=<run id>`` (repeatable) asks those runs; by default the starter model is asked.
@@ -23,10 +23,11 @@ from streamlit_drawable_canvas import st_canvas  # only here: it needs a running
 from app_pages import shared, trust
 from app_pages.canvas_keys import undo_controls
 from glyphcore import runs, viz
-from glyphcore.data.drawings import delete_drawing, drawings_stamp, keep_drawing, list_drawings
+from glyphcore.data.drawings import delete_drawing, drawings_stamp, list_drawings
 from glyphcore.errors import GlyphError
 from glyphcore.frame import CANVAS_SIZE, CLASSES, STROKE_WIDTH, guide_rows
 from glyphcore.infer import Prepared, feature_maps, preprocess, saliency
+from glyphcore.infer.drawings import keep_drawing
 from glyphcore.infer.neighbours import SPACES, nearest_glyphs
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]

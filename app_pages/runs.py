@@ -201,13 +201,10 @@ def embedding_flow(chosen: list[runs.RunInfo]) -> None:
         st.caption(f"{viz.letter_name(row['true'])} → {viz.letter_name(row['predicted'])}")
 
 
-FORMAT_LABELS = {"onnx": "ONNX", "pt2": "torch.export (.pt2)", "safetensors": "safetensors"}
-
-
 def export_bytes(run_dir: str, fmt: str) -> bytes:
     """The run's best.pt in format ``fmt``, built into its export/ folder on the first click and
     again only after the checkpoint changed (``fresh_export`` compares modification times)."""
-    from glyphcore.models.export import fresh_export
+    from glyphcore.infer.run_export import fresh_export
 
     return fresh_export(run_dir, fmt).read_bytes()
 
@@ -240,7 +237,7 @@ def download_flow(infos: list[runs.RunInfo]) -> None:
         missing = export.missing_packages(fmt)
         target = export.default_export_path(ckpt, fmt)
         col.download_button(
-            FORMAT_LABELS[fmt],
+            export.FORMATS[fmt].label,
             data=functools.partial(export_bytes, str(info.path), fmt),
             file_name=target.name,
             key=f"rc_dl_{fmt}",

@@ -64,7 +64,7 @@ def drawings_score(run_path: str, ckpt_stamp: Any, drawings_stamp: tuple) -> dic
     """``score_run_on_drawings`` per checkpoint version and set of kept drawings
     (``drawings_stamp()``); for a run that cannot name drawn letters (e.g. one trained on digits)
     ``{"accuracy": None, "error": <why>}``."""
-    from glyphcore.data.drawings import score_run_on_drawings
+    from glyphcore.infer.drawings import score_run_on_drawings
 
     try:
         return score_run_on_drawings(run_path)

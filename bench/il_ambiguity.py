@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from glyphcore.data.formats import glyphs52_dir  # noqa: E402
+from glyphcore.data import glyphs52_dir  # noqa: E402
 
 
 def ink_height(img: np.ndarray) -> int:

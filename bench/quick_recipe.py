@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from glyphcore import runs  # noqa: E402
-from glyphcore.data.formats import glyphs52_ready  # noqa: E402
+from glyphcore.data import glyphs52_ready  # noqa: E402
 from glyphcore.models.activations import ACTIVATION_NAMES  # noqa: E402
 
 TARGET_RATIO = 2.0  # quick's whole loop / one report epoch

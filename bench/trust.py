@@ -67,26 +67,28 @@ def compare_scores(pred, fonts) -> dict:
     """Flag rates of candidate judgement scores (larger = less like a letter) at validation percentiles."""
     import torch.nn.functional as F
 
-    from glyphcore.infer.calibration import _distances, collect_outputs, logits_and_features
+    from glyphcore.infer.letters import nearest_class_distances
+
+    def run(images):
+        out = pred.run(images, features=("penultimate",))
+        return out.logits, out.features["penultimate"]
 
     val = load_dataset(pred.data_source, "valid")
     idx = np.sort(np.random.default_rng(0).choice(len(val), min(6000, len(val)), replace=False))
-    zv, fv = collect_outputs(pred.model, val.images[idx], pred.input_size, pred.in_channels, pred.device)
+    zv, fv = run(val.images[idx])
     yv = torch.as_tensor(np.asarray(val.labels)[idx]).long()
     cents = F.normalize(torch.stack([F.normalize(fv[yv == c], dim=1).mean(0) for c in range(len(CLASSES))]), dim=1)
     spec, t = pred.calibration["letter"], pred.temperature
 
     def outputs(prepared):
-        x = torch.cat([p.tensor for p in prepared if not p.empty])
-        with torch.inference_mode():
-            return logits_and_features(pred.model, x)
+        return run(torch.cat([p.tensor for p in prepared if not p.empty]))
 
     def scores(z, f):
         return {
             "top_probability": -(z / t).softmax(1).max(1).values.numpy(),
             "energy": -(t * torch.logsumexp(z / t, 1)).numpy(),
             "cosine_centroid": (1 - (F.normalize(f, dim=1) @ cents.T).max(1).values).numpy(),
-            "mahalanobis": _distances(f, spec["means"], spec["precision"])[0].numpy(),
+            "mahalanobis": nearest_class_distances(f, spec["means"], spec["precision"])[0].numpy(),
         }
 
     drawn = [
@@ -100,8 +102,7 @@ def compare_scores(pred, fonts) -> dict:
         for s in range(20)
     ]
     font_imgs = np.concatenate([render_letters(i, "em") for i in fonts[::2]])
-    with torch.inference_mode():
-        zf, ff = logits_and_features(pred.model, frame_to_tensor(font_imgs, pred.input_size, pred.in_channels))
+    zf, ff = run(font_imgs)
     sv, sd, sn, sf = scores(zv, fv), scores(*outputs(drawn)), scores(*outputs(non)), scores(zf, ff)
     out = {}
     for name in sv:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,18 +49,6 @@ CANVAS_STYLES = ("default", "white_on_black", "black_on_white")
 # What nonletter_strokes draws. Symbols whose shape is a letter in some hand are left out (| is an
 # l, 0 an O, x-like crosses an x); + and = are kept: no letter is a cross with equal arms or two bars.
 NONLETTER_SYMBOLS = "#@&%+=?*$"
-NONLETTER_KINDS = (
-    "scribble",
-    "symbol",
-    "square",
-    "triangle",
-    "star",
-    "spiral",
-    "hatching",
-    "zigzag",
-    "speck",
-    "random_strokes",
-)
 _SUPERSAMPLE = 4  # strokes are drawn 4x larger, then box-filtered: anti-aliased like a browser canvas
 
 
@@ -136,16 +125,9 @@ def letter_strokes(
     s = canvas_size / FRAME_SIZE  # canvas px per frame px
     unit = (BASELINE_ROW - CAP_ROW) * s / (base_u - cap_u)  # canvas px per font unit
     rows = guide_rows(canvas_size)
-
     j = float(jitter)
-    scale = math.exp(rng.normal(0, 0.08 * j)) if j else 1.0
-    aspect = math.exp(rng.normal(0, 0.08 * j)) if j else 1.0
-    shear = rng.normal(0, 0.08 * j) if j else 0.0  # italic-like slant, dx per dy
-    angle = math.radians(rng.normal(0, 3.0 * j)) if j else 0.0
-    dx = rng.normal(0, 0.06 * canvas_size * j) if j else 0.0  # people rarely draw dead centre
-    dy = rng.normal(0, 1.5 * s * j) if j else 0.0  # about 1.5 frame px off the baseline
+    scale, aspect, shear, angle, dx, dy = _hand(rng, j, canvas_size, s)
     cos, sin = math.cos(angle), math.sin(angle)
-
     out: list[list[tuple[float, float]]] = []
     for st in strokes_u:
         # Font units -> offsets from the glyph's bottom-centre (centre of its width, on the baseline),
@@ -157,18 +139,42 @@ def letter_strokes(
         y = sin * u + cos * v + rows["baseline"] + dy
         pts = np.stack([x, y], axis=1)
         if j:
-            pts = pts + rng.normal(0, 1.0 * s * j, size=2)  # strokes miss each other a little
-            pts = _densify(pts, step=3.0)  # canvas px between mouse-move events
-            # Tremor: smooth random offsets along the path (a moving average of white noise).
-            # 9 events (~27 px) of correlation; sd about 0.5 frame px (1.4 canvas px at 280).
-            noise = rng.normal(0, 0.5 * s * j * 3.0, size=(len(pts) + 8, 2))
-            kernel = np.ones(9) / 9
-            smooth = np.stack([np.convolve(noise[:, k], kernel, mode="valid") for k in range(2)], axis=1)
-            pts = pts + smooth[: len(pts)]
-            pts = np.round(pts)  # mouse events arrive in whole pixels
-        pts = np.clip(pts, 0, canvas_size - 1)  # the canvas gets no events from outside itself
-        out.append([(float(a), float(b)) for a, b in pts])
+            pts = _tremor(pts + rng.normal(0, 1.0 * s * j, size=2), rng, s * j)  # strokes miss each other a little
+        out.append(_on_canvas(pts, canvas_size))
     return out
+
+
+def _tremor(pts: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """A hand-drawn path: densified into mouse-move events, shaken by tremor, rounded to whole pixels.
+
+    The tremor is a moving average of white noise along the path: 9 events (~27 px) of correlation,
+    sd about 0.5 frame px per unit of ``amount`` (canvas px per frame px x jitter; 1.4 canvas px at 280).
+    """
+    pts = _densify(pts, step=3.0)  # canvas px between mouse-move events
+    noise = rng.normal(0, 0.5 * amount * 3.0, size=(len(pts) + 8, 2))
+    kernel = np.ones(9) / 9
+    smooth = np.stack([np.convolve(noise[:, k], kernel, mode="valid") for k in range(2)], axis=1)
+    return np.round(pts + smooth[: len(pts)])  # mouse events arrive in whole pixels
+
+
+def _on_canvas(pts: np.ndarray, canvas_size: int) -> list[tuple[float, float]]:
+    """A stroke as canvas events: clipped (the canvas gets no events from outside itself)."""
+    pts = np.clip(pts, 0, canvas_size - 1)
+    return [(float(a), float(b)) for a, b in pts]
+
+
+def _hand(rng: np.random.Generator, j: float, canvas_size: int, s: float) -> tuple[float, ...]:
+    """A person's placement of one letter: (scale, aspect, shear, angle in rad, dx, dy in canvas px);
+    all neutral for ``j == 0``. ``s`` is canvas px per frame px."""
+    if not j:
+        return 1.0, 1.0, 0.0, 0.0, 0.0, 0.0
+    scale = math.exp(rng.normal(0, 0.08 * j))
+    aspect = math.exp(rng.normal(0, 0.08 * j))
+    shear = rng.normal(0, 0.08 * j)  # italic-like slant, dx per dy
+    angle = math.radians(rng.normal(0, 3.0 * j))
+    dx = rng.normal(0, 0.06 * canvas_size * j)  # people rarely draw dead centre
+    dy = rng.normal(0, 1.5 * s * j)  # about 1.5 frame px off the baseline
+    return scale, aspect, shear, angle, dx, dy
 
 
 def render_canvas(
@@ -256,72 +262,89 @@ def nonletter_strokes(
     size = cap_h * float(rng.uniform(0.6, 1.05))  # about as tall as a letter drawn between the guides
     cx = canvas_size / 2 + rng.normal(0, 0.05 * canvas_size * jitter)
     cy = rows["baseline"] - size / 2 + rng.normal(0, 1.5 * s * jitter)
-    polys: list[np.ndarray] = []
-    if kind == "scribble":
-        n = int(rng.integers(25, 60))
-        steps = rng.normal(0, size * 0.25, size=(n, 2))
-        pts = np.cumsum(steps, axis=0)
-        span = pts.max(axis=0) - pts.min(axis=0)
-        pts = (pts - (pts.max(axis=0) + pts.min(axis=0)) / 2) * (size / np.maximum(span, 1e-6))  # fills a letter's box
-        polys.append(pts)
-    elif kind == "symbol":
-        ch = NONLETTER_SYMBOLS[int(rng.integers(len(NONLETTER_SYMBOLS)))]
-        face = HERSHEY_FACES[int(rng.integers(len(HERSHEY_FACES)))]
-        opts = _hershey(face).render_options
-        unit = cap_h / (float(opts["base_line"]) - float(opts["cap_line"]))
-        st = [np.asarray(p, dtype=np.float64) for p in _glyph_strokes(ch, face)]
-        allp = np.concatenate(st)
-        mid = (allp.min(axis=0) + allp.max(axis=0)) / 2
-        for p in st:
-            q = (p - mid) * unit * float(rng.uniform(0.85, 1.1))
-            polys.append(q)
-        cy = rows["baseline"] - (float(opts["base_line"]) - mid[1]) * unit  # the symbol's own height on the line
-    elif kind == "square":
-        polys.append(_polygon(4, size * 0.62, math.pi / 4 + rng.normal(0, 0.08)))
-    elif kind == "triangle":
-        polys.append(_polygon(3, size * 0.6, -math.pi / 2 + rng.normal(0, 0.1)))
-    elif kind == "star":
-        polys.append(_polygon(int(rng.integers(5, 7)), size * 0.55, -math.pi / 2 + rng.normal(0, 0.1), star=True))
-    elif kind == "spiral":
-        turns = float(rng.uniform(2.0, 3.5))
-        t = np.linspace(0, turns * 2 * math.pi, 200)
-        r = size / 2 * t / t[-1]
-        polys.append(np.stack([r * np.cos(t), r * np.sin(t)], axis=1))
-    elif kind == "hatching":
-        n = int(rng.integers(4, 8))
-        ang = float(rng.uniform(0, math.pi))
-        d = np.array([math.cos(ang), math.sin(ang)])
-        nrm = np.array([-d[1], d[0]])
-        for i in range(n):
-            off = (i - (n - 1) / 2) * size / n
-            polys.append(np.stack([nrm * off - d * size / 2, nrm * off + d * size / 2]))
-    elif kind == "zigzag":
-        n = int(rng.integers(9, 14))  # fewer teeth would be a W or an M
-        xs = np.linspace(-size / 2, size / 2, n)
-        ys = np.where(np.arange(n) % 2 == 0, -size / 2, size / 2) * float(rng.uniform(0.4, 1.0))
-        pts = np.stack([xs, ys], axis=1)
-        if rng.random() < 0.5:
-            pts = pts[:, ::-1]  # vertical zigzag
-        polys.append(pts)
-    elif kind == "speck":
-        for _ in range(int(rng.integers(1, 4))):
-            p = rng.normal(0, size / 3, size=2)
-            polys.append(p[None])
-    else:  # random_strokes: at least 4 (two or three random lines are often an x, a t, a k or an A)
-        for _ in range(int(rng.integers(4, 8))):
-            polys.append(rng.uniform(-size / 2, size / 2, size=(2, 2)))
+    polys, symbol_cy = _NONLETTER_SHAPES[kind](rng, size, cap_h, rows["baseline"])
+    cy = cy if symbol_cy is None else symbol_cy
     out: list[list[tuple[float, float]]] = []
     for p in polys:
         pts = p + np.array([cx, cy])
         if jitter and len(pts) > 1:
-            pts = _densify(pts, step=3.0)
-            noise = rng.normal(0, 0.5 * s * jitter * 3.0, size=(len(pts) + 8, 2))
-            kernel = np.ones(9) / 9
-            pts = pts + np.stack([np.convolve(noise[:, k], kernel, mode="valid") for k in range(2)], axis=1)[: len(pts)]
-            pts = np.round(pts)
-        pts = np.clip(pts, 0, canvas_size - 1)
-        out.append([(float(a), float(b)) for a, b in pts])
+            pts = _tremor(pts, rng, s * jitter)
+        out.append(_on_canvas(pts, canvas_size))
     return out
+
+
+# A shape: (rng, size, cap height, baseline row) -> (polylines around (0, 0), the centre row to use or
+# None for the default). Each draws from the generator in a fixed order, so a seed gives one drawing.
+Shape = Callable[[np.random.Generator, float, float, float], tuple[list[np.ndarray], float | None]]
+
+
+def _scribble(rng: np.random.Generator, size: float, _cap: float, _base: float) -> tuple[list[np.ndarray], None]:
+    n = int(rng.integers(25, 60))
+    pts = np.cumsum(rng.normal(0, size * 0.25, size=(n, 2)), axis=0)
+    span = pts.max(axis=0) - pts.min(axis=0)
+    return [(pts - (pts.max(axis=0) + pts.min(axis=0)) / 2) * (size / np.maximum(span, 1e-6))], None  # a letter's box
+
+
+def _symbol(rng: np.random.Generator, _size: float, cap_h: float, base: float) -> tuple[list[np.ndarray], float]:
+    ch = NONLETTER_SYMBOLS[int(rng.integers(len(NONLETTER_SYMBOLS)))]
+    face = HERSHEY_FACES[int(rng.integers(len(HERSHEY_FACES)))]
+    opts = _hershey(face).render_options
+    unit = cap_h / (float(opts["base_line"]) - float(opts["cap_line"]))
+    st = [np.asarray(p, dtype=np.float64) for p in _glyph_strokes(ch, face)]
+    allp = np.concatenate(st)
+    mid = (allp.min(axis=0) + allp.max(axis=0)) / 2
+    polys = [(p - mid) * unit * float(rng.uniform(0.85, 1.1)) for p in st]
+    return polys, base - (float(opts["base_line"]) - mid[1]) * unit  # the symbol's own height on the line
+
+
+def _spiral(rng: np.random.Generator, size: float, _cap: float, _base: float) -> tuple[list[np.ndarray], None]:
+    t = np.linspace(0, float(rng.uniform(2.0, 3.5)) * 2 * math.pi, 200)
+    r = size / 2 * t / t[-1]
+    return [np.stack([r * np.cos(t), r * np.sin(t)], axis=1)], None
+
+
+def _hatching(rng: np.random.Generator, size: float, _cap: float, _base: float) -> tuple[list[np.ndarray], None]:
+    n = int(rng.integers(4, 8))
+    ang = float(rng.uniform(0, math.pi))
+    d = np.array([math.cos(ang), math.sin(ang)])
+    nrm = np.array([-d[1], d[0]])
+    offs = [(i - (n - 1) / 2) * size / n for i in range(n)]
+    return [np.stack([nrm * off - d * size / 2, nrm * off + d * size / 2]) for off in offs], None
+
+
+def _zigzag(rng: np.random.Generator, size: float, _cap: float, _base: float) -> tuple[list[np.ndarray], None]:
+    n = int(rng.integers(9, 14))  # fewer teeth would be a W or an M
+    xs = np.linspace(-size / 2, size / 2, n)
+    ys = np.where(np.arange(n) % 2 == 0, -size / 2, size / 2) * float(rng.uniform(0.4, 1.0))
+    pts = np.stack([xs, ys], axis=1)
+    return [pts[:, ::-1] if rng.random() < 0.5 else pts], None  # half of them vertical
+
+
+def _speck(rng: np.random.Generator, size: float, _cap: float, _base: float) -> tuple[list[np.ndarray], None]:
+    return [rng.normal(0, size / 3, size=2)[None] for _ in range(int(rng.integers(1, 4)))], None
+
+
+def _random_strokes(rng: np.random.Generator, size: float, _cap: float, _base: float) -> tuple[list[np.ndarray], None]:
+    # at least 4 (two or three random lines are often an x, a t, a k or an A)
+    return [rng.uniform(-size / 2, size / 2, size=(2, 2)) for _ in range(int(rng.integers(4, 8)))], None
+
+
+_NONLETTER_SHAPES: dict[str, Shape] = {
+    "scribble": _scribble,
+    "symbol": _symbol,
+    "square": lambda rng, size, _c, _b: ([_polygon(4, size * 0.62, math.pi / 4 + rng.normal(0, 0.08))], None),
+    "triangle": lambda rng, size, _c, _b: ([_polygon(3, size * 0.6, -math.pi / 2 + rng.normal(0, 0.1))], None),
+    "star": lambda rng, size, _c, _b: (
+        [_polygon(int(rng.integers(5, 7)), size * 0.55, -math.pi / 2 + rng.normal(0, 0.1), star=True)],
+        None,
+    ),
+    "spiral": _spiral,
+    "hatching": _hatching,
+    "zigzag": _zigzag,
+    "speck": _speck,
+    "random_strokes": _random_strokes,
+}
+NONLETTER_KINDS = tuple(_NONLETTER_SHAPES)  # what nonletter_strokes draws
 
 
 def untrained_checkpoint(

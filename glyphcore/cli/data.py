@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from glyphcore.cli.progress import ProgressBar
+from glyphcore.data import GLYPHS52, SOURCES, TORCHVISION_SETS
+from glyphcore.data.fonts import DEFAULT_FONT_SOURCES
 
 MAX_SHEET_SCALE = 16.0  # a 16 x 16 grid of 100 px images at 16x is already 25600 px a side
 
@@ -48,9 +50,9 @@ def sample_grid(images, labels, classes, *, cols: int = 16, scale: float = 1.0, 
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from glyphcore.data import glyphs52_dir, glyphs52_ready, read_manifest
     from glyphcore.data.build import DEFAULT_PER_CLASS, EM_SHARE, build_glyphs52
     from glyphcore.data.fonts import DEFAULT_FONT_SOURCES
-    from glyphcore.data.formats import glyphs52_dir, glyphs52_ready, read_manifest
     from glyphcore.errors import DataError
 
     out = Path(args.out) if args.out else glyphs52_dir()
@@ -109,7 +111,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from glyphcore.data.formats import dataset_info
+    from glyphcore.data import dataset_info
 
     info = dataset_info(args.source)
     if args.json:
@@ -157,7 +159,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from glyphcore.data.formats import export_course_layout
+    from glyphcore.data import export_course_layout
 
     t0 = time.perf_counter()
     out = export_course_layout(args.out, args.source, args.splits, progress=ProgressBar())
@@ -170,7 +172,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from glyphcore.data.formats import load_dataset
+    from glyphcore.data import load_dataset
     from glyphcore.errors import DataError, os_reason
 
     if args.n < 1 or args.cols < 1:
@@ -209,7 +211,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from glyphcore.data.formats import load_dataset, torchvision_dir
+    from glyphcore.data import load_dataset, torchvision_dir
 
     for split in ("train", "test"):
         s = load_dataset(f"torchvision:{args.name}", split, download=True)
@@ -220,17 +222,23 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``data build|info|export|show|fetch`` to the top-level sub-parsers."""
-    from glyphcore.data.formats import TORCHVISION_SETS  # numpy only: cheap
-
     data = sub.add_parser(
         "data",
         help="build, inspect, export and preview data sets",
-        description="Build, inspect, export and preview data sets (glyphs-52, course "
-        "layout folders, image folders, torchvision sets).",
+        description=f"Build, inspect, export and preview data sets ({', '.join(s.label for s in SOURCES.values())}).",
     )
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    src_help = "data source: glyphs-52, course:<root>, folder:<root> or torchvision:<NAME> (default: glyphs-52)"
+    for add in (_add_build, _add_info, _add_export, _add_show, _add_fetch):
+        add(dsub)
 
+
+def _source_help() -> str:
+    """The --source help, from the registry of data sources."""
+    return f"data source: {', '.join(s.spec for s in SOURCES.values())} (default: {GLYPHS52})"
+
+
+def _add_build(dsub: argparse._SubParsersAction) -> None:
+    """``data build``: render glyphs-52."""
     p = dsub.add_parser(
         "build",
         help="render the built-in glyphs-52 data set from the fonts of its Python packages",
@@ -271,7 +279,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-source",
         action="append",
-        choices=["streamlit", "pillow", "packages", "hershey"],
+        choices=list(DEFAULT_FONT_SOURCES),
         help="leave out a default font source (repeatable)",
     )
     p.add_argument(
@@ -287,17 +295,23 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_build)
 
+
+def _add_info(dsub: argparse._SubParsersAction) -> None:
+    """``data info``: counts, classes, fonts and hash of a source."""
     p = dsub.add_parser(
         "info",
         help="counts, classes, fonts, families and hash of a data source",
         description="Print counts per split, classes, image shape, id and hash; for "
         "glyphs-52 also seed, design families and their splits.",
     )
-    p.add_argument("--source", default="glyphs-52", help=src_help)
+    p.add_argument("--source", default="glyphs-52", help=_source_help())
     p.add_argument("--fonts", action="store_true", help="also list every font instance and skipped font")
     p.add_argument("--json", action="store_true", help="print the whole summary as JSON")
     p.set_defaults(func=_cmd_info)
 
+
+def _add_export(dsub: argparse._SubParsersAction) -> None:
+    """``data export``: a source in the course layout."""
     p = dsub.add_parser(
         "export",
         help="write a data set in the course layout <out>/<split>/<hex>/<i>_<hex>.npy",
@@ -305,16 +319,19 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         "2-D uint8 .npy per image in <out>/<split>/<hex>/<i>_<hex>.npy.",
     )
     p.add_argument("out", help="folder to create (must not exist, or be empty)")
-    p.add_argument("--source", default="glyphs-52", help=src_help)
+    p.add_argument("--source", default="glyphs-52", help=_source_help())
     p.add_argument("--splits", nargs="+", metavar="SPLIT", help="splits to export (default: all)")
     p.set_defaults(func=_cmd_export)
 
+
+def _add_show(dsub: argparse._SubParsersAction) -> None:
+    """``data show``: a PNG grid of samples."""
     p = dsub.add_parser(
         "show",
         help="write a PNG grid of sample images",
         description="Write a PNG grid of random samples of one split, captioned with their class.",
     )
-    p.add_argument("--source", default="glyphs-52", help=src_help)
+    p.add_argument("--source", default="glyphs-52", help=_source_help())
     p.add_argument("--split", default="train", help="split to show (default train)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--cols", type=int, default=16, help="images per row (default 16)")
@@ -324,6 +341,9 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="glyphs.png", help="PNG file to write (default glyphs.png)")
     p.set_defaults(func=_cmd_show)
 
+
+def _add_fetch(dsub: argparse._SubParsersAction) -> None:
+    """``data fetch``: download a torchvision set."""
     p = dsub.add_parser(
         "fetch",
         help="download a torchvision data set into <data_dir>/torchvision",

@@ -1,8 +1,11 @@
 """glyphs-52 and the other data sources glyphcore reads, in one in-memory form.
 
 - :func:`build_glyphs52` renders the built-in data set from the fonts this machine has;
-- :func:`load_dataset` gives one split of any source as an :class:`ImageSet`
-  (``glyphs-52``, ``course:<root>``, ``folder:<root>``, ``torchvision:<NAME>``);
+- ``imageset``: :class:`ImageSet`, the one in-memory form of a split;
+- ``sources``: the registry of data sources, one module per kind (``glyphs-52``, ``course:<root>``,
+  ``folder:<root>``, ``torchvision:<NAME>``); :func:`load_dataset` gives one split of any of them;
+- ``build``, ``fonts``, ``render``: glyphs-52 rendered from fonts; ``export``: the course layout written;
+- ``drawings``: the personal drawings set a user kept (storage; keeping and scoring: ``glyphcore.infer.drawings``);
 - :func:`augment_batch` is the batched per-sample augmentation used for training (torch is imported
   only when it is first used, so ``python -m glyphcore --help`` stays fast).
 """
@@ -11,25 +14,19 @@ from __future__ import annotations
 
 from glyphcore.data.build import DEFAULT_PER_CLASS, DEFAULT_SEEN_PER_CLASS, assign_splits, build_glyphs52
 from glyphcore.data.fonts import FontInstance, SkippedFont, discover_fonts
-from glyphcore.data.formats import (
-    GLYPHS52,
-    SPLITS,
-    TORCHVISION_SETS,
-    ImageSet,
-    dataset_info,
-    export_course_layout,
-    glyphs52_dir,
-    glyphs52_ready,
-    list_splits,
-    load_dataset,
-    parse_source,
-    read_manifest,
-    source_stamp,
-)
+from glyphcore.data.export import export_course_layout
+from glyphcore.data.imageset import ImageSet, content_hash
+from glyphcore.data.sources import SOURCES, Source, dataset_info, list_splits, load_dataset, parse_source, source_stamp
+from glyphcore.data.sources.glyphs52 import GLYPHS52, SPLITS, glyphs52_dir, glyphs52_ready, read_manifest
+from glyphcore.data.sources.torchvision_sets import TORCHVISION_SETS, torchvision_dir
 from glyphcore.data.render import FontCheckError, render_font_set, render_glyph, render_letters
 
 __all__ = [
     "ImageSet",
+    "SOURCES",
+    "Source",
+    "content_hash",
+    "torchvision_dir",
     "GLYPHS52",
     "SPLITS",
     "TORCHVISION_SETS",

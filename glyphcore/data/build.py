@@ -28,18 +28,32 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
+from glyphcore.data.build_folder import check_replaceable, clean_stale, swap_into_place
 from glyphcore.data.fonts import (
-    DEFAULT_FONT_SOURCES, STYLES, FontInstance, SkippedFont, discover_fonts, font_packages,
-)
-from glyphcore.data.formats import (
-    GLYPHS52, GLYPHS52_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, SPLITS, glyphs52_dir, split_files,
+    DEFAULT_FONT_SOURCES,
+    STYLES,
+    FontInstance,
+    SkippedFont,
+    discover_fonts,
+    font_packages,
 )
 from glyphcore.data.render import INK, SIZE_MODES, ink_rows, render_font_set
+from glyphcore.data.sources.glyphs52 import (
+    GLYPHS52,
+    GLYPHS52_VERSION,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    SPLITS,
+    glyphs52_dir,
+    split_files,
+)
 from glyphcore.errors import DataError
 from glyphcore.frame import CAP_HEIGHT, CLASSES, EM_SIZE, FRAME_SIZE, frame_dict
 
@@ -193,24 +207,6 @@ def _cap_heights(images: np.ndarray) -> np.ndarray:
     return np.array([0 if r is None else r[1] - r[0] + 1 for r in rows], np.int64)
 
 
-def _clean_stale(parent: Path, name: str) -> None:
-    """Remove temporary folders of builds whose process is gone (killed mid-build)."""
-    for p in parent.glob(f".{name}.*-*"):
-        try:
-            pid = int(p.name.rsplit("-", 1)[1])
-        except ValueError:
-            continue
-        alive = True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            alive = False
-        except (PermissionError, OSError):
-            pass
-        if not alive:
-            shutil.rmtree(p, ignore_errors=True)
-
-
 def _versions() -> dict:
     import PIL
     import torch
@@ -248,8 +244,8 @@ def build_glyphs52(
             DEFAULT_FONT_SOURCES, uses only fonts of declared Python packages. Add ``"system"`` for
             the machine's font folders (recorded in the manifest's ``font_options``).
         font_dirs: more font folders to use (an opt-in like ``"system"``, recorded likewise).
-        threads: torch threads for the jitter (default: the cores that are free now, see
-            :func:`build_threads`); the previous setting is restored afterwards.
+        threads: torch threads for the jitter, 1 to the machine's cores (default: the cores that are
+            free now, see :func:`build_threads`); the previous setting is restored afterwards.
         em_share: share of each split's images rendered at one em size (EM_SIZE px) instead of
             cap-normalised, 0 to 1.
 
@@ -257,51 +253,55 @@ def build_glyphs52(
         The folder written.
 
     Raises:
-        DataError: bad counts, or too few fonts / families pass the render check.
+        DataError: bad counts or thread count, or too few fonts / families pass the render check.
     """
     t0 = time.perf_counter()
-    if len(per_class) != 3 or any(int(n) < 1 for n in per_class) or seen_per_class < 0:
-        raise DataError(f"per_class must be 3 positive counts (train, valid, test) and seen_per_class >= 0, "
-                        f"got {tuple(per_class)} and {seen_per_class}")
-    if not 0.0 <= float(em_share) <= 1.0:
-        raise DataError(f"em_share must be between 0 and 1 (the share of images at one em size), got {em_share}")
-    counts_per_class = {"train": int(per_class[0]), "valid": int(per_class[1]), "test": int(per_class[2]),
-                        "seen": int(seen_per_class)}
-    splits = [s for s in SPLITS if counts_per_class[s] > 0]
+    counts = _counts_per_class(per_class, seen_per_class, em_share)
+    n_threads = _check_threads(threads)
     out_dir = Path(out_dir) if out_dir is not None else glyphs52_dir()
     check_replaceable(out_dir)  # before the minutes of rendering; again just before the swap
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    plan, rendered, tick = _render_and_plan(fonts, font_sources, font_dirs, counts, seed, em_share, progress)
+    _write_build(out_dir, rendered, plan, tick, n_threads, t0)
+    tick.finish()
+    return out_dir
 
+
+def _render_and_plan(
+    fonts: list[FontInstance] | None,
+    font_sources: tuple[str, ...] | list[str],
+    font_dirs: list[str | Path] | None,
+    counts_per_class: dict[str, int],
+    seed: int,
+    em_share: float,
+    progress: Progress | None,
+) -> tuple[_BuildPlan, Any, _Ticker]:
+    """Find and render the fonts, deal their families to splits: the plan, the renders and the progress."""
+    options = {"sources": list(font_sources), "system_fonts": "system" in font_sources,
+               "font_dirs": [str(Path(d).resolve()) for d in font_dirs or []], "fonts_given": fonts is not None}
     skipped: list[SkippedFont] = []
-    font_options = {"sources": list(font_sources), "system_fonts": "system" in font_sources,
-                    "font_dirs": [str(Path(d).resolve()) for d in font_dirs or []],
-                    "fonts_given": fonts is not None}
     if fonts is None:
         fonts, skipped = discover_fonts(font_sources, font_dirs)
+    splits = [s for s in SPLITS if counts_per_class[s] > 0]
     n_images = sum(counts_per_class[s] * len(CLASSES) for s in splits)
-    total = len(fonts) * len(CLASSES) + n_images + n_images // 10  # one progress unit per font is 52 renders
-    done = 0
-
-    def tick(k: int, stage: str) -> None:
-        nonlocal done
-        done = min(total, done + k)
-        if progress is not None:
-            progress(done, total, stage)
-
-    if progress is not None:
-        progress(0, total, "rendering fonts")
+    # one progress unit per glyph render, per jittered image, and per 10 written images
+    tick = _Ticker(len(fonts) * len(CLASSES) + n_images + n_images // 10, progress)
+    tick(0, "rendering fonts")
     rendered = render_font_set(fonts, lambda i, n: tick(len(CLASSES), "rendering fonts"), em=True)
-    skipped += rendered.skipped
     accepted = rendered.fonts
-    families = {f.family: f.style for f in accepted}
-    split_of_family = assign_splits(families, seed)
-    split_of_font = [split_of_family[f.family] for f in accepted]
+    split_of_family = assign_splits({f.family: f.style for f in accepted}, seed)
+    plan = _BuildPlan(accepted, [split_of_family[f.family] for f in accepted], split_of_family, counts_per_class,
+                      splits, int(seed), float(em_share), options, skipped + rendered.skipped)
+    return plan, rendered, tick
 
+
+def _write_build(out_dir: Path, rendered: Any, plan: _BuildPlan, tick: _Ticker, n_threads: int, t0: float) -> None:
+    """Jitter and write every split and the manifest into a fresh folder beside ``out_dir``, then swap it in."""
     import torch
 
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)) if threads else build_threads())
-    _clean_stale(out_dir.parent, out_dir.name)
+    torch.set_num_threads(n_threads)
+    clean_stale(out_dir.parent, out_dir.name)
     # Unique per build (two builds may run at once, e.g. from two app sessions); the pid comes last
     # so that _clean_stale can tell a dead build's folder from a live one.
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{secrets.token_hex(4)}-{os.getpid()}"
@@ -310,127 +310,154 @@ def build_glyphs52(
         assert rendered.em_images is not None  # render_font_set(em=True) renders both
         em_caps = _cap_heights(rendered.em_images)
         clean = np.stack([rendered.images, rendered.em_images])  # indexed by SIZE_MODES
-        rendered.images = rendered.em_images = None  # type: ignore[assignment]  # one copy of the renders is enough (~300 MB)
-        digest = hashlib.sha256()
-        counts = {}
-        mode_counts = {}
-        for split in splits:
-            labels, font_ids, modes = _split_plan(accepted, split_of_font, split, counts_per_class[split], seed,
-                                                  float(em_share))
-            images = _jitter_split(clean, labels, font_ids, modes, seed, split,
-                                   lambda k, s=split: tick(k, f"jittering {s}"))  # type: ignore[misc]
-            for arr in (images, labels, font_ids, modes):  # the content hash: every array of every split
-                digest.update(f"{split}{arr.dtype.str}{arr.shape}".encode())
-                digest.update(np.ascontiguousarray(arr).data.cast("B"))
-            files = split_files(split)
-            np.save(tmp / files["images"], images)
-            np.save(tmp / files["labels"], labels)
-            np.save(tmp / files["fonts"], font_ids)
-            np.save(tmp / files["sizes"], modes)
-            counts[split] = int(labels.size)
-            mode_counts[split] = {m: int((modes == i).sum()) for i, m in enumerate(SIZE_MODES)}
-            tick(labels.size // 10, f"writing {split}")
-            del images
-        content = digest.hexdigest()
-        fam_info = {}
-        for fam in sorted(families):
-            members = [f for f in accepted if f.family == fam]
-            fam_info[fam] = {"style": families[fam], "split": split_of_family[fam], "instances": len(members),
-                             "source": members[0].source, "package": members[0].package}
-        packages = font_packages()
-        for name, info in packages.items():
-            info["families"] = sorted({f.family for f in accepted if f.package == name})
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "version": GLYPHS52_VERSION,
-            "name": GLYPHS52,
-            "id": f"{GLYPHS52}-{content[:12]}",
-            "hash": content,
-            "hash_algorithm": "sha256 over split name, dtype, shape and bytes of images, labels, fonts, sizes of "
-                              "each split",
-            "seed": int(seed),
-            "per_class": {s: int(counts_per_class[s]) for s in splits},
-            "counts": counts,
-            "classes": list(CLASSES),
-            "image_shape": [1, FRAME_SIZE, FRAME_SIZE],
-            "frame": frame_dict(),
-            "jitter": _build_jitter_dict(),
-            "size_modes": {
-                "names": list(SIZE_MODES),
-                "cap_height_px": CAP_HEIGHT,
-                "em_size_px": EM_SIZE,
-                "em_share": float(em_share),
-                "counts": mode_counts,
-                "em_cap_height_px": ({"min": int(em_caps.min()), "median": float(np.median(em_caps)),
-                                      "max": int(em_caps.max())} if em_caps.size else None),
-            },
-            "font_options": font_options,
-            "font_packages": packages,
-            "fonts": [dict(f.to_dict(), id=i, split=split_of_font[i], em_cap_height_px=int(em_caps[i]))
-                      for i, f in enumerate(accepted)],
-            "families": fam_info,
-            "skipped": [s.to_dict() for s in skipped],
-            "versions": _versions(),
-            "built": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "build_seconds": round(time.perf_counter() - t0, 2),
-            "complete": True,
-        }
+        rendered.images = rendered.em_images = None  # one copy of the renders is enough (~300 MB)
+        content, counts, mode_counts = _write_splits(tmp, clean, plan, tick)
+        manifest = _manifest(plan, content, counts, mode_counts, em_caps)
+        manifest["build_seconds"] = round(time.perf_counter() - t0, 2)
         # The manifest is written last, and the whole folder is renamed into place only then.
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
-        _swap_into_place(tmp, out_dir)
+        swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         torch.set_num_threads(previous_threads)
-    if progress is not None:
-        progress(total, total, "done")
-    return out_dir
 
 
-def check_replaceable(out_dir: Path) -> None:
-    """Refuse to build into ``out_dir`` unless it is absent, an empty folder, or a glyphs-52 build
-    (its manifest.json names glyphs-52): a build replaces its folder whole, and must never delete
-    a folder of the user's own files given by mistake as ``--out``.
+MAX_THREADS_PER_CORE = 1  # --threads above the machine's cores: slower (see build_threads), and huge counts crash torch
+
+
+def _check_threads(threads: int | None) -> int:
+    """The jitter's torch threads: ``threads`` checked against this machine's cores, or build_threads().
 
     Raises:
-        DataError: ``out_dir`` is a file, or a non-empty folder that is not a glyphs-52 build.
+        DataError: fewer than 1, or more than the machine has cores.
     """
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return
-    if not out_dir.is_dir():
-        raise DataError(f"{out_dir} is a file, not a folder: pass another --out (a new or empty folder)")
-    if not any(out_dir.iterdir()):
-        return
-    try:
-        manifest = json.loads((out_dir / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-        manifest = None
-    if not isinstance(manifest, dict) or manifest.get("name") != GLYPHS52:
-        raise DataError(
-            f"{out_dir} is a non-empty folder that is not a glyphs-52 build (no glyphs-52 {MANIFEST_FILE}); "
-            f"a build replaces its folder whole, so it refuses to delete these files. Pass a new or empty "
-            f"folder as --out, or remove {out_dir} yourself"
-        )
+    if threads is None:
+        return build_threads()
+    limit = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
+        raise DataError(f"threads must be a whole number from 1 to {limit} (the cores of this machine), got "
+                        f"{threads!r}: more threads than cores makes the build slower, not faster")
+    return threads
 
 
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished ``tmp`` folder to ``out_dir``, replacing an older build (two renames:
-    a folder cannot be renamed over a non-empty one). If the second rename fails, the old build
-    is put back. Only a glyphs-52 build (or an empty folder) is ever replaced: ``check_replaceable``."""
-    check_replaceable(out_dir)
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{secrets.token_hex(4)}-{os.getpid()}"
-        os.replace(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)
-    except BaseException:
-        if old is not None and not out_dir.exists():
-            os.replace(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _counts_per_class(per_class: tuple[int, int, int], seen_per_class: int, em_share: float) -> dict[str, int]:
+    """Images per class of each split, checked; DataError for bad counts or an em share outside 0..1."""
+    if len(per_class) != 3 or any(int(n) < 1 for n in per_class) or seen_per_class < 0:
+        raise DataError(f"per_class must be 3 positive counts (train, valid, test) and seen_per_class >= 0, "
+                        f"got {tuple(per_class)} and {seen_per_class}")
+    if not 0.0 <= float(em_share) <= 1.0:
+        raise DataError(f"em_share must be between 0 and 1 (the share of images at one em size), got {em_share}")
+    return {"train": int(per_class[0]), "valid": int(per_class[1]), "test": int(per_class[2]),
+            "seen": int(seen_per_class)}
+
+
+class _Ticker:
+    """The build's progress: ``done`` grows monotonically to ``total``, reported with the stage."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def __call__(self, k: int, stage: str) -> None:
+        self.done = min(self.total, self.done + k)
+        if self.progress is not None:
+            self.progress(self.done, self.total, stage)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.total, self.total, "done")
+
+
+@dataclass(frozen=True)
+class _BuildPlan:
+    """What a build decided before jittering: the fonts kept, their splits, and the counts."""
+
+    fonts: list[FontInstance]
+    split_of_font: list[str]
+    split_of_family: dict[str, str]
+    counts_per_class: dict[str, int]
+    splits: list[str]
+    seed: int
+    em_share: float
+    font_options: dict
+    skipped: list[SkippedFont]
+
+
+def _write_splits(
+    tmp: Path, clean: np.ndarray, plan: _BuildPlan, tick: _Ticker
+) -> tuple[str, dict[str, int], dict[str, dict[str, int]]]:
+    """Jitter and write every split's arrays into ``tmp``; (content hash, counts, size-mode counts)."""
+    digest = hashlib.sha256()
+    counts, mode_counts = {}, {}
+    for split in plan.splits:
+        labels, font_ids, modes = _split_plan(plan.fonts, plan.split_of_font, split, plan.counts_per_class[split],
+                                              plan.seed, plan.em_share)
+        images = _jitter_split(clean, labels, font_ids, modes, plan.seed, split,
+                               lambda k, s=split: tick(k, f"jittering {s}"))  # type: ignore[misc]
+        for arr in (images, labels, font_ids, modes):  # the content hash: every array of every split
+            digest.update(f"{split}{arr.dtype.str}{arr.shape}".encode())
+            digest.update(np.ascontiguousarray(arr).data.cast("B"))
+        files = split_files(split)
+        for kind, arr in (("images", images), ("labels", labels), ("fonts", font_ids), ("sizes", modes)):
+            np.save(tmp / files[kind], arr)
+        counts[split] = int(labels.size)
+        mode_counts[split] = {m: int((modes == i).sum()) for i, m in enumerate(SIZE_MODES)}
+        tick(labels.size // 10, f"writing {split}")
+        del images
+    return digest.hexdigest(), counts, mode_counts
+
+
+def _families_record(plan: _BuildPlan) -> dict[str, dict]:
+    """Per design family: style, split, instance count, and where its fonts came from."""
+    fam_info = {}
+    for fam in sorted(plan.split_of_family):
+        members = [f for f in plan.fonts if f.family == fam]
+        fam_info[fam] = {"style": members[0].style, "split": plan.split_of_family[fam], "instances": len(members),
+                         "source": members[0].source, "package": members[0].package}
+    return fam_info
+
+
+def _manifest(plan: _BuildPlan, content: str, counts: dict[str, int], mode_counts: dict[str, dict[str, int]],
+              em_caps: np.ndarray) -> dict:
+    """The manifest.json of a build (read back by ``glyphcore.data.sources.glyphs52``)."""
+    packages = font_packages()
+    for name, info in packages.items():
+        info["families"] = sorted({f.family for f in plan.fonts if f.package == name})
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": GLYPHS52_VERSION,
+        "name": GLYPHS52,
+        "id": f"{GLYPHS52}-{content[:12]}",
+        "hash": content,
+        "hash_algorithm": "sha256 over split name, dtype, shape and bytes of images, labels, fonts, sizes of "
+                          "each split",
+        "seed": plan.seed,
+        "per_class": {s: int(plan.counts_per_class[s]) for s in plan.splits},
+        "counts": counts,
+        "classes": list(CLASSES),
+        "image_shape": [1, FRAME_SIZE, FRAME_SIZE],
+        "frame": frame_dict(),
+        "jitter": _build_jitter_dict(),
+        "size_modes": {
+            "names": list(SIZE_MODES),
+            "cap_height_px": CAP_HEIGHT,
+            "em_size_px": EM_SIZE,
+            "em_share": plan.em_share,
+            "counts": mode_counts,
+            "em_cap_height_px": ({"min": int(em_caps.min()), "median": float(np.median(em_caps)),
+                                  "max": int(em_caps.max())} if em_caps.size else None),
+        },
+        "font_options": plan.font_options,
+        "font_packages": packages,
+        "fonts": [dict(f.to_dict(), id=i, split=plan.split_of_font[i], em_cap_height_px=int(em_caps[i]))
+                  for i, f in enumerate(plan.fonts)],
+        "families": _families_record(plan),
+        "skipped": [s.to_dict() for s in plan.skipped],
+        "versions": _versions(),
+        "built": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "complete": True,
+    }
 
 
 def _build_jitter_dict() -> dict:

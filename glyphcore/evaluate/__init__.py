@@ -3,7 +3,7 @@
 - ``metrics``: confusion matrix, per-class metrics, most-confused pairs, top losses, merged
   accuracies, run A vs run B (plain numpy, any labels);
 - ``result``: ``EvalResult``, a model's answers on one split with the figures derived from them;
-- ``store``: ``evaluate_run`` and the run's ``eval/`` cache.
+- ``store``: ``evaluate_run`` (the model runs through ``Predictor.run``) and the run's ``eval/`` cache.
 
     result = evaluate_run("starter", split="test")
     print(result.accuracy_line)          # Accuracy of the network on the 15600 test images: 99.03%

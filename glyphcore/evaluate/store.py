@@ -22,9 +22,13 @@ import numpy as np
 
 from glyphcore import runs
 from glyphcore.atomic import atomic_write
-from glyphcore.errors import CheckpointError, DataError, GlyphError
+from glyphcore.checkpoint import load_checkpoint
+from glyphcore.data import GLYPHS52, load_dataset, parse_source, read_manifest
+from glyphcore.errors import CheckpointError, DataError, GlyphError, os_reason
 from glyphcore.evaluate.metrics import confusion_matrix
 from glyphcore.evaluate.result import EvalResult
+from glyphcore.infer import load_predictor
+from glyphcore.infer.letters import temperature_of
 
 __all__ = [
     "EVAL_FORMAT",
@@ -146,6 +150,64 @@ def load_eval(out_dir: str | os.PathLike) -> EvalResult:
     )
 
 
+def _check_fits(predictor: Any, data: Any) -> None:
+    """CheckpointError or DataError unless the data's classes and images fit the model."""
+    classes = list(data.classes)
+    if classes != list(predictor.classes):
+        raise CheckpointError(
+            f"the model was trained on {len(predictor.classes)} classes ({''.join(map(str, predictor.classes))[:60]}) "
+            f"but {data.source}/{data.split} has {len(classes)} ({''.join(map(str, classes))[:60]}): "
+            f"evaluate it on the data it was trained on"
+        )
+    if data.images.ndim != 4:
+        raise DataError(f"{data.source}/{data.split}: images must be N x C x H x W, got shape {data.images.shape}")
+    if data.images.shape[1] not in (1, predictor.in_channels):
+        raise DataError(
+            f"{data.source}/{data.split} has {data.images.shape[1]}-channel images but the model takes "
+            f"{predictor.in_channels} channels"
+        )
+
+
+def _scores(logits: Any, labels: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+    """Per sample: the prediction, calibrated probabilities of the true and predicted class, the loss
+    (negative log-probability of the true class) and the uncalibrated top probability."""
+    import torch
+
+    y = torch.from_numpy(labels)
+    logp = (logits / temperature).log_softmax(dim=1)
+    lp_pred, pred = logp.max(dim=1)
+    lp_true = logp.gather(1, y[:, None])[:, 0]
+    return {
+        "preds": pred.numpy().astype(np.int64),
+        "p_true": lp_true.exp().numpy().astype(np.float32),
+        "p_pred": lp_pred.exp().numpy().astype(np.float32),
+        "loss": (-lp_true).numpy().astype(np.float32),
+        "p_pred_raw": logits.softmax(dim=1).max(dim=1).values.numpy().astype(np.float32),
+    }
+
+
+def _dataset_record(data: Any) -> tuple[dict[str, Any], np.ndarray | None, list[tuple[str, str]]]:
+    """What the result records of its data: (source/id/hash [+ families], per-sample font ids, fonts)."""
+    meta = getattr(data, "meta", {}) or {}
+    dataset = {"source": data.source, "id": meta.get("id"), "hash": meta.get("hash")}
+    if isinstance(meta.get("families"), dict):
+        # glyphs-52: which design family went to which split, so that a later check (tests/test_starter.py)
+        # can render held-out fonts on another machine without the data set
+        dataset["families"] = {f: (v.get("split") if isinstance(v, dict) else v) for f, v in meta["families"].items()}
+    if getattr(data, "font_ids", None) is None or not isinstance(meta.get("fonts"), list):
+        return dataset, None, []
+    # the per-family rows: each sample's font, and each font's design family and style
+    fonts = [
+        (str(f.get("family", "?")), str(f.get("style", ""))) if isinstance(f, dict) else ("?", "")
+        for f in meta["fonts"]
+    ]
+    font_ids = np.asarray(data.font_ids, dtype=np.int64)
+    n = len(data)
+    if font_ids.shape != (n,) or (n and (font_ids.min() < 0 or font_ids.max() >= len(fonts))):
+        return dataset, None, []
+    return dataset, font_ids, fonts
+
+
 def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = None, progress: Any = None) -> EvalResult:
     """Run a predictor over a whole :class:`~glyphcore.data.ImageSet` (no gradients, big batches).
 
@@ -158,90 +220,69 @@ def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = No
     Raises:
         DataError: the data's classes are not the model's, or its images do not fit the model.
     """
-    import torch
-
-    from glyphcore.infer import frame_to_tensor
-
-    classes = list(data.classes)
-    if classes != list(predictor.classes):
-        raise CheckpointError(
-            f"the model was trained on {len(predictor.classes)} classes ({''.join(map(str, predictor.classes))[:60]}) "
-            f"but {data.source}/{data.split} has {len(classes)} ({''.join(map(str, classes))[:60]}): "
-            f"evaluate it on the data it was trained on"
-        )
-    images = data.images
+    _check_fits(predictor, data)
     n = len(data)
-    if images.ndim != 4:
-        raise DataError(f"{data.source}/{data.split}: images must be N x C x H x W, got shape {images.shape}")
-    c_in, size = predictor.in_channels, predictor.input_size
-    if images.shape[1] not in (1, c_in):
-        raise DataError(
-            f"{data.source}/{data.split} has {images.shape[1]}-channel images but the model takes {c_in} channels"
-        )
-    dev = predictor.device
     # 256 on the CPU: the activations of a bigger batch fall out of cache (measured 20% slower at 1000)
-    bs = int(batch_size or (4096 if dev.type == "cuda" else 256))
+    bs = int(batch_size or (4096 if predictor.device.type == "cuda" else 256))
     labels = np.array(data.labels, dtype=np.int64)  # a writable copy (the data may be a read-only memmap)
-    preds = np.empty(n, np.int64)
-    p_true = np.empty(n, np.float32)
-    p_pred = np.empty(n, np.float32)
-    p_pred_raw = np.empty(n, np.float32)
-    loss = np.empty(n, np.float32)
     temperature = float(getattr(predictor, "temperature", 1.0))
+    done = [0]
+
+    def on_batch(out: Any) -> None:
+        done[0] += int(out.logits.shape[0])
+        if progress is not None:
+            progress(done[0], n)
+
     t0 = time.perf_counter()
-    with torch.inference_mode():
-        for s in range(0, n, bs):
-            x = frame_to_tensor(images[s : s + bs], size, c_in).to(dev, non_blocking=True)
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(labels[s : s + bs]).to(dev)
-            logits = predictor.model(x).float()
-            p_pred_raw[s : s + x.shape[0]] = logits.softmax(dim=1).max(dim=1).values.cpu().numpy()
-            logp = (logits / temperature).log_softmax(dim=1)
-            lp_pred, pred = logp.max(dim=1)
-            lp_true = logp.gather(1, y[:, None])[:, 0]
-            e = s + x.shape[0]
-            preds[s:e] = pred.cpu().numpy()
-            p_true[s:e] = lp_true.exp().cpu().numpy()
-            p_pred[s:e] = lp_pred.exp().cpu().numpy()
-            loss[s:e] = (-lp_true).cpu().numpy()
-            if progress is not None:
-                progress(e, n)
+    logits = predictor.run(data.images, batch_size=bs, on_batch=on_batch).logits
+    scores = _scores(logits, labels, temperature) if n else {k: np.zeros(0) for k in _SCORE_KEYS}
     seconds = time.perf_counter() - t0
-    meta = getattr(data, "meta", {}) or {}
-    dataset = {"source": data.source, "id": meta.get("id"), "hash": meta.get("hash")}
-    if isinstance(meta.get("families"), dict):
-        # glyphs-52: which design family went to which split, so that a later check (tests/test_starter.py)
-        # can render held-out fonts on another machine without the data set
-        dataset["families"] = {f: (v.get("split") if isinstance(v, dict) else v) for f, v in meta["families"].items()}
-    font_ids, fonts = None, []
-    if getattr(data, "font_ids", None) is not None and isinstance(meta.get("fonts"), list):
-        # the per-family rows: each sample's font, and each font's design family and style
-        fonts = [
-            (str(f.get("family", "?")), str(f.get("style", ""))) if isinstance(f, dict) else ("?", "")
-            for f in meta["fonts"]
-        ]
-        font_ids = np.asarray(data.font_ids, dtype=np.int64)
-        if font_ids.shape != (n,) or (n and (font_ids.min() < 0 or font_ids.max() >= len(fonts))):
-            font_ids, fonts = None, []
+    dataset, font_ids, fonts = _dataset_record(data)
     return EvalResult(
-        classes=classes,
+        classes=list(data.classes),
         split=str(data.split),
         labels=labels,
-        preds=preds,
-        p_true=p_true,
-        p_pred=p_pred,
-        loss=loss,
-        confusion=confusion_matrix(labels, preds, len(classes)),
+        preds=scores["preds"].astype(np.int64),
+        p_true=scores["p_true"],
+        p_pred=scores["p_pred"],
+        loss=scores["loss"],
+        confusion=confusion_matrix(labels, scores["preds"].astype(np.int64), len(data.classes)),
         checkpoint=predictor.path,
         dataset=dataset,
         seconds=seconds,
         images_per_s=n / seconds if seconds > 0 else 0.0,
-        device=str(dev),
-        p_pred_raw=p_pred_raw,
+        device=str(predictor.device),
+        p_pred_raw=scores["p_pred_raw"],
         font_ids=font_ids,
         fonts=fonts,
         temperature=temperature,
     )
+
+
+_SCORE_KEYS = ("preds", "p_true", "p_pred", "loss", "p_pred_raw")
+
+
+def _stored_summary(out: Path | None) -> dict[str, Any]:
+    """The eval folder's summary.json, {} when there is none or it is unreadable."""
+    if out is None or not (out / "summary.json").is_file():
+        return {}
+    try:
+        stored = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _cached(out: Path | None, stored: dict[str, Any], key: dict[str, Any]) -> EvalResult | None:
+    """The stored result when it belongs to this checkpoint, split and data set; None to recompute."""
+    if out is None or stored.get("format") != EVAL_FORMAT or not _same_key(stored.get("key"), key):
+        return None
+    if not _data_hash_unchanged(stored.get("dataset") or {}):
+        return None
+    try:
+        return load_eval(out)
+    except DataError:
+        return None  # a torn cache: recompute
 
 
 def evaluate_run(
@@ -275,21 +316,10 @@ def evaluate_run(
         RunError, CheckpointError: no such run, no checkpoint yet, a foreign checkpoint.
         DataError: the data set or split is not there (the message says how to build it).
     """
-    from glyphcore.infer import load_predictor
-
     ckpt = runs.checkpoint_path(run_ref, which)
-    is_run = not runs.is_checkpoint_file_ref(run_ref)
-    run_dir = runs.resolve_run(run_ref) if is_run else None
+    run_dir = None if runs.is_checkpoint_file_ref(run_ref) else runs.resolve_run(run_ref)
     out = eval_dir(run_dir, split, which) if run_dir is not None else None
-    stored: dict[str, Any] = {}
-    if out is not None and (out / "summary.json").is_file():
-        try:
-            stored = json.loads((out / "summary.json").read_text())
-        except (OSError, ValueError):
-            stored = {}
-    from glyphcore.checkpoint import load_checkpoint
-    from glyphcore.infer.calibration import temperature_of
-
+    stored = _stored_summary(out)
     # the temperature keys the cache too: probabilities shown are softmax(logits / T)
     key = {
         "checkpoint": _file_key(ckpt, (stored.get("key") or {}).get("checkpoint")),
@@ -297,18 +327,13 @@ def evaluate_run(
         "which": which,
         "temperature": temperature_of(load_checkpoint(ckpt)),
     }
-    if out is not None and not force and stored.get("format") == EVAL_FORMAT and _same_key(stored.get("key"), key):
-        if _data_hash_unchanged(stored.get("dataset") or {}):
-            try:
-                return load_eval(out)
-            except DataError:
-                pass  # a torn cache: recompute below
+    cached = None if force else _cached(out, stored, key)
+    if cached is not None:
+        return cached
     import torch
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     predictor = load_predictor(ckpt, which=which, device=dev)
-    from glyphcore.data import load_dataset
-
     data = load_dataset(predictor.data_source, split)
     result = evaluate_predictor(predictor, data, batch_size=batch_size, progress=progress)
     result.which, result.run_dir, result.checkpoint = which, run_dir, ckpt
@@ -318,8 +343,6 @@ def evaluate_run(
             result.out_dir = out
             _record_trained_on(run_dir, predictor.checkpoint.get("dataset") or {}, result.dataset)
         except OSError as e:  # a read-only run folder (e.g. an installed starter): the result is still returned
-            from glyphcore.errors import os_reason
-
             result.not_saved = f"the result was not saved in {out}: {os_reason(e)}"
     return result
 
@@ -374,8 +397,6 @@ def _data_hash_unchanged(stored: dict[str, Any]) -> bool:
     if not source or not old:
         return True
     try:
-        from glyphcore.data import GLYPHS52, parse_source, read_manifest
-
         kind, arg = parse_source(source)
         if kind != GLYPHS52:
             return True

@@ -3,9 +3,16 @@
 - ``image_input``: any path, bytes, file object, PIL image or array -> a uint8 array, safely;
 - ``preprocess``: the ONE uint8 -> model-input function (``preprocess`` for user drawings and
   images, ``frame_to_tensor`` for glyph arrays);
-- ``predictor``: a model rebuilt from its checkpoint alone (``load_predictor``);
+- ``forward``: one batched forward pass with the inner features a caller names (the mechanism);
+- ``letters``: the "is this a letter" judgement read from a checkpoint's calibration;
+- ``predictor``: a model rebuilt from its checkpoint alone (``load_predictor``); ``Predictor.run``
+  is the one place that runs a model over images;
+- ``calibration``: fitting the temperature and the letter thresholds, ECE;
 - ``explain``: saliency maps and feature maps;
-- ``neighbours``: the training glyphs nearest to a drawing.
+- ``neighbours``: the training glyphs nearest to a drawing; ``embedding``: a split's features for a map;
+- ``activation_stats``: what each activation layer of a trained model produces on its data.
+
+Modules import downward in that order (``image_input`` and ``preprocess`` below them all).
 
 One preprocessing function serves the Draw page, the upload box and the CLI::
 
@@ -17,7 +24,8 @@ One preprocessing function serves the Draw page, the upload box and the CLI::
 
 from __future__ import annotations
 
-from glyphcore.infer.explain import feature_maps, last_module_of_type, saliency
+from glyphcore.infer.explain import feature_maps, saliency
+from glyphcore.infer.forward import Outputs, last_module_of_type
 from glyphcore.infer.image_input import MAX_INPUT_PIXELS
 from glyphcore.infer.predictor import Prediction, Predictor, checkpoint_path, load_predictor
 from glyphcore.infer.preprocess import MIN_INK_FRACTION, Prepared, frame_to_tensor, preprocess
@@ -26,6 +34,7 @@ __all__ = [
     "MAX_INPUT_PIXELS",
     "MIN_INK_FRACTION",
     "Prepared",
+    "Outputs",
     "Prediction",
     "Predictor",
     "preprocess",

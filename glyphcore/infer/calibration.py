@@ -38,32 +38,29 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from glyphcore.checkpoint import load_checkpoint, save_checkpoint
 from glyphcore.errors import CheckpointError, DataError
+from glyphcore.infer.forward import PENULTIMATE
+from glyphcore.infer.letters import MAX_JUDGED_FEATURES, judged_features, nearest_class_distances
+from glyphcore.infer.predictor import load_predictor
 
 __all__ = [
     "ECE_BINS",
     "CONFIDENCE_QUANTILE",
     "DISTANCE_QUANTILE",
-    "LetterJudgement",
     "calibrate_checkpoint",
-    "calibration_of",
-    "collect_outputs",
     "expected_calibration_error",
     "fit_calibration",
+    "fit_letter_distance",
     "fit_temperature",
-    "judge_letters",
-    "logits_and_features",
     "reliability_bins",
-    "temperature_of",
 ]
 
 ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
@@ -73,12 +70,6 @@ CONFIDENCE_QUANTILE = 0.005
 DISTANCE_QUANTILE = 0.05
 _T_MIN, _T_MAX = 0.02, 50.0  # a temperature outside this range means the logits are degenerate
 _BATCH = 512  # images per forward pass when collecting validation logits
-
-
-# The feature-distance judgement needs an F x F covariance and its inverse: a model whose penultimate
-# features are wider than this (tiny_conv flattens whole feature maps) is judged by its calibrated
-# confidence alone (inverting a 20,000 x 20,000 matrix would take hours and GB).
-MAX_JUDGED_FEATURES = 2048
 
 
 def _np(x: Any) -> np.ndarray:
@@ -166,120 +157,6 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     return float(math.exp((lo + hi) / 2))
 
 
-@torch.no_grad()
-def logits_and_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One forward pass: float32 logits N x K and the penultimate features N x F (the input of the
-    model's last ``nn.Linear``; None for a model without one, or one whose features are wider than
-    ``MAX_JUDGED_FEATURES``: they are never judged by, so they are not kept)."""
-    from glyphcore.infer.explain import last_module_of_type
-
-    layer = last_module_of_type(model, nn.Linear)
-    if isinstance(layer, nn.Linear) and layer.in_features > MAX_JUDGED_FEATURES:
-        layer = None
-    store: list[torch.Tensor] = []
-    handle = None
-    if layer is not None:
-        handle = layer.register_forward_pre_hook(lambda _m, args: store.append(args[0].detach().float().flatten(1)))
-    try:
-        logits = model(x).float()
-    finally:
-        if handle is not None:
-            handle.remove()
-    return logits, (store[-1] if store else None)
-
-
-@dataclass
-class LetterJudgement:
-    """Whether each input of a batch looks like a letter, and why not.
-
-    Attributes:
-        letter: (N,) bool, True when judged a letter.
-        confidence: (N,) calibrated top probability.
-        distance: (N,) squared Mahalanobis distance to the nearest class mean (NaN without features).
-        reasons: one sentence per input, "" for a letter.
-    """
-
-    letter: np.ndarray
-    confidence: np.ndarray
-    distance: np.ndarray
-    reasons: list[str]
-
-
-def _distances(
-    features: torch.Tensor, means: torch.Tensor, precision: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared Mahalanobis distance of each feature vector to its nearest class mean, and that class."""
-    f = features.double().cpu()
-    mu, prec = means.double().cpu(), precision.double().cpu()
-    fp = f @ prec
-    # (f - mu)^T P (f - mu) = f P f - 2 f P mu + mu P mu, for every (sample, class) at once
-    d = (fp * f).sum(1, keepdim=True) - 2 * fp @ mu.T + ((mu @ prec) * mu).sum(1)[None]
-    dist, nearest = d.clamp_min(0).min(dim=1)
-    return dist.float(), nearest
-
-
-def judge_letters(
-    logits: torch.Tensor,
-    features: torch.Tensor | None,
-    calibration: dict[str, Any] | None,
-    classes: list[str] | None = None,
-) -> LetterJudgement | None:
-    """Judge a batch with a checkpoint's stored thresholds (``calibration["letter"]``).
-
-    Args:
-        logits: N x K raw logits.
-        features: N x F penultimate features, or None.
-        calibration: the checkpoint's ``"calibration"`` dict; None or no ``"letter"`` entry: no judgement.
-        classes: class names, for the reasons.
-
-    Returns:
-        A :class:`LetterJudgement`, or None when the checkpoint has no fitted judgement.
-    """
-    if not calibration or not isinstance(calibration.get("letter"), dict):
-        return None
-    spec = calibration["letter"]
-    t = float(calibration.get("temperature", 1.0))
-    probs = (logits.float() / t).softmax(dim=1)
-    conf, preds = probs.max(dim=1)
-    n = logits.shape[0]
-    dist = torch.full((n,), float("nan"))
-    nearest = preds.cpu()
-    means, prec = spec.get("means"), spec.get("precision")
-    max_d = spec.get("max_distance")
-    if (
-        features is not None
-        and isinstance(means, torch.Tensor)
-        and isinstance(prec, torch.Tensor)
-        and max_d is not None
-        and means.shape[1] == features.shape[1]
-    ):
-        dist, nearest = _distances(features, means, prec)
-    min_c = float(spec.get("min_confidence", 0.0))
-    conf_np, dist_np, pred_np, near_np = conf.cpu().numpy(), dist.numpy(), preds.cpu().numpy(), nearest.numpy()
-    letter = np.ones(n, dtype=bool)
-    reasons = []
-    for i in range(n):
-        name = classes[int(pred_np[i])] if classes else str(int(pred_np[i]))
-        near = classes[int(near_np[i])] if classes else str(int(near_np[i]))
-        far = max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > float(max_d)
-        unsure = conf_np[i] < min_c
-        if far:
-            reasons.append(
-                f"not a letter: it looks like none of the letters the model learned (even the nearest, "
-                f"{near}, is {math.sqrt(dist_np[i] / float(max_d)):.1f}x as far in the model's features "
-                f"as the letters it knows)"
-            )
-        elif unsure:
-            reasons.append(
-                f"unsure: the best guess, {name}, has only {conf_np[i]:.0%} confidence (letters the model "
-                f"knows get at least {min_c:.0%})"
-            )
-        else:
-            reasons.append("")
-        letter[i] = not (far or unsure)
-    return LetterJudgement(letter=letter, confidence=conf_np, distance=dist_np, reasons=reasons)
-
-
 def fit_calibration(
     logits: Any,
     labels: Any,
@@ -314,29 +191,7 @@ def fit_calibration(
         "confidence_quantile": float(confidence_quantile),
     }
     if features is not None and _np(features).shape[1] <= MAX_JUDGED_FEATURES:
-        f = torch.as_tensor(_np(features), dtype=torch.float64)
-        k, dim = z.shape[1], f.shape[1]
-        right = torch.as_tensor(ok)
-        means = torch.zeros(k, dim, dtype=torch.float64)
-        for c in range(k):
-            m = (y == c) & right  # the letters the model knows: its right answers
-            if not bool(m.any()):
-                m = y == c
-            if bool(m.any()):
-                means[c] = f[m].mean(0)
-        resid = f - means[y]
-        cov = resid.T @ resid / max(1, f.shape[0] - 1)
-        # shrink toward a scaled identity: few samples per feature (tiny data) give a singular covariance
-        shrink = min(0.5, dim / max(1, f.shape[0]))
-        cov = (1 - shrink) * cov + shrink * (torch.trace(cov) / dim + 1e-12) * torch.eye(dim, dtype=torch.float64)
-        prec = torch.linalg.inv(cov)
-        d = _distances(f, means, prec)[0].numpy()
-        letter.update(
-            means=means.float(),
-            precision=prec.float(),
-            max_distance=float(np.quantile(d, 1.0 - distance_quantile)),
-            distance_quantile=float(distance_quantile),
-        )
+        letter.update(fit_letter_distance(features, y, torch.as_tensor(ok), z.shape[1], distance_quantile))
     return {
         "temperature": t,
         "fitted_on": split,
@@ -349,51 +204,43 @@ def fit_calibration(
     }
 
 
-def calibration_of(ckpt: dict[str, Any]) -> dict[str, Any] | None:
-    """A checkpoint's calibration dict, or None when it was never calibrated (or is malformed)."""
-    cal = ckpt.get("calibration")
-    if not isinstance(cal, dict):
-        return None
-    t = cal.get("temperature")
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
-        return None
-    return cal
+def fit_letter_distance(
+    features: Any, labels: torch.Tensor, right: torch.Tensor, n_classes: int, distance_quantile: float
+) -> dict[str, Any]:
+    """The "not a letter" part of the judgement: class means, shared precision and the distance threshold.
 
+    Args:
+        features: N x F penultimate features of the split.
+        labels: N class indices.
+        right: N bools, whether the model got each one right (a class mean is over its right answers).
+        n_classes: K, the number of classes.
+        distance_quantile: share of the split's letters beyond the threshold.
 
-def temperature_of(ckpt: dict[str, Any]) -> float:
-    """The checkpoint's temperature, 1.0 when it was never calibrated."""
-    cal = calibration_of(ckpt)
-    return float(cal["temperature"]) if cal else 1.0
-
-
-def collect_outputs(
-    model: nn.Module,
-    images: Any,
-    input_size: tuple[int, int],
-    in_channels: int,
-    device: torch.device,
-    batch_size: int = _BATCH,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits and penultimate features of a uint8 N x C x H x W array (or a DeviceData's images), on the CPU."""
-    from glyphcore.infer.preprocess import frame_to_tensor
-
-    logits, feats = [], []
-    n = int(images.shape[0])
-    model.eval()
-    for s in range(0, n, batch_size):
-        chunk = images[s : s + batch_size]
-        if isinstance(chunk, torch.Tensor):
-            x = chunk.to(device).float().div_(255.0)
-            if tuple(x.shape[-2:]) != tuple(input_size):
-                x = frame_to_tensor(chunk.cpu().numpy(), input_size, in_channels).to(device)
-        else:
-            x = frame_to_tensor(np.asarray(chunk), input_size, in_channels).to(device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        z, f = logits_and_features(model, x)
-        logits.append(z.cpu())
-        if f is not None:
-            feats.append(f.cpu())
-    return torch.cat(logits), (torch.cat(feats) if feats and len(feats) == len(logits) else None)
+    Returns:
+        ``{"means", "precision", "max_distance", "distance_quantile"}`` (see the module docstring).
+    """
+    f = torch.as_tensor(_np(features), dtype=torch.float64)
+    dim = f.shape[1]
+    means = torch.zeros(n_classes, dim, dtype=torch.float64)
+    for c in range(n_classes):
+        m = (labels == c) & right  # the letters the model knows: its right answers
+        if not bool(m.any()):
+            m = labels == c
+        if bool(m.any()):
+            means[c] = f[m].mean(0)
+    resid = f - means[labels]
+    cov = resid.T @ resid / max(1, f.shape[0] - 1)
+    # shrink toward a scaled identity: few samples per feature (tiny data) give a singular covariance
+    shrink = min(0.5, dim / max(1, f.shape[0]))
+    cov = (1 - shrink) * cov + shrink * (torch.trace(cov) / dim + 1e-12) * torch.eye(dim, dtype=torch.float64)
+    prec = torch.linalg.inv(cov)
+    d = nearest_class_distances(f, means, prec)[0].numpy()
+    return {
+        "means": means.float(),
+        "precision": prec.float(),
+        "max_distance": float(np.quantile(d, 1.0 - distance_quantile)),
+        "distance_quantile": float(distance_quantile),
+    }
 
 
 def calibrate_checkpoint(
@@ -418,16 +265,12 @@ def calibrate_checkpoint(
         CheckpointError: the file is not a usable glyphcore checkpoint.
         DataError: the split is empty or its labels do not match the images.
     """
-    from glyphcore.checkpoint import load_checkpoint, save_checkpoint
-    from glyphcore.infer.predictor import load_predictor
-
     path = Path(path)
     if int(images.shape[0]) == 0 or int(np.asarray(_np(labels)).shape[0]) != int(images.shape[0]):
         raise DataError(f"calibrating {path} needs a labelled split with images, got {int(images.shape[0])} images")
     predictor = load_predictor(path, device=device)
-    logits, feats = collect_outputs(
-        predictor.model, images, predictor.input_size, predictor.in_channels, predictor.device
-    )
+    out = predictor.run(images, features=judged_features(predictor.model), batch_size=_BATCH)
+    logits, feats = out.logits, out.features.get(PENULTIMATE)
     labels_np = np.asarray(_np(labels), dtype=np.int64)
     if labels_np.max(initial=0) >= logits.shape[1]:
         raise DataError(f"the labels of {split} go up to {labels_np.max()} but {path} has {logits.shape[1]} classes")

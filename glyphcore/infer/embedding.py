@@ -2,23 +2,20 @@
 
 The sample is the same seeded, class-balanced subset the nearest-neighbour search uses
 (``per_class`` images of each class); each image's features are the input of the model's last
-``nn.Linear`` (:func:`glyphcore.infer.neighbours.penultimate_features`), and its prediction comes from
-the same forward pass.
+``nn.Linear`` (:func:`glyphcore.infer.neighbours.penultimate_features`, one ``Predictor.run``), and its prediction
+comes from the same forward pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from glyphcore.errors import ConfigError, DataError
-from glyphcore.infer.explain import last_module_of_type
-from glyphcore.infer.neighbours import _subset
-from glyphcore.infer.preprocess import frame_to_tensor
+from glyphcore.errors import DataError
+from glyphcore.infer.forward import PENULTIMATE
+from glyphcore.infer.neighbours import balanced_subset, penultimate_features
+from glyphcore.infer.predictor import Predictor
 
 __all__ = ["SplitFeatures", "split_features"]
 
@@ -46,9 +43,8 @@ class SplitFeatures:
     images: np.ndarray
 
 
-@torch.inference_mode()
 def split_features(
-    predictor: Any, split: str = "valid", *, source: str | None = None, per_class: int = 10, seed: int = 0
+    predictor: Predictor, split: str = "valid", *, source: str | None = None, per_class: int = 10, seed: int = 0
 ) -> SplitFeatures:
     """Penultimate features and predictions of ``per_class`` images of each class of a split.
 
@@ -71,30 +67,14 @@ def split_features(
             f"{source or predictor.data_source}/{split} has other classes than the model "
             f"({len(data.classes)} vs {len(predictor.classes)}): the map needs the model's own data"
         )
-    layer = last_module_of_type(predictor.model, nn.Linear)
-    if layer is None:
-        raise ConfigError(f"{type(predictor.model).__name__} has no nn.Linear layer: it has no penultimate features")
-    idx = _subset(data, per_class, seed)
+    idx = balanced_subset(data, per_class, seed)
     images = np.asarray(data.images[idx])
-    feats, preds = [], []
-    store: list[torch.Tensor] = []
-    handle = layer.register_forward_pre_hook(lambda _m, args: store.append(args[0].detach().float().flatten(1)))
-    try:
-        for s in range(0, len(idx), _BATCH):
-            x = frame_to_tensor(images[s : s + _BATCH], predictor.input_size, predictor.in_channels).to(
-                predictor.device
-            )
-            with predictor.lock:
-                logits = predictor.model(x)
-            feats.append(store.pop().cpu())
-            preds.append(logits.argmax(dim=1).cpu())
-    finally:
-        handle.remove()
+    out = penultimate_features(predictor, images, batch_size=_BATCH)
     return SplitFeatures(
         indices=idx.astype(np.int64),
-        features=torch.cat(feats).numpy() if feats else np.zeros((0, 0), np.float32),
+        features=out.features[PENULTIMATE].numpy() if len(idx) else np.zeros((0, 0), np.float32),
         labels=np.asarray(data.labels)[idx].astype(np.int64),
-        preds=torch.cat(preds).numpy().astype(np.int64) if preds else np.zeros(0, np.int64),
+        preds=out.logits.argmax(dim=1).numpy().astype(np.int64) if len(idx) else np.zeros(0, np.int64),
         classes=list(data.classes),
         images=images,
     )

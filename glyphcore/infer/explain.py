@@ -8,21 +8,11 @@ import numpy as np
 import torch
 
 from glyphcore.errors import ConfigError
+from glyphcore.infer.forward import last_module_of_type, layer_feature
 from glyphcore.infer.predictor import Predictor
 from glyphcore.infer.preprocess import Prepared
 
-__all__ = ["saliency", "feature_maps", "last_module_of_type"]
-
-
-def last_module_of_type(model: torch.nn.Module, kind: type[torch.nn.Module]) -> torch.nn.Module | None:
-    """The last sub-module of ``model`` (in registration order, which is forward order for the zoo)
-    that is a ``kind`` (e.g. the last ``nn.Conv2d`` for Grad-CAM, the last ``nn.Linear`` whose input
-    is the penultimate features); None when there is none."""
-    last = None
-    for m in model.modules():
-        if isinstance(m, kind):
-            last = m
-    return last
+__all__ = ["saliency", "feature_maps"]
 
 
 def _normalise01(a: np.ndarray) -> np.ndarray:
@@ -121,7 +111,6 @@ def _saliency(
         return _normalise01(sal[0, 0].cpu().numpy())
 
 
-@torch.inference_mode()
 def feature_maps(predictor: Predictor, prepared: Prepared | torch.Tensor) -> list[tuple[str, np.ndarray]]:
     """The output of every conv layer for one input, in forward order.
 
@@ -129,18 +118,6 @@ def feature_maps(predictor: Predictor, prepared: Prepared | torch.Tensor) -> lis
         [(layer name, C x h x w float32 array), ...]; empty for a model without convolutions.
     """
     x = prepared.tensor if isinstance(prepared, Prepared) else prepared
-    x = x[:1].to(predictor.device).float()
-    out: list[tuple[str, np.ndarray]] = []
-    hooks = []
-    with predictor.lock:
-        for name, m in predictor.model.named_modules():
-            if isinstance(m, torch.nn.Conv2d):
-                hooks.append(
-                    m.register_forward_hook(lambda _m, _i, o, name=name: out.append((name, o[0].float().cpu().numpy())))
-                )
-        try:
-            predictor.model(x)
-        finally:
-            for h in hooks:
-                h.remove()
-    return out
+    convs = [n for n, m in predictor.model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    out = predictor.run(x[:1].float(), features=[layer_feature(n) for n in convs])
+    return [(n, out.features[layer_feature(n)][0].numpy()) for n in convs if layer_feature(n) in out.features]

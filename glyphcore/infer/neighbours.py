@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from glyphcore.errors import ConfigError, DataError
-from glyphcore.infer.explain import last_module_of_type
+from glyphcore.infer.forward import PENULTIMATE, Outputs, last_module_of_type
+from glyphcore.infer.predictor import Predictor
 from glyphcore.infer.preprocess import frame_to_tensor
 
-__all__ = ["SPACES", "Neighbour", "nearest_glyphs", "penultimate_features"]
+__all__ = ["SPACES", "Neighbour", "balanced_subset", "nearest_glyphs", "penultimate_features"]
 
 SPACES = ("pixels", "features")
 _POOL = 4  # px: the pixel space averages 4x4 blocks (100 px glyph -> 25 x 25)
@@ -54,23 +55,20 @@ class Neighbour:
     image: np.ndarray
 
 
-@torch.no_grad()
-def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The input of the model's last ``nn.Linear`` for a batch: N x F float32.
+def penultimate_features(predictor: Predictor, images: Any, batch_size: int = _BATCH) -> Outputs:
+    """Logits and penultimate features (the input of the last ``nn.Linear``, N x F) of a batch.
+
+    Args:
+        predictor: from :func:`glyphcore.infer.load_predictor`.
+        images: glyph arrays or model input (anything :meth:`Predictor.run` takes).
+        batch_size: images per forward pass.
 
     Raises:
         ConfigError: the model has no linear layer.
     """
-    layer = last_module_of_type(model, nn.Linear)
-    if layer is None:
-        raise ConfigError(f"{type(model).__name__} has no nn.Linear layer: it has no penultimate features")
-    store: list[torch.Tensor] = []
-    handle = layer.register_forward_pre_hook(lambda _m, args: store.append(args[0].detach().float().flatten(1)))
-    try:
-        model(x)
-    finally:
-        handle.remove()
-    return store[-1].cpu()
+    if last_module_of_type(predictor.model, nn.Linear) is None:
+        raise ConfigError(f"{type(predictor.model).__name__} has no nn.Linear layer: it has no penultimate features")
+    return predictor.run(images, features=(PENULTIMATE,), batch_size=batch_size)
 
 
 def _pixels(x: torch.Tensor) -> torch.Tensor:
@@ -78,7 +76,7 @@ def _pixels(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x.float(), _POOL, ceil_mode=True).flatten(1).cpu()
 
 
-def _subset(data: Any, per_class: int, seed: int) -> np.ndarray:
+def balanced_subset(data: Any, per_class: int, seed: int) -> np.ndarray:
     """Sorted indices of up to ``per_class`` images of each class."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(data.labels)
@@ -91,7 +89,7 @@ def _subset(data: Any, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks)) if picks else np.zeros(0, np.int64)
 
 
-def _reference(predictor: Any, space: str, source: str, split: str, per_class: int, seed: int) -> dict[str, Any]:
+def _reference(predictor: Predictor, space: str, source: str, split: str, per_class: int, seed: int) -> dict[str, Any]:
     """The cached subset (images, labels, indices) and its embedding for one predictor and space."""
     from glyphcore.data import load_dataset
 
@@ -118,15 +116,12 @@ def _reference(predictor: Any, space: str, source: str, split: str, per_class: i
     with _lock:
         if key in _cache:
             return _cache[key]
-    idx = _subset(data, per_class, seed)
+    idx = balanced_subset(data, per_class, seed)
     images = np.asarray(data.images[idx])  # N x C x H x W uint8
-    chunks = []
-    for s in range(0, len(idx), _BATCH):
-        x = frame_to_tensor(images[s : s + _BATCH], predictor.input_size, predictor.in_channels).to(predictor.device)
-        chunks.append(penultimate_features(predictor.model, x) if space == "features" else _pixels(x))
-    emb = torch.cat(chunks) if chunks else torch.zeros(0, 1)
     if space == "features":
-        emb = F.normalize(emb, dim=1)
+        emb = F.normalize(penultimate_features(predictor, images).features[PENULTIMATE], dim=1)
+    else:
+        emb = _pixels(frame_to_tensor(images, predictor.input_size, predictor.in_channels))
     ref = {
         "indices": idx,
         "labels": np.asarray(data.labels)[idx],
@@ -143,7 +138,7 @@ def _reference(predictor: Any, space: str, source: str, split: str, per_class: i
 
 def nearest_glyphs(
     prepared: Any,
-    predictor: Any,
+    predictor: Predictor,
     *,
     k: int = 8,
     space: str = "pixels",
@@ -177,9 +172,9 @@ def nearest_glyphs(
     if source is None:
         source = predictor.data_source
     ref = _reference(predictor, space, source, split, per_class, seed)
-    x = getattr(prepared, "tensor", prepared)[:1].to(predictor.device).float()
+    x = getattr(prepared, "tensor", prepared)[:1].float()
     if space == "features":
-        q = F.normalize(penultimate_features(predictor.model, x), dim=1)
+        q = F.normalize(penultimate_features(predictor, x).features[PENULTIMATE], dim=1)
         dist = (1.0 - ref["emb"] @ q[0]).numpy()
     else:
         # exact differences, not the matmul shortcut (whose rounding leaves an identical image at ~1e-3)

@@ -2,12 +2,18 @@
 
 predictor = load_predictor("starter")         # a run id, a run folder, "starter" or a .pt file
 [pred] = predictor.predict(prepared, topk=5)  # pred.label, pred.topk = [("A", 0.97), ...]
+out = predictor.run(glyphs, features=("penultimate",), batch_size=256)  # out.logits, out.features
+
+``Predictor.run`` is the one place that runs a model over images: evaluation, calibration, nearest
+glyphs, the embedding map, kept drawings and activation statistics all call it, under the predictor's
+lock, so callers sharing one cached predictor never see each other's features.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +24,14 @@ import torch
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
-from glyphcore.infer.calibration import calibration_of, judge_letters, logits_and_features
-from glyphcore.infer.preprocess import Prepared, preprocess
+from glyphcore.infer.forward import PENULTIMATE, Outputs, run_batches
+from glyphcore.infer.letters import calibration_of, judge_letters, judged_features
+from glyphcore.infer.preprocess import Prepared, frame_to_tensor, preprocess
 from glyphcore.runs.store import checkpoint_path
 
-__all__ = ["Prediction", "Predictor", "load_predictor", "checkpoint_path"]
+__all__ = ["Outputs", "Prediction", "Predictor", "load_predictor", "checkpoint_path"]
+
+RUN_BATCH = 256  # images per forward pass of Predictor.run unless the caller says
 
 
 @dataclass
@@ -118,19 +127,66 @@ class Predictor:
             )
         return t
 
-    @torch.inference_mode()
+    def _chunks(self, images: Any, batch_size: int) -> Iterator[torch.Tensor]:
+        """Model-input batches on the device: glyph arrays (uint8 N x C x H x W or N x H x W, any frame
+        size) go through ``frame_to_tensor``; anything :meth:`predict` takes is used as it is."""
+        if isinstance(images, np.ndarray) or (isinstance(images, torch.Tensor) and images.dtype == torch.uint8):
+            raw = images if isinstance(images, torch.Tensor) or images.ndim > 2 else images[None]
+            if raw.ndim in (3, 4) and (isinstance(raw, np.ndarray) or raw.ndim == 4):
+                for s in range(0, int(raw.shape[0]), batch_size):
+                    yield self._glyph_batch(raw[s : s + batch_size])
+                return
+        t = self._batch(images)
+        for s in range(0, int(t.shape[0]), batch_size):
+            yield t[s : s + batch_size].to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    def _glyph_batch(self, chunk: Any) -> torch.Tensor:
+        """uint8 glyphs -> this model's input on its device (a GPU-resident data set stays there)."""
+        if isinstance(chunk, torch.Tensor) and tuple(chunk.shape[-2:]) == self.input_size:
+            x = chunk.to(self.device).float().div_(255.0)
+        else:
+            chunk = chunk.cpu().numpy() if isinstance(chunk, torch.Tensor) else np.asarray(chunk)
+            x = frame_to_tensor(chunk, self.input_size, self.in_channels)
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    def run(
+        self,
+        images: Any,
+        features: Iterable[str] = (),
+        batch_size: int = RUN_BATCH,
+        on_batch: Callable[[Outputs], None] | None = None,
+    ) -> Outputs:
+        """Run the model over images in batches: the one place that does (see the module docstring).
+
+        Args:
+            images: glyph arrays (uint8 N x C x H x W numpy array, memmap or tensor, in any frame size),
+                or what :meth:`predict` takes.
+            features: inner features to keep: ``"penultimate"`` (the input of the last ``nn.Linear``)
+                and ``"layer:<module name>"`` (that module's output); see ``glyphcore.infer.forward``.
+            batch_size: images per forward pass.
+            on_batch: when given, called with each batch's outputs, and the features are not kept.
+
+        Returns:
+            ``Outputs(logits, features)``: N x K float32 logits and N x ... features, on the CPU.
+
+        Raises:
+            ConfigError: an unknown feature or layer name.
+            ImageInputError: images of the wrong shape.
+        """
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        # The lock spans the whole run: hooks live on the shared model only while it holds it.
+        with self.lock, torch.inference_mode():
+            return run_batches(self.model, self._chunks(images, int(batch_size)), features, on_batch)
+
     def logits(self, x: Any) -> torch.Tensor:
         """N x num_classes float32 logits for a batch (see :meth:`predict` for what ``x`` may be)."""
-        t = self._batch(x).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with self.lock:
-            return self.model(t).float()
+        return self.run(x).logits
 
-    @torch.inference_mode()
     def probabilities(self, x: Any) -> torch.Tensor:
         """N x num_classes calibrated probabilities, ``softmax(logits / temperature)``."""
         return (self.logits(x) / self.temperature).softmax(dim=1)
 
-    @torch.inference_mode()
     def predict(self, x: Any, topk: int = 5) -> list[Prediction]:
         """Top-k class probabilities for each image of a batch.
 
@@ -151,14 +207,13 @@ class Predictor:
             for p in items:
                 if isinstance(p, Prepared) and p.empty:
                     raise ImageInputError(p.note or "the drawing is empty: draw a letter first")
-        t = self._batch(x).to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with self.lock:
-            logits, feats = logits_and_features(self.model, t)
-        probs = (logits / self.temperature).softmax(dim=1)
-        judged = judge_letters(logits, feats, self.calibration, self.classes)
+        wanted = judged_features(self.model) if self.calibration else ()
+        out = self.run(self._batch(x), features=wanted)
+        probs = (out.logits / self.temperature).softmax(dim=1)
+        judged = judge_letters(out.logits, out.features.get(PENULTIMATE), self.calibration, self.classes)
         k = max(1, min(int(topk), probs.shape[1]))
         top_p, top_i = probs.topk(k, dim=1)
-        probs_np, p_lists, i_lists = probs.cpu().numpy(), top_p.cpu().tolist(), top_i.cpu().tolist()
+        probs_np, p_lists, i_lists = probs.numpy(), top_p.tolist(), top_i.tolist()
         return [
             Prediction(
                 label=self.classes[ii[0]],

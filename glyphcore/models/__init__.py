@@ -5,7 +5,10 @@
     >>> model.glyph_name, model.glyph_args["input_size"]
     ('seed_cnn', [100, 100])
 
-Importing this package registers every model of ``glyphcore.models.zoo``.
+Importing this package registers every model of ``glyphcore.models.zoo``. Also here:
+``activation_stats`` (each activation's curves, a model's activation layers, the per-layer result type;
+the measuring runs through inference, ``glyphcore.infer.activation_stats``) and ``export`` (the table
+of export formats, ``FORMATS``: suffix, label, writer, loader).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Activation functions, drawn and measured: the engine of the app's Activations page.
-
-Two things live here:
+"""Activation functions, drawn, and what a measurement of one layer holds: the Activations page's model side.
 
 * ``activation_curves``: f(x) and f'(x) of every activation in ``glyphcore.models.activations``,
   sampled on a grid. The derivative comes from autograd through the very ``nn.Module`` the models
   use, so the curve shows what training sees, not a re-typed formula.
-* ``measure_activations``: forward hooks on every activation layer of a model while it classifies a
-  batch, giving per-layer histograms of the outputs, the share of dead units (ReLU family: a unit
-  that is never positive over the batch passes no gradient) and the share of saturated outputs
-  (Sigmoid above 0.99 or below 0.01, Tanh with |y| above 0.99: the gradient there is nearly zero).
+* ``activation_layers``: the activation modules of a model, with their table names;
+* ``LayerActivationStats``: per-layer histograms of the outputs, the share of dead units (ReLU
+  family: a unit that is never positive over the batch passes no gradient) and the share of
+  saturated outputs (Sigmoid above 0.99 or below 0.01, Tanh with |y| above 0.99: the gradient there
+  is nearly zero). :mod:`glyphcore.infer.activation_stats` measures them through the one batched
+  forward pass of inference.
 
 A "unit" is a channel of a conv layer's output (N x C x H x W: one feature map, all positions) or
 a feature of a linear layer's output (N x F).
@@ -16,7 +16,6 @@ a feature of a linear layer's output (N x F).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,9 +32,10 @@ __all__ = [
     "ActivationCurve",
     "LayerActivationStats",
     "activation_curves",
+    "DEAD_FAMILY",
+    "SATURATING",
+    "activation_layers",
     "activation_name_of",
-    "measure_activations",
-    "measure_run_activations",
 ]
 
 # Thresholds of "saturated": where the derivative has fallen below about 1% of its peak.
@@ -43,8 +43,8 @@ SIGMOID_SATURATION = 0.01  # y < 0.01 or y > 0.99
 TANH_SATURATION = 0.99  # |y| > 0.99
 
 # Activations whose units can die (never positive -> zero or tiny gradient for every input).
-_DEAD_FAMILY = ("relu", "leaky_relu")
-_SATURATING = ("sigmoid", "tanh")
+DEAD_FAMILY = ("relu", "leaky_relu")
+SATURATING = ("sigmoid", "tanh")
 
 
 @dataclass(frozen=True)
@@ -153,172 +153,8 @@ def activation_name_of(module: nn.Module) -> str | None:
     return None
 
 
-@torch.no_grad()
-def measure_activations(
-    model: nn.Module,
-    images: torch.Tensor,
-    *,
-    bins: int = 60,
-    batch_size: int = 128,
-) -> list[LayerActivationStats]:
-    """Run ``images`` through ``model`` and measure the output of every activation layer.
-
-    The model is put in eval mode for the measurement (BatchNorm uses its running statistics, as at
-    prediction time) and restored to its previous mode afterwards. Histograms span each layer's own
-    min..max over the whole batch, so a first pass finds the range and a second pass counts; both
-    passes go chunk by chunk, so memory stays at one chunk's activations.
-
-    Args:
-        model: any ``nn.Module`` whose activations are modules from the table (functional calls
-            such as ``F.relu`` are invisible to hooks and are not measured).
-        images: the model's input, float N x C x H x W, already scaled as the model expects.
-        bins: histogram bins per layer.
-        batch_size: images per forward pass.
-
-    Returns:
-        One ``LayerActivationStats`` per activation module, in the order they ran. A module used
-        twice in one forward (a shared ``act`` attribute) is measured over all its calls.
-
-    Raises:
-        ConfigError: the model has no activation module from the table, or the batch is empty.
-    """
-    if images.shape[0] == 0:
-        raise ConfigError("measure_activations needs at least one image")
-    layers = [(n, m, activation_name_of(m)) for n, m in model.named_modules()]
-    layers = [(n, m, a) for n, m, a in layers if a is not None]
-    if not layers:
-        raise ConfigError(
-            f"{type(model).__name__} has no activation module from the table "
-            f"({', '.join(ACTIVATIONS)}); nothing to measure"
-        )
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    was_training = model.training
-    model.eval()
-
-    # Per layer accumulators (float64 on the CPU: a handful of numbers per unit).
-    acc: dict[str, dict] = {
-        n: {
-            "min": float("inf"),
-            "max": float("-inf"),
-            "sum": 0.0,
-            "sq": 0.0,
-            "n": 0,
-            "unit_max": None,
-            "saturated": 0,
-            "counts": None,
-            "shape": None,
-        }
-        for n, _, _ in layers
-    }
-    act_of = {n: a for n, _, a in layers}
-    phase = {"pass": 1}
-
-    def make_hook(name: str):
-        def hook(_module: nn.Module, _inputs, output: torch.Tensor) -> None:
-            y = output.detach().float()
-            a = acc[name]
-            a["shape"] = tuple(y.shape[1:])
-            if phase["pass"] == 1:
-                a["min"] = min(a["min"], float(y.min()))
-                a["max"] = max(a["max"], float(y.max()))
-                a["sum"] += float(y.sum(dtype=torch.float64))
-                a["sq"] += float((y.double() ** 2).sum())
-                a["n"] += y.numel()
-                # max over the batch and all positions, per unit (channel dim 1)
-                per_unit = y.transpose(0, 1).reshape(y.shape[1], -1).amax(dim=1).double().cpu()
-                a["unit_max"] = per_unit if a["unit_max"] is None else torch.maximum(a["unit_max"], per_unit)
-                kind = act_of[name]
-                if kind == "sigmoid":
-                    a["saturated"] += int(((y < SIGMOID_SATURATION) | (y > 1 - SIGMOID_SATURATION)).sum())
-                elif kind == "tanh":
-                    a["saturated"] += int((y.abs() > TANH_SATURATION).sum())
-            else:
-                lo, hi = a["min"], a["max"]
-                if hi <= lo:  # a constant layer: give the single value a visible bin
-                    lo, hi = lo - 0.5, hi + 0.5
-                c = torch.histc(y.cpu(), bins=bins, min=lo, max=hi).double()
-                a["counts"] = c if a["counts"] is None else a["counts"] + c
-
-        return hook
-
-    handles = [m.register_forward_hook(make_hook(n)) for n, m, _ in layers]
-    try:
-        for phase["pass"] in (1, 2):
-            for start in range(0, images.shape[0], batch_size):
-                model(images[start : start + batch_size].to(device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-
-    stats = []
-    for name, _, kind in layers:
-        a = acc[name]
-        if a["n"] == 0:  # defined but never called in forward
-            continue
-        lo, hi = a["min"], a["max"]
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        mean = a["sum"] / a["n"]
-        var = max(a["sq"] / a["n"] - mean * mean, 0.0)
-        units = int(a["unit_max"].numel())
-        stats.append(
-            LayerActivationStats(
-                layer=name,
-                activation=kind or "",
-                shape=a["shape"],
-                units=units,
-                counts=a["counts"].numpy(),
-                edges=np.linspace(lo, hi, bins + 1),
-                mean=mean,
-                std=var**0.5,
-                dead_share=float((a["unit_max"] <= 0).sum()) / units if kind in _DEAD_FAMILY else None,
-                saturated_share=a["saturated"] / a["n"] if kind in _SATURATING else None,
-            )
-        )
-    return stats
-
-
-def measure_run_activations(
-    run_ref: str | os.PathLike,
-    *,
-    n_images: int = 256,
-    split: str = "valid",
-    which: str = "best",
-    seed: int = 0,
-    bins: int = 60,
-) -> list[LayerActivationStats]:
-    """Measure a trained run's activations over a random batch of its data set's glyphs.
-
-    Args:
-        run_ref: a run id, a run folder, ``"starter"`` or a ``.pt`` checkpoint.
-        n_images: how many images of the split to send through (fewer when the split is smaller).
-        split: the split to draw them from; a source without it falls back to "test", then to
-            its first split.
-        which: "best" or "last" checkpoint.
-        seed: which images are drawn.
-        bins: histogram bins per layer.
-
-    Returns:
-        See :func:`measure_activations`.
-
-    Raises:
-        RunError, CheckpointError: no such run, or no checkpoint yet.
-        DataError: the run's data set is not on this machine (the message says how to build it).
-        ConfigError: the model has no activation module from the table.
-    """
-    from glyphcore.data import list_splits, load_dataset
-    from glyphcore.infer import frame_to_tensor, load_predictor
-
-    predictor = load_predictor(run_ref, which)
-    source = predictor.data_source
-    splits = list_splits(source)
-    if split not in splits:
-        split = "test" if "test" in splits else splits[0]
-    data = load_dataset(source, split)
-    rng = np.random.default_rng(seed)
-    n = min(int(n_images), len(data))
-    idx = np.sort(rng.choice(len(data), size=n, replace=False))
-    images = np.asarray(data.images[idx])  # N x C x H x W uint8 (reads only the chosen rows of a memmap)
-    x = frame_to_tensor(images, predictor.input_size, predictor.in_channels)
-    return measure_activations(predictor.model, x, bins=bins)
+def activation_layers(model: nn.Module) -> list[tuple[str, str]]:
+    """(qualified module name, activation table name) of every activation module of ``model``, in
+    registration order (functional calls such as ``F.relu`` are not modules and are not listed)."""
+    found = [(n, activation_name_of(m)) for n, m in model.named_modules()]
+    return [(n, a) for n, a in found if a is not None]

@@ -4,7 +4,8 @@ The ``.pt`` checkpoint stays the native format (it also holds the training confi
 the resume point); an export holds the weights in a form other tools read, plus the same
 self-description as metadata (one dict, :func:`export_metadata`, in every format)::
 
-    path = export_run("starter", "onnx")   # checkpoints/starter/export/starter-best.onnx
+    path = export_run("starter", "onnx")   # glyphcore.infer.run_export: checkpoints/starter/export/starter-best.onnx
+    logits_of, meta = FORMATS["onnx"].load(path)   # the file run by its own runtime, and what it says
 
 What each format holds (input ``image``: float32 N x C x H x W in [0, 1], white glyph on black, as
 ``glyphcore.infer.frame_to_tensor`` makes it; output ``logits``: float32 N x num_classes; N is free):
@@ -16,9 +17,10 @@ What each format holds (input ``image``: float32 N x C x H x W in [0, 1], white 
 - ``safetensors``: the state_dict and the metadata (string values, JSON where structured), enough
   to rebuild the model with ``glyphcore.models.create_model(model_name, **model_args)``.
 
-Models are rebuilt with ``glyphcore.infer.load_predictor``, which never downloads. The packages of
-ONNX and safetensors are an optional extra (``pip install glyph-explorer[export]``), imported only
-when that format is asked for.
+:data:`FORMATS` is the table: one :class:`ExportFormat` row per format (suffix, label, packages,
+writer, loader); the Runs page's download buttons and ``glyphcore export --format`` read it, so a new
+format is one row here plus its test. The packages of ONNX and safetensors are an optional extra
+(``pip install glyph-explorer[export]``), imported only when that format is asked for.
 """
 
 from __future__ import annotations
@@ -30,18 +32,21 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from glyphcore.errors import ConfigError, RunError
 
 if TYPE_CHECKING:
     import torch
 
-    from glyphcore.infer.predictor import Predictor
-
 __all__ = [
     "EXPORT_DIR",
+    "Exportable",
+    "ExportFormat",
     "FORMATS",
     "INSTALL_HINT",
     "METADATA_FORMAT",
@@ -49,15 +54,10 @@ __all__ = [
     "default_export_path",
     "export_metadata",
     "export_model",
-    "export_run",
-    "fresh_export",
     "missing_packages",
+    "require_packages",
 ]
 
-# Format name -> file extension. The checkpoint (.pt) is the native format and not listed.
-FORMATS: dict[str, str] = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors"}
-# Format -> the importable packages it needs beyond torch (the "export" extra of pyproject.toml).
-REQUIRES: dict[str, tuple[str, ...]] = {"onnx": ("onnx", "onnxscript"), "pt2": (), "safetensors": ("safetensors",)}
 EXPORT_DIR = "export"  # sub-folder of a run folder that default exports go to
 ONNX_OPSET = 18  # the dynamo exporter's own opset; onnxruntime >= 1.14 runs it
 METADATA_FORMAT = "glyphcore.export/1"
@@ -70,7 +70,24 @@ EXAMPLE_BATCH = 2  # images in the example input; torch.export specialises a bat
 _EXPORT_LOCK = threading.Lock()
 
 
+class Exportable(Protocol):
+    """What an export reads of a loaded model (a ``glyphcore.infer.Exportable`` is one)."""
+
+    model: Any
+    classes: list[str]
+    input_size: tuple[int, int]
+    in_channels: int
+    checkpoint: dict[str, Any]
+    path: Path
+    temperature: float
+
+
+# What a loader gives: a function from float32 N x C x H x W input to logits, and the file's metadata.
+Loaded = tuple[Callable[[np.ndarray], np.ndarray], dict[str, str]]
+
+
 def _check_format(fmt: str) -> str:
+    """``fmt`` when it is a row of the table, else ConfigError listing the rows."""
     if fmt not in FORMATS:
         hint = " (the .pt checkpoint is the native format: copy best.pt itself)" if fmt in ("pt", "pth") else ""
         raise ConfigError(f"unknown export format {fmt!r}{hint}; choose one of {', '.join(FORMATS)}")
@@ -83,10 +100,11 @@ def missing_packages(fmt: str) -> list[str]:
     Raises:
         ConfigError: an unknown format.
     """
-    return [p for p in REQUIRES[_check_format(fmt)] if importlib.util.find_spec(p) is None]
+    return [p for p in FORMATS[_check_format(fmt)].requires if importlib.util.find_spec(p) is None]
 
 
-def _require(fmt: str) -> None:
+def require_packages(fmt: str) -> None:
+    """ConfigError naming the extra to install when format ``fmt`` cannot be written here."""
     missing = missing_packages(fmt)
     if missing:
         raise ConfigError(
@@ -95,7 +113,7 @@ def _require(fmt: str) -> None:
         )
 
 
-def export_metadata(predictor: Predictor) -> dict[str, str]:
+def export_metadata(predictor: Exportable) -> dict[str, str]:
     """What an exported file says about itself: string keys and values (JSON where structured).
 
     Keys: format, model_name, model_args (JSON), classes (JSON list, label i <-> classes[i]),
@@ -127,17 +145,17 @@ def export_metadata(predictor: Predictor) -> dict[str, str]:
 def default_export_path(checkpoint: str | os.PathLike, fmt: str) -> Path:
     """``<run folder>/export/<run>-<best|last>.<ext>`` for a run's checkpoint file."""
     ckpt = Path(checkpoint)
-    return ckpt.parent / EXPORT_DIR / f"{ckpt.parent.name}-{ckpt.stem}{FORMATS[_check_format(fmt)]}"
+    return ckpt.parent / EXPORT_DIR / f"{ckpt.parent.name}-{ckpt.stem}{FORMATS[_check_format(fmt)].suffix}"
 
 
-def _plain_model(predictor: Predictor) -> torch.nn.Module:
+def _plain_model(predictor: Exportable) -> torch.nn.Module:
     """The predictor's model on the CPU in the default memory layout (exports store plain weights)."""
     import torch
 
     return predictor.model.cpu().to(memory_format=torch.contiguous_format).eval()
 
 
-def _export_inputs(predictor: Predictor) -> tuple[torch.nn.Module, tuple[torch.Tensor], tuple[dict]]:
+def _export_inputs(predictor: Exportable) -> tuple[torch.nn.Module, tuple[torch.Tensor], tuple[dict]]:
     """(plain model, example input, dynamic shapes) for the exporters: the batch dimension is free."""
     import torch
 
@@ -146,7 +164,7 @@ def _export_inputs(predictor: Predictor) -> tuple[torch.nn.Module, tuple[torch.T
     return _plain_model(predictor), (torch.zeros(EXAMPLE_BATCH, c, h, w),), ({0: batch},)
 
 
-def _write_onnx(predictor: Predictor, meta: dict[str, str], tmp: Path) -> None:
+def _write_onnx(predictor: Exportable, meta: dict[str, str], tmp: Path) -> None:
     import torch
 
     model, example, shapes = _export_inputs(predictor)
@@ -168,7 +186,7 @@ def _write_onnx(predictor: Predictor, meta: dict[str, str], tmp: Path) -> None:
     onnx_program.save(tmp, external_data=False)
 
 
-def _write_pt2(predictor: Predictor, meta: dict[str, str], tmp: Path) -> None:
+def _write_pt2(predictor: Exportable, meta: dict[str, str], tmp: Path) -> None:
     import torch
 
     model, example, shapes = _export_inputs(predictor)
@@ -177,21 +195,99 @@ def _write_pt2(predictor: Predictor, meta: dict[str, str], tmp: Path) -> None:
     torch.export.save(program, tmp, extra_files={PT2_METADATA_FILE: json.dumps(meta)})
 
 
-def _write_safetensors(predictor: Predictor, meta: dict[str, str], tmp: Path) -> None:
+def _write_safetensors(predictor: Exportable, meta: dict[str, str], tmp: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in _plain_model(predictor).state_dict().items()}
     save_file(state, str(tmp), metadata=meta)
 
 
-_WRITERS: dict[str, Callable[[Any, dict[str, str], Path], None]] = {
-    "onnx": _write_onnx,
-    "pt2": _write_pt2,
-    "safetensors": _write_safetensors,
+def _load_onnx(path: Path) -> Loaded:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    return (lambda x: session.run(None, {INPUT_NAME: np.asarray(x, np.float32)})[0]), meta
+
+
+def _load_pt2(path: Path) -> Loaded:
+    import torch
+
+    extra = {PT2_METADATA_FILE: ""}
+    module = torch.export.load(str(path), extra_files=extra).module()
+
+    def logits_of(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.as_tensor(np.asarray(x, np.float32))).numpy()
+
+    return logits_of, json.loads(extra[PT2_METADATA_FILE])
+
+
+def _load_safetensors(path: Path) -> Loaded:
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from glyphcore.models.registry import create_model
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    model = create_model(meta["model_name"], **json.loads(meta["model_args"]))
+    model.load_state_dict(load_file(str(path)), strict=True)
+    model.eval()
+
+    def logits_of(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.as_tensor(np.asarray(x, np.float32))).numpy()
+
+    return logits_of, meta
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: a row of :data:`FORMATS`.
+
+    Attributes:
+        name: the ``--format`` value.
+        suffix: the file extension.
+        label: the name the app shows.
+        requires: importable packages it needs beyond torch (the "export" extra of pyproject.toml).
+        help: one line for ``glyphcore export --help``: what reads the file.
+        write: ``write(model, metadata, path)`` writes the file.
+        load: ``load(path) -> (logits_of, metadata)``: the file run by its own runtime.
+    """
+
+    name: str
+    suffix: str
+    label: str
+    requires: tuple[str, ...]
+    help: str
+    write: Callable[[Any, dict[str, str], Path], None]
+    load: Callable[[Path], Loaded]
+
+
+# The export formats. The checkpoint (.pt) is the native format and not listed.
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat(
+            "onnx", ".onnx", "ONNX", ("onnx", "onnxscript"), "onnxruntime and friends", _write_onnx, _load_onnx
+        ),
+        ExportFormat("pt2", ".pt2", "torch.export (.pt2)", (), "torch.export.load", _write_pt2, _load_pt2),
+        ExportFormat(
+            "safetensors",
+            ".safetensors",
+            "safetensors",
+            ("safetensors",),
+            "weights + metadata",
+            _write_safetensors,
+            _load_safetensors,
+        ),
+    )
 }
 
 
-def export_model(predictor: Predictor, fmt: str, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def export_model(predictor: Exportable, fmt: str, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``predictor``'s model to ``out`` in format ``fmt``; the file appears complete or not at all.
 
     Args:
@@ -207,7 +303,7 @@ def export_model(predictor: Predictor, fmt: str, out: str | os.PathLike, *, over
         ConfigError: an unknown format, or its packages are not installed.
         RunError: ``out`` exists and ``overwrite`` is False.
     """
-    _require(fmt)
+    require_packages(fmt)
     out = Path(out)
     if out.exists() and not overwrite:
         raise RunError(f"{out} exists: pass --overwrite (overwrite=True) to replace it, or --out to write elsewhere")
@@ -217,62 +313,10 @@ def export_model(predictor: Predictor, fmt: str, out: str | os.PathLike, *, over
     tmp = out.with_name(f".{out.stem}.{os.getpid()}-{threading.get_ident()}.tmp{out.suffix}")
     try:
         with _EXPORT_LOCK:
-            _WRITERS[fmt](predictor, export_metadata(predictor), tmp)
+            FORMATS[fmt].write(predictor, export_metadata(predictor), tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return out
-
-
-def export_run(
-    run_ref: str | os.PathLike,
-    fmt: str,
-    out: str | os.PathLike | None = None,
-    which: str = "best",
-    *,
-    overwrite: bool = False,
-) -> Path:
-    """Export a run's checkpoint.
-
-    Args:
-        run_ref: a run id, a run folder, ``"starter"``, or a ``.pt`` checkpoint.
-        fmt: ``"onnx"``, ``"pt2"`` or ``"safetensors"``.
-        out: the file to write; default :func:`default_export_path` (``<run>/export/<run>-<which>.<ext>``).
-        which: ``"best"`` or ``"last"`` checkpoint of the run.
-        overwrite: replace an existing file.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ConfigError: an unknown format or ``which``, or the format's packages are missing.
-        RunError: no such run, or ``out`` exists and ``overwrite`` is False.
-        CheckpointError: no such checkpoint, or one that cannot be rebuilt.
-    """
-    from glyphcore.infer.predictor import checkpoint_path, load_predictor
-
-    _require(fmt)  # before loading anything: a missing package is the first thing to say
-    ckpt = checkpoint_path(run_ref, which)
-    target = Path(out) if out is not None else default_export_path(ckpt, fmt)
-    if target.exists() and not overwrite:  # also checked in export_model; here before the model loads
-        raise RunError(f"{target} exists: pass --overwrite (overwrite=True) to replace it, or --out to write elsewhere")
-    return export_model(load_predictor(ckpt, device="cpu"), fmt, target, overwrite=overwrite)
-
-
-def fresh_export(run_ref: str | os.PathLike, fmt: str, which: str = "best") -> Path:
-    """The default export of a run's checkpoint, written only when missing or older than the checkpoint.
-
-    The app's download buttons call this on every click: an export file at least as new as its
-    checkpoint (by modification time) is reused; a checkpoint saved since (training went on) is
-    exported again over the old file.
-    """
-    from glyphcore.infer.predictor import checkpoint_path
-
-    ckpt = checkpoint_path(run_ref, which)
-    target = default_export_path(ckpt, fmt)
-    with contextlib.suppress(FileNotFoundError):
-        if target.stat().st_mtime_ns >= ckpt.stat().st_mtime_ns:
-            return target
-    return export_run(ckpt, fmt, target, overwrite=True)

@@ -76,67 +76,16 @@ def confusion_matrix_chart(
     size = size or CELL_PX * k
     row_sum = m.sum(axis=1, keepdims=True)
     share = np.divide(m, row_sum, out=np.zeros(m.shape, np.float64), where=row_sum > 0)
-    t_idx, p_idx = np.nonzero(m)
-    df = pd.DataFrame(
-        {
-            "true": [classes[int(i)] for i in t_idx],
-            "pred": [classes[int(j)] for j in p_idx],
-            "true_name": [letter_name(classes[int(i)]) for i in t_idx],
-            "pred_name": [letter_name(classes[int(j)]) for j in p_idx],
-            "count": m[t_idx, p_idx],
-            "share": share[t_idx, p_idx],
-        }
-    )
-    value = "share" if normalize else "count"
-    title = "row share" if normalize else "images"
-    legend = alt.Legend(format=".0%" if normalize else "d", orient="bottom", gradientLength=size // 2)
-    if errors_only:  # the right answers in flat grey, outside the colour scale
-        off = ~np.eye(k, dtype=bool)
-        top = float((share if normalize else m)[off].max(initial=0))
-        top = top if top > 0 else 1.0  # no mistakes at all: any non-empty domain
-        if not normalize:
-            top = int(top)
-        color = (
-            alt.when("datum['true'] === datum['pred']")
-            .then(alt.value(DIAGONAL_GREY))
-            .otherwise(
-                alt.Color(
-                    f"{value}:Q",
-                    scale=alt.Scale(type="sqrt", scheme="blues", domain=[0, top]),
-                    title=f"{title}, mistakes only",
-                    legend=legend,
-                )
-            )
-        )
-    else:
-        color = alt.Color(
-            f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title, legend=legend
-        )
     sel = alt.selection_point(name=CONFUSION_SELECTION, fields=["true", "pred"], on="click", clear="dblclick")
-    axis: dict[str, Any] = {
-        "labelOverlap": False,
-        "labelAngle": 0,
-        "labelFontSize": AXIS_LABEL_PX,
-        "labelFont": LETTER_FONT,
-        "ticks": False,
-        "labelPadding": 3,
-    }
     picked = alt.when(sel, empty=False)  # the clicked cell is outlined; nothing is outlined before a click
-    rect = (
-        alt.Chart(df)
+    domain = alt.Scale(domain=list(classes))
+    return (
+        alt.Chart(_cells(m, share, classes))
         .mark_rect()
         .encode(
-            x=alt.X(
-                "pred:N",
-                sort=list(classes),
-                scale=alt.Scale(domain=list(classes)),
-                title="predicted",
-                axis=alt.Axis(orient="top", **axis),
-            ),
-            y=alt.Y(
-                "true:N", sort=list(classes), scale=alt.Scale(domain=list(classes)), title="true", axis=alt.Axis(**axis)
-            ),
-            color=color,
+            x=alt.X("pred:N", sort=list(classes), scale=domain, title="predicted", axis=_letter_axis(orient="top")),
+            y=alt.Y("true:N", sort=list(classes), scale=domain, title="true", axis=_letter_axis()),
+            color=_confusion_color(m, share, normalize, errors_only, size),
             stroke=picked.then(alt.value("#e4572e")).otherwise(alt.value("#bbb")),
             strokeWidth=picked.then(alt.value(3.0)).otherwise(alt.value(0.3)),
             tooltip=[
@@ -152,7 +101,55 @@ def confusion_matrix_chart(
         # room for the axes and legend inside the same box
         .properties(width=size, height=size, autosize=alt.AutoSizeParams(type="pad"))
     )
-    return rect
+
+
+def _cells(m: np.ndarray, share: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
+    """One row per non-empty cell (empty cells are not drawn: the white shows the structure)."""
+    t_idx, p_idx = np.nonzero(m)
+    return pd.DataFrame(
+        {
+            "true": [classes[int(i)] for i in t_idx],
+            "pred": [classes[int(j)] for j in p_idx],
+            "true_name": [letter_name(classes[int(i)]) for i in t_idx],
+            "pred_name": [letter_name(classes[int(j)]) for j in p_idx],
+            "count": m[t_idx, p_idx],
+            "share": share[t_idx, p_idx],
+        }
+    )
+
+
+def _letter_axis(**kw: Any) -> alt.Axis:
+    """An axis of class letters: every label shown, upright, in the face that tells I from l."""
+    return alt.Axis(
+        labelOverlap=False,
+        labelAngle=0,
+        labelFontSize=AXIS_LABEL_PX,
+        labelFont=LETTER_FONT,
+        ticks=False,
+        labelPadding=3,
+        **kw,
+    )
+
+
+def _confusion_color(m: np.ndarray, share: np.ndarray, normalize: bool, errors_only: bool, size: int) -> Any:
+    """The cells' colour: a square-root blue scale of counts or row shares; with ``errors_only`` the
+    diagonal in flat grey outside the scale, whose domain then ends at the largest mistake."""
+    value = "share" if normalize else "count"
+    title = "row share" if normalize else "images"
+    legend = alt.Legend(format=".0%" if normalize else "d", orient="bottom", gradientLength=size // 2)
+    if not errors_only:
+        return alt.Color(
+            f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues", domainMin=0), title=title, legend=legend
+        )
+    off = ~np.eye(m.shape[0], dtype=bool)
+    top = float((share if normalize else m)[off].max(initial=0))
+    top = top if top > 0 else 1.0  # no mistakes at all: any non-empty domain
+    scale = alt.Scale(type="sqrt", scheme="blues", domain=[0, top if normalize else int(top)])
+    return (
+        alt.when("datum['true'] === datum['pred']")
+        .then(alt.value(DIAGONAL_GREY))
+        .otherwise(alt.Color(f"{value}:Q", scale=scale, title=f"{title}, mistakes only", legend=legend))
+    )
 
 
 def topk_chart(
@@ -219,34 +216,7 @@ def activation_curve_chart(
         ignore_index=True,
     )
     axes = alt.Chart().transform_aggregate(n="count()", groupby=["activation"]).mark_rule(color="#ccc")
-    lines = (
-        alt.Chart()
-        .mark_line(strokeWidth=2)
-        .encode(
-            x=alt.X("x:Q", title="x"),
-            y=alt.Y("value:Q", title=None),
-            color=alt.Color(
-                "series:N",
-                title=None,
-                sort=list(_F_SERIES),
-                scale=alt.Scale(domain=list(_F_SERIES), range=[SERIES_COLORS["train"], SERIES_COLORS["val"]]),
-                legend=alt.Legend(orient="top"),
-            ),
-            strokeDash=alt.StrokeDash(
-                "series:N",
-                sort=list(_F_SERIES),
-                legend=None,
-                scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]]),
-            ),
-            tooltip=[
-                alt.Tooltip("activation:N"),
-                alt.Tooltip("series:N", title=""),
-                alt.Tooltip("x:Q", format=".2f"),
-                alt.Tooltip("value:Q", format=".4f"),
-            ],
-        )
-        .properties(width=width, height=height)
-    )
+    lines = _f_and_derivative_lines().properties(width=width, height=height)
     chart = (
         alt.layer(axes.encode(y=alt.datum(0)), axes.encode(x=alt.datum(0)), lines, data=df)
         .facet(
@@ -261,6 +231,34 @@ def activation_curve_chart(
         .resolve_scale(y="independent")
     )
     return chart.properties(title=title) if title else chart
+
+
+def _f_and_derivative_lines() -> alt.Chart:
+    """f(x) solid and f'(x) dashed, in the train and validation colours, one line per series."""
+    series = alt.Scale(domain=list(_F_SERIES), range=[SERIES_COLORS["train"], SERIES_COLORS["val"]])
+    return (
+        alt.Chart()
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=alt.X("x:Q", title="x"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color(
+                "series:N", title=None, sort=list(_F_SERIES), scale=series, legend=alt.Legend(orient="top")
+            ),
+            strokeDash=alt.StrokeDash(
+                "series:N",
+                sort=list(_F_SERIES),
+                legend=None,
+                scale=alt.Scale(domain=list(_F_SERIES), range=[[1, 0], [5, 3]]),
+            ),
+            tooltip=[
+                alt.Tooltip("activation:N"),
+                alt.Tooltip("series:N", title=""),
+                alt.Tooltip("x:Q", format=".2f"),
+                alt.Tooltip("value:Q", format=".4f"),
+            ],
+        )
+    )
 
 
 def activation_overlay_chart(
@@ -298,6 +296,21 @@ def activation_overlay_chart(
     )
 
 
+def _histogram_frame(layers: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """One row per bin of every layer: layer, lo, hi, count, share of the layer's outputs."""
+    frames = []
+    for name, (counts, edges) in layers.items():
+        counts = np.asarray(counts, dtype=np.float64)
+        edges = np.asarray(edges, dtype=np.float64)
+        total = counts.sum() or 1.0
+        frames.append(
+            pd.DataFrame({"layer": name, "lo": edges[:-1], "hi": edges[1:], "count": counts, "share": counts / total})
+        )
+    if not frames:
+        return pd.DataFrame({"layer": [], "lo": [], "hi": [], "count": [], "share": []})
+    return pd.concat(frames, ignore_index=True)
+
+
 def layer_histogram_chart(
     layers: Mapping[str, tuple[np.ndarray, np.ndarray]],
     *,
@@ -319,19 +332,7 @@ def layer_histogram_chart(
         width, height: px of each cell's plot.
         title: chart title.
     """
-    frames = []
-    for name, (counts, edges) in layers.items():
-        counts = np.asarray(counts, dtype=np.float64)
-        edges = np.asarray(edges, dtype=np.float64)
-        total = counts.sum() or 1.0
-        frames.append(
-            pd.DataFrame({"layer": name, "lo": edges[:-1], "hi": edges[1:], "count": counts, "share": counts / total})
-        )
-    df = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame({"layer": [], "lo": [], "hi": [], "count": [], "share": []})
-    )
+    df = _histogram_frame(layers)
     if log:
         df = df[df["count"] > 0]  # a log scale cannot place a zero
     chart = (

@@ -82,6 +82,21 @@ def hparams_frame(
     return pd.DataFrame(rows, columns=["run", "axis", "order", "kind", "value", "norm"])
 
 
+def _run_color(df: pd.DataFrame, axes: list[str], color_by: str | None) -> alt.Color:
+    """The lines' colour: ``color_by``'s value from orange (lowest) to blue (highest), or one colour per
+    run; adds the ``colour`` column to ``df`` in the first case."""
+    if color_by is None or color_by not in axes:
+        return alt.Color(
+            "run:N",
+            title="run",
+            scale=alt.Scale(range=list(CATEGORY_COLORS)),
+            legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
+        )
+    df["colour"] = df["run"].map(df[df["axis"] == color_by].set_index("run")["norm"])
+    low_high = [RIGHT_WRONG_COLORS["wrong"], RIGHT_WRONG_COLORS["right"]]  # orange .. blue: 3:1 all along
+    return alt.Color("colour:Q", title=color_by, scale=alt.Scale(range=low_high), legend=alt.Legend(orient="bottom"))
+
+
 def parallel_coordinates_chart(
     frame: pd.DataFrame,
     *,
@@ -101,20 +116,7 @@ def parallel_coordinates_chart(
     """
     df = frame.copy()
     axes = list(df.sort_values("order").drop_duplicates("axis")["axis"])
-    if color_by is not None and color_by in axes:
-        key = df[df["axis"] == color_by].set_index("run")["norm"]
-        df["colour"] = df["run"].map(key)
-        low_high = [RIGHT_WRONG_COLORS["wrong"], RIGHT_WRONG_COLORS["right"]]  # orange .. blue: 3:1 all along
-        color = alt.Color(
-            "colour:Q", title=color_by, scale=alt.Scale(range=low_high), legend=alt.Legend(orient="bottom")
-        )
-    else:
-        color = alt.Color(
-            "run:N",
-            title="run",
-            scale=alt.Scale(range=list(CATEGORY_COLORS)),
-            legend=alt.Legend(orient="bottom", columns=2, labelLimit=0),
-        )
+    color = _run_color(df, axes, color_by)
     x = alt.X(
         "axis:N",
         sort=axes,

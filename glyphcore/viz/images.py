@@ -139,7 +139,7 @@ def guide_lines_image(rows: Mapping[str, float], size: int, *, background: int =
 
     Args:
         rows: guide name -> row in px (``"cap"``, ``"x_height"``, ``"baseline"``), e.g. from
-            ``glyphcore.testing.guide_rows``.
+            ``glyphcore.frame.guide_rows``.
         size: canvas side in px.
         background: grey level of the background (0 = black, like the glyphs).
     """

@@ -75,7 +75,7 @@ def test_a_trained_run_shows_layers_dead_units_and_histograms(tiny_glyphs, runs_
     assert errors_of(at) == []
     assert at.selectbox(key="act_run").value == "tiny-relu"
     at.select_slider(key="act_n").set_value(64).run()
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if {"layer", "activation", "dead units"} <= set(d.value.columns))
     # seed_cnn: four ReLUs in the features, one in the classifier, and the report's sigmoid
     assert list(table["activation"]) == ["relu"] * 5 + ["sigmoid"]
     assert list(table["layer"])[:1] == ["features.act1"]

@@ -24,6 +24,16 @@ def tab(at, name: str):
     return next(t for t in at.tabs if t.label == name)
 
 
+def class_distribution(charts) -> tuple[dict, object]:
+    """The class distribution chart (found by what it plots, not by its place on the page)."""
+    return next((spec, data) for spec, data in charts if spec.get("encoding", {}).get("x", {}).get("field") == "class")
+
+
+def font_table(at):
+    """The Fonts tab's table of font instances (found by its columns)."""
+    return next(d.value for d in tab(at, "Fonts").dataframe if {"name", "family"} <= set(d.value.columns))
+
+
 def unescape(markdown: str) -> str:
     """A message as the page shows it: the page escapes markdown characters with a backslash."""
     return re.sub(r"\\(.)", r"\1", markdown)
@@ -43,7 +53,7 @@ def test_counts_and_class_distribution(page, charts_of, errors_of):
     counts = dataset_info("glyphs-52")["counts"]
     metrics = {m.label: m.value for m in page.metric}
     assert metrics == {**{s: f"{n:,}" for s, n in counts.items()}, "total": f"{sum(counts.values()):,}"}
-    spec, data = charts_of(page)[0]
+    spec, data = class_distribution(charts_of(page))
     assert spec["encoding"]["x"]["field"] == "class"
     assert data.groupby("split")["images"].sum().to_dict() == counts
     assert len(set(data["class"])) == 52
@@ -82,7 +92,8 @@ def test_one_sample_shows_label_font_family_split(page):
     train = load_dataset("glyphs-52", "train")
     tab(page, "One sample")
     page.number_input(key="ds_one_index").set_value(7).run()
-    fields = dict(tab(page, "One sample").dataframe[0].value[["field", "value"]].values)
+    table = next(d.value for d in tab(page, "One sample").dataframe if "field" in d.value.columns)
+    fields = dict(table[["field", "value"]].values)
     font = train.meta["fonts"][int(train.font_ids[7])]
     assert fields["class"] == train.classes[train.labels[7]]
     assert fields["font"] == font["name"] and fields["family"] == font["family"]
@@ -102,11 +113,11 @@ def test_mean_glyphs_and_augmentation_preview(page):
 
 def test_font_list_with_families_and_splits(page):
     fonts = dataset_info("glyphs-52")["fonts"]
-    table = tab(page, "Fonts").dataframe[0].value
+    table = font_table(page)
     assert len(table) == len(fonts)
     assert {"name", "family", "split"} <= set(table.columns)
     page.multiselect(key="ds_font_splits").set_value(["valid"]).run()
-    table = tab(page, "Fonts").dataframe[0].value
+    table = font_table(page)
     assert set(table["split"]) == {"valid"} and len(table) == sum(f["split"] == "valid" for f in fonts)
 
 
@@ -193,7 +204,7 @@ def test_an_image_folder_shows_its_own_classes(
     at.text_input(key="ds_folder_root").set_value(str(root)).run()
     assert errors_of(at) == []
     assert "· 3 classes (labels in a space of 52)" in texts_of(at)
-    _, data = charts_of(at)[0]
+    _, data = class_distribution(charts_of(at))
     assert sorted(set(data["class"])) == ["A", "B", "C"]
     assert at.pills(key="ds_grid_classes").options == ["A", "B", "C"]
 

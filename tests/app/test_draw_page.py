@@ -229,7 +229,8 @@ def test_neighbour_distances_keep_their_digits(run, app_page):
 
 
 def test_a_kept_drawing_can_be_deleted(run, data_dir, app_page, errors_of):
-    from glyphcore.data.drawings import keep_drawing, list_drawings
+    from glyphcore.data.drawings import list_drawings
+    from glyphcore.infer.drawings import keep_drawing
 
     keep_drawing(drawn("A")[..., 3], "A")
     keep_drawing(drawn("b")[..., 3], "b")

@@ -37,6 +37,11 @@ def matrix_spec(at) -> tuple[dict, object]:
     raise AssertionError("no confusion matrix on the page")
 
 
+def table_with(at, *columns: str):
+    """The page's table that has these columns (found by what it shows, not by its place)."""
+    return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
+
+
 @pytest.fixture
 def one_run(tiny_glyphs, runs_dir):
     return tiny_run(runs_dir, "tiny-relu", activation="relu")
@@ -71,9 +76,9 @@ def test_figures_matrix_tables_and_top_losses(one_run, app_page, errors_of):
     for row in cells.itertuples():  # every drawn cell is the matrix's count
         assert row.count == result.confusion[CLASSES.index(row.true), CLASSES.index(row.pred)]
 
-    per_class = at.dataframe[0].value
+    per_class = table_with(at, "class", "support")
     assert list(per_class["class"]) == CLASSES and per_class["support"].sum() == result.n
-    confused = at.dataframe[1].value
+    confused = table_with(at, "true", "predicted", "images")
     assert [tuple(r) for r in confused.itertuples(index=False)] == [tuple(t) for t in result.most_confused()[:20]]
 
     [losses] = captions(at)  # no cell selected yet: the only gallery is the top losses

@@ -83,9 +83,12 @@ def test_the_run_picked_for_comparison_is_the_one_offered(two_runs, runs_dir, ap
 
 
 def test_a_format_without_its_package_is_disabled_with_the_install_line(two_runs, app_page, monkeypatch):
+    import dataclasses
+
     from glyphcore.models import export
 
-    monkeypatch.setitem(export.REQUIRES, "onnx", ("glyphcore_no_such_package",))
+    row = dataclasses.replace(export.FORMATS["onnx"], requires=("glyphcore_no_such_package",))
+    monkeypatch.setitem(export.FORMATS, "onnx", row)
     at = app_page(PAGE).run()
     buttons = {b.proto.label: b.proto for b in at.get("download_button")}
     assert buttons["ONNX"].disabled and "pip install glyph-explorer[export]" in buttons["ONNX"].help

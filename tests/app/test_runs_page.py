@@ -123,7 +123,7 @@ def test_drawings_column_scores_each_run_on_the_kept_drawings(tiny_glyphs, runs_
     from tiny_runs import tiny_run  # tests/tiny_runs.py: a real 2-epoch run on the tiny set
 
     from glyphcore.data import load_dataset
-    from glyphcore.data.drawings import keep_drawing, score_run_on_drawings
+    from glyphcore.infer.drawings import keep_drawing, score_run_on_drawings
 
     tiny_run(runs_dir, "tiny-relu", activation="relu")
     train = load_dataset("glyphs-52", "train")

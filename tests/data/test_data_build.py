@@ -151,3 +151,15 @@ def test_half_written_folders_do_not_load(tmp_path):
 def test_bad_counts_are_refused(tmp_path):
     with pytest.raises(DataError, match="per_class"):
         build_glyphs52(tmp_path / "x", per_class=(0, 1, 1), fonts=sample_fonts())
+
+
+@pytest.mark.parametrize("threads", [0, -2, 100_000])
+def test_a_thread_count_beyond_the_cores_is_refused_before_any_work(tmp_path, threads, capsys):
+    from glyphcore.cli import main
+
+    with pytest.raises(DataError, match=rf"threads must be .* from 1 to \d+ .*got {threads}"):
+        build_glyphs52(tmp_path / "x", fonts=sample_fonts(), threads=threads)
+    # the command says so and exits with the usage error (100,000 crashed the process before)
+    assert main(["data", "build", "--out", str(tmp_path / "y"), "--threads", str(threads)]) == 2
+    assert "threads must be" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

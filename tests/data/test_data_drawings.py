@@ -12,14 +12,13 @@ from glyphcore.checkpoint import save_checkpoint
 from glyphcore.data.drawings import (
     delete_drawing,
     drawings_dir,
-    keep_drawing,
     list_drawings,
     load_drawings,
-    score_run_on_drawings,
 )
 from glyphcore.errors import CheckpointError, DataError, ImageInputError
 from glyphcore.frame import CLASSES
 from glyphcore.infer import load_predictor, preprocess
+from glyphcore.infer.drawings import keep_drawing, score_run_on_drawings
 from glyphcore.models import create_model
 from glyphcore.testing import letter_strokes, render_canvas
 

@@ -21,7 +21,7 @@ from glyphcore.data.fonts import (
     sample_fonts,
     weight_of,
 )
-from glyphcore.data.formats import GLYPHS52_VERSION
+from glyphcore.data.sources.glyphs52 import GLYPHS52_VERSION
 from glyphcore.data.render import (
     SMALL_CAPS_PROBES,
     FontCheckError,

@@ -24,9 +24,9 @@ from glyphcore.infer.calibration import (
     expected_calibration_error,
     fit_calibration,
     fit_temperature,
-    judge_letters,
     reliability_bins,
 )
+from glyphcore.infer.letters import judge_letters
 from glyphcore.infer.preprocess import placement_of, recentre
 from glyphcore.testing import NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas
 
@@ -106,16 +106,17 @@ def test_the_letter_judgement_flags_features_far_from_every_class():
 def test_features_too_wide_to_judge_by_are_not_collected():
     # a model whose last Linear takes 4,096 features (wider than MAX_JUDGED_FEATURES): its features
     # would never be judged by, so a pass keeps none (tiny_conv's would be 18,432 x N floats)
-    from glyphcore.infer.calibration import MAX_JUDGED_FEATURES, logits_and_features
+    from glyphcore.infer.forward import PENULTIMATE, forward_with_features
+    from glyphcore.infer.letters import MAX_JUDGED_FEATURES, judged_features
 
     wide = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64 * 64, 3))
     narrow = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64 * 64, 16), torch.nn.Linear(16, 3))
     assert 64 * 64 > MAX_JUDGED_FEATURES
     x = torch.rand(5, 1, 64, 64)
-    z, f = logits_and_features(wide, x)
-    assert z.shape == (5, 3) and f is None
-    z, f = logits_and_features(narrow, x)
-    assert z.shape == (5, 3) and f.shape == (5, 16)
+    out = forward_with_features(wide, x, judged_features(wide))
+    assert out.logits.shape == (5, 3) and PENULTIMATE not in out.features
+    out = forward_with_features(narrow, x, judged_features(narrow))
+    assert out.logits.shape == (5, 3) and out.features[PENULTIMATE].shape == (5, 16)
     # calibration without features: a temperature and a confidence floor, no feature distance
     y = torch.arange(3).repeat(20)
     cal = fit_calibration(torch.nn.functional.one_hot(y, 3).float() * 3, y, None)
@@ -197,11 +198,12 @@ def test_predict_json_says_whether_it_is_a_letter(tiny_glyphs, runs_dir, tmp_pat
 
 def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tiny_glyphs, runs_dir):
     from glyphcore.data import load_dataset
-    from glyphcore.infer.calibration import collect_outputs
+    from glyphcore.infer.letters import judged_features
 
     pred = load_predictor(tiny_run(runs_dir, "ood", epochs=10))
     valid = load_dataset("glyphs-52", "valid")
-    z, f = collect_outputs(pred.model, valid.images, pred.input_size, pred.in_channels, pred.device)
+    out = pred.run(valid.images, features=judged_features(pred.model))
+    z, f = out.logits, out.features["penultimate"]
     # as stored by training: the model's own validation letters pass, but for the two quantiles
     assert judge_letters(z, f, pred.calibration).letter.mean() >= 0.93
 
@@ -212,9 +214,8 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
         if not (p := pred.prepare(render_canvas(nonletter_strokes(k, seed=s)))).empty
     ]
     x = torch.cat([p.tensor for p in prepared])
-    zn, fn = collect_outputs(
-        pred.model, x.mul(255).round().to(torch.uint8), pred.input_size, pred.in_channels, pred.device
-    )
+    out = pred.run(x.mul(255).round().to(torch.uint8), features=judged_features(pred.model))
+    zn, fn = out.logits, out.features["penultimate"]
     # a tiny model (10 epochs on 520 glyphs) is far from the real one, but its features already keep
     # the drawings that are not letters away from the letters: most sit farther from every class
     # centroid than nine in ten validation letters do

@@ -21,5 +21,5 @@ def test_split_features_are_the_models_own(tiny_glyphs, tmp_path):
     assert np.bincount(sf.labels, minlength=k).max() <= 2
     assert (sf.labels == np.asarray(data.labels)[sf.indices]).all()
     x = frame_to_tensor(np.asarray(data.images[sf.indices[:5]]))
-    assert sf.features[:5] == pytest.approx(penultimate_features(pred.model, x).numpy(), abs=1e-4)
+    assert sf.features[:5] == pytest.approx(penultimate_features(pred, x).features["penultimate"].numpy(), abs=1e-4)
     assert (sf.preds[:5] == pred.logits(x).argmax(1).numpy()).all()

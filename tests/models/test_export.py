@@ -4,6 +4,7 @@ existing file is never replaced without the flag."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from glyphcore.errors import ConfigError, RunError
+from glyphcore.infer import run_export
 from glyphcore.models import export
 
 pytestmark = pytest.mark.slow  # trains a tiny run
@@ -56,7 +58,7 @@ def test_onnx_runs_in_onnxruntime_with_any_batch_size(run_dir, glyphs):
     import onnxruntime as ort
 
     ref, classes = reference(run_dir, glyphs)
-    path = export.export_run("tiny-relu", "onnx")
+    path = run_export.export_run("tiny-relu", "onnx")
     assert path == run_dir / "export" / "tiny-relu-best.onnx"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     [inp], [out] = session.get_inputs(), session.get_outputs()
@@ -73,7 +75,7 @@ def test_pt2_loads_with_torch_export_alone(run_dir, glyphs):
     from glyphcore.infer import load_predictor
 
     classes = load_predictor(run_dir).classes
-    path = export.export_run(run_dir, "pt2", which="last")
+    path = run_export.export_run(run_dir, "pt2", which="last")
     assert path.name == "tiny-relu-last.pt2"
     extra = {"glyphcore.json": ""}
     program = torch.export.load(str(path), extra_files=extra)
@@ -93,7 +95,7 @@ def test_safetensors_rebuilds_with_create_model_from_its_metadata(run_dir, glyph
     from glyphcore.models import create_model
 
     ref, classes = reference(run_dir, glyphs)
-    path = export.export_run("tiny-relu", "safetensors", out=tmp_path / "weights.safetensors")
+    path = run_export.export_run("tiny-relu", "safetensors", out=tmp_path / "weights.safetensors")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
     assert meta["format"] == export.METADATA_FORMAT and json.loads(meta["classes"]) == classes
@@ -109,12 +111,12 @@ def test_an_existing_file_is_kept_unless_overwrite(run_dir, capsys):
 
     from glyphcore.cli import main
 
-    path = export.export_run("tiny-relu", "safetensors")
+    path = run_export.export_run("tiny-relu", "safetensors")
     before = path.read_bytes()
     weights = load_file(str(path))
     os.utime(path, ns=(1, 1))  # a marker: any rewrite changes it
     with pytest.raises(RunError, match="--overwrite"):
-        export.export_run("tiny-relu", "safetensors")
+        run_export.export_run("tiny-relu", "safetensors")
     assert main(["export", "tiny-relu", "--format", "safetensors"]) == 2
     assert "exists: pass --overwrite" in capsys.readouterr().err
     assert path.stat().st_mtime_ns == 1 and path.read_bytes() == before
@@ -127,23 +129,45 @@ def test_an_existing_file_is_kept_unless_overwrite(run_dir, capsys):
 
 def test_fresh_export_reuses_the_file_until_the_checkpoint_changes(run_dir):
     ckpt = run_dir / "best.pt"
-    first = export.fresh_export("tiny-relu", "safetensors")
+    first = run_export.fresh_export("tiny-relu", "safetensors")
     stamp = first.stat().st_mtime_ns
-    assert export.fresh_export("tiny-relu", "safetensors").stat().st_mtime_ns == stamp  # reused
+    assert run_export.fresh_export("tiny-relu", "safetensors").stat().st_mtime_ns == stamp  # reused
     later = stamp + 10**9
     os.utime(ckpt, ns=(later, later))  # best.pt saved again after the export
-    again = export.fresh_export("tiny-relu", "safetensors")
+    again = run_export.fresh_export("tiny-relu", "safetensors")
     assert again == first and again.stat().st_mtime_ns > stamp
 
 
 def test_a_missing_package_names_the_extra_and_writes_nothing(run_dir, monkeypatch):
-    monkeypatch.setitem(export.REQUIRES, "safetensors", ("safetensors", "glyphcore_no_such_package"))
+    row = dataclasses.replace(export.FORMATS["safetensors"], requires=("safetensors", "glyphcore_no_such_package"))
+    monkeypatch.setitem(export.FORMATS, "safetensors", row)
     assert export.missing_packages("safetensors") == ["glyphcore_no_such_package"]
     with pytest.raises(ConfigError, match=r"glyphcore_no_such_package.*pip install glyph-explorer\[export\]"):
-        export.export_run("tiny-relu", "safetensors")
+        run_export.export_run("tiny-relu", "safetensors")
     assert not (run_dir / "export").exists()
 
 
 def test_unknown_format_lists_the_formats(run_dir):
     with pytest.raises(ConfigError, match="onnx, pt2, safetensors"):
-        export.export_run("tiny-relu", "pt")
+        run_export.export_run("tiny-relu", "pt")
+
+
+@pytest.mark.parametrize("fmt", list(export.FORMATS))
+def test_every_format_in_the_table_loads_back_with_the_same_answers(run_dir, glyphs, fmt):
+    row = export.FORMATS[fmt]
+    ref, classes = reference(run_dir, glyphs)
+    path = run_export.export_run("tiny-relu", fmt)
+    assert path.suffix == row.suffix and row.label
+    logits_of, meta = row.load(path)
+    assert_same_answers(logits_of(glyphs.numpy()), ref)
+    assert json.loads(meta["classes"]) == classes and meta["format"] == export.METADATA_FORMAT
+
+
+def test_the_command_help_lists_every_format_of_the_table(capsys):
+    from glyphcore.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for row in export.FORMATS.values():
+        assert row.name in text and row.help in text
