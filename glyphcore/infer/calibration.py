@@ -2,36 +2,41 @@
 
 A network's softmax is not a probability until it is calibrated: label smoothing makes every clean
 letter look about 90% sure, and a plain cross-entropy model is over-confident off its data. After
-training, one scalar temperature ``T > 0`` is fitted on the validation split (``softmax(logits / T)``
-minimising the negative log-likelihood; the argmax, so the accuracy, does not change) and stored in
+training, one scalar temperature ``T > 0`` is fitted (``softmax(logits / T)`` minimising the negative
+log-likelihood; the argmax, so the accuracy, does not change) on the validation split AND on synthetic
+drawings of every letter in the three canvas formats, the two weighted equally (valid is held-out font
+families; a temperature fitted on them alone made drawings and the test families worse), and stored in
 the checkpoint with what it did::
 
     "calibration": {
         "temperature": 0.71, "fitted_on": "valid", "n": 15600,
-        "ece_before": 0.081, "ece_after": 0.006, "nll_before": .., "nll_after": ..,
+        "ece_before": 0.081, "ece_after": 0.006, "nll_before": .., "nll_after": ..,   # on valid
+        "ece_drawings_before": .., "ece_drawings_after": ..,   # on the drawings (absent in older files)
         "letter": {                                  # the "is this a letter" judgement
             "min_confidence": 0.26,                  # calibrated max probability below: unsure
-            "confidence_quantile": 0.005,            #   (the share of validation letters below it)
             "means": Tensor K x F,                   # penultimate features: class means and the
             "precision": Tensor F x F,               #   inverse of their shared covariance
             "max_distance": 310.0,                   # squared Mahalanobis distance to the nearest class
-            "distance_quantile": 0.05,               #   mean above: not a letter (validation share beyond)
-        },                                           # (no "means" for a model without a linear layer)
+                                                     #   mean above: unusual (no "means" for a model
+                                                     #   without a linear layer)
+            "false_alarm_rate": 0.005,               # each threshold rejects at most this share of the
+            "sources": {"valid": 15600, "drawings": 312},  # letters of each source
+        },
     }
 
-Every value is a number, a string or a tensor, so the checkpoint still loads with
-``torch.load(weights_only=True)``. The expected calibration error (ECE) uses 15 equal-width
-confidence bins: the sample-weighted mean of ``|accuracy - mean confidence|`` over the bins.
+Older checkpoints (``"distance_quantile"`` / ``"confidence_quantile"`` in place of the last two keys,
+thresholds from valid alone) load and are judged with their stored thresholds. Every value is a
+number, a string, a dict or a tensor, so the checkpoint still loads with ``torch.load(weights_only=True)``.
+The expected calibration error (ECE) uses 15 equal-width confidence bins: the sample-weighted mean of
+``|accuracy - mean confidence|`` over the bins.
 
-The letter judgement uses two scores, each thresholded at a quantile of the validation letters: the
-squared Mahalanobis distance of the penultimate features (the input of the last ``nn.Linear``) to the
-nearest class mean, with the classes' shared covariance (a drawing unlike anything the model learned,
-even when its softmax is sure: a softmax always sums to 1), and the calibrated top probability (a
-drawing between letters). Measured against the cosine distance to class centroids, the energy score
-and the top probability alone (``bench/trust.py --compare-scores``), the Mahalanobis distance
-separates scribbles, symbols and shapes from letters best. Its threshold lets through all but the 5% most
-distant validation glyphs: those are glyphs-52's most distorted jitter (blur, noise, rotation, shear
-together); clean letters from unseen fonts and hand-drawn ones sit well inside it.
+The letter judgement uses two scores, each thresholded by :func:`glyphcore.infer.judgement.threshold_for`
+at the stated false-alarm rate on both sources: the squared Mahalanobis distance of the penultimate
+features (the input of the last ``nn.Linear``) to the nearest class mean, with the classes' shared
+covariance (a drawing unlike anything the model learned, even when its softmax is sure: a softmax always
+sums to 1), and the calibrated top probability (a drawing between letters). Unusual features with a
+confident answer give "unsure" with the best guess; "not a letter" needs both. The energy score and a
+combination were measured beside them (``bench/trust.py --compare-scores``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
