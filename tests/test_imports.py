@@ -107,11 +107,15 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def describe(found: list[list[str]], graph: dict[str, set[str]]) -> str:
-    """One line per cycle: its members and the imports that close it."""
+    """One line per cycle: its members, the pairs that import each other, and every import inside it."""
     lines = []
     for comp in found:
         inside = sorted(f"{a} -> {b}" for a in comp for b in graph.get(a, ()) if b in comp)
-        lines.append(f"cycle {' <-> '.join(comp)}: {'; '.join(inside)}")
+        mutual = sorted(
+            f"{a} <-> {b}" for a in comp for b in graph.get(a, ()) if b in comp and a < b and a in graph.get(b, ())
+        )
+        pairs = f" (each way: {', '.join(mutual)})" if mutual else ""
+        lines.append(f"cycle among {', '.join(comp)}{pairs}: {'; '.join(inside)}")
     return "\n".join(lines)
 
 

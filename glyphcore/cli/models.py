@@ -111,7 +111,9 @@ def add_models_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="a model name (see `models list`)")
     p.add_argument("--input", metavar="CxHxW", help="input shape, e.g. 1x100x100 (default: the model's)")
     p.add_argument("--classes", type=int, metavar="N", help="number of classes (default: the model's)")
-    p.add_argument("--activation", default="silu", help="relu, silu, elu, leaky_relu, sigmoid, tanh, gelu, mish")
+    # the names are not listed here: they live in the activation table, which loads torch (slow --help);
+    # an unknown name is answered with the table's names
+    p.add_argument("--activation", default="silu", help="activation by name (default silu; a wrong name lists them)")
     p.add_argument("--no-batchnorm", action="store_true", help="leave out the BatchNorm layers")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the fc layers (default 0)")
     p.add_argument(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def save_drawing(frame: Any, label: str) -> Path:
         raise ImageInputError(f"a kept drawing must be {FRAME_SIZE}x{FRAME_SIZE}, got {frame.shape}")
     folder = drawings_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"{ord(label):02x}_{stamp}_{secrets.token_hex(2)}.png"
     with atomic_write(target, "wb") as f:
         Image.fromarray(frame, "L").save(f, format="PNG")

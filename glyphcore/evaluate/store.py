@@ -235,7 +235,7 @@ def evaluate_predictor(predictor: Any, data: Any, *, batch_size: int | None = No
 
     t0 = time.perf_counter()
     logits = predictor.run(data.images, batch_size=bs, on_batch=on_batch).logits
-    scores = _scores(logits, labels, temperature) if n else {k: np.zeros(0) for k in _SCORE_KEYS}
+    scores = _scores(logits, labels, temperature) if n else {k: np.zeros(0, np.float32) for k in _SCORE_KEYS}
     seconds = time.perf_counter() - t0
     dataset, font_ids, fonts = _dataset_record(data)
     return EvalResult(

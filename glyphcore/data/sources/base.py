@@ -10,14 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from glyphcore.data.imageset import ImageSet, content_hash
 from glyphcore.errors import DataError
-from glyphcore.frame import CLASSES
-from glyphcore.data.imageset import ImageSet
+from glyphcore.frame import CLASSES, frame_dict
 
 __all__ = [
     "SPLIT_ORDER",
     "Source",
     "class_list",
+    "folder_meta",
+    "folder_root",
+    "folder_source",
     "file_index",
     "normalise_polarity",
     "require_folder",
@@ -100,3 +103,47 @@ def file_index(p: Path) -> tuple[int, str]:
     """Sort key of an image file: its leading number (``1775_5a.npy`` -> 1775) first, then its name."""
     head = p.stem.split("_", 1)[0]
     return (int(head), p.name) if head.isdigit() else (-1, p.name)
+
+
+def folder_root(arg: str | None) -> Path:
+    """The folder a file-based source's argument names (``~`` expanded)."""
+    return Path(str(arg)).expanduser()
+
+
+def folder_meta(source: str, images: np.ndarray, labels: np.ndarray, root: Path, glyph_frame: bool) -> dict[str, Any]:
+    """What a split read from a folder records: id, content hash, root, and the glyph frame when its
+    images are in it (one channel, 100 x 100), else None."""
+    return {
+        "id": source,
+        "hash": content_hash([images, labels]),
+        "root": str(root),
+        "frame": frame_dict() if glyph_frame else None,
+    }
+
+
+def folder_source(
+    kind: str,
+    label: str,
+    layout: str,
+    load_root: Callable[[Path, str, str], ImageSet],
+    splits_of: Callable[[Path], dict[str, Path]],
+    order: int,
+) -> Source:
+    """The registry row of a source read from a folder given as ``<kind>:<root>``.
+
+    Args:
+        kind, label, layout, order: as in :class:`Source`.
+        load_root: ``load_root(root, split, source) -> ImageSet``.
+        splits_of: ``splits_of(root) -> {split name: folder}``.
+    """
+    return Source(
+        kind=kind,
+        spec=f"{kind}:<root>",
+        label=label,
+        layout=layout,
+        widget="folder",
+        load=lambda arg, split, source, _download: load_root(folder_root(arg), split, source),
+        splits=lambda arg: sorted_splits(list(splits_of(folder_root(arg)))),
+        stamp_path=folder_root,
+        order=order,
+    )

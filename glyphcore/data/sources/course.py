@@ -13,18 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from glyphcore.data.imageset import ImageSet, content_hash
+from glyphcore.data.imageset import ImageSet
 from glyphcore.data.sources.base import (
-    Source,
     class_list,
     file_index,
+    folder_meta,
+    folder_source,
     normalise_polarity,
     require_folder,
     sorted_splits,
     subdirs,
 )
 from glyphcore.errors import DataError
-from glyphcore.frame import FRAME_SIZE, frame_dict
+from glyphcore.frame import FRAME_SIZE
 
 __all__ = ["COURSE_LAYOUT", "SOURCE"]
 
@@ -126,27 +127,9 @@ def _load_course(root: Path, split: str, source: str) -> ImageSet:
     for i, a in enumerate(arrays):
         images[i, 0] = normalise_polarity(_to_uint8(a))
     labels = np.array([lab for _, lab in files], np.int64)
-    meta = {
-        "id": source,
-        "hash": content_hash([images, labels]),
-        "root": str(root),
-        "frame": frame_dict() if shape == (FRAME_SIZE, FRAME_SIZE) else None,
-    }
+    meta = folder_meta(source, images, labels, root, shape == (FRAME_SIZE, FRAME_SIZE))
     return ImageSet(images, labels, classes, source, split, None, meta)
 
 
-def _root(arg: str | None) -> Path:
-    return Path(str(arg)).expanduser()
-
-
-SOURCE = Source(
-    kind="course",
-    spec="course:<root>",
-    label="course .npy folder",
-    layout="<root>/<split>/<hex>/<i>_<hex>.npy",
-    widget="folder",
-    load=lambda arg, split, source, _download: _load_course(_root(arg), split, source),
-    splits=lambda arg: sorted_splits(list(_course_splits(_root(arg)))),
-    stamp_path=_root,
-    order=10,
-)
+SOURCE = folder_source("course", "course .npy folder", "<root>/<split>/<hex>/<i>_<hex>.npy", _load_course,
+                       _course_splits, order=10)  # fmt: skip

@@ -9,19 +9,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from glyphcore.data.imageset import ImageSet, content_hash
+from glyphcore.data.imageset import ImageSet
 from glyphcore.data.sources.base import (
     SPLIT_ORDER,
-    Source,
     class_list,
     file_index,
+    folder_meta,
+    folder_source,
     normalise_polarity,
     require_folder,
     sorted_splits,
     subdirs,
 )
 from glyphcore.errors import DataError
-from glyphcore.frame import FRAME_SIZE, frame_dict
+from glyphcore.frame import FRAME_SIZE
 
 __all__ = ["IMAGE_EXTENSIONS", "SOURCE"]
 
@@ -102,28 +103,9 @@ def _load_folder(root: Path, split: str, source: str) -> ImageSet:
         a = np.asarray(im)
         out[i] = a.transpose(2, 0, 1) if color else normalise_polarity(a)[None]
     labels = np.array([lab for _, lab in files], np.int64)
-    meta = {
-        "id": source,
-        "hash": content_hash([out, labels]),
-        "root": str(root),
-        "frame": frame_dict() if (c == 1 and size == (FRAME_SIZE, FRAME_SIZE)) else None,
-        "resized_to": [size[1], size[0]],
-    }
+    meta = folder_meta(source, out, labels, root, c == 1 and size == (FRAME_SIZE, FRAME_SIZE))
+    meta["resized_to"] = [size[1], size[0]]
     return ImageSet(out, labels, classes, source, split, None, meta)
 
 
-def _root(arg: str | None) -> Path:
-    return Path(str(arg)).expanduser()
-
-
-SOURCE = Source(
-    kind="folder",
-    spec="folder:<root>",
-    label="image folder",
-    layout="<root>/<class>/*.png",
-    widget="folder",
-    load=lambda arg, split, source, _download: _load_folder(_root(arg), split, source),
-    splits=lambda arg: sorted_splits(list(_folder_splits(_root(arg)))),
-    stamp_path=_root,
-    order=20,
-)
+SOURCE = folder_source("folder", "image folder", "<root>/<class>/*.png", _load_folder, _folder_splits, order=20)

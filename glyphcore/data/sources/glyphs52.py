@@ -88,7 +88,7 @@ def glyphs52_ready(folder: str | Path | None = None) -> bool:
     try:
         manifest = read_manifest(folder)
         for split, n in manifest["counts"].items():
-            for kind, name in split_files(split).items():
+            for name in split_files(split).values():
                 arr = np.load(folder / name, mmap_mode="r")
                 if arr.shape[0] != n:
                     return False
