@@ -135,6 +135,9 @@ def test_training_stores_a_calibration_that_the_predictor_uses(tiny_glyphs, runs
     assert cal["fitted_on"] == "valid" and cal["n"] == 52 * 4
     assert 0 < cal["temperature"] and cal["nll_after"] <= cal["nll_before"] + 1e-9
     assert isinstance(cal["letter"]["means"], torch.Tensor) and isinstance(cal["letter"]["precision"], torch.Tensor)
+    # the thresholds were chosen on the held-out fonts AND synthetic drawings in the three canvas formats
+    assert cal["letter"]["sources"] == {"valid": 52 * 4, "drawings": 52 * 3 * 2}
+    assert cal["letter"]["false_alarm_rate"] == 0.005 and "ece_drawings_after" in cal
     assert any(
         "Calibrated best.pt on valid" in json.loads(line).get("message", "")
         for line in (run / "metrics.jsonl").read_text().splitlines()
@@ -295,3 +298,28 @@ def test_the_calibration_sentence_says_helped_or_worse_with_the_numbers():
     assert "made no real difference" in calibration_sentence("valid", 0.0100, 0.0102)
     assert "unknown" in calibration_sentence("drawings", None, 0.01)
     assert "unknown" in calibration_sentence("drawings", float("nan"), 0.01)
+
+
+def test_a_confident_answer_far_from_the_class_means_is_unsure_with_the_best_guess(tiny_glyphs, runs_dir):
+    run = tiny_run(runs_dir, "far")
+    ckpt = load_checkpoint(run / "best.pt")
+    letter = ckpt["calibration"]["letter"]
+    letter["means"] = letter["means"] + 1e3  # every input's features now sit far from every class mean
+    letter["min_confidence"] = 0.0  # and every answer counts as confident
+    save_checkpoint(ckpt, run / "best.pt")
+    pred = load_predictor(run)
+    [answer] = pred.predict(pred.prepare(render_canvas(letter_strokes("g"))))
+    assert answer.letter is False
+    assert answer.reason.startswith(f"unsure: the model reads it as {answer.label},")
+    assert "not a letter" not in answer.reason and "99.5% of real letters" in answer.reason
+    # the same features and no confident answer: now it is not a letter, with the low confidence named
+    letter["min_confidence"] = 1.01
+    save_checkpoint(ckpt, run / "best.pt")
+    [answer] = load_predictor(run).predict(pred.prepare(render_canvas(letter_strokes("g"))))
+    assert answer.reason.startswith("not a letter") and f"{answer.topk[0][1]:.0%} confidence" in answer.reason
+    # a checkpoint calibrated before the stated rate existed: judged by its stored thresholds
+    del letter["false_alarm_rate"], letter["sources"]
+    letter["distance_quantile"], letter["min_confidence"] = 0.05, 0.0
+    save_checkpoint(ckpt, run / "best.pt")
+    [answer] = load_predictor(run).predict(pred.prepare(render_canvas(letter_strokes("g"))))
+    assert answer.reason.startswith("unsure: the model reads it as") and "95.0% of real letters" in answer.reason
