@@ -196,6 +196,9 @@ def _calibrate(args: argparse.Namespace) -> int:
         f"ECE (15 bins): {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%   "
         f"NLL: {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}"
     )
+    from glyphcore.infer.judgement import calibration_sentence
+
+    print(calibration_sentence("the synthetic drawings", cal.get("ece_drawings_before"), cal.get("ece_drawings_after")))
     dist = letter.get("max_distance")
     rate, sources = letter.get("false_alarm_rate"), letter.get("sources") or {}
     print(

@@ -177,7 +177,8 @@ def test_calibrate_command_on_an_uncalibrated_run_and_the_starter_copy(tiny_glyp
         pytest.skip("this checkout has no committed starter model")
     before = hashlib.sha256(committed.read_bytes()).hexdigest()
     assert main(["calibrate", "starter"]) == 0
-    assert "temperature" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "temperature" in said and "On the synthetic drawings, calibration " in said
     assert "calibration" in load_checkpoint(starter_copy / "best.pt")
     assert hashlib.sha256(committed.read_bytes()).hexdigest() == before
 
