@@ -200,10 +200,8 @@ def fit_calibration(
         ok = (pred == yk).numpy()
         out[f"ece_{pre}before"] = expected_calibration_error(c0.numpy(), ok)
         out[f"ece_{pre}after"] = expected_calibration_error((zk / t).softmax(1).max(1).values.numpy(), ok)
-    out["nll_before"], out["nll_after"] = (
-        _nll(src[split][0].double(), src[split][1], 1.0),
-        _nll(src[split][0].double(), src[split][1], t),
-    )
+    zs, ys = src[split][0].double(), src[split][1]
+    out["nll_before"], out["nll_after"] = _nll(zs, ys, 1.0), _nll(zs, ys, t)
     conf = {k: -(v[0] / t).softmax(1).max(1).values.numpy() for k, v in src.items()}  # larger: less sure
     letter: dict[str, Any] = {
         "min_confidence": -threshold_for(conf, false_alarm_rate),
