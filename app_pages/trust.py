@@ -17,6 +17,7 @@ import streamlit as st
 
 from glyphcore import viz
 from glyphcore.infer.calibration import reliability_bins
+from glyphcore.infer.judgement import calibration_sentence
 from glyphcore.infer.preprocess import Prepared, recentre
 
 __all__ = ["code_span", "verdict", "placement_note", "calibration_section", "family_section"]
@@ -97,6 +98,8 @@ def calibration_section(result: Any) -> None:
         "Each point: the images whose top probability falls in one of 15 bins, at their mean confidence "
         "and their accuracy; on the dashed diagonal the probability shown is what it means." + note
     )
+    if result.temperature != 1.0:
+        st.text(calibration_sentence(result.split, raw, result.ece))  # the split name comes from a folder: plain text
 
 
 def family_section(result: Any) -> None:

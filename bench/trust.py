@@ -1,6 +1,13 @@
 """How far a run's answers can be trusted: calibration (ECE), the "is this a letter" judgement, off-guide notes.
 
     .venv/bin/python bench/trust.py --run RUN [--seeds 4] [--nonletters 40] [--json OUT]
+    .venv/bin/python bench/trust.py --table --run RUN1 --run RUN2 ... [--json OUT]
+
+``--table`` prints docs/benchmarks.md's table, one row per model (2,000 valid and test images, 312
+drawings in the three canvas formats on seeds other than calibration's, 300 non-letters): accuracy, ECE
+before/after on valid, test and drawings, letters judged "not a letter" and "unsure" (test, drawings),
+non-letters flagged (unsure or not a letter; in brackets "not a letter" alone), and per model the
+candidate scores compared at the stated false-alarm rate on the pooled fitting letters.
 
 Measured on the run's calibrated best.pt (``glyphcore calibrate RUN`` first, or a run trained since
 calibration existed):
@@ -15,10 +22,11 @@ calibration existed):
   as not named;
 - off the guide lines: how many hand-drawn letters get the note (false alarms), and how many small
   corner letters do;
-- with ``--compare-scores``: four candidate scores for the judgement (calibrated top probability,
-  energy, cosine distance to class centroids, Mahalanobis distance to class means), each thresholded at
-  the 95th and 99th percentile of 6,000 validation letters, and what they flag of drawn letters, system
-  font letters and non-letters (the reason the Mahalanobis distance was chosen).
+- with ``--compare-scores``: candidate scores for the judgement (calibrated top probability, energy
+  ``-T logsumexp(logits / T)``, Mahalanobis distance to class means, and their combination: the larger
+  of the distance and the energy, each scaled to its threshold), each thresholded at the stated
+  false-alarm rate on valid AND the calibration drawings, and what they flag of held-out test letters,
+  other drawings and non-letters.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from glyphcore.evaluate import evaluate_predictor  # noqa: E402
 from glyphcore.frame import CLASSES  # noqa: E402
 from glyphcore.infer import frame_to_tensor, load_predictor  # noqa: E402
 from glyphcore.infer.calibration import expected_calibration_error  # noqa: E402
+from glyphcore.infer.judgement import FALSE_ALARM_RATE, calibration_drawings, threshold_for  # noqa: E402
+from glyphcore.infer.letters import judge_letters, judged_features, nearest_class_distances  # noqa: E402
 from glyphcore.testing import CANVAS_STYLES, NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas  # noqa: E402
 
 
@@ -63,69 +73,138 @@ def _scores(pred, x: torch.Tensor, labels: np.ndarray | None) -> dict:
     return out
 
 
-def compare_scores(pred, fonts) -> dict:
-    """Flag rates of candidate judgement scores (larger = less like a letter) at validation percentiles."""
-    import torch.nn.functional as F
+def _run(pred, images) -> tuple[torch.Tensor, torch.Tensor | None]:
+    out = pred.run(images, features=judged_features(pred.model))
+    return out.logits, out.features.get("penultimate")
 
-    from glyphcore.infer.letters import nearest_class_distances
 
-    def run(images):
-        out = pred.run(images, features=("penultimate",))
-        return out.logits, out.features["penultimate"]
+def _subsample(pred, split: str, n: int, seed: int):
+    data = load_dataset(pred.data_source, split)
+    idx = np.sort(np.random.default_rng(seed).choice(len(data), min(n, len(data)), replace=False))
+    return data.images[idx], np.asarray(data.labels)[idx]
 
-    val = load_dataset(pred.data_source, "valid")
-    idx = np.sort(np.random.default_rng(0).choice(len(val), min(6000, len(val)), replace=False))
-    zv, fv = run(val.images[idx])
-    yv = torch.as_tensor(np.asarray(val.labels)[idx]).long()
-    cents = F.normalize(torch.stack([F.normalize(fv[yv == c], dim=1).mean(0) for c in range(len(CLASSES))]), dim=1)
+
+def _nonletters(pred, n: int, seed: int = 100) -> torch.Tensor:
+    per = max(1, n // len(NONLETTER_KINDS))
+    ps = [
+        pred.prepare(render_canvas(nonletter_strokes(kind, seed=seed + s), style=CANVAS_STYLES[s % 3]))
+        for kind in NONLETTER_KINDS
+        for s in range(per)
+    ]
+    return torch.cat([p.tensor for p in ps if not p.empty])  # an empty speck is never predicted
+
+
+def _ece(z: torch.Tensor, y: np.ndarray, t: float) -> float:
+    conf, pred = (z / t).softmax(1).max(1)
+    return expected_calibration_error(conf.numpy(), pred.numpy() == y)
+
+
+def trust_row(pred, n_test: int = 2000, n_drawn: int = 300, n_non: int = 300) -> dict:
+    """One model's row: accuracy, ECE before/after on valid, test and drawings, letters judged not
+    letters (test, drawings) and non-letters flagged, with the stored calibration (subsampled: minutes)."""
+    t = pred.temperature
+    sets = {
+        "valid": _subsample(pred, "valid", n_test, 0),
+        "test": _subsample(pred, "test", n_test, 1),
+        # other seeds than the drawings calibration is fitted on (judgement.DRAWING_SEED)
+        "drawings": calibration_drawings(pred, per_format=max(1, round(n_drawn / 156)), seed=31_000),
+    }
+    row: dict = {
+        "run": pred.path.parent.name,
+        "preset": (pred.checkpoint.get("config") or {}).get("preset"),
+        "temperature": t,
+    }
+    for name, (x, y) in sets.items():
+        z, f = _run(pred, x)
+        row[f"acc_{name}"] = float((z.argmax(1).numpy() == y).mean())
+        row[f"ece_{name}"] = (_ece(z, y, 1.0), _ece(z, y, t))
+        if name != "valid":
+            j = judge_letters(z, f, pred.calibration)
+            row[f"not_letter_{name}"] = float(np.mean([r.startswith("not a letter") for r in j.reasons]))
+            row[f"unsure_{name}"] = float(np.mean([r.startswith("unsure") for r in j.reasons]))
+    j = judge_letters(*_run(pred, _nonletters(pred, n_non)), pred.calibration)
+    row["nonletters_flagged"] = float(np.mean(~j.letter))  # unsure or not a letter: no letter named
+    row["nonletters_not_letter"] = float(np.mean([r.startswith("not a letter") for r in j.reasons]))
+    return row
+
+
+def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
+    """Candidate judgement scores (larger = less like a letter), each thresholded at ``rate`` on the
+    pooled fitting letters (valid + the calibration drawings), measured on held-out letters and non-letters."""
     spec, t = pred.calibration["letter"], pred.temperature
 
-    def outputs(prepared):
-        return run(torch.cat([p.tensor for p in prepared if not p.empty]))
-
-    def scores(z, f):
+    def scores(images) -> dict:
+        z, f = _run(pred, images)
         return {
             "top_probability": -(z / t).softmax(1).max(1).values.numpy(),
             "energy": -(t * torch.logsumexp(z / t, 1)).numpy(),
-            "cosine_centroid": (1 - (F.normalize(f, dim=1) @ cents.T).max(1).values).numpy(),
             "mahalanobis": nearest_class_distances(f, spec["means"], spec["precision"])[0].numpy(),
         }
 
-    drawn = [
-        pred.prepare(render_canvas(letter_strokes(c, jitter=1.0, seed=7000 + 3 * k + s), style=CANVAS_STYLES[s]))
-        for k, c in enumerate(CLASSES)
-        for s in range(3)
-    ]
-    non = [
-        pred.prepare(render_canvas(nonletter_strokes(kind, seed=500 + s), style=CANVAS_STYLES[s % 3]))
-        for kind in NONLETTER_KINDS
-        for s in range(20)
-    ]
-    font_imgs = np.concatenate([render_letters(i, "em") for i in fonts[::2]])
-    zf, ff = run(font_imgs)
-    sv, sd, sn, sf = scores(zv, fv), scores(*outputs(drawn)), scores(*outputs(non)), scores(zf, ff)
+    fit = {"valid": scores(_subsample(pred, "valid", 3000, 0)[0]), "drawings": scores(calibration_drawings(pred)[0])}
+    held = {
+        "test": scores(_subsample(pred, "test", 2000, 1)[0]),
+        "drawings": scores(calibration_drawings(pred, seed=31_000)[0]),
+        "nonletters": scores(_nonletters(pred, 300)),
+    }
+    # the combination: each score shifted or scaled so that its pooled threshold is 1, the larger of the two
+    ths = {k: threshold_for({s: fit[s][k] for s in fit}, rate) for k in ("mahalanobis", "energy")}
+    for d in (*fit.values(), *held.values()):
+        d["combination"] = np.maximum(d["mahalanobis"] / ths["mahalanobis"], d["energy"] - ths["energy"] + 1.0)
     out = {}
-    for name in sv:
-        for q in (0.95, 0.99):
-            th = np.quantile(sv[name], q)
-            out[f"{name}@val{int(q * 100)}"] = {
-                "drawn": float(np.mean(sd[name] > th)),
-                "fonts": float(np.mean(sf[name] > th)),
-                "nonletters": float(np.mean(sn[name] > th)),
-            }
+    for name in fit["valid"]:
+        th = threshold_for({s: fit[s][name] for s in fit}, rate)
+        out[name] = {k: float(np.mean(v[name] > th)) for k, v in held.items()}
     return out
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}"
+
+
+def print_table(rows: list[dict]) -> None:
+    """The docs/benchmarks.md table: one row per model, grouped by preset."""
+    print(
+        "| preset | run | acc test | ECE valid before/after | ECE test before/after | ECE drawings before/after "
+        "| not a letter: test / drawings | unsure: test / drawings | non-letters flagged (not a letter) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (str(r["preset"]), r["run"])):
+        ece = [f"{_pct(r[f'ece_{k}'][0])} / {_pct(r[f'ece_{k}'][1])}" for k in ("valid", "test", "drawings")]
+        print(
+            f"| {r['preset']} | {r['run']} | {_pct(r['acc_test'])} | {' | '.join(ece)} | "
+            f"{_pct(r['not_letter_test'])} / {_pct(r['not_letter_drawings'])} | "
+            f"{_pct(r['unsure_test'])} / {_pct(r['unsure_drawings'])} | "
+            f"{_pct(r['nonletters_flagged'])} ({_pct(r['nonletters_not_letter'])}) |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", required=True, help="run id, run folder, 'starter' or a .pt file")
+    ap.add_argument(
+        "--run",
+        required=True,
+        action="append",
+        help="run id, run folder, 'starter' or a .pt file (repeat with --table)",
+    )
+    ap.add_argument("--table", action="store_true", help="only the per-model table (subsampled), for every --run")
     ap.add_argument("--seeds", type=int, default=4, help="hand-drawn drawings per letter and canvas format")
     ap.add_argument("--nonletters", type=int, default=40, help="drawings per non-letter kind")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--compare-scores", action="store_true", help="also compare candidate letter-judgement scores")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    pred = load_predictor(args.run)
+    if args.table:
+        rows = []
+        for ref in args.run:
+            pred = load_predictor(ref)
+            rows.append({**trust_row(pred), "compare_scores": compare_scores(pred)})
+            print(json.dumps(rows[-1]), flush=True)
+        print_table(rows)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return 0
+    pred = load_predictor(args.run[0])
     cal = pred.calibration or {}
     res: dict = {"run": str(pred.path), "temperature": pred.temperature, "fitted_on": cal.get("fitted_on")}
 
@@ -200,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     res["nonletters"] = {"n": total, "judged_not_letter": 1 - total_named / total, "per_kind": per_kind}
 
     if args.compare_scores:
-        res["compare_scores"] = compare_scores(pred, fonts)
+        res["compare_scores"] = compare_scores(pred)
     print(json.dumps(res, indent=1))
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))

@@ -198,9 +198,14 @@ def _calibrate(args: argparse.Namespace) -> int:
         f"ECE (15 bins): {100 * cal['ece_before']:.2f}% -> {100 * cal['ece_after']:.2f}%   "
         f"NLL: {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}"
     )
+    from glyphcore.infer.judgement import calibration_sentence
+
+    print(calibration_sentence("the synthetic drawings", cal.get("ece_drawings_before"), cal.get("ece_drawings_after")))
     dist = letter.get("max_distance")
+    rate, sources = letter.get("false_alarm_rate"), letter.get("sources") or {}
     print(
         f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
-        + (f", not a letter beyond squared feature distance {dist:.1f} (Mahalanobis)" if dist is not None else "")
+        + (f", unusual features beyond squared distance {dist:.1f} (Mahalanobis)" if dist is not None else "")
+        + (f"; each rejects at most {100 * rate:.1f}% of the letters of {' and '.join(sources)}" if rate else "")
     )
     return 0

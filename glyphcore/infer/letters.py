@@ -96,7 +96,6 @@ def judge_letters(
     conf, preds = probs.max(dim=1)
     n = logits.shape[0]
     dist = torch.full((n,), float("nan"))
-    nearest = preds.cpu()
     means, prec = spec.get("means"), spec.get("precision")
     max_d = spec.get("max_distance")
     if (
@@ -106,31 +105,50 @@ def judge_letters(
         and max_d is not None
         and means.shape[1] == features.shape[1]
     ):
-        dist, nearest = nearest_class_distances(features, means, prec)
+        dist = nearest_class_distances(features, means, prec)[0]
     min_c = float(spec.get("min_confidence", 0.0))
-    conf_np, dist_np, pred_np, near_np = conf.cpu().numpy(), dist.numpy(), preds.cpu().numpy(), nearest.numpy()
+    conf_np, dist_np, pred_np = conf.cpu().numpy(), dist.numpy(), preds.cpu().numpy()
     letter = np.ones(n, dtype=bool)
     reasons = []
     for i in range(n):
         name = classes[int(pred_np[i])] if classes else str(int(pred_np[i]))
-        near = classes[int(near_np[i])] if classes else str(int(near_np[i]))
         far = max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > float(max_d)
         unsure = conf_np[i] < min_c
-        if far:
-            reasons.append(
-                f"not a letter: it looks like none of the letters the model learned (even the nearest, "
-                f"{near}, is {math.sqrt(dist_np[i] / float(max_d)):.1f}x as far in the model's features "
-                f"as the letters it knows)"
-            )
-        elif unsure:
-            reasons.append(
-                f"unsure: the best guess, {name}, has only {conf_np[i]:.0%} confidence (letters the model "
-                f"knows get at least {min_c:.0%})"
-            )
-        else:
-            reasons.append("")
+        reasons.append(_reason(far, unsure, name, float(conf_np[i]), min_c, _checked_share(spec)))
         letter[i] = not (far or unsure)
     return LetterJudgement(letter=letter, confidence=conf_np, distance=dist_np, reasons=reasons)
+
+
+def _checked_share(spec: dict[str, Any]) -> float:
+    """The share of real letters the distance threshold lets through (older checkpoints: 1 - distance_quantile)."""
+    rate = spec.get("false_alarm_rate", spec.get("distance_quantile", 0.05))
+    ok = not isinstance(rate, bool) and isinstance(rate, int | float) and 0.0 <= rate < 1.0
+    return 1.0 - float(rate) if ok else math.nan
+
+
+def _reason(far: bool, unsure: bool, name: str, conf: float, min_c: float, share: float) -> str:
+    """One plain sentence for a verdict; its numbers agree with it ("" for a letter).
+
+    A confident answer whose features are unusual is "unsure" with the best guess, never "not a
+    letter": "not a letter" needs both an unusual input and no letter the model is sure of.
+    """
+    beyond = f"further from them than {share:.1%} of real letters are" if math.isfinite(share) else "far from them"
+    if far and unsure:
+        return (
+            f"not a letter: it is unlike every letter the model learned ({beyond}), and even its best guess, "
+            f"{name}, gets only {conf:.0%} confidence"
+        )
+    if far:
+        return (
+            f"unsure: the model reads it as {name}, but in its features the drawing is unlike the letters "
+            f"it learned ({beyond}), so that reading may be wrong"
+        )
+    if unsure:
+        return (
+            f"unsure: the best guess, {name}, has only {conf:.0%} confidence (letters the model "
+            f"knows get at least {min_c:.0%})"
+        )
+    return ""
 
 
 def calibration_of(ckpt: dict[str, Any]) -> dict[str, Any] | None:

@@ -82,6 +82,10 @@ def test_evaluate_shows_calibration_and_per_family_accuracy(run, app_page, error
     metrics = {m.label: m.value for m in at.metric}
     t = load_checkpoint(run / "best.pt")["calibration"]["temperature"]
     assert metrics["temperature"] == f"{t:.3f}" and metrics["ECE shown"].endswith("%")
+    # whether calibration helped on this split, in words, with the two ECEs shown above
+    [said] = [x.value for x in at.text if x.value.startswith("On test, calibration")]
+    assert any(w in said for w in ("helped", "made it worse", "made no real difference"))
+    assert metrics["ECE shown"] in said and metrics["ECE uncalibrated"] in said
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     assert any("confidence (mean of the bin)" in json.dumps(s) for s in specs)
     [table] = [df for df in at.dataframe if "family" in df.value.columns]
