@@ -10,7 +10,7 @@ folder: no checkpoints, no end-of-run calibration, no process start-up), one aft
                  the reference is their mean, so a neighbour's burst on a shared machine hits both;
   grid           the ``compare`` preset for every activation x seed, in wall-clock seconds from the
                  first run's start to the last run's end (model builds included).
-The figure is grid / reference (target <= 8, moonshot <= 2). Then the verdict table: every
+The figure is grid / reference (target <= 8, moonshot <= 4). Then the verdict table: every
 activation against relu, paired by seed, best validation accuracy in points, Bonferroni over the 7
 arms (``glyphcore.stats``, ``glyphcore.runs.groups``' default margin), and beside it the same table of
 the quick preset's runs in ``--quick-dir`` (a sweep of 8 activations x 5 seeds; its done runs only):
@@ -36,7 +36,7 @@ from glyphcore import runs, stats  # noqa: E402
 from glyphcore.models.activations import ACTIVATION_NAMES  # noqa: E402
 
 TARGET_RATIO = 8.0  # the grid / one report epoch
-MOONSHOT_RATIO = 2.0
+MOONSHOT_RATIO = 4.0  # "moonshot 4 x": 4 report epochs
 BASELINE = "relu"
 
 
