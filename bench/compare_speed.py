@@ -177,6 +177,8 @@ def measure(args: argparse.Namespace) -> dict[str, dict[int, float]]:
     print(f"ratio: {ratio:.2f} report epochs (target <= {TARGET_RATIO:g}, moonshot <= {MOONSHOT_RATIO:g})")
     for act, by_seed in accs.items():
         mean, sd = stats.mean_sd(list(by_seed.values()))
+        if mean is None:
+            continue  # not trained (--activations)
         print(f"  {act:<10} mean {mean:.2f}%  sd {sd if sd is not None else float('nan'):.2f}  n {len(by_seed)}")
     if args.out:
         figures = {"report_epoch_s": [before, after], "grid_s": seconds, "ratio": ratio, "threads": args.threads}
