@@ -13,6 +13,8 @@ loads this conftest. Test file names are unique across the folders for the same 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,22 @@ def tiny_glyphs(tmp_path_factory) -> Path:
         os.environ.pop("GLYPH_DATA_DIR", None)
     else:
         os.environ["GLYPH_DATA_DIR"] = previous
+
+
+@pytest.fixture
+def standin_process():
+    """A live process whose command line names glyphcore, as a training process's does, so that a
+    run pointing at its pid counts as running; ended (by pid) after the test."""
+    procs: list[subprocess.Popen] = []
+
+    def start() -> int:
+        # runs.pid_alive looks for "-m glyphcore..." in the command line; after -c they are plain argv
+        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "-m", "glyphcore.standin"])
+        procs.append(p)
+        return p.pid
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=10)

@@ -14,6 +14,9 @@ from glyphcore.train.config import make_config
 __all__ = ["wait_for", "wait_until_ended", "write_run"]
 
 
+TIME_BASE = 1_700_000_000.0  # 2023-11-14 UTC: small ``started`` values count from here
+
+
 def write_run(
     runs_dir: Path,
     run_id: str,
@@ -39,7 +42,8 @@ def write_run(
         epochs: planned epochs; epochs_done: finished ones (default: all when done, else 1).
         steps_per_epoch: step events per epoch (one per step, losses falling).
         val_accs: validation accuracy per finished epoch (default rising from 0.5).
-        started: Unix start time (orders the lists; default now).
+        started: Unix start time (orders the lists; default now). A small number is seconds after
+            ``TIME_BASE`` (status.json times before 2000 read as damage, so tests order runs by offsets).
         pid: the training process (for running runs).
         step: steps done in the epoch in progress (running runs); status.json gets the global step.
         config: TrainConfig overrides (model, activation, lr, ...).
@@ -47,7 +51,7 @@ def write_run(
     cfg = make_config("report", epochs=epochs, **config)
     done = epochs_done if epochs_done is not None else (epochs if state == "done" else 1)
     accs = val_accs or [0.5 + 0.4 * (e + 1) / epochs for e in range(done)]
-    started = started if started is not None else time.time()
+    started = time.time() if started is None else started + (TIME_BASE if started < TIME_BASE else 0.0)
     run_dir = runs_dir / run_id
     run_dir.mkdir(parents=True)
     runs.write_json_atomic(

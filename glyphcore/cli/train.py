@@ -91,10 +91,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _train_seeds(args)
     own = bool(args.run_dir) and not args.detach and int(os.environ.get("RANK", "0")) == 0
     with claimed_run_dir(Path(args.run_dir) if own else None, create=False) as held:
+        if held and not (args.resume or args.overwrite):
+            store.refuse_if_cancelled(args.run_dir)  # a queued run cancelled while it was handed off
         if held:
             _refuse_over_results(Path(args.run_dir), resume=args.resume, overwrite=args.overwrite)
-            if not (args.resume or args.overwrite):
-                store.refuse_if_cancelled(args.run_dir)  # a queued run cancelled while it was handed off
         return _train(args)
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -28,8 +28,20 @@ from glyphcore.train.device import DeviceData, device_name
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.factories import count_params
 
-if TYPE_CHECKING:
-    from glyphcore.train.callbacks import Callback
+
+class Events(Protocol):
+    """The fixed loop's short event list, as the state and the loop call it; the callbacks
+    (``glyphcore.train.callbacks.Callback``) implement it, and their own state rides in last.pt
+    (``state_dict``), so a resumed run's early stopping, time budget etc. go on where they were."""
+
+    def on_fit_start(self, state: TrainState) -> None: ...
+    def on_step(self, state: TrainState) -> None: ...
+    def on_log(self, state: TrainState, records: list[dict[str, Any]]) -> None: ...
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None: ...
+    def on_fit_end(self, state: TrainState, result: FitResult) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, sd: dict[str, Any]) -> None: ...
+
 
 __all__ = [
     "TrainState",
@@ -206,7 +218,7 @@ class TrainState:
         self.device_name = device_name(self.device)
         self.versions = versions()  # the software of this fit (config.json, checkpoints)
         self.saver = CheckpointSaver()
-        self.callbacks: list[Callback] = []
+        self.callbacks: list[Events] = []  # glyphcore.train.callbacks.Callback objects
         self.messages: list[tuple[float, str]] = []
         self._start_counters()
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,25 +36,6 @@ def no_starter(tmp_path, monkeypatch) -> Path:
 
     monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "starter")
     return tmp_path / "starter"
-
-
-@pytest.fixture
-def standin_process():
-    """A live process whose command line names glyphcore, as a training process's does, so that a
-    run pointing at its pid counts as running; ended (by pid) after the test."""
-    procs: list[subprocess.Popen] = []
-
-    def start() -> int:
-        # runs.pid_alive looks for "-m glyphcore..." in the command line; after -c they are plain argv
-        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "-m", "glyphcore.standin"])
-        procs.append(p)
-        return p.pid
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-            p.wait(timeout=10)
 
 
 def errors_of(at: AppTest) -> list[str]:

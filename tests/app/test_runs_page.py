@@ -168,7 +168,7 @@ def test_a_run_that_starts_between_the_two_clicks_is_kept(
     runs.write_status(runs_dir / "run-a", {**status, "state": "running", "pid": standin_process()})
     at.button(key="rc_delete_yes").click().run()
     assert (runs_dir / "run-a").is_dir()
-    assert "cancel it before deleting it" in texts_of(at)
+    assert "then delete it" in texts_of(at)
 
 
 def test_download_and_log_follow_the_ticked_run_not_the_newest(make_run, runs_dir, no_starter, app_page, texts_of):

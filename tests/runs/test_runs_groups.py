@@ -73,10 +73,10 @@ def test_one_seed_each_says_it_cannot_tell(only_test_runs):
     assert row["verdict"] == "one seed" and row["sentence"].startswith("1 seed: cannot tell noise from effect")
 
 
-def test_a_running_or_unreadable_member_is_left_out_not_the_group(only_test_runs):
+def test_a_running_or_unreadable_member_is_left_out_not_the_group(only_test_runs, standin_process):
     _write(only_test_runs, "r1", 0.90, 1)
     _write(only_test_runs, "r2", 0.92, 2)
-    _write(only_test_runs, "r3", 0.92, 3, state="running", pid=None)
+    _write(only_test_runs, "r3", 0.92, 3, state="running", pid=standin_process())
     bad = _write(only_test_runs, "r4", 0.92, 4)
     runs.update_status(bad, best_val_acc=7.5)  # no accuracy is 750%
     _write(only_test_runs, "r5", 0.99, 1)  # the same seed again: the older run counts
