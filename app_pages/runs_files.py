@@ -11,7 +11,7 @@ import streamlit as st
 from app_pages import shared
 from glyphcore import runs
 from glyphcore.errors import GlyphError
-from glyphcore.runs.store import log_tail
+from glyphcore.runfolder.store import log_tail
 
 LOG_LINES = 200  # lines of a run's train.log shown
 TRAIN_PAGE = "app_pages/train.py"

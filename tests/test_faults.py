@@ -205,7 +205,7 @@ def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_p
     epochs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x]
     assert [e["epoch"] for e in epochs if e["event"] == "epoch"] == [1]  # one fresh run, not appended
     assert json.loads((run / "config.json").read_text())["seed"] == 7
-    from glyphcore.runs.lock import trainer_lock_taken
+    from glyphcore.runfolder.lock import trainer_lock_taken
 
     assert not trainer_lock_taken(run)  # the finished command let go of the folder
 
@@ -385,7 +385,7 @@ def test_a_reused_pid_is_not_this_runs_process(tmp_path):
     one recorded: the run reads as crashed, and cancel does not signal that process."""
     from glyphcore import runs
     from glyphcore.errors import RunError
-    from glyphcore.runs.lock import pid_start_time
+    from glyphcore.runfolder.lock import pid_start_time
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "glyphcore", "train"])
     try:

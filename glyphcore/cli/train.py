@@ -84,7 +84,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_train(args: argparse.Namespace) -> int:
     """``train``: the run folder (when it exists already) is claimed from the first check to the end
     of the fit (``glyphcore.train.rundir``): nothing of it is read or changed before that."""
-    from glyphcore.runs import store
+    from glyphcore.runfolder import store
     from glyphcore.train.rundir import claimed_run_dir
 
     if args.seeds is not None and args.seeds > 1:
@@ -194,7 +194,7 @@ def _refuse_over_results(run_dir: Path, *, resume: bool, overwrite: bool) -> Non
         RunError: results without --resume or --overwrite.
     """
     from glyphcore.errors import RunError
-    from glyphcore.runs import store
+    from glyphcore.runfolder import store
 
     if resume or not store.run_has_results(run_dir):
         return

@@ -28,7 +28,7 @@ from glyphcore.frame import FRAME_SIZE
 from glyphcore.infer.forward import PENULTIMATE, Outputs, run_batches
 from glyphcore.infer.letters import calibration_of, judge_letters, judged_features
 from glyphcore.infer.preprocess import Prepared, frame_to_tensor, preprocess
-from glyphcore.runs.store import checkpoint_path
+from glyphcore.runfolder.store import checkpoint_path
 
 __all__ = ["Outputs", "Prediction", "Predictor", "load_predictor", "checkpoint_path"]
 

@@ -1,9 +1,9 @@
-"""Runs: one folder per training run, the processes that train them, sweeps and comparisons.
+"""Runs: the processes that train run folders, sweeps and comparisons.
 
-- ``files``: the run folder's names, config.json, JSON read and written, what may be written or deleted;
-- ``status``: status.json, range-checked and reconciled with the process table;
-- ``metrics``: metrics.jsonl and train.log;
-- ``store``: the list of runs (and every public name of the three above);
+The run folder's files themselves (config.json, status.json, metrics.jsonl, the trainer lock, the
+list of runs) are ``glyphcore.runfolder``, below both this package and ``glyphcore.train``, which
+writes them; this package re-exports its public names, so ``runs.list_runs`` etc. read as before.
+
 - ``process``: launch a run as a detached process, cancel (or stop, whichever applies), resume, delete;
 - ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
 - ``sweep``: the same settings once per value of a setting (crossed with N seeds), together or queued;
@@ -14,27 +14,14 @@
 - ``listing``: the rows of the runs lists, a group of seed replicates as one row;
 - ``recipes``: launch a report's recipe (its sweep for the ablations) and find the runs it made.
 
-``from glyphcore import runs`` gives the store and the process functions (``runs.launch``,
+``from glyphcore import runs`` gives the run folder's names and the process functions (``runs.launch``,
 ``runs.list_runs``, ...); ``sweep``, ``compare``, ``groups``, ``rounds`` and ``listing`` are imported by name.
 Nothing here imports torch at import time.
 """
 
 from __future__ import annotations
 
-from glyphcore.runs.monitor import MetricsTail, RunProgress, checkpointed_runs, file_stamp, run_label, run_progress
-from glyphcore.runs.process import (
-    can_delete,
-    cancel,
-    cancel_waiting,
-    child_env,
-    delete,
-    launch,
-    resume,
-    spawn_detached,
-    stop,
-    train_argv,
-)
-from glyphcore.runs.store import (
+from glyphcore.runfolder.store import (
     ACTIVE_STATES,
     BEST_CKPT,
     CONFIG_FILE,
@@ -67,6 +54,19 @@ from glyphcore.runs.store import (
     write_config,
     write_json_atomic,
     write_status,
+)
+from glyphcore.runs.monitor import MetricsTail, RunProgress, checkpointed_runs, file_stamp, run_label, run_progress
+from glyphcore.runs.process import (
+    can_delete,
+    cancel,
+    cancel_waiting,
+    child_env,
+    delete,
+    launch,
+    resume,
+    spawn_detached,
+    stop,
+    train_argv,
 )
 
 __all__ = [

@@ -23,9 +23,9 @@ from typing import Any
 
 from glyphcore import stats
 from glyphcore.errors import ConfigError
-from glyphcore.runs import store
+from glyphcore.runfolder import store
+from glyphcore.runfolder.store import RunInfo
 from glyphcore.runs.compare import comparable_settings, value_text
-from glyphcore.runs.store import RunInfo
 
 __all__ = [
     "MetricSpec",

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from glyphcore.runfolder.store import RunInfo
 from glyphcore.runs.compare import run_row
 from glyphcore.runs.groups import RunGroup, group_runs
-from glyphcore.runs.store import RunInfo
 from glyphcore.timefmt import duration_text
 
 __all__ = ["ListedRow", "listing_rows", "SEEDS_COL", "SD_COL"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.errors import GlyphError
-from glyphcore.runs.store import BEST_CKPT, RunInfo, list_runs, read_metrics
+from glyphcore.runfolder.store import BEST_CKPT, RunInfo, list_runs, read_metrics
 
 __all__ = ["RunProgress", "run_progress", "MetricsTail", "run_label", "checkpointed_runs", "file_stamp"]
 

@@ -20,17 +20,17 @@ from typing import Any
 
 from glyphcore import paths
 from glyphcore.errors import ConfigError, RunError, os_reason
-from glyphcore.runs.files import looks_like_run, open_in_run
-from glyphcore.runs.lock import (
+from glyphcore.runfolder.files import looks_like_run, open_in_run
+from glyphcore.runfolder.lock import (
     hold_trainer_lock,
     pid_start_time,
     release_trainer_lock,
     status_lock,
     trainer_lock_taken,
 )
-from glyphcore.runs.store import (
-    _CHILDREN,
+from glyphcore.runfolder.store import (
     ACTIVE_STATES,
+    CHILD_PROCESSES,
     CONFIG_FILE,
     LOG_FILE,
     RESUMABLE_STATES,
@@ -116,7 +116,7 @@ def spawn_detached(
             close_fds=True,
             pass_fds=pass_fds,
         )
-    _CHILDREN[proc.pid] = proc
+    CHILD_PROCESSES[proc.pid] = proc
     return proc
 
 

@@ -6,8 +6,8 @@ how the gallery finds it again to show its result beside the report's figure.
 
 from __future__ import annotations
 
+from glyphcore.runfolder.store import RunInfo, list_runs
 from glyphcore.runs.process import launch
-from glyphcore.runs.store import RunInfo, list_runs
 from glyphcore.train.recipes import get_recipe, recipe_config, require_ready
 
 __all__ = ["launch_recipe", "recipe_runs"]

@@ -31,8 +31,8 @@ from typing import Any
 
 from glyphcore import paths, runs, stats
 from glyphcore.errors import ConfigError, RunError
+from glyphcore.runfolder.lock import pid_start_time
 from glyphcore.runs import groups
-from glyphcore.runs.lock import pid_start_time
 from glyphcore.runs.process import spawn_detached
 from glyphcore.runs.sweep import (
     SWEEPS_DIR,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glyphcore.runs import store
+from glyphcore.runfolder import store
 
 if TYPE_CHECKING:
     from glyphcore.train.state import FitResult, TrainState
@@ -227,7 +227,7 @@ class RunFolderWriter(Callback):
         prev = store.read_json(self.run_dir / store.STATUS_FILE) or {}
         pid = os.getpid()
         launcher = os.getppid() if state.world_size > 1 else pid  # torchrun forwards signals to workers
-        from glyphcore.runs.lock import pid_start_time
+        from glyphcore.runfolder.lock import pid_start_time
 
         self._status(
             state,

@@ -3,7 +3,7 @@
 ``claimed_run_dir`` is what ``fit`` (and the ``train`` command, from its first check on) holds for
 as long as the folder is theirs: the folder is checked (not a file, not the read-only starter, a
 path the OS can take), created, its trainer lock taken (a second trainer is refused:
-``glyphcore.runs.lock``), the temporary files of killed writers removed; leaving the block releases
+``glyphcore.runfolder.lock``), the temporary files of killed writers removed; leaving the block releases
 the lock however the block ends. The lock is re-entrant within a process, so the command and the
 fit it runs can both hold it.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from glyphcore import paths
 from glyphcore.errors import RunError, os_reason
-from glyphcore.runs import store
-from glyphcore.runs.lock import hold_trainer_lock, release_trainer_lock
+from glyphcore.runfolder import store
+from glyphcore.runfolder.lock import hold_trainer_lock, release_trainer_lock
 
 __all__ = ["check_run_dir", "claimed_run_dir"]
 

@@ -19,7 +19,7 @@ from torch import nn
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.devices import resolve_device
 from glyphcore.errors import ConfigError, DataError, GlyphError, os_reason
-from glyphcore.runs import store
+from glyphcore.runfolder import store
 from glyphcore.train.callbacks import Calibrate, Callback, EarlyStopping, RunFolderWriter, SaveBest, TimeBudget
 from glyphcore.train.config import TrainConfig
 from glyphcore.train.device import DeviceData, keep_freed_cpu_memory, resolve_amp

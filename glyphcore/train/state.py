@@ -22,7 +22,7 @@ from torch import nn
 from glyphcore import __version__
 from glyphcore.checkpoint import load_checkpoint, save_checkpoint
 from glyphcore.errors import CheckpointError, ConfigError, DataError, os_reason
-from glyphcore.runs import store
+from glyphcore.runfolder import store
 from glyphcore.train.config import RUNTIME_FIELDS, TrainConfig
 from glyphcore.train.device import DeviceData, device_name
 from glyphcore.train.distributed import Distributed

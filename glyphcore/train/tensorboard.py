@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glyphcore.errors import ConfigError, RunError
-from glyphcore.runs import store
+from glyphcore.runfolder import store
 from glyphcore.train.callbacks import Callback
 from glyphcore.train.config import field_specs
 

@@ -206,7 +206,7 @@ def test_a_cancel_during_the_hand_off_is_never_lost(course, runs_dir):
     """The runner checks that a run still waits, then starts it: a cancel landing in between used to
     be overwritten by the child's "running". Here the test holds the waiting run's status lock while
     the runner comes to hand it off, cancels it then, and lets go: the run must never start."""
-    from glyphcore.runs.lock import status_lock
+    from glyphcore.runfolder.lock import status_lock
 
     base = make_config("report", model="lenet", data=course, epochs=500, batch_size=20, threads=1, device="cpu")
     sweep_id = sweeps.launch_sweep(base, {"lr": [1e-3, 2e-3]}, parallel=1)
@@ -229,7 +229,7 @@ def test_a_cancel_during_the_hand_off_is_never_lost(course, runs_dir):
 
 def test_delete_says_a_run_is_live_before_asking_for_confirmation(runs_dir, capsys):
     live = write_run(runs_dir, "live", state="running", pid=os.getpid())
-    from glyphcore.runs.lock import hold_trainer_lock, release_trainer_lock
+    from glyphcore.runfolder.lock import hold_trainer_lock, release_trainer_lock
 
     hold_trainer_lock(live)  # as the training process does for its whole life
     try:

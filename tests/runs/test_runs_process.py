@@ -13,6 +13,7 @@ from run_folders import wait_for, wait_until_ended  # tests/run_folders.py
 from glyphcore import paths, runs
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.errors import ConfigError, RunError
+from glyphcore.runfolder import status as run_status
 from glyphcore.train.config import make_config
 
 
@@ -49,10 +50,10 @@ def held_at_startup(tmp_path, monkeypatch):
     gate = tmp_path / "gate"
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p))
     monkeypatch.setenv("GLYPH_TEST_HOLD", str(gate))
-    before = set(runs.store._CHILDREN)
+    before = set(run_status.CHILD_PROCESSES)
     yield gate
-    for pid in set(runs.store._CHILDREN) - before:  # a process the test did not end is ended here
-        proc = runs.store._CHILDREN[pid]
+    for pid in set(run_status.CHILD_PROCESSES) - before:  # a process the test did not end is ended here
+        proc = run_status.CHILD_PROCESSES[pid]
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -67,7 +68,7 @@ def test_a_run_cancelled_before_its_process_handles_signals_is_cancelled_not_cra
     wait_for(lambda: held_at_startup.with_name("gate.reached").exists(), timeout=60)
     raw = runs.read_json(runs_root / run_id / runs.STATUS_FILE)
     assert raw["state"] == "queued" and raw["launcher_pid"]  # the process never got to write "running"
-    proc = runs.store._CHILDREN[raw["launcher_pid"]]
+    proc = run_status.CHILD_PROCESSES[raw["launcher_pid"]]
     status = runs.cancel(run_id, wait=30)
     assert proc.returncode == -signal.SIGTERM  # it really died of the signal, unhandled
     assert status["state"] == "cancelled" and status["message"] == "cancelled before training started"
@@ -84,7 +85,7 @@ def test_a_run_cancelled_while_it_trains_saves_its_resume_point_and_says_so_itse
     run_id = runs.launch(small())
     run_dir = runs_root / run_id
     wait_for(lambda: (runs.read_json(run_dir / runs.STATUS_FILE) or {}).get("state") == "running", timeout=120)
-    proc = runs.store._CHILDREN[runs.read_status(run_id)["launcher_pid"]]
+    proc = run_status.CHILD_PROCESSES[runs.read_status(run_id)["launcher_pid"]]
     status = runs.cancel(run_id, wait=60)
     assert proc.wait(timeout=30) == 0, log_of(run_id)
     raw = runs.read_json(run_dir / runs.STATUS_FILE)  # the process's own record, not a reconciliation

@@ -96,7 +96,7 @@ def test_a_run_folder_is_told_from_a_folder_that_only_holds_a_config(tmp_path):
 
 
 def test_status_numbers_outside_their_range_are_unknown_and_named():
-    from glyphcore.runs.store import typed_status
+    from glyphcore.runfolder.store import typed_status
 
     status = typed_status(
         {"pid": 2**31, "started": 1e300, "best_val_acc": 1.5, "epoch": -1, "world_size": 0, "state": "odd"}

@@ -123,14 +123,14 @@ def new_run_dir(model: str, activation: str, name: str | None = None, root: Path
     raise RunError(f"could not create a run folder named {base} in {root}: too many runs with that name")
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN/Inf -> None so every line is strict JSON (a diverged loss is recorded as null)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -138,7 +138,7 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Write JSON to a temp file in the same folder, then rename over ``path``: readers never see
     half a file."""
     with atomic_write(path, "w") as f:
-        json.dump(_json_safe(data), f, indent=1, sort_keys=True)
+        json.dump(json_safe(data), f, indent=1, sort_keys=True)
         f.write("\n")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.errors import RunError
-from glyphcore.runs.files import LOG_FILE, METRICS_FILE, _json_safe, open_in_run, open_regular, resolve_run
+from glyphcore.runfolder.files import LOG_FILE, METRICS_FILE, json_safe, open_in_run, open_regular, resolve_run
 
 __all__ = ["MetricsLog", "MetricsChunk", "read_metrics", "clean_record", "last_error_line", "log_tail"]
 
@@ -52,7 +52,7 @@ class MetricsLog:
     def append(self, *records: dict[str, Any]) -> int:
         """Write one line per record (``time`` added when absent); returns the new offset."""
         now = time.time()
-        text = "".join(json.dumps(_json_safe({**r, "time": r.get("time", now)})) + "\n" for r in records)
+        text = "".join(json.dumps(json_safe({**r, "time": r.get("time", now)})) + "\n" for r in records)
         self._f.write(text)
         self._f.flush()
         self.offset = self._f.tell()

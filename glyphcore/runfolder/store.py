@@ -14,7 +14,7 @@ from typing import Any
 
 from glyphcore import paths
 from glyphcore.errors import CheckpointError, ConfigError, RunError
-from glyphcore.runs.files import (
+from glyphcore.runfolder.files import (
     BEST_CKPT,
     CONFIG_FILE,
     EVAL_DIR,
@@ -36,10 +36,10 @@ from glyphcore.runs.files import (
     write_config,
     write_json_atomic,
 )
-from glyphcore.runs.metrics import MetricsChunk, MetricsLog, last_error_line, log_tail, read_metrics
-from glyphcore.runs.status import (
-    _CHILDREN,  # noqa: F401 (the launcher's children: process registers them, tests read them here)
+from glyphcore.runfolder.metrics import MetricsChunk, MetricsLog, last_error_line, log_tail, read_metrics
+from glyphcore.runfolder.status import (
     ACTIVE_STATES,
+    CHILD_PROCESSES,  # noqa: F401 (the launcher's children, registered by glyphcore.runs.process)
     PID_MAX,
     RESUMABLE_STATES,
     STATES,

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.errors import RunError
-from glyphcore.runs.files import BEST_CKPT, CONFIG_FILE, STATUS_FILE, read_json, resolve_run, write_json_atomic
-from glyphcore.runs.lock import pid_start_time, status_lock, trainer_lock_taken
-from glyphcore.runs.metrics import last_error_line
+from glyphcore.runfolder.files import BEST_CKPT, CONFIG_FILE, STATUS_FILE, read_json, resolve_run, write_json_atomic
+from glyphcore.runfolder.lock import pid_start_time, status_lock, trainer_lock_taken
+from glyphcore.runfolder.metrics import last_error_line
 
 __all__ = [
     "ACTIVE_STATES",
@@ -165,7 +165,7 @@ def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
 def update_status(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
     """Read status.json, apply ``changes``, write it back atomically; returns the new status.
 
-    Under the run folder's status lock (``glyphcore.runs.lock.status_lock``): the launcher, cancel
+    Under the run folder's status lock (``glyphcore.runfolder.lock.status_lock``): the launcher, cancel
     and the training process never lose each other's changes.
     """
     run_dir = Path(run_dir)
@@ -177,7 +177,7 @@ def update_status(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
 
 # Popen objects of the runs this process launched: polling them reaps a finished child, which
 # otherwise stays a zombie that os.kill(pid, 0) still reports alive.
-_CHILDREN: dict[int, subprocess.Popen] = {}
+CHILD_PROCESSES: dict[int, subprocess.Popen] = {}
 
 
 def pid_alive(pid: Any, start: Any = None) -> bool:
@@ -185,7 +185,7 @@ def pid_alive(pid: Any, start: Any = None) -> bool:
 
     Args:
         pid: the process id recorded in status.json.
-        start: its start time as recorded with it (``glyphcore.runs.lock.pid_start_time``); when
+        start: its start time as recorded with it (``glyphcore.runfolder.lock.pid_start_time``); when
             given, a process with that pid but another start time is another process (the pid was
             reused), whatever its command line.
     """
@@ -195,11 +195,11 @@ def pid_alive(pid: Any, start: Any = None) -> bool:
         now = pid_start_time(pid)
         if now is not None and now != start:
             return False
-    child = _CHILDREN.get(pid)
+    child = CHILD_PROCESSES.get(pid)
     if child is not None:  # started by this process: poll() knows (and reaps it when it has ended)
         if child.poll() is None:
             return True
-        _CHILDREN.pop(pid, None)
+        CHILD_PROCESSES.pop(pid, None)
         return False
     try:
         os.kill(pid, 0)
