@@ -57,15 +57,38 @@ class JitterRanges:
 # o/O, x/X...) stay apart (0.92 x 60 px cap height > 1.08 x 42 px x-height).
 JITTER: dict[str, JitterRanges | None] = {
     "none": None,
-    "light": JitterRanges(scale=(0.94, 1.06), aspect=(0.95, 1.05), rotate_deg=4.0, shear=0.08,
-                          shift=0.03, stroke=(-0.3, 0.3), blur_sigma=(0.0, 0.4), noise_std=(0.0, 0.02)),
-    "build": JitterRanges(scale=(0.92, 1.08), aspect=(0.92, 1.08), rotate_deg=6.0, shear=0.15,
-                          shift=0.05, stroke=(-0.35, 0.8), blur_sigma=(0.0, 0.8), noise_std=(0.0, 0.03)),
-    "strong": JitterRanges(scale=(0.86, 1.12), aspect=(0.87, 1.13), rotate_deg=10.0, shear=0.22,
-                           shift=0.07, stroke=(-0.6, 1.0), blur_sigma=(0.0, 1.0), noise_std=(0.0, 0.05)),
+    "light": JitterRanges(
+        scale=(0.94, 1.06),
+        aspect=(0.95, 1.05),
+        rotate_deg=4.0,
+        shear=0.08,
+        shift=0.03,
+        stroke=(-0.3, 0.3),
+        blur_sigma=(0.0, 0.4),
+        noise_std=(0.0, 0.02),
+    ),
+    "build": JitterRanges(
+        scale=(0.92, 1.08),
+        aspect=(0.92, 1.08),
+        rotate_deg=6.0,
+        shear=0.15,
+        shift=0.05,
+        stroke=(-0.35, 0.8),
+        blur_sigma=(0.0, 0.8),
+        noise_std=(0.0, 0.03),
+    ),
+    "strong": JitterRanges(
+        scale=(0.86, 1.12),
+        aspect=(0.87, 1.13),
+        rotate_deg=10.0,
+        shear=0.22,
+        shift=0.07,
+        stroke=(-0.6, 1.0),
+        blur_sigma=(0.0, 1.0),
+        noise_std=(0.0, 0.05),
+    ),
 }
 STRENGTHS: tuple[str, ...] = ("none", "light", "strong")
-
 
 
 def _uniform(u: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
@@ -88,8 +111,11 @@ def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
     ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
     grid = torch.empty((theta.shape[0], 2, h, w), device=theta.device, dtype=theta.dtype)
     for k in range(2):  # k = 0: input x coordinate, k = 1: input y coordinate
-        torch.add((theta[:, k, 0, None] * xs)[:, None, :],
-                  (theta[:, k, 1, None] * ys + theta[:, k, 2, None])[:, :, None], out=grid[:, k])
+        torch.add(
+            (theta[:, k, 0, None] * xs)[:, None, :],
+            (theta[:, k, 1, None] * ys + theta[:, k, 2, None])[:, :, None],
+            out=grid[:, k],
+        )
     return grid.permute(0, 2, 3, 1)
 
 
@@ -112,10 +138,13 @@ def _affine_theta(u: torch.Tensor, r: JitterRanges, h: int, w: int) -> torch.Ten
     m10 = m10 * (w / h)
     det = m00 * m11 - m01 * m10
     i00, i01, i10, i11 = m11 / det, -m01 / det, -m10 / det, m00 / det
-    theta = torch.stack([
-        torch.stack([i00, i01, -(i00 * tx + i01 * ty)], dim=1),
-        torch.stack([i10, i11, -(i10 * tx + i11 * ty)], dim=1),
-    ], dim=1)
+    theta = torch.stack(
+        [
+            torch.stack([i00, i01, -(i00 * tx + i01 * ty)], dim=1),
+            torch.stack([i10, i11, -(i10 * tx + i11 * ty)], dim=1),
+        ],
+        dim=1,
+    )
     return theta
 
 
@@ -131,8 +160,9 @@ def _shifted_max(x: torch.Tensor, sign: float) -> torch.Tensor:
     return m if sign > 0 else -m
 
 
-def _stroke_weight(x: torch.Tensor, t: torch.Tensor, dilated: torch.Tensor | None = None,
-                   eroded: torch.Tensor | None = None) -> torch.Tensor:
+def _stroke_weight(
+    x: torch.Tensor, t: torch.Tensor, dilated: torch.Tensor | None = None, eroded: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-sample stroke weight: lerp towards the 1 px dilation (t > 0) or erosion (t < 0) by |t|.
 
     ``dilated`` / ``eroded`` may be given precomputed (the build gathers them from the clean renders).
@@ -164,9 +194,15 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def jitter_batch(x: torch.Tensor, ranges: JitterRanges | None,
-                 generator: torch.Generator | None = None, *, noise_pool: int | None = None,
-                 dilated: torch.Tensor | None = None, eroded: torch.Tensor | None = None) -> torch.Tensor:
+def jitter_batch(
+    x: torch.Tensor,
+    ranges: JitterRanges | None,
+    generator: torch.Generator | None = None,
+    *,
+    noise_pool: int | None = None,
+    dilated: torch.Tensor | None = None,
+    eroded: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Apply an independent random jitter to every sample of a batch.
 
     Args:
@@ -200,8 +236,7 @@ def jitter_batch(x: torch.Tensor, ranges: JitterRanges | None,
     theta = _affine_theta(u, ranges, h, w).to(x.dtype)
     grid = _affine_grid(theta, h, w)
     # Glyphs are ink on black: outside the image is black. Colour images repeat their border.
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros" if c == 1 else "border",
-                      align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros" if c == 1 else "border", align_corners=False)
 
     if ranges.blur_sigma[1] > 0:
         x = _blur(x, (_uniform(u[:, 7], *ranges.blur_sigma) * px).to(x.dtype))

@@ -57,8 +57,14 @@ from glyphcore.data.sources.glyphs52 import (
 from glyphcore.errors import DataError
 from glyphcore.frame import CAP_HEIGHT, CLASSES, EM_SIZE, FRAME_SIZE, frame_dict
 
-__all__ = ["build_glyphs52", "assign_splits", "build_threads", "DEFAULT_PER_CLASS", "DEFAULT_SEEN_PER_CLASS",
-           "EM_SHARE"]
+__all__ = [
+    "build_glyphs52",
+    "assign_splits",
+    "build_threads",
+    "DEFAULT_PER_CLASS",
+    "DEFAULT_SEEN_PER_CLASS",
+    "EM_SHARE",
+]
 
 DEFAULT_PER_CLASS = (800, 300, 300)  # train / valid / test images per class: the course set's 41,600 / 15,600
 DEFAULT_SEEN_PER_CLASS = 100  # "seen" split: train fonts, fresh jitter
@@ -94,9 +100,11 @@ def assign_splits(families: dict[str, str], seed: int) -> dict[str, str]:
         DataError: fewer than 3 families (valid and test need one each, train at least one).
     """
     if len(families) < 3:
-        raise DataError(f"only {len(families)} design families passed the render check "
-                        f"({sorted(families)}): glyphs-52 needs at least 3 (train, valid and test are "
-                        "disjoint by family); add fonts to a font folder")
+        raise DataError(
+            f"only {len(families)} design families passed the render check "
+            f"({sorted(families)}): glyphs-52 needs at least 3 (train, valid and test are "
+            "disjoint by family); add fonts to a font folder"
+        )
     rng = np.random.default_rng([seed, 0x5EED])
     styles = [s for s in STYLES if s in families.values()] + sorted(set(families.values()) - set(STYLES))
     styles = [styles[i] for i in rng.permutation(len(styles))]
@@ -148,8 +156,9 @@ def _family_weights(fonts: list[FontInstance], idx: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
-def _split_plan(fonts: list[FontInstance], split_of_font: list[str], split: str, per_class: int,
-                seed: int, em_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split_plan(
+    fonts: list[FontInstance], split_of_font: list[str], split: str, per_class: int, seed: int, em_share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels int64 N, font ids int32 N, size modes uint8 N) of one split, shuffled, per_class images
     of each class; round(em_share * N) of them in size mode "em" (1), the rest "cap" (0)."""
     pool_split = "train" if split == "seen" else split
@@ -159,8 +168,11 @@ def _split_plan(fonts: list[FontInstance], split_of_font: list[str], split: str,
     font_ids = rng.choice(idx, size=labels.size, p=_family_weights(fonts, idx)).astype(np.int32)
     order = rng.permutation(labels.size)
     modes = np.zeros(labels.size, np.uint8)
-    modes[np.random.default_rng([seed, SPLITS.index(split), 0xE4]).permutation(labels.size)
-          [:round(em_share * labels.size)]] = SIZE_MODES.index("em")
+    modes[
+        np.random.default_rng([seed, SPLITS.index(split), 0xE4]).permutation(labels.size)[
+            : round(em_share * labels.size)
+        ]
+    ] = SIZE_MODES.index("em")
     return labels[order], font_ids[order], modes
 
 
@@ -171,8 +183,15 @@ def _filter3(a: np.ndarray, op) -> np.ndarray:
     return op(op(m[..., :-2, :], m[..., 1:-1, :]), m[..., 2:, :])
 
 
-def _jitter_split(clean: np.ndarray, labels: np.ndarray, font_ids: np.ndarray, modes: np.ndarray, seed: int,
-                  split: str, on_batch: Callable[[int], None]) -> np.ndarray:
+def _jitter_split(
+    clean: np.ndarray,
+    labels: np.ndarray,
+    font_ids: np.ndarray,
+    modes: np.ndarray,
+    seed: int,
+    split: str,
+    on_batch: Callable[[int], None],
+) -> np.ndarray:
     """Jittered images (N x 1 x H x W uint8) of one split, from the clean renders M x F x 52 x H x W
     (one per size mode); the stroke-weight targets are their 3x3 dilation / erosion, taken per batch
     (holding them for every font, letter and mode would take twice the renders' memory again)."""
@@ -191,9 +210,14 @@ def _jitter_split(clean: np.ndarray, labels: np.ndarray, font_ids: np.ndarray, m
         for start in range(0, labels.size, BATCH):
             sl = slice(start, start + BATCH)
             src = clean[modes[sl], font_ids[sl], labels[sl]]
-            y = jitter_batch(as_batch(src), JITTER["build"], gen, noise_pool=NOISE_POOL,
-                             dilated=as_batch(_filter3(src, np.maximum)),
-                             eroded=as_batch(_filter3(src, np.minimum)))
+            y = jitter_batch(
+                as_batch(src),
+                JITTER["build"],
+                gen,
+                noise_pool=NOISE_POOL,
+                dilated=as_batch(_filter3(src, np.maximum)),
+                eroded=as_batch(_filter3(src, np.minimum)),
+            )
             # round half up to uint8; values are already clamped to [0, 1]
             out[sl] = y.mul_(255.0).add_(0.5).to(torch.uint8).numpy()
             on_batch(y.shape[0])
@@ -212,8 +236,12 @@ def _versions() -> dict:
     import torch
     from PIL import features
 
-    return {"numpy": np.__version__, "pillow": PIL.__version__, "torch": torch.__version__,
-            "freetype": features.version("freetype2")}
+    return {
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "torch": torch.__version__,
+        "freetype": features.version("freetype2"),
+    }
 
 
 def build_glyphs52(
@@ -276,8 +304,12 @@ def _render_and_plan(
     progress: Progress | None,
 ) -> tuple[_BuildPlan, Any, _Ticker]:
     """Find and render the fonts, deal their families to splits: the plan, the renders and the progress."""
-    options = {"sources": list(font_sources), "system_fonts": "system" in font_sources,
-               "font_dirs": [str(Path(d).resolve()) for d in font_dirs or []], "fonts_given": fonts is not None}
+    options = {
+        "sources": list(font_sources),
+        "system_fonts": "system" in font_sources,
+        "font_dirs": [str(Path(d).resolve()) for d in font_dirs or []],
+        "fonts_given": fonts is not None,
+    }
     skipped: list[SkippedFont] = []
     if fonts is None:
         fonts, skipped = discover_fonts(font_sources, font_dirs)
@@ -289,8 +321,17 @@ def _render_and_plan(
     rendered = render_font_set(fonts, lambda i, n: tick(len(CLASSES), "rendering fonts"), em=True)
     accepted = rendered.fonts
     split_of_family = assign_splits({f.family: f.style for f in accepted}, seed)
-    plan = _BuildPlan(accepted, [split_of_family[f.family] for f in accepted], split_of_family, counts_per_class,
-                      splits, int(seed), float(em_share), options, skipped + rendered.skipped)
+    plan = _BuildPlan(
+        accepted,
+        [split_of_family[f.family] for f in accepted],
+        split_of_family,
+        counts_per_class,
+        splits,
+        int(seed),
+        float(em_share),
+        options,
+        skipped + rendered.skipped,
+    )
     return plan, rendered, tick
 
 
@@ -337,20 +378,28 @@ def _check_threads(threads: int | None) -> int:
         return build_threads()
     limit = MAX_THREADS_PER_CORE * (os.cpu_count() or 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= limit:
-        raise DataError(f"threads must be a whole number from 1 to {limit} (the cores of this machine), got "
-                        f"{threads!r}: more threads than cores makes the build slower, not faster")
+        raise DataError(
+            f"threads must be a whole number from 1 to {limit} (the cores of this machine), got "
+            f"{threads!r}: more threads than cores makes the build slower, not faster"
+        )
     return threads
 
 
 def _counts_per_class(per_class: tuple[int, int, int], seen_per_class: int, em_share: float) -> dict[str, int]:
     """Images per class of each split, checked; DataError for bad counts or an em share outside 0..1."""
     if len(per_class) != 3 or any(int(n) < 1 for n in per_class) or seen_per_class < 0:
-        raise DataError(f"per_class must be 3 positive counts (train, valid, test) and seen_per_class >= 0, "
-                        f"got {tuple(per_class)} and {seen_per_class}")
+        raise DataError(
+            f"per_class must be 3 positive counts (train, valid, test) and seen_per_class >= 0, "
+            f"got {tuple(per_class)} and {seen_per_class}"
+        )
     if not 0.0 <= float(em_share) <= 1.0:
         raise DataError(f"em_share must be between 0 and 1 (the share of images at one em size), got {em_share}")
-    return {"train": int(per_class[0]), "valid": int(per_class[1]), "test": int(per_class[2]),
-            "seen": int(seen_per_class)}
+    return {
+        "train": int(per_class[0]),
+        "valid": int(per_class[1]),
+        "test": int(per_class[2]),
+        "seen": int(seen_per_class),
+    }
 
 
 class _Ticker:
@@ -391,10 +440,12 @@ def _write_splits(
     digest = hashlib.sha256()
     counts, mode_counts = {}, {}
     for split in plan.splits:
-        labels, font_ids, modes = _split_plan(plan.fonts, plan.split_of_font, split, plan.counts_per_class[split],
-                                              plan.seed, plan.em_share)
-        images = _jitter_split(clean, labels, font_ids, modes, plan.seed, split,
-                               lambda k, s=split: tick(k, f"jittering {s}"))  # type: ignore[misc]
+        labels, font_ids, modes = _split_plan(
+            plan.fonts, plan.split_of_font, split, plan.counts_per_class[split], plan.seed, plan.em_share
+        )
+        images = _jitter_split(
+            clean, labels, font_ids, modes, plan.seed, split, lambda k, s=split: tick(k, f"jittering {s}")
+        )  # type: ignore[misc]
         for arr in (images, labels, font_ids, modes):  # the content hash: every array of every split
             digest.update(f"{split}{arr.dtype.str}{arr.shape}".encode())
             digest.update(np.ascontiguousarray(arr).data.cast("B"))
@@ -413,13 +464,19 @@ def _families_record(plan: _BuildPlan) -> dict[str, dict]:
     fam_info = {}
     for fam in sorted(plan.split_of_family):
         members = [f for f in plan.fonts if f.family == fam]
-        fam_info[fam] = {"style": members[0].style, "split": plan.split_of_family[fam], "instances": len(members),
-                         "source": members[0].source, "package": members[0].package}
+        fam_info[fam] = {
+            "style": members[0].style,
+            "split": plan.split_of_family[fam],
+            "instances": len(members),
+            "source": members[0].source,
+            "package": members[0].package,
+        }
     return fam_info
 
 
-def _manifest(plan: _BuildPlan, content: str, counts: dict[str, int], mode_counts: dict[str, dict[str, int]],
-              em_caps: np.ndarray) -> dict:
+def _manifest(
+    plan: _BuildPlan, content: str, counts: dict[str, int], mode_counts: dict[str, dict[str, int]], em_caps: np.ndarray
+) -> dict:
     """The manifest.json of a build (read back by ``glyphcore.data.sources.glyphs52``)."""
     packages = font_packages()
     for name, info in packages.items():
@@ -431,7 +488,7 @@ def _manifest(plan: _BuildPlan, content: str, counts: dict[str, int], mode_count
         "id": f"{GLYPHS52}-{content[:12]}",
         "hash": content,
         "hash_algorithm": "sha256 over split name, dtype, shape and bytes of images, labels, fonts, sizes of "
-                          "each split",
+        "each split",
         "seed": plan.seed,
         "per_class": {s: int(plan.counts_per_class[s]) for s in plan.splits},
         "counts": counts,
@@ -445,13 +502,18 @@ def _manifest(plan: _BuildPlan, content: str, counts: dict[str, int], mode_count
             "em_size_px": EM_SIZE,
             "em_share": plan.em_share,
             "counts": mode_counts,
-            "em_cap_height_px": ({"min": int(em_caps.min()), "median": float(np.median(em_caps)),
-                                  "max": int(em_caps.max())} if em_caps.size else None),
+            "em_cap_height_px": (
+                {"min": int(em_caps.min()), "median": float(np.median(em_caps)), "max": int(em_caps.max())}
+                if em_caps.size
+                else None
+            ),
         },
         "font_options": plan.font_options,
         "font_packages": packages,
-        "fonts": [dict(f.to_dict(), id=i, split=plan.split_of_font[i], em_cap_height_px=int(em_caps[i]))
-                  for i, f in enumerate(plan.fonts)],
+        "fonts": [
+            dict(f.to_dict(), id=i, split=plan.split_of_font[i], em_cap_height_px=int(em_caps[i]))
+            for i, f in enumerate(plan.fonts)
+        ],
         "families": _families_record(plan),
         "skipped": [s.to_dict() for s in plan.skipped],
         "versions": _versions(),

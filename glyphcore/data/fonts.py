@@ -127,8 +127,9 @@ VARIABLE_WEIGHTS: tuple[str, ...] = ("ExtraLight", "Light", "Regular", "Semibold
 _WEIGHT_KEY = {w.lower(): w for w in VARIABLE_WEIGHTS}
 _REGULAR_WORDS = {"", "regular", "normal", "book", "roman", "plain", "upright"}
 _SLANT_WORDS = re.compile(r"\b(Italic|Oblique|Slanted|Kursiv)\b", re.IGNORECASE)
-_WIDTH_WORDS = re.compile(r"\b((Ultra|Extra|Semi)?\s?(Condensed|Expanded)|Narrow|Compressed|Wide|Extended)\b",
-                          re.IGNORECASE)
+_WIDTH_WORDS = re.compile(
+    r"\b((Ultra|Extra|Semi)?\s?(Condensed|Expanded)|Narrow|Compressed|Wide|Extended)\b", re.IGNORECASE
+)
 
 # Hershey fonts with a full Latin alphabet, and the design each draws. Several built-in names are
 # the same strokes under another name (rowmans == futural, rowmand == futuram, rowmant == timesrb,
@@ -172,8 +173,7 @@ _KNOWN_FAMILIES = {
 }
 
 # A package's own category (fontpkg's metadata.json, Google Fonts' categories) -> style.
-_PACKAGE_CATEGORY_STYLE = {"MONOSPACE": "mono", "HANDWRITING": "script", "SERIF": "serif",
-                           "SANS_SERIF": "sans"}
+_PACKAGE_CATEGORY_STYLE = {"MONOSPACE": "mono", "HANDWRITING": "script", "SERIF": "serif", "SANS_SERIF": "sans"}
 # Slab serifs: square, unbracketed serifs; named so in the family, or known designs of that class.
 _SLAB_NAMES = re.compile(r"slab|arvo|bitter|rockwell|clarendon|memphis|egyptienne", re.IGNORECASE)
 
@@ -287,8 +287,8 @@ def design_family(family_name: str, declared: str | None = None) -> str:
         return _KNOWN_FAMILIES[family_name]
     name = family_name.replace("_", " ")
     if declared and name.lower().startswith(declared.lower()):
-        rest = re.sub(r"\s+", " ", _STYLE_WORDS.sub(" ", name[len(declared):])).strip()
-        return f"{name[:len(declared)]} {rest}".strip()
+        rest = re.sub(r"\s+", " ", _STYLE_WORDS.sub(" ", name[len(declared) :])).strip()
+        return f"{name[: len(declared)]} {rest}".strip()
     stripped = re.sub(r"\s+", " ", _STYLE_WORDS.sub(" ", name)).strip()
     return stripped or name.strip()
 
@@ -317,8 +317,11 @@ def style_of(family: str, category: str | None = None, monospaced: bool = False)
         return "slab"
     if "sans" in f:
         return "sans"
-    if re.search(r"serif|times|roman|georgia|garamond|baskerville|bodoni|book|katex main|cambria|"
-                 r"palatino|century|schoolbook|charter|caslon|minion|didot", f):
+    if re.search(
+        r"serif|times|roman|georgia|garamond|baskerville|bodoni|book|katex main|cambria|"
+        r"palatino|century|schoolbook|charter|caslon|minion|didot",
+        f,
+    ):
         return "serif"
     return "sans"
 
@@ -356,13 +359,13 @@ def open_truetype(inst: FontInstance, size: float):
             if not isinstance(font, ImageFont.FreeTypeFont):
                 raise OSError("Pillow was built without FreeType: its default font is a bitmap")
         else:
-            font = ImageFont.truetype(inst.file, size=size, index=inst.index,
-                                      layout_engine=ImageFont.Layout.BASIC)
+            font = ImageFont.truetype(inst.file, size=size, index=inst.index, layout_engine=ImageFont.Layout.BASIC)
         if inst.variation is not None:
             font.set_variation_by_name(inst.variation)
     except Exception as e:  # FreeType raises OSError/ValueError for broken or foreign files
-        raise DataError(f"font {inst.file!r} ({inst.name}) failed to load: {e}; expected a TrueType/"
-                        "OpenType/WOFF font file") from e
+        raise DataError(
+            f"font {inst.file!r} ({inst.name}) failed to load: {e}; expected a TrueType/OpenType/WOFF font file"
+        ) from e
     return font
 
 
@@ -408,8 +411,14 @@ def _variation_names(font) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
 
-def _faces_of_file(path: Path, source: str, skipped: list[SkippedFont], package: str | None = None,
-                   category: str | None = None, declared: str | None = None) -> list[FontInstance]:
+def _faces_of_file(
+    path: Path,
+    source: str,
+    skipped: list[SkippedFont],
+    package: str | None = None,
+    category: str | None = None,
+    declared: str | None = None,
+) -> list[FontInstance]:
     """Candidate instances of one font file: each face of a collection, each chosen named weight
     of a variable font; a static face only when its weight is one of VARIABLE_WEIGHTS. A file that
     fails to load is recorded in ``skipped``, never raised.
@@ -428,8 +437,7 @@ def _faces_of_file(path: Path, source: str, skipped: list[SkippedFont], package:
     n_faces = MAX_FACES_PER_COLLECTION if path.suffix.lower() in (".ttc", ".otc") else 1
     for index in range(n_faces):
         try:
-            font = ImageFont.truetype(str(path), size=32, index=index,
-                                      layout_engine=ImageFont.Layout.BASIC)
+            font = ImageFont.truetype(str(path), size=32, index=index, layout_engine=ImageFont.Layout.BASIC)
         except Exception as e:
             if index == 0:
                 skipped.append(SkippedFont(path.name, str(path), f"failed to load: {e}"))
@@ -449,14 +457,19 @@ def _faces_of_file(path: Path, source: str, skipped: list[SkippedFont], package:
         if variations:
             chosen = _pick_variations(variations)
             for v in chosen:
-                out.append(FontInstance(f"{family} {v}", family, style, source, str(path), index, v,
-                                        package=package))
+                out.append(FontInstance(f"{family} {v}", family, style, source, str(path), index, v, package=package))
         elif weight_of(sub)[0] is None:
-            skipped.append(SkippedFont(label, str(path), f"weight {sub!r} is not one of the weights taken "
-                                       f"({', '.join(VARIABLE_WEIGHTS)})"))
+            skipped.append(
+                SkippedFont(
+                    label, str(path), f"weight {sub!r} is not one of the weights taken ({', '.join(VARIABLE_WEIGHTS)})"
+                )
+            )
         else:
-            out.append(FontInstance(f"{fam_name.replace('_', ' ')} {sub}", family, style, source,
-                                    str(path), index, package=package))
+            out.append(
+                FontInstance(
+                    f"{fam_name.replace('_', ' ')} {sub}", family, style, source, str(path), index, package=package
+                )
+            )
     return out
 
 
@@ -487,8 +500,7 @@ def _hershey_candidates(skipped: list[SkippedFont]) -> list[FontInstance]:
             continue
         family, style, widths = HERSHEY_FONTS[name]
         for w in widths:
-            out.append(FontInstance(f"Hershey {name} {w:g}px", family, style, "hershey",
-                                    f"hershey:{name}", 0, None, w))
+            out.append(FontInstance(f"Hershey {name} {w:g}px", family, style, "hershey", f"hershey:{name}", 0, None, w))
     return out
 
 
@@ -516,8 +528,9 @@ def _package_fonts(dist_name: str) -> tuple[str, list[Path], str | None, str | N
                 cats, declared = meta.get("category") or [], meta.get("family")
             except (OSError, ValueError, AttributeError):  # not a fontpkg metadata file
                 continue
-            category = next((c for c in ("MONOSPACE", "HANDWRITING", "SERIF", "SANS_SERIF", "DISPLAY")
-                             if c in cats), None)
+            category = next(
+                (c for c in ("MONOSPACE", "HANDWRITING", "SERIF", "SANS_SERIF", "DISPLAY") if c in cats), None
+            )
     return dist.version, fonts, category, declared
 
 
@@ -551,14 +564,19 @@ def _package_candidates(skipped: list[SkippedFont]) -> list[FontInstance]:
         try:
             version, files, category, declared = _package_fonts(name)
         except md.PackageNotFoundError:
-            skipped.append(SkippedFont(name, f"package:{name}", f"the font package {name} is not installed: "
-                                       f"pip install {name}=={pinned} (or reinstall glyph-explorer: pip install -e .)"))
+            skipped.append(
+                SkippedFont(
+                    name,
+                    f"package:{name}",
+                    f"the font package {name} is not installed: "
+                    f"pip install {name}=={pinned} (or reinstall glyph-explorer: pip install -e .)",
+                )
+            )
             continue
         if not files:
             skipped.append(SkippedFont(name, f"package:{name}", f"the package {name} {version} holds no font file"))
         for path in files:
-            out += _faces_of_file(path, "packages", skipped, package=name, category=category,
-                                  declared=declared)
+            out += _faces_of_file(path, "packages", skipped, package=name, category=category, declared=declared)
     return out
 
 
@@ -567,8 +585,7 @@ def _folder_files(dirs: list[Path], check: bool) -> list[Path]:
     seen: set[Path] = set()
     for d in dirs:
         if check and not Path(d).is_dir():
-            raise DataError(f"font folder {str(d)!r} does not exist: expected a folder of "
-                            ".ttf/.otf/.ttc/.woff2 files")
+            raise DataError(f"font folder {str(d)!r} does not exist: expected a folder of .ttf/.otf/.ttc/.woff2 files")
         for p in sorted(Path(d).rglob("*")):
             if p.suffix.lower() in FONT_EXTENSIONS and p.is_file():
                 r = p.resolve()
@@ -612,15 +629,17 @@ def discover_fonts(
                 if p.suffix.lower() in FONT_EXTENSIONS:
                     out += _faces_of_file(p, "streamlit", skipped)
     if "pillow" in sources:
-        out.append(FontInstance("Aileron Regular (Pillow default)", "Aileron", "sans", "pillow",
-                                "pillow:default"))
+        out.append(FontInstance("Aileron Regular (Pillow default)", "Aileron", "sans", "pillow", "pillow:default"))
     if "packages" in sources:
         out += _package_candidates(skipped)
     if "hershey" in sources:
         out += _hershey_candidates(skipped)
     files = _folder_files(system_font_dirs(), check=False) if "system" in sources else []
-    files += [p for p in _folder_files([Path(d) for d in font_dirs or []], check=True)
-              if p.resolve() not in {f.resolve() for f in files}]
+    files += [
+        p
+        for p in _folder_files([Path(d) for d in font_dirs or []], check=True)
+        if p.resolve() not in {f.resolve() for f in files}
+    ]
     for p in files:
         out += _faces_of_file(p, "system", skipped)
     # The same design installed twice (e.g. DejaVu in two folders, or a package font also in a
@@ -657,6 +676,7 @@ def sample_fonts() -> list[FontInstance]:
     by_name = {f.name: f for f in found}
     missing = [n for n in SAMPLE_FONT_NAMES if n not in by_name]
     if missing:
-        raise DataError(f"sample fonts {missing} not found: expected streamlit, Pillow >= 10.1 and "
-                        "Hershey-Fonts to be installed")
+        raise DataError(
+            f"sample fonts {missing} not found: expected streamlit, Pillow >= 10.1 and Hershey-Fonts to be installed"
+        )
     return [by_name[n] for n in SAMPLE_FONT_NAMES]

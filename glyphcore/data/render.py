@@ -17,8 +17,8 @@ draws for a code point it lacks), and its lowercase is not its capitals: neither
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -167,9 +167,10 @@ def _raw_hershey(inst: FontInstance, size_mode: str = "cap") -> list[np.ndarray]
         draw = ImageDraw.Draw(img)
         g = glyphs.get(c)
         r = pen * ss / 2
-        for stroke in (g.strokes if g else []):
-            pts = [((_ORIGIN_X + x * scale) * ss, (BASELINE_ROW - pen / 2 + (y - bottom) * scale) * ss)
-                   for x, y in stroke]
+        for stroke in g.strokes if g else []:
+            pts = [
+                ((_ORIGIN_X + x * scale) * ss, (BASELINE_ROW - pen / 2 + (y - bottom) * scale) * ss) for x, y in stroke
+            ]
             if len(pts) > 1:
                 draw.line(pts, fill=255, width=max(1, round(pen * ss)), joint="curve")
             for px, py in (pts[0], pts[-1]):  # round pen tips
@@ -184,7 +185,7 @@ def _centre(raw: np.ndarray) -> np.ndarray:
     left, right = cols if cols else (_ORIGIN_X, _ORIGIN_X + FRAME_SIZE - 1)
     start = int(round((left + right + 1) / 2 - FRAME_SIZE / 2))
     start = min(max(start, 0), _CANVAS_W - FRAME_SIZE)
-    return np.ascontiguousarray(raw[:, start:start + FRAME_SIZE])
+    return np.ascontiguousarray(raw[:, start : start + FRAME_SIZE])
 
 
 def _ink_box_mask(img: np.ndarray, side: int = 24) -> np.ndarray | None:
@@ -192,7 +193,7 @@ def _ink_box_mask(img: np.ndarray, side: int = 24) -> np.ndarray | None:
     rows, cols = ink_rows(img), ink_cols(img, INK)
     if rows is None or cols is None:
         return None
-    box = Image.fromarray(img[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1])
+    box = Image.fromarray(img[rows[0] : rows[1] + 1, cols[0] : cols[1] + 1])
     return np.asarray(box.resize((side, side), Image.Resampling.BILINEAR)) >= INK
 
 
@@ -250,12 +251,12 @@ def render_letters(inst: FontInstance, size_mode: str = "cap", check: bool = Tru
                     raise FontCheckError(f"{inst.name}: letter {c!r} renders as the font's missing-glyph box")
         same_case = sum(np.array_equal(raw[i], raw[i + 26]) for i in range(26))
         if same_case >= 13:
-            raise FontCheckError(f"{inst.name}: {same_case} lowercase letters are drawn as capitals "
-                                 "(a caps-only face)")
+            raise FontCheckError(f"{inst.name}: {same_case} lowercase letters are drawn as capitals (a caps-only face)")
         small = small_caps_letters(raw)
         if len(small) > SMALL_CAPS_SHARE * len(SMALL_CAPS_PROBES):
-            raise FontCheckError(f"{inst.name}: lowercase {''.join(small)!r} are the capitals' shapes drawn "
-                                 "smaller (a small-caps face)")
+            raise FontCheckError(
+                f"{inst.name}: lowercase {''.join(small)!r} are the capitals' shapes drawn smaller (a small-caps face)"
+            )
     return np.stack([_centre(img) for img in raw])
 
 

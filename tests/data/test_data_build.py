@@ -66,8 +66,13 @@ def test_seen_split_is_fresh_jitter_not_a_copy(tiny_glyphs):
 
 
 def test_assign_splits_is_stratified_and_deterministic():
-    families = {f"Sans {i}": "sans" for i in range(5)} | {f"Serif {i}": "serif" for i in range(4)} \
-        | {f"Mono {i}": "mono" for i in range(3)} | {"Script": "script"} | {f"Stroke {i}": "stroke" for i in range(2)}
+    families = (
+        {f"Sans {i}": "sans" for i in range(5)}
+        | {f"Serif {i}": "serif" for i in range(4)}
+        | {f"Mono {i}": "mono" for i in range(3)}
+        | {"Script": "script"}
+        | {f"Stroke {i}": "stroke" for i in range(2)}
+    )
     a = assign_splits(families, seed=0)
     assert a == assign_splits(families, seed=0)
     assert set(a.values()) == {"train", "valid", "test"}

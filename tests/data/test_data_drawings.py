@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from glyphcore.testing import untrained_checkpoint
-from glyphcore.checkpoint import save_checkpoint
 from glyphcore.data.drawings import (
     delete_drawing,
     drawings_dir,
@@ -19,8 +16,7 @@ from glyphcore.errors import CheckpointError, DataError, ImageInputError
 from glyphcore.frame import CLASSES
 from glyphcore.infer import load_predictor, preprocess
 from glyphcore.infer.drawings import keep_drawing, score_run_on_drawings
-from glyphcore.models import create_model
-from glyphcore.testing import letter_strokes, render_canvas
+from glyphcore.testing import letter_strokes, render_canvas, untrained_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +63,10 @@ def test_score_a_run_on_the_drawings(tmp_path):
         keep_drawing(preprocess(render_canvas(letter_strokes(c, jitter=1.0, seed=i))), c)
     score = score_run_on_drawings(ckpt)
     # the same answers as predicting each kept drawing one by one
-    expected = sum(pr.predict(preprocess(render_canvas(letter_strokes(c, jitter=1.0, seed=i))))[0].label == c
-                   for i, c in enumerate(letters))
+    expected = sum(
+        pr.predict(preprocess(render_canvas(letter_strokes(c, jitter=1.0, seed=i))))[0].label == c
+        for i, c in enumerate(letters)
+    )
     assert score["n"] == 5 and score["correct"] == expected and score["accuracy"] == expected / 5
     assert score_run_on_drawings(pr)["correct"] == expected  # a loaded predictor is accepted too
     with pytest.raises(CheckpointError, match="cannot be scored on drawn letters"):

@@ -21,15 +21,14 @@ from glyphcore.data.fonts import (
     sample_fonts,
     weight_of,
 )
-from glyphcore.data.sources.glyphs52 import GLYPHS52_VERSION
 from glyphcore.data.render import (
     SMALL_CAPS_PROBES,
-    FontCheckError,
     ink_rows,
     render_font_set,
     render_letters,
     small_caps_letters,
 )
+from glyphcore.data.sources.glyphs52 import GLYPHS52_VERSION
 from glyphcore.frame import BASELINE_ROW, CAP_HEIGHT, CAP_ROW, CLASSES, EM_SIZE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,8 +74,19 @@ def test_machine_fonts_are_an_opt_in_recorded_in_the_manifest(tmp_path, monkeypa
 
     folder = _pillow_font_folder(tmp_path / "machine-fonts")
     monkeypatch.setattr(fonts_mod, "system_font_dirs", lambda: [folder])
-    common = ["data", "build", "--per-class", "1", "--seen-per-class", "0", "--quiet",
-              "--no-source", "streamlit", "--no-source", "packages"]
+    common = [
+        "data",
+        "build",
+        "--per-class",
+        "1",
+        "--seen-per-class",
+        "0",
+        "--quiet",
+        "--no-source",
+        "streamlit",
+        "--no-source",
+        "packages",
+    ]
     assert main(common + ["--out", str(tmp_path / "plain")]) == 0
     plain = read_manifest(tmp_path / "plain")
     assert plain["font_options"]["system_fonts"] is False and plain["font_options"]["font_dirs"] == []
@@ -90,8 +100,12 @@ def test_machine_fonts_are_an_opt_in_recorded_in_the_manifest(tmp_path, monkeypa
     other = _pillow_font_folder(tmp_path / "more-fonts")
     assert main(common + ["--out", str(tmp_path / "dir"), "--font-dir", str(other)]) == 0
     by_dir = read_manifest(tmp_path / "dir")
-    assert by_dir["font_options"] == {"sources": ["pillow", "hershey"], "system_fonts": False,
-                                      "font_dirs": [str(other.resolve())], "fonts_given": False}
+    assert by_dir["font_options"] == {
+        "sources": ["pillow", "hershey"],
+        "system_fonts": False,
+        "font_dirs": [str(other.resolve())],
+        "fonts_given": False,
+    }
     assert [f["file"] for f in by_dir["fonts"] if f["source"] == "system"] == [str(other / "Aileron-Regular.ttf")]
     assert by_dir["hash"] != plain["hash"]
 
@@ -161,7 +175,7 @@ def test_a_small_caps_face_fails_the_check_and_text_faces_pass():
         cap = Image.fromarray(letters[CLASSES.index(c.upper())])
         small = np.asarray(cap.resize((70, 70), Image.BILINEAR))
         fake[CLASSES.index(c)] = 0
-        fake[CLASSES.index(c)][BASELINE_ROW - 70 + 12:BASELINE_ROW + 12, 15:85] = small
+        fake[CLASSES.index(c)][BASELINE_ROW - 70 + 12 : BASELINE_ROW + 12, 15:85] = small
     assert small_caps_letters(list(fake)) == list(SMALL_CAPS_PROBES)
 
 
@@ -240,8 +254,9 @@ def test_built_em_images_have_smaller_spread_capitals(package_build):
     tall = []
     for mode in (0, 1):
         sel = np.flatnonzero(caps & (np.asarray(s.size_modes) == mode))
-        tall.append([ink_rows(np.asarray(s.images[i, 0]))[1] - ink_rows(np.asarray(s.images[i, 0]))[0] + 1
-                     for i in sel])
+        tall.append(
+            [ink_rows(np.asarray(s.images[i, 0]))[1] - ink_rows(np.asarray(s.images[i, 0]))[0] + 1 for i in sel]
+        )
     assert np.median(tall[1]) < np.median(tall[0])  # em-size capitals are smaller than 60 px on the whole
     assert np.std(tall[1]) > np.std(tall[0])  # and spread more: each font's own cap height
 

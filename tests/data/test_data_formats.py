@@ -17,8 +17,8 @@ from glyphcore.frame import CLASSES
 def _glyph(size: int = 20, value: int = 255) -> np.ndarray:
     """A white plus sign on black."""
     a = np.zeros((size, size), np.uint8)
-    a[size // 2 - 1:size // 2 + 1, 3:-3] = value
-    a[3:-3, size // 2 - 1:size // 2 + 1] = value
+    a[size // 2 - 1 : size // 2 + 1, 3:-3] = value
+    a[3:-3, size // 2 - 1 : size // 2 + 1] = value
     return a
 
 
@@ -35,10 +35,13 @@ def _course_tree(root, arrays: dict[str, list[np.ndarray]], split: str = "train"
 
 def test_course_layout_any_dtype_and_polarity(tmp_path):
     g = _glyph()
-    root = _course_tree(tmp_path, {
-        "41": [g, 255 - g],  # 'A': white-on-black and black-on-white uint8
-        "7a": [g.astype(np.float32) / 255, 1.0 - g.astype(np.float64) / 255],  # 'z': floats in [0, 1]
-    })
+    root = _course_tree(
+        tmp_path,
+        {
+            "41": [g, 255 - g],  # 'A': white-on-black and black-on-white uint8
+            "7a": [g.astype(np.float32) / 255, 1.0 - g.astype(np.float64) / 255],  # 'z': floats in [0, 1]
+        },
+    )
     _course_tree(tmp_path, {"42": [g]}, split="valid")
     assert list_splits(f"course:{root}") == ["train", "valid"]
     s = load_dataset(f"course:{root}", "train")
@@ -122,14 +125,29 @@ def _upright_glyph(rng, n: int) -> np.ndarray:
 # (source, raw folder, file prefix of the train / test files, classes torchvision names, labels on disk)
 MNIST_FAMILY = [
     ("MNIST", "MNIST", ("train", "t10k"), [str(d) for d in range(10)], 10),
-    ("FashionMNIST", "FashionMNIST", ("train", "t10k"),
-     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], 10),
+    (
+        "FashionMNIST",
+        "FashionMNIST",
+        ("train", "t10k"),
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        10,
+    ),
     ("KMNIST", "KMNIST", ("train", "t10k"), ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"], 10),
     # EMNIST stores its images transposed and the letters' labels as 1..26 (0 is "N/A")
-    ("EMNIST-letters", "EMNIST", ("emnist-letters-train", "emnist-letters-test"),
-     [chr(c) for c in range(ord("a"), ord("z") + 1)], 26),
-    ("EMNIST-byclass", "EMNIST", ("emnist-byclass-train", "emnist-byclass-test"),
-     [str(d) for d in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)], 62),
+    (
+        "EMNIST-letters",
+        "EMNIST",
+        ("emnist-letters-train", "emnist-letters-test"),
+        [chr(c) for c in range(ord("a"), ord("z") + 1)],
+        26,
+    ),
+    (
+        "EMNIST-byclass",
+        "EMNIST",
+        ("emnist-byclass-train", "emnist-byclass-test"),
+        [str(d) for d in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)],
+        62,
+    ),
 ]
 
 
@@ -250,11 +268,14 @@ def test_class_folder_not_a_hex_code(tmp_path):
         load_dataset(f"course:{tmp_path}", "train")
 
 
-@pytest.mark.parametrize("array, pattern", [
-    (np.zeros((2, 20, 20), np.uint8), r"shape \(2, 20, 20\).*2-D"),
-    (np.zeros((20, 20), np.int64), "dtype int64.*uint8"),
-    (np.full((20, 20), np.nan, np.float32), "NaN"),
-])
+@pytest.mark.parametrize(
+    "array, pattern",
+    [
+        (np.zeros((2, 20, 20), np.uint8), r"shape \(2, 20, 20\).*2-D"),
+        (np.zeros((20, 20), np.int64), "dtype int64.*uint8"),
+        (np.full((20, 20), np.nan, np.float32), "NaN"),
+    ],
+)
 def test_array_of_wrong_shape_or_dtype(tmp_path, array, pattern):
     _course_tree(tmp_path, {"41": [_glyph()], "42": [array]})
     with pytest.raises(DataError, match=pattern) as e:

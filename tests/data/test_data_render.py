@@ -67,8 +67,13 @@ def test_a_font_that_lacks_latin_letters_fails_the_check():
 
 def test_caps_only_face_fails_the_check():
     # KaTeX Caligraphic has capitals only: its lowercase code points give the .notdef box.
-    cal = FontInstance("KaTeX Caligraphic Regular", "KaTeX Caligraphic", "script", "streamlit",
-                       _streamlit_font("KaTeX_Caligraphic-Regular"))
+    cal = FontInstance(
+        "KaTeX Caligraphic Regular",
+        "KaTeX Caligraphic",
+        "script",
+        "streamlit",
+        _streamlit_font("KaTeX_Caligraphic-Regular"),
+    )
     with pytest.raises(FontCheckError, match="'a'"):
         render_letters(cal)
 
