@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -335,6 +336,11 @@ def _render_and_plan(
     return plan, rendered, tick
 
 
+def _jitter_tick(tick: _Ticker, split: str, done: int) -> None:
+    """The progress line of jittering ``split``: ``done`` images so far."""
+    tick(done, f"jittering {split}")
+
+
 def _write_build(out_dir: Path, rendered: Any, plan: _BuildPlan, tick: _Ticker, n_threads: int, t0: float) -> None:
     """Jitter and write every split and the manifest into a fresh folder beside ``out_dir``, then swap it in."""
     import torch
@@ -443,9 +449,8 @@ def _write_splits(
         labels, font_ids, modes = _split_plan(
             plan.fonts, plan.split_of_font, split, plan.counts_per_class[split], plan.seed, plan.em_share
         )
-        images = _jitter_split(
-            clean, labels, font_ids, modes, plan.seed, split, lambda k, s=split: tick(k, f"jittering {s}")
-        )  # type: ignore[misc]
+        progress = functools.partial(_jitter_tick, tick, split)
+        images = _jitter_split(clean, labels, font_ids, modes, plan.seed, split, progress)
         for arr in (images, labels, font_ids, modes):  # the content hash: every array of every split
             digest.update(f"{split}{arr.dtype.str}{arr.shape}".encode())
             digest.update(np.ascontiguousarray(arr).data.cast("B"))
