@@ -257,6 +257,15 @@ def fit_letter_distance(features: Any, labels: torch.Tensor, right: torch.Tensor
     return {"means": means.float(), "precision": torch.linalg.inv(cov).float()}
 
 
+def _drawn_letters(predictor: Any) -> tuple[Any, Any, Any] | None:
+    """``(logits, labels, features)`` of the synthetic letter drawings; None for a model without letters."""
+    drawings = calibration_drawings(predictor)
+    if drawings is None:
+        return None
+    out = predictor.run(drawings[0], features=judged_features(predictor.model), batch_size=_BATCH)
+    return out.logits, drawings[1], out.features.get(PENULTIMATE)
+
+
 def calibrate_checkpoint(
     path: str | os.PathLike, images: Any, labels: Any, *, split: str = "valid", device: str | torch.device | None = None
 ) -> dict[str, Any]:
@@ -288,11 +297,7 @@ def calibrate_checkpoint(
     labels_np = np.asarray(_np(labels), dtype=np.int64)
     if labels_np.max(initial=0) >= logits.shape[1]:
         raise DataError(f"the labels of {split} go up to {labels_np.max()} but {path} has {logits.shape[1]} classes")
-    drawn_x, drawn_y = calibration_drawings(predictor)
-    drawn = predictor.run(drawn_x, features=judged_features(predictor.model), batch_size=_BATCH)
-    cal = fit_calibration(
-        logits, labels_np, feats, split=split, drawings=(drawn.logits, drawn_y, drawn.features.get(PENULTIMATE))
-    )
+    cal = fit_calibration(logits, labels_np, feats, split=split, drawings=_drawn_letters(predictor))
     ckpt = load_checkpoint(path)
     if "state_dict" not in ckpt:
         raise CheckpointError(f"{path} has no weights to calibrate")

@@ -44,27 +44,32 @@ _NO_CHANGE = 0.0005
 
 def calibration_drawings(
     predictor: Predictor, per_format: int = DRAWINGS_PER_FORMAT, seed: int = DRAWING_SEED
-) -> tuple[torch.Tensor, np.ndarray]:
-    """Synthetic drawings of every letter in the three canvas formats, prepared as the Draw page does.
+) -> tuple[torch.Tensor, np.ndarray] | None:
+    """Synthetic drawings of every letter the model knows, in the three canvas formats, prepared as
+    the Draw page does.
 
     Args:
-        predictor: the model the drawings are prepared for (its input size and channels).
+        predictor: the model the drawings are prepared for (its input size, channels and classes).
         per_format: drawings per letter and canvas format.
         seed: the first drawing's seed; the same seed gives the same drawings.
 
     Returns:
-        ``(inputs, labels)``: N x C x H x W model inputs and their N class indices (in ``CLASSES``).
+        ``(inputs, labels)``: N x C x H x W model inputs and their N indices in the model's classes;
+        None for a model that knows no letter (digits, shapes, photos: nothing to draw).
     """
+    index = {c: i for i, c in enumerate(predictor.classes)}
     tensors, labels = [], []
     for s, style in enumerate(CANVAS_STYLES):
         for r in range(per_format):
             for k, c in enumerate(CLASSES):
+                if c not in index:
+                    continue
                 strokes = letter_strokes(c, jitter=1.0, seed=seed + 1000 * r + 100 * s + k)
                 p = predictor.prepare(render_canvas(strokes, style=style))
                 if not p.empty:
                     tensors.append(p.tensor)
-                    labels.append(k)
-    return torch.cat(tensors), np.asarray(labels, dtype=np.int64)
+                    labels.append(index[c])
+    return (torch.cat(tensors), np.asarray(labels, dtype=np.int64)) if tensors else None
 
 
 def threshold_for(scores_by_source: Mapping[str, Any], rate: float = FALSE_ALARM_RATE) -> float:

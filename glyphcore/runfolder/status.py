@@ -96,7 +96,7 @@ _FIELDS: dict[str, tuple[str, float, float]] = {
     "ended": ("float", _EPOCH_2000, _EPOCH_2100),
     "updated": ("float", _EPOCH_2000, _EPOCH_2100),
     "cancel_requested": ("float", _EPOCH_2000, _EPOCH_2100),
-    "best_val_loss": ("float", 0.0, 1e6),
+    "best_val_loss": ("float", 0.0, 3.5e38),  # a diverging run records losses up to float32's max
     "best_val_acc": ("float", 0.0, 1.0),
     "wall_seconds": ("float", 0.0, 1e9),  # s: 31 years
     "compile_seconds": ("float", 0.0, 1e9),

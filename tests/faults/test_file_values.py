@@ -42,8 +42,9 @@ STATUS_FIELDS = [
     "wall_seconds",
     "world_size",
 ]
-# As they stand in the JSON text: each is out of range (or of the wrong type) for every field above.
-EXTREMES = ["2147483648e300", "1e300", "-1", "1" + "0" * 30, "NaN", "-Infinity", "true", '"12"']
+# As they stand in the JSON text: each is out of range (or of the wrong type) for every field above
+# (1e40: above float32's largest value, the largest loss a diverging run can record).
+EXTREMES = ["2147483648e300", "1e300", "-1", "1" + "0" * 40, "NaN", "-Infinity", "true", '"12"']
 
 
 @pytest.fixture

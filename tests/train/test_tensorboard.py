@@ -143,7 +143,7 @@ def test_export_tb_converts_a_run_folder_and_keeps_an_existing_one(tmp_path, mon
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
-def test_export_tb_all_converts_ended_runs_and_skips_the_rest(tmp_path, monkeypatch, capsys):
+def test_export_tb_all_converts_ended_runs_and_skips_the_rest(tmp_path, monkeypatch, capsys, standin_process):
     from run_folders import write_run
 
     from glyphcore import paths
@@ -153,7 +153,7 @@ def test_export_tb_all_converts_ended_runs_and_skips_the_rest(tmp_path, monkeypa
     monkeypatch.setattr(paths, "starter_dir", lambda: tmp_path / "no-starter")
     write_run(tmp_path, "a", epochs=2, started=1.0)
     write_run(tmp_path, "b", epochs=2, started=2.0)
-    write_run(tmp_path, "live", state="running", pid=None, started=3.0)  # just launched: no pid yet
+    write_run(tmp_path, "live", state="running", pid=standin_process(), started=3.0)  # training now
     assert runs.read_status("live")["state"] == "running"
     (tmp_path / "b" / "tb").mkdir()
     assert main(["runs", "export-tb", "--all"]) == 0
