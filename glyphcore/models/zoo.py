@@ -204,15 +204,18 @@ class QuickCNN(nn.Module):
         dropout: float,
         widths: tuple[int, ...],
         hidden: int,
+        input_pool: int = 1,
     ) -> None:
         super().__init__()
         h, w = check_sides(
             "quick_cnn",
             input_size,
-            lambda n: _quick_side(n, len(widths) - 1),
-            f"a stride-2 6x6 convolution and {len(widths)} 2x2 max-pools",
+            lambda n: _quick_side(n // input_pool, len(widths) - 1),
+            f"a {input_pool}x{input_pool} average pool, a stride-2 6x6 convolution and {len(widths)} 2x2 max-pools",
         )
-        layers: list[tuple[str, nn.Module]] = []
+        # input_pool > 1: the convolutions see the image averaged over k x k blocks (k^2 times fewer
+        # pixels): a coarser, cheaper model for ranking settings, still fed the 100x100 frame.
+        layers: list[tuple[str, nn.Module]] = [("inpool", nn.AvgPool2d(input_pool))] if input_pool > 1 else []
         cin = in_channels
         for i, cout in enumerate(widths, start=1):
             k, s, p = (6, 2, 2) if i == 1 else (3, 1, 1)
@@ -245,11 +248,13 @@ def quick_cnn(
     dropout: float,
     widths: tuple[int, ...] = (16, 32, 64),
     hidden: int = 256,
+    input_pool: int = 1,
 ) -> nn.Module:
     """The quick preset's CNN, built for CPU training speed: conv -> pool -> BN -> act stages, then fc.
 
     Defaults: widths 16-32-64 and fc 256 (627,284 params at 1x100x100); the quick preset sets widths
-    8-16-32 and fc 512 (623,172 params), twice as fast to train on a CPU at the same accuracy.
+    8-16-32 and fc 512 (623,172 params), twice as fast to train on a CPU at the same accuracy; the
+    compare preset adds ``input_pool`` 2 (the convolutions on a 50x50 average of the frame).
     """
     sizes = list(widths) if isinstance(widths, tuple | list) else []
     if not sizes or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes):
@@ -258,6 +263,8 @@ def quick_cnn(
         )
     if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
         raise ConfigError(f"quick_cnn's hidden (fc width) must be a positive integer, got {hidden!r}")
+    if isinstance(input_pool, bool) or not isinstance(input_pool, int) or not 1 <= input_pool <= 8:
+        raise ConfigError(f"quick_cnn's input_pool must be an integer from 1 to 8, got {input_pool!r}")
     return QuickCNN(
         num_classes=num_classes,
         in_channels=in_channels,
@@ -267,6 +274,7 @@ def quick_cnn(
         dropout=dropout,
         widths=tuple(sizes),
         hidden=hidden,
+        input_pool=input_pool,
     )
 
 

@@ -90,6 +90,22 @@ def test_quick_cnn_keeps_its_parameter_count_and_refuses_bad_options():
         create_model("quick_cnn", num_classes=52, in_channels=1, input_size=SIDE, hidden=0)
     with pytest.raises(ConfigError, match="at least"):
         create_model("quick_cnn", num_classes=52, in_channels=1, input_size=12)
+    with pytest.raises(ConfigError, match="input_pool"):
+        create_model("quick_cnn", num_classes=52, in_channels=1, input_size=SIDE, input_pool=0)
+
+
+def test_the_compare_preset_sees_a_coarser_frame_at_a_quarter_of_the_convolutions():
+    """input_pool 2: the stem convolves a 50x50 average of the frame (a quarter of the quick
+    preset's positions), and the model still takes the 100x100 frame."""
+    quick, compare = (
+        create_model("quick_cnn", num_classes=52, in_channels=1, input_size=SIDE, **make_config(p).model_options)
+        for p in ("quick", "compare")
+    )
+    x = torch.rand(2, 1, SIDE, SIDE)
+    assert compare(x).shape == quick(x).shape == (2, 52)
+    stem_quick = quick.features.conv1(x).shape[-2:]  # 50 x 50
+    stem_compare = compare.features.conv1(compare.features.inpool(x)).shape[-2:]  # 25 x 25
+    assert stem_quick == (50, 50) and stem_compare == (25, 25)
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
