@@ -137,13 +137,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 # "compare": the quick recipe on a 50x50 average of the frame (quick_cnn's input_pool 2: a quarter
-# of the convolutions' work) for 2 epochs, for comparisons of several settings x several seeds at
+# of the convolutions' work) for 1 epoch, for comparisons of several settings x several seeds at
 # about a third of a quick run's cost each. It must rank settings as the quick preset does
 # (bench/compare_speed.py, docs/benchmarks.md "Comparisons").
 PRESETS["compare"] = {
     **PRESETS["quick"],
     "model_options": {"widths": [8, 16, 32], "hidden": 512, "input_pool": 2},  # input_pool: k x k average
-    "epochs": 2,
+    "epochs": 1,
 }
 
 # What each preset is for, in a line (the Train page's menu, `train --help`).
@@ -151,7 +151,7 @@ PRESET_NOTES: dict[str, str] = {
     "report": "the report's recipe: seed_cnn, Adam 2e-4, batch 50, 15 epochs (8-10 min on 2 CPU cores)",
     "fast": "batch 500, one-cycle schedule, label smoothing, 12 epochs: the report's accuracy in fewer steps",
     "quick": "quick_cnn 8-16-32, batch 500, one-cycle, 3 epochs: change one thing and compare (~35 s on 2 cores)",
-    "compare": "quick_cnn on a 50x50 average of the frame, 2 epochs: settings x seeds, a third of a quick run each",
+    "compare": "quick_cnn on a 50x50 average of the frame, 1 epoch: settings x seeds, a fifth of a quick run each",
 }
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit seed; larger ones raise deep inside torch
