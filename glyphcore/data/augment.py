@@ -194,6 +194,32 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return z
 
 
+def _add_noise(
+    x: torch.Tensor,
+    std_range: tuple[float, float],
+    generator: torch.Generator | None,
+    gdev: torch.device,
+    noise_pool: int | None,
+) -> torch.Tensor:
+    """Gaussian noise of a per-sample strength drawn from ``std_range``, added in place to ``x`` (our
+    own tensor: grid_sample / blur output). The draws keep their order (strengths, noise, picks), so
+    a seeded call gives what it always gave."""
+    n, c, h, w = x.shape
+    std_u = torch.rand(n, generator=generator, device=gdev).to(x.device)
+    std = _uniform(std_u, *std_range).to(x.dtype)[:, None, None, None]
+    k = n if noise_pool is None else max(1, min(n, noise_pool))
+    if gdev == x.device or generator is None:
+        noise = torch.randn((k, c, h, w), generator=generator, device=x.device, dtype=x.dtype)
+    else:  # a CPU generator with a GPU batch: seed a device generator from it (no big copies)
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gdev))
+        dev_gen = torch.Generator(device=x.device).manual_seed(seed)
+        noise = torch.randn((k, c, h, w), generator=dev_gen, device=x.device, dtype=x.dtype)
+    if k < n:  # each noise image serves n / k samples, picked at random
+        pick = torch.randint(0, k, (n,), generator=generator, device=gdev).to(x.device)
+        noise = noise[pick]
+    return x.addcmul_(std, noise)
+
+
 def jitter_batch(
     x: torch.Tensor,
     ranges: JitterRanges | None,
@@ -242,19 +268,7 @@ def jitter_batch(
         x = _blur(x, (_uniform(u[:, 7], *ranges.blur_sigma) * px).to(x.dtype))
 
     if ranges.noise_std[1] > 0:
-        std_u = torch.rand(n, generator=generator, device=gdev).to(x.device)
-        std = _uniform(std_u, *ranges.noise_std).to(x.dtype)[:, None, None, None]
-        k = n if noise_pool is None else max(1, min(n, noise_pool))
-        if gdev == x.device or generator is None:
-            noise = torch.randn((k, c, h, w), generator=generator, device=x.device, dtype=x.dtype)
-        else:  # a CPU generator with a GPU batch: seed a device generator from it (no big copies)
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gdev))
-            dev_gen = torch.Generator(device=x.device).manual_seed(seed)
-            noise = torch.randn((k, c, h, w), generator=dev_gen, device=x.device, dtype=x.dtype)
-        if k < n:  # each noise image serves n / k samples, picked at random
-            pick = torch.randint(0, k, (n,), generator=generator, device=gdev).to(x.device)
-            noise = noise[pick]
-        x = x.addcmul_(std, noise)  # x is our own tensor here (grid_sample/blur output)
+        x = _add_noise(x, ranges.noise_std, generator, gdev, noise_pool)
     return x.clamp_(0.0, 1.0)
 
 
