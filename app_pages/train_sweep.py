@@ -4,11 +4,13 @@ by seed: glyphcore.runs.groups), then its groups (mean, sd, n) and its runs. Not
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
 
 from app_pages import shared
+from app_pages.train_launch import last_launch, launch_once
 from app_pages.train_run import run_panel
 from glyphcore.errors import GlyphError
 from glyphcore.models import ACTIVATION_NAMES, list_models
@@ -47,13 +49,11 @@ def _values_of(setting: str) -> list:
         return []
 
 
-def sweep_form(preset: str, values: dict, seeds: int, error: str | None, name: str) -> None:
-    """The sweep launcher: a setting, its values, how many runs at once; crossed with the form's seeds."""
-    setting = st.selectbox("Setting to vary", SWEEPABLE, index=SWEEPABLE.index("activation"), key="tr_sweep_setting")
-    chosen = _values_of(setting)
+def _parallel() -> int:
+    """How many of the sweep's runs train at once (one per GPU by default)."""
     device = shared.device_info()
     gpus = int(device.get("count") or 1) if device.get("kind") == "cuda" else 0
-    parallel = int(
+    return int(
         st.number_input(
             "Runs at once",
             1,
@@ -65,24 +65,42 @@ def sweep_form(preset: str, values: dict, seeds: int, error: str | None, name: s
             "its own GPU",
         )
     )
+
+
+def sweep_form(preset: str, values: dict, seeds: int, error: str | None, name: str) -> None:
+    """The sweep launcher: a setting, its values, how many runs at once; crossed with the form's seeds."""
+    setting = st.selectbox("Setting to vary", SWEEPABLE, index=SWEEPABLE.index("activation"), key="tr_sweep_setting")
+    grid = {setting: _values_of(setting)}
+    parallel = _parallel()
     replicates = seeds if seeds > 1 else None  # the grid crossed with the form's seeds
-    n = len(chosen) * seeds
+    n = len(grid[setting]) * seeds
     try:
         config = make_config(preset, **values)
-        if chosen:
-            sweep_grid(config, {setting: chosen}, replicates)  # refuses seeds with a sweep over seed itself
+        if n:
+            sweep_grid(config, grid, replicates)  # refuses seeds with a sweep over seed itself
     except GlyphError as e:
         if error is None:
             st.error(str(e))
         n = 0
     if seeds > 1 and n:
-        st.caption(f"{len(chosen)} values x {seeds} seeds (seed {values['seed']} to {values['seed'] + seeds - 1})")
-    if st.button(f"Launch {n} runs", disabled=error is not None or not n, key="tr_sweep_launch"):
+        st.caption(f"{n // seeds} values x {seeds} seeds (seed {values['seed']} to {values['seed'] + seeds - 1})")
+
+    def start() -> str:
+        sweep_id = launch_sweep(config, grid, parallel=parallel, name=name or None, seeds=replicates)
+        return f"Launched sweep `{sweep_id}` of {n} runs; watch it below."
+
+    token = json.dumps([preset, values, grid, parallel, name, seeds], sort_keys=True, default=str)
+    launched = last_launch("tr_sweep_launched")
+    done = launched.get("token") == token  # launched with these settings: change one to launch another
+    if st.button(f"Launch {n} runs", disabled=bool(error) or not n or done, key="tr_sweep_launch"):
         try:
-            sweep_id = launch_sweep(config, {setting: chosen}, parallel=parallel, name=name or None, seeds=replicates)
-            st.success(f"Launched sweep `{sweep_id}` of {n} runs; watch it below.")
+            launch_once("tr_sweep_launched", token, start)  # a double-click launches one sweep
         except GlyphError as e:
             st.error(str(e))
+        else:
+            st.rerun()  # the page again: the button disabled, the message below it
+    if done:
+        st.success(launched["text"])
 
 
 def _in_grid_order(sweep: SweepInfo) -> list[RunGroup]:

@@ -164,6 +164,8 @@ def test_a_sweep_is_one_panel_in_order_and_cancel_sweep_stops_all_of_it(tiny_gly
     assert at.number_input(key="tr_sweep_parallel").value == 1  # a CPU machine: one at a time
     at.button(key="tr_sweep_launch").click().run()
     [sweep] = list_sweeps()
+    assert any(sweep.sweep_id in s.value for s in at.success)
+    assert at.button(key="tr_sweep_launch").disabled  # launched with these settings: no second sweep
     by_act = {runs.read_config(i)["activation"]: i for i in sweep.run_ids}
     assert list(by_act) == ["relu", "tanh", "elu"]  # grid order
     assert wait_until_ended(by_act["relu"])["state"] == "done"
