@@ -2,8 +2,10 @@
 
 ``train --recipe NAME`` (in ``glyphcore.cli.train``) trains a recipe in the foreground through
 ``recipe_train_config`` here; ``recipes launch NAME`` starts it in the background, as a sweep for the
-ablation recipes. Nothing is downloaded except by ``recipes download`` (or ``models download``),
-which says each item's size before it starts.
+ablation recipes; ``--seeds N`` on either launches N replicates as one sweep
+(``glyphcore.runs.recipes.launch_recipe``, as the gallery's "Launch with 3 seeds"). Nothing is
+downloaded except by ``recipes download`` (or ``models download``), which says each item's size
+before it starts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from glyphcore.errors import ConfigError
 from glyphcore.train.config import TrainConfig
 from glyphcore.train.recipes import get_recipe, list_recipes, recipe_config, recipe_downloads, require_ready
 
-__all__ = ["add_recipes_commands", "add_recipe_flags", "recipe_train_config"]
+__all__ = ["add_recipes_commands", "add_recipe_flags", "recipe_train_config", "positive_int"]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--seeds 3``). Here, below ``train`` and
+    ``sweep``, which take it too."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
@@ -97,10 +111,12 @@ def _cmd_launch(args: argparse.Namespace) -> int:
     from glyphcore.runs.recipes import launch_recipe
 
     recipe = get_recipe(args.name)
-    launched = launch_recipe(recipe.name, from_scratch=args.from_scratch)
+    launched = launch_recipe(recipe.name, from_scratch=args.from_scratch, seeds=args.seeds)
     print(launched)
-    if recipe.sweep:
-        print(f"the report's sweep, one run at a time; follow it with `glyphcore sweep show {launched}`")
+    if recipe.sweep or args.seeds > 1:
+        what = "the report's sweep" if recipe.sweep else "the recipe"
+        seeds = f" x {args.seeds} seeds" if args.seeds > 1 else ""
+        print(f"{what}{seeds}, one run at a time; follow it with `glyphcore sweep show {launched}`")
     else:
         print(f"started in the background; follow it with `glyphcore runs show {launched}`")
     return 0
@@ -122,4 +138,11 @@ def add_recipes_commands(sub: argparse._SubParsersAction) -> None:
     launch = rsub.add_parser("launch", help="start a recipe in the background (the ablations: their sweep)")
     launch.add_argument("name")
     launch.add_argument("--from-scratch", action="store_true", help="a transfer recipe without ImageNet weights")
+    launch.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="N replicates of every run (consecutive seeds from the recipe's) as one sweep; they compare as a group",
+    )
     launch.set_defaults(func=_cmd_launch)

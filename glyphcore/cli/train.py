@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.cli.progress import console_progress
-from glyphcore.cli.recipes import add_recipe_flags, recipe_train_config
+from glyphcore.cli.recipes import add_recipe_flags, positive_int, recipe_train_config
 from glyphcore.errors import ConfigError
 from glyphcore.train.config import RUNTIME_FIELDS, coerce_value, field_specs
 
@@ -63,17 +63,6 @@ def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | No
             choices=spec["choices"],
             help=help_text,
         )
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (``--seeds 3``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,16 +158,25 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_seeds(args: argparse.Namespace) -> int:
     """``train --seeds N``: the N replicates as one sweep over the seed (seed, seed + 1, ...), in
-    the background; without --detach, wait for them and print the group table."""
+    the background; without --detach, wait for them and print the group table. With ``--recipe``
+    the recipe's setting (flags on top; not its sweep) launches as the gallery launches it, named
+    after the recipe."""
     from glyphcore.cli.compare import wait_and_report
+    from glyphcore.runs.recipes import launch_recipe
     from glyphcore.runs.sweep import launch_sweep
-    from glyphcore.train.config import make_config
 
     if args.run_dir or args.resume:
         raise ConfigError("--seeds starts one run folder per seed itself; leave out --run-dir and --resume")
-    given = given_settings(args)
-    config = make_config(given.pop("preset", "report"), **given)
-    sweep_id = launch_sweep(config, {}, name=args.name, seeds=args.seeds)
+    config = _config_of(args, given_settings(args))
+    if args.recipe:
+        if args.name:
+            raise ConfigError(
+                "--name: the replicates of a recipe are named after it (so its gallery card finds them); "
+                "leave out --name"
+            )
+        sweep_id = launch_recipe(args.recipe, from_scratch=args.from_scratch, seeds=args.seeds, config=config)
+    else:
+        sweep_id = launch_sweep(config, {}, name=args.name, seeds=args.seeds)
     print(sweep_id)
     if args.detach:
         print(f"started in the background; follow it with `python -m glyphcore sweep show {sweep_id}`", file=sys.stderr)

@@ -95,6 +95,9 @@ class Recipe:
         sweep: for the ablation reports, setting -> the values the report compared (a sweep).
         published: the report's result in words (``99.03% validation accuracy after 15 epochs``).
         published_acc: the same as a percentage, or None where the report's figure is not recorded.
+        published_split: the split the report's figure is measured on (``valid`` or ``test``), None
+            where not recorded; a run's own figure is its best accuracy on the split it validates on
+            (``valid`` where the data has one, else ``test``), so the two agree only when these do.
         hardware: what the report ran on and how long it took, as far as it says.
         notes: what the recipe sets that the report does not state, and anything to know before running.
     """
@@ -108,6 +111,7 @@ class Recipe:
     sweep: dict[str, list[Any]] | None = None
     published: str = "not recorded"
     published_acc: float | None = None
+    published_split: str | None = None
     hardware: str = "not stated in the report"
     notes: str = ""
 
@@ -155,6 +159,7 @@ RECIPES: dict[str, Recipe] = {
             {},
             published="99.03% validation accuracy after 15 epochs (seed_cnn, 702,948 parameters)",
             published_acc=99.03,
+            published_split="valid",
             hardware="Tesla T4, 14.2 min",
             notes="The report preset: seed_cnn, SiLU, BatchNorm, Adam 2e-4, batch 50, 15 epochs, seed 42. "
             "glyphs-52 is built on this machine (no download); its valid split holds unseen font families.",
@@ -167,6 +172,7 @@ RECIPES: dict[str, Recipe] = {
             {"model": "deep_cnn", "activation": "silu"},
             published="96.9% validation accuracy",
             published_acc=96.9,
+            published_split="valid",
             notes="deep_cnn (1,031,252 parameters) with the glyph report's optimizer, batch and epochs; the "
             "report's own training settings are not recorded here.",
         ),
@@ -252,6 +258,7 @@ RECIPES: dict[str, Recipe] = {
             },
             published="51% test accuracy from scratch",
             published_acc=51.0,
+            published_split="test",
             notes="The report's scratch CNN is not recorded here: the CIFAR VGG-16 with BatchNorm stands in, "
             "trained as the report's transfer models (Adam, batch 128, patience 25).",
         ),
@@ -264,6 +271,7 @@ RECIPES: dict[str, Recipe] = {
                 _transfer(arch),
                 published="67% test accuracy with ImageNet transfer (the report's best transfer model)",
                 published_acc=67.0,
+                published_split="test",
                 notes=_CIFAR100_NOTE + note,
             )
             for arch, label, note in (
@@ -443,9 +451,10 @@ def _speed_key(config: TrainConfig) -> str:
     return json.dumps({k: getattr(config, k) for k in keys}, sort_keys=True)
 
 
-def cached_estimate(name: str, now: float | None = None) -> RunEstimate | None:
-    """The ``RunEstimate`` of recipe ``name`` from a speed measured here in the last ``SPEED_TTL_S``, or
-    None when there is none (not measured yet, expired, or data whose size is not known before it is here)."""
+def cached_estimate(name: str, now: float | None = None, seeds: int = 1) -> RunEstimate | None:
+    """The ``RunEstimate`` of recipe ``name`` (with ``seeds`` replicates of each run: their total) from
+    a speed measured here in the last ``SPEED_TTL_S``, or None when there is none (not measured yet,
+    expired, or data whose size is not known before it is here)."""
     from glyphcore.train.estimate import estimate_run
 
     recipe = get_recipe(name)
@@ -455,13 +464,14 @@ def cached_estimate(name: str, now: float | None = None) -> RunEstimate | None:
     if data is None or found is None or (now or time.time()) - found[1] > SPEED_TTL_S:
         return None
     one = estimate_run(config, data.n_train, data.n_val, found[0])
-    runs = sweep_size(recipe)  # a sweep runs one at a time: its runs' times add up
+    runs = sweep_size(recipe, seeds)  # a sweep runs one at a time: its runs' times add up
     return replace(one, seconds=one.seconds * runs, steps=one.steps * runs)
 
 
-def sweep_size(recipe: Recipe) -> int:
-    """How many runs launching the recipe starts: its sweep's points, or 1."""
-    return math.prod(len(v) for v in recipe.sweep.values()) if recipe.sweep else 1
+def sweep_size(recipe: Recipe, seeds: int = 1) -> int:
+    """How many runs launching the recipe with ``seeds`` replicates starts: its sweep's points (or 1)
+    times the seeds."""
+    return (math.prod(len(v) for v in recipe.sweep.values()) if recipe.sweep else 1) * seeds
 
 
 def measure_recipe(name: str) -> RunEstimate | None:

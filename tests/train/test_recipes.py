@@ -20,7 +20,14 @@ from glyphcore.errors import ConfigError
 from glyphcore.models import IMAGENET_WEIGHTS, WeightsFile
 from glyphcore.runs import list_runs, read_config
 from glyphcore.train import build_model, make_optimizer
-from glyphcore.train.recipes import RECIPES, get_recipe, missing_downloads, recipe_config, require_ready
+from glyphcore.train.recipes import (
+    RECIPES,
+    get_recipe,
+    missing_downloads,
+    recipe_config,
+    require_ready,
+    sweep_size,
+)
 
 torch.set_num_threads(1)
 
@@ -226,6 +233,21 @@ def test_recipes_launch_starts_the_reports_sweep(fake_data, runs_dir, capsys):
     configs = [read_config(runs_dir / run_id) for run_id in sweep.run_ids]
     assert [c["batchnorm"] for c in configs] == [True, False]
     assert {c["data"] for c in configs} == {"torchvision:MNIST"} and {c["model"] for c in configs} == {"lenet"}
+    if read_sweep(sweep_id).active:
+        cancel_sweep(sweep_id, wait=60)
+
+
+def test_an_ablation_recipe_with_seeds_crosses_its_sweep_with_the_seeds(fake_data, runs_dir, capsys):
+    from glyphcore.runs.sweep import cancel_sweep, read_sweep
+
+    assert sweep_size(get_recipe("mnist-lenet-batchnorm"), 3) == 6  # what the gallery's time estimate adds up
+    assert main(["recipes", "launch", "mnist-lenet-batchnorm", "--seeds", "2"]) == 0
+    sweep_id = capsys.readouterr().out.splitlines()[0]
+    sweep = read_sweep(sweep_id)
+    assert sweep.grid == {"batchnorm": [True, False], "seed": [42, 43]} and len(sweep.run_ids) == 4
+    configs = [read_config(runs_dir / run_id) for run_id in sweep.run_ids]
+    assert [(c["batchnorm"], c["seed"]) for c in configs] == [(True, 42), (True, 43), (False, 42), (False, 43)]
+    assert {c["name"] for c in configs} == {"mnist-lenet-batchnorm"}
     if read_sweep(sweep_id).active:
         cancel_sweep(sweep_id, wait=60)
 
