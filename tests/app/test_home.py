@@ -106,14 +106,18 @@ def test_build_button_builds_the_default_data_set(tmp_path, monkeypatch, runs_di
 # the "Reproduce a report" gallery
 
 
-def _recipe_run(make_run, runs_dir, run_id: str, recipe: str, acc: float, started: float) -> None:
+def _recipe_run(
+    make_run, runs_dir, run_id: str, recipe: str, acc: float, started: float, split: str | None = None, **config
+) -> None:
     """A finished run launched from ``recipe`` (config.json names it after the recipe); its best
-    validation accuracy (at its last, lowest-loss epoch) is ``acc``."""
+    validation accuracy (at its last, lowest-loss epoch) is ``acc``; it validated on ``split`` (as
+    the training process records it in config.json; not recorded when None)."""
     from glyphcore import runs
 
-    make_run(run_id, val_accs=[acc - 0.01, acc - 0.005, acc], epochs=3, started=started)
-    config = runs.read_config(runs_dir / run_id)
-    runs.write_json_atomic(runs_dir / run_id / runs.CONFIG_FILE, {**config, "name": recipe})
+    make_run(run_id, val_accs=[acc - 0.01, acc - 0.005, acc], epochs=3, started=started, **config)
+    saved = runs.read_config(runs_dir / run_id)
+    dataset = {"dataset": {"splits": {"train": "train", "val": split}}} if split else {}
+    runs.write_json_atomic(runs_dir / run_id / runs.CONFIG_FILE, {**saved, "name": recipe, **dataset})
 
 
 def test_the_gallery_shows_every_recipe_with_the_reports_figure_and_downloads(
@@ -135,22 +139,54 @@ def test_the_gallery_shows_every_recipe_with_the_reports_figure_and_downloads(
     assert "To download first (266.8 MB): CIFAR100 data (169.0 MB), resnet50 weights (97.8 MB)" in text
     launch = {b.key: b for b in at.button if b.key and b.key.startswith("launch_")}
     assert not launch["launch_glyph-report"].disabled  # glyphs-52 is here
+    assert not launch["launch_seeds_glyph-report"].disabled
+    assert launch["launch_seeds_glyph-report"].label == "Launch with 3 seeds"
     assert launch["launch_mnist-lenet-activation"].disabled and launch["launch_cifar100-resnet50"].disabled
+    assert launch["launch_seeds_mnist-lenet-activation"].disabled
     assert launch["launch_mnist-lenet-batchnorm"].label == "Launch the sweep"
+    assert launch["launch_seeds_mnist-lenet-batchnorm"].label == "Launch the sweep with 3 seeds"
 
 
 def test_a_finished_recipe_run_stands_beside_the_reports_figure(
     tiny_glyphs, runs_dir, make_run, no_starter, app_page, texts_of
 ):
-    _recipe_run(make_run, runs_dir, "older", "glyph-report", 0.99, started=1000.0)
+    _recipe_run(make_run, runs_dir, "older", "glyph-report", 0.99, started=1000.0, activation="relu")
     _recipe_run(make_run, runs_dir, "*newest*_run", "glyph-report", 0.9812, started=2000.0)
     make_run("not-a-recipe-run", val_accs=[0.5, 0.6, 0.7])
     at = app_page().run()
     ours = [m for m in at.metric if m.label == "Ours"]
-    assert ours[0].value == "98.12%"  # the newest finished run of the glyph report's recipe
+    assert ours[0].value == "98.12%"  # the newest finished run of the glyph report's recipe (its group)
     assert ours[0].proto.delta == "-0.91 points"
     assert all(m.value == "no run yet" for m in ours[1:])
-    assert "run \\*newest\\*\\_run" in texts_of(at)  # a folder name from disk is text, not markdown
+    text = texts_of(at)
+    assert "1 seed: run \\*newest\\*\\_run" in text  # a folder name from disk is text, not markdown
+    assert "activation=silu: 1 seed" in text  # the recipe's runs form two groups: which one this is
+
+
+def test_a_card_with_finished_seeds_shows_their_mean_sd_and_n(
+    tiny_glyphs, runs_dir, make_run, no_starter, app_page, texts_of
+):
+    _recipe_run(make_run, runs_dir, "seed-42", "glyph-report", 0.98, started=1000.0, seed=42, split="valid")
+    _recipe_run(make_run, runs_dir, "seed-43", "glyph-report", 0.99, started=2000.0, seed=43, split="valid")
+    _recipe_run(make_run, runs_dir, "seed-44", "glyph-report", 0.5, started=2500.0, seed=44, state="failed")
+    _recipe_run(make_run, runs_dir, "scratch", "cifar100-scratch", 0.40, started=3000.0, split="valid")
+    at = app_page().run()
+    report = [m for m in at.metric if m.label == "Ours"][0]  # the glyph report's card comes first
+    assert report.value == "98.50% ± 0.71"  # sd of 98 and 99 = 0.7071
+    assert report.proto.delta == "-0.53 points"
+    assert report.proto.help == (
+        "best accuracy on the valid split (the split the runs validated on); the report's figure is on its valid split"
+    )
+    assert "not the same measure" not in report.proto.help
+    text = texts_of(at)
+    assert "mean 98.50% ± 0.71 (n=2 seeds; ± is the sd)" in text  # the failed seed 44 is not counted
+    links = [link for link in at.get("page_link") if "Runs & Compare" in link.proto.label]
+    assert any(link.proto.label == "Compare the seeds on Runs & Compare" for link in links)
+    assert any("seed-42, seed-43" in link.proto.help for link in links)  # which runs to pick there
+    # the CIFAR-100 report published test accuracy: a run that validated on another split says so
+    scratch = [m for m in at.metric if m.label == "Ours" and m.value == "40.00%"][0]
+    assert "the report's figure is on its test split; not the same measure" in scratch.proto.help
+    assert "1 seed: run scratch" in text
 
 
 def test_measuring_a_recipe_runs_in_the_background_then_shows_the_time(
@@ -168,6 +204,7 @@ def test_measuring_a_recipe_runs_in_the_background_then_shows_the_time(
     text = texts_of(at)
     assert "images/s measured" in text
     assert "for its 2 runs, one at a time" in text and "for its 5 runs, one at a time" in text
+    assert text.count("with 3 seeds about") == 3  # the seeds' total beside each measured recipe's time
     # the three LeNet recipes start from the same model and batch: one measurement times all three
     assert text.count("Time here: not measured yet") == 10 - 3
 
@@ -186,3 +223,27 @@ def test_launch_starts_the_recipes_run(tiny_glyphs, runs_dir, no_starter, app_pa
         time.sleep(0.1)
     runs.cancel(launched[0].run_id, wait=60)
     assert runs.read_status(launched[0].path)["state"] in ("cancelled", "done")
+
+
+def test_launch_with_3_seeds_starts_one_sweep_of_consecutive_seeds_once(
+    tiny_glyphs, runs_dir, no_starter, app_page, texts_of
+):
+    from glyphcore import runs
+    from glyphcore.runs.sweep import cancel_sweep, list_sweeps
+
+    at = app_page().run()
+    at.button(key="launch_seeds_glyph-7layer").click().run()
+    second = at.button(key="launch_seeds_glyph-7layer")
+    assert second.disabled  # the same seeds again would repeat them
+    # the second click of a double-click, sent before the browser drew the button disabled
+    second.proto.disabled = False
+    second.click().run()
+    sweeps = list_sweeps()
+    assert len(sweeps) == 1 and len(sweeps[0].run_ids) == 3
+    configs = [runs.read_config(runs_dir / run_id) for run_id in sweeps[0].run_ids]
+    assert [c["seed"] for c in configs] == [42, 43, 44]
+    assert {c["name"] for c in configs} == {"glyph-7layer"} and {c["model"] for c in configs} == {"deep_cnn"}
+    assert f"Launched {sweeps[0].sweep_id}" in texts_of(at).replace("\\", "")
+    assert not at.button(key="launch_glyph-7layer").disabled  # one seed is another launch
+    if list_sweeps()[0].active:
+        cancel_sweep(sweeps[0].sweep_id, wait=60)
