@@ -44,18 +44,13 @@ def _time_job(recipe: Recipe) -> str:
 
 def _split_help(recipe: Recipe, split: str | None) -> str:
     """Which split our figure and the report's are on, and a warning when they differ."""
-    ours = (
-        f"best accuracy on the {split} split (the split the runs validated on)"
-        if split
-        else ("best validation accuracy (the split is not recorded in every run)")
-    )
-    theirs = (
-        f"the report's figure is on its {recipe.published_split} split"
-        if recipe.published_split
-        else ("the report's split is not recorded")
-    )
-    differ = split and recipe.published_split and split != recipe.published_split
-    return f"{ours}; {theirs}" + ("; not the same measure" if differ else "")
+    if split:
+        ours = f"best accuracy on the {split} split (the split the runs validated on)"
+    else:
+        ours = "best validation accuracy (the split is not recorded in every run)"
+    theirs = f"its {recipe.published_split} split" if recipe.published_split else "a split not recorded here"
+    differ = bool(split and recipe.published_split and split != recipe.published_split)
+    return plain(f"{ours}; the report's figure is on {theirs}" + ("; not the same measure" if differ else ""))
 
 
 def _compare_link(result: RecipeResult) -> None:
@@ -65,7 +60,7 @@ def _compare_link(result: RecipeResult) -> None:
         RUNS_PAGE,
         label="Compare the seeds on Runs & Compare" if result.n > 1 else "See the run on Runs & Compare",
         icon=":material/compare_arrows:",
-        help=f"pick these runs there: {members}",
+        help=plain(f"pick these runs there: {members}"),  # run ids come from folder names: text, not markdown
     )
 
 
