@@ -54,13 +54,14 @@ def _split_help(recipe: Recipe, split: str | None) -> str:
 
 
 def _compare_link(result: RecipeResult) -> None:
-    """The group's runs, one click away on Runs & Compare (pick them there)."""
-    members = ", ".join(m.run_id for m in result.group.members)
+    """The group's runs, one click away on Runs & Compare, picked there."""
+    members = [m.run_id for m in result.group.members]
     st.page_link(
         RUNS_PAGE,
         label="Compare the seeds on Runs & Compare" if result.n > 1 else "See the run on Runs & Compare",
         icon=":material/compare_arrows:",
-        help=plain(f"pick these runs there: {members}"),  # run ids come from folder names: text, not markdown
+        query_params={"run": members},
+        help=plain(f"opens with these runs picked: {', '.join(members)}"),  # folder names: text, not markdown
     )
 
 

@@ -26,8 +26,12 @@ from glyphcore.runs.groups import group_runs
 
 
 def picked_runs(infos: list[runs.RunInfo]) -> list[runs.RunInfo]:
-    """The runs picked to compare (the table's ticks land in the same widget)."""
+    """The runs picked to compare (the table's ticks land in the same widget; a link's ``run``
+    query parameters pick theirs)."""
     by_id = {r.run_id: r for r in infos}
+    linked = [r for r in st.query_params.get_all("run") if r in by_id]  # /runs?run=A&run=B picks A and B
+    if linked and st.session_state.get("rc_linked") != linked:  # a link is followed once: the user may un-pick
+        st.session_state["rc_linked"], st.session_state["rc_pick"] = linked, linked
     st.session_state["rc_pick"] = [r for r in st.session_state.get("rc_pick", []) if r in by_id]
     picked = st.multiselect("Runs to compare", list(by_id), key="rc_pick", placeholder="pick two or more runs")
     return [by_id[r] for r in picked]

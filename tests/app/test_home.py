@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -182,7 +183,10 @@ def test_a_card_with_finished_seeds_shows_their_mean_sd_and_n(
     assert "mean 98.50% ± 0.71 (n=2 seeds; ± is the sd)" in text  # the failed seed 44 is not counted
     links = [link for link in at.get("page_link") if "Runs & Compare" in link.proto.label]
     assert any(link.proto.label == "Compare the seeds on Runs & Compare" for link in links)
-    assert any("seed-42, seed-43" in link.proto.help for link in links)  # which runs to pick there
+    assert any("seed-42, seed-43" in link.proto.help for link in links)  # which runs it opens with
+    [seeds_link] = [link for link in links if link.proto.label == "Compare the seeds on Runs & Compare"]
+    linked = parse_qs(seeds_link.proto.query_string)["run"]  # the page opens with these picked
+    assert {"seed-42", "seed-43"} <= set(linked)
     # the CIFAR-100 report published test accuracy: a run that validated on another split says so
     scratch = [m for m in at.metric if m.label == "Ours" and m.value == "40.00%"][0]
     assert "the report's figure is on its test split; not the same measure" in scratch.proto.help

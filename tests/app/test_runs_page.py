@@ -81,6 +81,16 @@ def test_filters_narrow_the_table(three_runs, app_page):
     assert list(table(at)["run"]) == ["run-adamw"]
 
 
+def test_a_link_with_runs_opens_with_them_picked_and_the_user_may_unpick(three_runs, app_page):
+    at = app_page(PAGE)
+    at.query_params["run"] = ["run-relu", "run-silu", "run-gone"]  # a deleted run in a link is left out
+    at.run()
+    assert at.multiselect(key="rc_pick").value == ["run-relu", "run-silu"]
+    assert set(chart(at, "rc_curves_loss")[1]["run"]) == {"run-relu", "run-silu"}
+    at.multiselect(key="rc_pick").set_value(["run-relu"]).run()  # the link does not pick them again
+    assert at.multiselect(key="rc_pick").value == ["run-relu"]
+
+
 def test_two_runs_give_overlaid_curves_differences_ablation_and_cards(three_runs, app_page, errors_of):
     at = app_page(PAGE).run()
     at.multiselect(key="rc_pick").set_value(["run-relu", "run-silu"]).run()
