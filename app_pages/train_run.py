@@ -7,7 +7,6 @@ import streamlit as st
 
 from glyphcore import runs, viz
 from glyphcore.errors import GlyphError
-from glyphcore.runs.clock import elapsed_now
 from glyphcore.timefmt import clock_text, time_of_day_text
 
 __all__ = ["run_panel", "STATE_ICON"]
@@ -66,7 +65,7 @@ def _figures(info: runs.RunInfo) -> None:
     st.progress(progress.fraction, text=progress.text)
     ips = progress.images_per_s
     figures = st.container(horizontal=True, gap="large", key=f"tr_figures_{info.run_id}")  # wraps when narrow
-    figures.metric("Elapsed", clock_text(elapsed_now(info.status or {}, info.state)), width="content")
+    figures.metric("Elapsed", clock_text(runs.elapsed_now(info.status or {}, info.state)), width="content")
     figures.metric("ETA", clock_text(progress.eta_s), width="content")
     figures.metric("Images/s", f"{ips:,.0f}" if ips else "-", width="content")
     best = info.best_val_acc

@@ -3,10 +3,11 @@
 - ``image_input``: any path, bytes, file object, PIL image or array -> a uint8 array, safely;
 - ``preprocess``: the ONE uint8 -> model-input function (``preprocess`` for user drawings and
   images, ``frame_to_tensor`` for glyph arrays);
-- ``forward``: one batched forward pass with the inner features a caller names (the mechanism);
+- ``forward``: one batched forward pass with the inner features a caller names, and one gradient
+  pass with a named layer's activations and gradients (the mechanisms);
 - ``letters``: the "is this a letter" judgement read from a checkpoint's calibration;
 - ``predictor``: a model rebuilt from its checkpoint alone (``load_predictor``); ``Predictor.run``
-  is the one place that runs a model over images;
+  and ``Predictor.gradients`` are the one place that runs a model over images;
 - ``calibration``: fitting the temperature and the letter thresholds, ECE;
 - ``explain``: saliency maps and feature maps;
 - ``neighbours``: the training glyphs nearest to a drawing; ``embedding``: a split's features for a map;
@@ -25,7 +26,7 @@ One preprocessing function serves the Draw page, the upload box and the CLI::
 from __future__ import annotations
 
 from glyphcore.infer.explain import feature_maps, saliency
-from glyphcore.infer.forward import Outputs, last_module_of_type
+from glyphcore.infer.forward import Gradients, Outputs, last_module_of_type
 from glyphcore.infer.image_input import MAX_INPUT_PIXELS
 from glyphcore.infer.predictor import Prediction, Predictor, checkpoint_path, load_predictor
 from glyphcore.infer.preprocess import MIN_INK_FRACTION, Prepared, frame_to_tensor, preprocess
@@ -35,6 +36,7 @@ __all__ = [
     "MIN_INK_FRACTION",
     "Prepared",
     "Outputs",
+    "Gradients",
     "Prediction",
     "Predictor",
     "preprocess",

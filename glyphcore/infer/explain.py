@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from glyphcore.errors import ConfigError
-from glyphcore.infer.forward import last_module_of_type, layer_feature
+from glyphcore.infer.forward import layer_feature
 from glyphcore.infer.predictor import Predictor
 from glyphcore.infer.preprocess import Prepared
 
@@ -21,16 +19,21 @@ def _normalise01(a: np.ndarray) -> np.ndarray:
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
-def _target_index(predictor: Predictor, logits: torch.Tensor, target: int | str | None) -> int:
+def _target_index(predictor: Predictor, target: int | str | None) -> int | None:
+    """The class index of ``target`` (a name or an index); None stays None (the prediction)."""
     if target is None:
-        return int(logits.argmax(dim=1)[0])
+        return None
     if isinstance(target, str):
         if target not in predictor.classes:
             raise ConfigError(f"unknown class {target!r}: this model knows {''.join(predictor.classes)[:80]}")
         return predictor.classes.index(target)
-    if not 0 <= int(target) < len(predictor.classes):
-        raise ConfigError(f"class index {target} is out of range 0..{len(predictor.classes) - 1}")
-    return int(target)
+    return int(target)  # Predictor.gradients checks its range
+
+
+def _last_conv_name(model: torch.nn.Module) -> str | None:
+    """The qualified name of the model's last ``nn.Conv2d`` (forward order for the zoo); None without one."""
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    return names[-1] if names else None
 
 
 def saliency(
@@ -60,55 +63,45 @@ def saliency(
         raise ConfigError(f"unknown saliency method {method!r}: use gradcam, smoothgrad or gradient")
     x = prepared.tensor if isinstance(prepared, Prepared) else prepared
     x = x[:1].to(predictor.device).float()
-    with predictor.lock:
-        return _saliency(predictor, x, target, method, samples, noise, seed)
+    idx = _target_index(predictor, target)
+    conv = _last_conv_name(predictor.model) if method == "gradcam" else None
+    if conv is not None:
+        return _grad_cam(predictor, x, idx, conv)
+    if method == "gradcam":
+        method = "smoothgrad"  # a model without convolutions (an MLP): no feature map to weigh
+    return _input_saliency(predictor, x, idx, method, samples, noise, seed)
 
 
-def _saliency(
-    predictor: Predictor, x: torch.Tensor, target: int | str | None, method: str, samples: int, noise: float, seed: int
-) -> np.ndarray:
+def _grad_cam(predictor: Predictor, x: torch.Tensor, idx: int | None, conv: str) -> np.ndarray:
+    """Grad-CAM: the layer's channels weighted by their mean gradient, rectified, upsampled to the input."""
     import torch.nn.functional as F
 
-    model = predictor.model
-    conv = last_module_of_type(model, torch.nn.Conv2d) if method == "gradcam" else None
-    if method == "gradcam" and conv is None:
-        method = "smoothgrad"  # a model without convolutions (an MLP): no feature map to weigh
-    with torch.enable_grad():
-        if conv is not None:
-            store: dict[str, torch.Tensor] = {}
+    g = predictor.gradients(x, idx, layer=conv)
+    assert g.activations is not None and g.layer_grad is not None  # a layer was named
+    weights = g.layer_grad.mean(dim=(2, 3), keepdim=True)  # 1 x C x 1 x 1: channel importance
+    cam = F.relu((weights * g.activations).sum(dim=1, keepdim=True))  # 1 x 1 x h x w
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return _normalise01(cam[0, 0].cpu().numpy())
 
-            def hook(_m: torch.nn.Module, _i: Any, out: torch.Tensor) -> None:
-                out.retain_grad()
-                store["a"] = out
 
-            h = conv.register_forward_hook(hook)
-            try:
-                logits = model(x.clone().requires_grad_(True))
-            finally:
-                h.remove()
-            idx = _target_index(predictor, logits, target)
-            logits[0, idx].backward()
-            act, grad = store["a"], store["a"].grad
-            assert grad is not None  # the hook kept the layer output's gradient
-            weights = grad.mean(dim=(2, 3), keepdim=True)  # 1 x C x 1 x 1: channel importance
-            cam = F.relu((weights * act).sum(dim=1, keepdim=True))  # 1 x 1 x h x w
-            cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
-            return _normalise01(cam[0, 0].detach().cpu().numpy())
-        with torch.no_grad():
-            idx = _target_index(predictor, model(x), target)
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        n = 1 if method == "gradient" else max(1, samples)
-        total = torch.zeros_like(x)
-        for _ in range(n):
-            noisy = x if n == 1 else x + noise * torch.randn(x.shape, generator=gen).to(x.device)
-            noisy = noisy.clone().requires_grad_(True)
-            model(noisy)[0, idx].backward()
-            assert noisy.grad is not None
-            total += noisy.grad.abs()
-        sal = (total / n)[0].amax(dim=0, keepdim=True)[None]  # 1 x 1 x H x W, strongest channel
-        if method == "smoothgrad":  # a 5x5 box blur turns pixel speckle into regions a person can read
-            sal = F.avg_pool2d(sal, 5, stride=1, padding=2, count_include_pad=False)
-        return _normalise01(sal[0, 0].cpu().numpy())
+def _input_saliency(
+    predictor: Predictor, x: torch.Tensor, idx: int | None, method: str, samples: int, noise: float, seed: int
+) -> np.ndarray:
+    """Input-gradient magnitude, averaged over noisy copies for SmoothGrad and then box-blurred."""
+    import torch.nn.functional as F
+
+    n = 1 if method == "gradient" else max(1, samples)
+    if idx is None and n > 1:  # every noisy copy explains the clean input's prediction
+        idx = int(predictor.logits(x).argmax(dim=1)[0])
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    total = torch.zeros_like(x)
+    for _ in range(n):
+        noisy = x if n == 1 else x + noise * torch.randn(x.shape, generator=gen).to(x.device)
+        total += predictor.gradients(noisy, idx).input_grad.abs()
+    sal = (total / n)[0].amax(dim=0, keepdim=True)[None]  # 1 x 1 x H x W, strongest channel
+    if method == "smoothgrad":  # a 5x5 box blur turns pixel speckle into regions a person can read
+        sal = F.avg_pool2d(sal, 5, stride=1, padding=2, count_include_pad=False)
+    return _normalise01(sal[0, 0].cpu().numpy())
 
 
 def feature_maps(predictor: Predictor, prepared: Prepared | torch.Tensor) -> list[tuple[str, np.ndarray]]:

@@ -4,9 +4,10 @@ predictor = load_predictor("starter")         # a run id, a run folder, "starter
 [pred] = predictor.predict(prepared, topk=5)  # pred.label, pred.topk = [("A", 0.97), ...]
 out = predictor.run(glyphs, features=("penultimate",), batch_size=256)  # out.logits, out.features
 
-``Predictor.run`` is the one place that runs a model over images: evaluation, calibration, nearest
-glyphs, the embedding map, kept drawings and activation statistics all call it, under the predictor's
-lock, so callers sharing one cached predictor never see each other's features.
+``Predictor.run`` and ``Predictor.gradients`` are the one place that runs a model over images:
+evaluation, calibration, nearest glyphs, the embedding map, kept drawings and activation statistics
+call ``run``; saliency maps call ``gradients``. Both hold the predictor's lock while their hooks are on
+the model, so callers sharing one cached predictor never see each other's features or gradients.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from glyphcore.checkpoint import load_checkpoint
 from glyphcore.devices import resolve_device
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
-from glyphcore.infer.forward import PENULTIMATE, Outputs, run_batches
+from glyphcore.infer.forward import PENULTIMATE, Gradients, Outputs, gradients_of, run_batches
 from glyphcore.infer.letters import calibration_of, judge_letters, judged_features
 from glyphcore.infer.preprocess import Prepared, frame_to_tensor, preprocess
 from glyphcore.runfolder.store import checkpoint_path
 
-__all__ = ["Outputs", "Prediction", "Predictor", "load_predictor", "checkpoint_path"]
+__all__ = ["Gradients", "Outputs", "Prediction", "Predictor", "load_predictor", "checkpoint_path"]
 
 RUN_BATCH = 256  # images per forward pass of Predictor.run unless the caller says
 
@@ -82,8 +83,8 @@ class Predictor:
         self.calibration = calibration_of(ckpt)
         # softmax(logits / T): the probability every page and command shows (1.0: not calibrated)
         self.temperature = float(self.calibration["temperature"]) if self.calibration else 1.0
-        # One model serves every app session (st.cache_resource): saliency and feature maps hook into
-        # it, so model calls take turns rather than see each other's hooks.
+        # One model serves every app session (st.cache_resource): run and gradients hook into it, so
+        # model calls take turns rather than see each other's hooks.
         self.lock = threading.RLock()
 
     @property
@@ -179,6 +180,28 @@ class Predictor:
         # The lock spans the whole run: hooks live on the shared model only while it holds it.
         with self.lock, torch.inference_mode():
             return run_batches(self.model, self._chunks(images, int(batch_size)), features, on_batch)
+
+    def gradients(self, x: Any, target: int | None = None, layer: str | None = None) -> Gradients:
+        """The gradients of each image's ``target`` logit: the pass saliency maps rest on.
+
+        Args:
+            x: what :meth:`predict` takes (a :class:`Prepared`, a list of them, or a tensor).
+            target: class index to differentiate for every image; None = each image's prediction.
+            layer: qualified name of a sub-module (``"features.conv3"``) whose output and its
+                gradient to return as well (Grad-CAM's last conv layer).
+
+        Returns:
+            ``Gradients(logits, targets, input_grad, activations, layer_grad)``, on the model's device.
+
+        Raises:
+            ConfigError: a class index out of range or an unknown layer name.
+            ImageInputError: images of the wrong shape.
+        """
+        if target is not None and not 0 <= int(target) < len(self.classes):
+            raise ConfigError(f"class index {target} is out of range 0..{len(self.classes) - 1}")
+        t = self._batch(x).to(self.device).float()
+        with self.lock:  # the hook and the backward pass see only this call's tensors
+            return gradients_of(self.model, t, None if target is None else int(target), layer)
 
     def logits(self, x: Any) -> torch.Tensor:
         """N x num_classes float32 logits for a batch (see :meth:`predict` for what ``x`` may be)."""

@@ -5,7 +5,8 @@ list of runs) are ``glyphcore.runfolder``, below both this package and ``glyphco
 writes them; this package re-exports its public names, so ``runs.list_runs`` etc. read as before.
 
 - ``process``: launch a run as a detached process, cancel (or stop, whichever applies), resume, delete;
-- ``monitor``: what the files mean while a run trains: progress, ETA, speed, a growing metrics tail;
+- ``monitor``: what the files mean while a run trains: progress, ETA, speed, the elapsed clock (ticking
+  between status writes), a growing metrics tail;
 - ``sweep``: the same settings once per value of a setting (crossed with N seeds), together or queued;
 - ``compare``: table rows, config differences, one-factor ablations, report cards;
 - ``groups``: runs equal but for the seed as one group (mean, sd, n), arms against a baseline paired
@@ -55,7 +56,15 @@ from glyphcore.runfolder.store import (
     write_json_atomic,
     write_status,
 )
-from glyphcore.runs.monitor import MetricsTail, RunProgress, checkpointed_runs, file_stamp, run_label, run_progress
+from glyphcore.runs.monitor import (
+    MetricsTail,
+    RunProgress,
+    checkpointed_runs,
+    elapsed_now,
+    file_stamp,
+    run_label,
+    run_progress,
+)
 from glyphcore.runs.process import (
     can_delete,
     cancel,
@@ -114,6 +123,7 @@ __all__ = [
     "delete",
     "RunProgress",
     "run_progress",
+    "elapsed_now",
     "MetricsTail",
     "run_label",
     "checkpointed_runs",

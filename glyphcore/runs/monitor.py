@@ -1,11 +1,21 @@
-"""What a run's files mean while it trains: progress, ETA, speed, its metrics as they grow, its label.
+"""What a run's files mean while it trains: progress, ETA, speed, its ticking clock, its metrics as
+they grow, its label.
 
 The Train page's panels, the Runs page and ``glyphcore runs show`` read runs through these, so the
 meaning of "how far along", "how long left" and "which cancel applies" lives here, under unit tests.
+
+The elapsed clock of a run that is training now keeps ticking between status writes: a training
+process writes status.json at its start and then every few steps or epochs; the training seconds it
+records (``wall_seconds``) are those up to that write. Read between two writes, the clock is that
+figure plus the time since the write (``updated``), so a run that takes ~45 s to reach its first
+logged step on a busy machine shows its clock running, not "0:02" frozen (:func:`elapsed_now`).
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +23,7 @@ from typing import Any
 from glyphcore.errors import GlyphError
 from glyphcore.runfolder.store import BEST_CKPT, RunInfo, list_runs, read_metrics
 
-__all__ = ["RunProgress", "run_progress", "MetricsTail", "run_label", "checkpointed_runs", "file_stamp"]
+__all__ = ["RunProgress", "run_progress", "elapsed_now", "MetricsTail", "run_label", "checkpointed_runs", "file_stamp"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,38 @@ def run_progress(info: RunInfo) -> RunProgress:
     elapsed = float(_number(status.get("wall_seconds")) or 0.0)
     eta = elapsed * (1 - fraction) / fraction if info.state == "running" and fraction > 0.01 else None
     return RunProgress(fraction, text, elapsed, eta, _number(status.get("images_per_s")))
+
+
+MAX_ELAPSED_S = 10 * 365 * 86400.0  # a run's clock beyond ten years is a damaged file, not a run (s)
+
+
+def _seconds(value: Any) -> float | None:
+    """A finite, non-negative number of a status field, or None (a damaged or missing value)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if 0 <= value <= MAX_ELAPSED_S * 1000 else None
+
+
+def elapsed_now(status: Mapping[str, Any], state: str, now: float | None = None) -> float:
+    """Seconds of training of a run at time ``now`` (Unix s; default: now), ticking between status writes.
+
+    Args:
+        status: the run's status.json (``wall_seconds``: training seconds up to the last write;
+            ``updated``: the Unix time of that write).
+        state: the run's reconciled state; only a "running" run's clock moves on from its last write.
+        now: the time to read the clock at.
+
+    Returns:
+        ``wall_seconds`` (0 when missing or out of range), plus ``now - updated`` while running (never
+        negative: a clock set back does not run it backwards).
+    """
+    wall = _seconds(status.get("wall_seconds"))
+    wall = wall if wall is not None and wall <= MAX_ELAPSED_S else 0.0
+    updated = _seconds(status.get("updated"))
+    if state != "running" or updated is None:
+        return wall
+    since = max(0.0, (time.time() if now is None else now) - updated)
+    return wall + since if since <= MAX_ELAPSED_S else wall
 
 
 class MetricsTail:

@@ -167,7 +167,7 @@ def launch(
     process's output goes to train.log. Several runs may run at once.
 
     Args:
-        config: a TrainConfig (``glyphcore.train.make_config``), validated here.
+        config: a TrainConfig (``glyphcore.train.make_config``): valid by construction.
         name: optional user-typed name, sanitised into the run id.
         extra_args: more ``train`` flags (e.g. ``["--threads", "1"]``).
         gpus: "all" (every visible GPU, one process each under torchrun) or a number of GPUs;
@@ -181,11 +181,10 @@ def launch(
     Raises:
         ConfigError: a bad setting; RunError: the process could not start.
     """
-    from glyphcore.train.config import TrainConfig, config_to_argv, validate_config
+    from glyphcore.train.config import TrainConfig, config_to_argv
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"launch needs a TrainConfig, got {type(config).__name__}")
-    validate_config(config)
     if name is not None and (not isinstance(name, str) or any(ord(ch) < 32 for ch in name)):
         raise ConfigError(
             f"a run name must be plain text without control characters (a NUL byte, a newline...), "

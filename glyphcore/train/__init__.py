@@ -34,7 +34,6 @@ from glyphcore.train.config import (
     config_from_dict,
     config_to_argv,
     make_config,
-    validate_config,
 )
 
 # Public name -> the submodule that defines it (loaded on first use).
@@ -73,7 +72,6 @@ __all__ = [
     "PRESETS",
     "RUNTIME_FIELDS",
     "make_config",
-    "validate_config",
     "config_from_dict",
     "config_to_argv",
     *_LAZY,

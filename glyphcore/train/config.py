@@ -28,13 +28,12 @@ __all__ = [
     "RUNTIME_KEYS",
     "make_config",
     "options_follow_model",
-    "validate_config",
     "config_from_dict",
     "config_to_argv",
     "field_specs",
 ]
 
-# The closed sets of values, in one place: validate_config, the CLI flags and the app's menus
+# The closed sets of values, in one place: TrainConfig's checks, the CLI flags and the app's menus
 # read them from here. (Model and activation names live in glyphcore.models.)
 CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adam", "adamw", "sgd"),
@@ -53,9 +52,13 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, **kw})
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run. The defaults are the report's recipe.
+
+    Valid by construction: ``TrainConfig(...)``, ``make_config``, ``config_from_dict`` and
+    ``dataclasses.replace`` all check every field (and coerce strings as the CLI does), or raise
+    ConfigError naming the first bad field; the config is frozen, so it stays valid.
 
     Units are in each field's help (and on the right); ``python -m glyphcore train --help`` shows
     the same texts. Use ``make_config(preset, **overrides)`` to start from a preset.
@@ -97,6 +100,9 @@ class TrainConfig:
     preset: str = _f(
         "report", "starting point of the other settings: report (the report's recipe), fast, quick or compare"
     )
+
+    def __post_init__(self) -> None:
+        _check_config(self)
 
 
 # A preset is a set of overrides of the defaults. "fast": a large batch, one-cycle schedule and label
@@ -234,24 +240,22 @@ def coerce_value(spec: dict[str, Any], value: Any) -> Any:
         raise ConfigError(f"{name} must be a {kind} (e.g. {example}), got {value!r}") from None
 
 
-def validate_config(config: TrainConfig) -> TrainConfig:
-    """Check every field's type and range (model and activation names are checked by the model
-    registry when the model is built).
-
-    Returns:
-        The same config, for chaining.
+def _check_config(config: TrainConfig) -> None:
+    """Coerce every field to its type, then check its range (model and activation names are
+    checked by the model registry when the model is built). Runs in ``TrainConfig.__post_init__``.
 
     Raises:
         ConfigError: the first bad field, with its allowed values.
     """
-    for spec in field_specs():
+    specs = field_specs()
+    for spec in specs:
         name = spec["name"]
         value = coerce_value(spec, getattr(config, name))
-        setattr(config, name, value)
+        object.__setattr__(config, name, value)  # frozen: the one place a field is set after __init__
         if spec["choices"] and value not in spec["choices"]:
             raise ConfigError(f"{name} must be one of {', '.join(spec['choices'])}; got {value!r}")
 
-    for spec in field_specs():  # NaN and Inf pass every comparison below the wrong way: refuse them first
+    for spec in specs:  # NaN and Inf pass every comparison below the wrong way: refuse them first
         v = getattr(config, spec["name"])
         if spec["type"] == "float" and v is not None and not math.isfinite(v):
             raise ConfigError(f"{spec['name']} must be a finite number, got {v!r}")
@@ -259,20 +263,20 @@ def validate_config(config: TrainConfig) -> TrainConfig:
             raise ConfigError(f"{spec['name']} contains a NUL byte: type it again, got {v!r}")
     if not 0 <= config.seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..{MAX_SEED} (2**63 - 1), got {config.seed}")
+    _check_bounds(config, specs)
+    _check_ranges(config)
 
-    _check_bounds(config)
 
-    def positive(name: str, allow_none: bool = False) -> None:
-        v = getattr(config, name)
-        if v is None and allow_none:
-            return
-        if v is None or v <= 0:
-            raise ConfigError(f"{name} must be above 0, got {v!r}")
-
+def _check_ranges(config: TrainConfig) -> None:
+    """Refuse values outside their field's range: counts and rates above 0, probabilities in [0, 1)."""
     for name in ("batch_size", "eval_batch_size", "epochs", "log_every", "lr"):
-        positive(name)
+        v = getattr(config, name)
+        if v <= 0:
+            raise ConfigError(f"{name} must be above 0, got {v!r}")
     for name in ("patience", "time_budget_min", "param_budget", "threads"):
-        positive(name, allow_none=True)
+        v = getattr(config, name)
+        if v is not None and v <= 0:
+            raise ConfigError(f"{name} must be above 0, got {v!r}")
     if not 0.0 <= config.dropout < 1.0:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if not 0.0 <= config.label_smoothing < 1.0:
@@ -286,14 +290,13 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {dev!r}")
     if not config.data.strip():
         raise ConfigError("data must name a data source, e.g. glyphs-52")
-    return config
 
 
-def _check_bounds(config: TrainConfig) -> None:
+def _check_bounds(config: TrainConfig, specs: list[dict[str, Any]]) -> None:
     """Refuse counts the code cannot really run (a thread count that crashes torch, sizes past int32)."""
     if config.threads is not None and config.threads > MAX_THREADS:
         raise ConfigError(f"threads must be at most {MAX_THREADS}, got {config.threads}: this machine has fewer cores")
-    for spec in field_specs():
+    for spec in specs:
         v = getattr(config, spec["name"])
         if spec["type"] == "int" and spec["name"] not in ("seed", "param_budget") and v is not None and v > MAX_COUNT:
             raise ConfigError(f"{spec['name']} must be at most {MAX_COUNT:,}, got {v:,}")
@@ -313,7 +316,7 @@ def config_from_dict(values: dict[str, Any], *, ignore_unknown: bool = False) ->
     unknown = sorted(set(values) - names)
     if unknown and not ignore_unknown:
         raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-    return validate_config(TrainConfig(**{k: v for k, v in values.items() if k in names}))
+    return TrainConfig(**{k: v for k, v in values.items() if k in names})
 
 
 def make_config(preset: str = "report", **overrides: Any) -> TrainConfig:

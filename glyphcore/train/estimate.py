@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from glyphcore.errors import ConfigError, GlyphError
 from glyphcore.jobs import start_job
-from glyphcore.train.config import TrainConfig, config_from_dict, validate_config
+from glyphcore.train.config import TrainConfig, config_from_dict
 from glyphcore.train.device import keep_freed_cpu_memory, resolve_amp, resolve_device
 from glyphcore.train.factories import build_model, make_optimizer
 
@@ -94,7 +94,6 @@ def measure_speed(config: TrainConfig, shape: tuple[int, int, int], num_classes:
     Raises:
         ConfigError: a setting the model or the device cannot take (the run would fail the same way).
     """
-    config = validate_config(replace(config))
     device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
     if device.type == "cpu":

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from glyphcore.train.callbacks import Callback
-from glyphcore.train.config import TrainConfig, validate_config
+from glyphcore.train.config import TrainConfig
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.epoch import FLUSH_INTERVAL_S, evaluate, train_one_epoch, validate_epoch
 from glyphcore.train.factories import lr_at
@@ -77,7 +77,7 @@ def fit(
     """Train ``config``; with ``run_dir``, write the run folder (config, status, metrics, best.pt, last.pt).
 
     Args:
-        config: the settings (``make_config``); validated here.
+        config: the settings (``make_config``); a TrainConfig is valid by construction.
         run_dir: the run folder (created); None trains in memory only.
         train_set, val_set: ImageSet-like objects (``images`` uint8 N x C x H x W, ``labels``,
             ``classes``, ``meta``); default: ``glyphcore.data.load_dataset(config.data, ...)``.
@@ -98,7 +98,6 @@ def fit(
         ConfigError, DataError, CheckpointError: bad settings, data or resume point (also recorded
             as a failed run in the run folder). Other exceptions propagate after the same record.
     """
-    validate_config(config)
     dist = Distributed.from_env()
     run_path = Path(run_dir) if run_dir is not None else None
     opts = {

@@ -91,3 +91,68 @@ def test_two_threads_sharing_one_predictor_each_get_their_own_features(predictor
             for name in (PENULTIMATE, conv):
                 torch.testing.assert_close(out.features[name], alone[k].features[name], rtol=1e-4, atol=1e-5)
             torch.testing.assert_close(out.logits, alone[k].logits, rtol=1e-4, atol=1e-5)
+
+
+def _image(predictor, seed: int) -> torch.Tensor:
+    """One float 1 x C x H x W input in [0, 1], different per seed."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand((1, predictor.in_channels, *predictor.input_size), generator=gen)
+
+
+def test_gradients_are_those_of_the_target_logit_and_leave_no_hook(predictor):
+    x, conv = _image(predictor, 0), _conv(predictor)
+    g = predictor.gradients(x, target=2, layer=conv)
+    xi = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        (want,) = torch.autograd.grad(predictor.model(xi)[0, 2], xi)  # the definition, without the Predictor
+    torch.testing.assert_close(g.input_grad, want, rtol=1e-4, atol=1e-6)
+    assert g.targets == [2] and g.logits.shape == (1, len(predictor.classes))
+    assert g.layer_grad is not None and g.activations is not None and g.layer_grad.shape == g.activations.shape
+    # the layer's output is the one run hands back as a feature; its gradient is not all zero
+    torch.testing.assert_close(
+        g.activations, predictor.run(x, features=(layer_feature(conv),)).features[layer_feature(conv)]
+    )
+    assert g.layer_grad.abs().sum() > 0
+    # no target: each image's prediction
+    assert predictor.gradients(x).targets == [int(predictor.logits(x).argmax())]
+    assert all(not m._forward_hooks for m in predictor.model.modules())
+    assert all(p.grad is None for p in predictor.model.parameters())
+    with pytest.raises(ConfigError, match="no layer 'nope'"):
+        predictor.gradients(x, layer="nope")
+    with pytest.raises(ConfigError, match="class index 99 is out of range"):
+        predictor.gradients(x, target=99)
+
+
+def test_two_threads_explaining_with_one_predictor_each_get_their_own_map(predictor):
+    from glyphcore.infer import saliency
+
+    jobs = {
+        0: (_image(predictor, 1), 0, "gradcam"),
+        1: (_image(predictor, 2), 3, "gradcam"),
+        2: (_image(predictor, 3), None, "smoothgrad"),
+    }
+    alone = {k: saliency(predictor, x, target=t, method=m, samples=4) for k, (x, t, m) in jobs.items()}
+    assert np.abs(alone[0] - alone[1]).mean() > 0.01  # different images and classes: different maps
+    start = threading.Barrier(len(jobs))
+    results: dict[int, list] = {k: [] for k in jobs}
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        x, t, m = jobs[k]
+        try:
+            start.wait()
+            for _ in range(6):
+                results[k].append(saliency(predictor, x, target=t, method=m, samples=4))
+        except BaseException as e:  # surfaced below: a thread's exception is otherwise lost
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in jobs:
+        assert len(results[k]) == 6
+        for s in results[k]:
+            np.testing.assert_allclose(s, alone[k], atol=1e-5)

@@ -4,6 +4,7 @@ coercion, the errors of bad settings, and the command-line form of a config."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -22,7 +23,6 @@ from glyphcore.train.config import (
     config_to_argv,
     field_specs,
     make_config,
-    validate_config,
 )
 
 
@@ -39,7 +39,7 @@ def parse_flags(argv: list[str]) -> TrainConfig:
 
 
 def test_the_report_preset_is_the_defaults_and_fast_overrides_exactly_its_keys():
-    assert make_config() == make_config("report") == validate_config(TrainConfig())
+    assert make_config() == make_config("report") == TrainConfig()
     fast, report = asdict(make_config("fast")), asdict(make_config("report"))
     changed = {k for k in fast if fast[k] != report[k]}
     assert changed == {k for k, v in PRESETS["fast"].items() if report[k] != v} | {"preset"}
@@ -135,6 +135,37 @@ def test_a_value_of_the_wrong_kind_is_refused_with_an_example(name, text, messag
 def test_a_bad_setting_is_refused_naming_the_field_and_what_is_allowed(overrides, message):
     with pytest.raises(ConfigError, match=message):
         make_config(**overrides)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda **bad: TrainConfig(**bad), id="TrainConfig"),
+        pytest.param(lambda **bad: make_config("quick", **bad), id="make_config"),
+        pytest.param(lambda **bad: config_from_dict(bad), id="config_from_dict"),
+        pytest.param(lambda **bad: dataclasses.replace(make_config(), **bad), id="dataclasses.replace"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"epochs": 0}, r"epochs must be above 0, got 0"),
+        ({"lr": float("nan")}, r"lr must be a finite number, got nan"),
+        ({"schedule": "step"}, r"schedule must be one of none, cosine, onecycle; got 'step'"),
+        ({"batch_size": "lots"}, r"batch_size must be a int \(e.g. 3\), got 'lots'"),
+    ],
+)
+def test_every_way_to_make_a_config_refuses_a_bad_value_naming_the_field(build, bad, message):
+    with pytest.raises(ConfigError, match=message):
+        build(**bad)
+
+
+def test_a_config_is_coerced_on_construction_and_cannot_be_changed_after():
+    c = TrainConfig(epochs="3", batchnorm="off", lr="0.01")  # strings as the CLI and a form give them
+    assert (c.epochs, c.batchnorm, c.lr) == (3, False, 0.01)
+    assert dataclasses.replace(c, seed="7").seed == 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.epochs = -1  # type: ignore[misc]  # a changed field would skip the checks
 
 
 def test_a_config_from_a_dict_parses_strings_and_refuses_unknown_keys():

@@ -1,8 +1,9 @@
-"""The elapsed clock of a running run ticks between status writes (glyphcore.runs.clock)."""
+"""What a run's files mean while it trains (glyphcore.runs.monitor): the elapsed clock of a running run
+ticks between status writes."""
 
 from __future__ import annotations
 
-from glyphcore.runs.clock import elapsed_now
+from glyphcore.runs.monitor import elapsed_now
 
 
 def test_a_running_runs_clock_moves_on_from_its_last_status_write():
