@@ -149,10 +149,13 @@ def default_export_path(checkpoint: str | os.PathLike, fmt: str) -> Path:
 
 
 def _plain_model(predictor: Exportable) -> torch.nn.Module:
-    """The predictor's model on the CPU in the default memory layout (exports store plain weights)."""
+    """A copy of the predictor's model on the CPU in the default memory layout (exports store plain
+    weights); a copy, because ``Module.cpu()`` moves in place and the predictor may be shared."""
+    import copy
+
     import torch
 
-    return predictor.model.cpu().to(memory_format=torch.contiguous_format).eval()
+    return copy.deepcopy(predictor.model).cpu().to(memory_format=torch.contiguous_format).eval()
 
 
 def _export_inputs(predictor: Exportable) -> tuple[torch.nn.Module, tuple[torch.Tensor], tuple[dict]]:
@@ -291,7 +294,7 @@ def export_model(predictor: Exportable, fmt: str, out: str | os.PathLike, *, ove
     """Write ``predictor``'s model to ``out`` in format ``fmt``; the file appears complete or not at all.
 
     Args:
-        predictor: from ``glyphcore.infer.load_predictor`` (its model is moved to the CPU).
+        predictor: from ``glyphcore.infer.load_predictor`` (its model is copied, left as it is).
         fmt: one of :data:`FORMATS`.
         out: the file to write (its folder is created).
         overwrite: replace an existing file.

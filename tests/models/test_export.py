@@ -171,3 +171,16 @@ def test_the_command_help_lists_every_format_of_the_table(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for row in export.FORMATS.values():
         assert row.name in text and row.help in text
+
+
+def test_exporting_leaves_the_predictors_model_as_it_was(run_dir, tmp_path):
+    """A shared predictor (the app caches one per run) keeps its device and fast memory layout."""
+    from glyphcore.infer import load_predictor
+
+    predictor = load_predictor(run_dir / "best.pt", device="cpu")
+    conv = next(m for m in predictor.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
+    export.export_model(predictor, "safetensors", tmp_path / "model.safetensors")
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # not converted in place
+    assert all(torch.equal(v, before[k]) for k, v in predictor.model.state_dict().items())
