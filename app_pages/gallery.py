@@ -33,7 +33,6 @@ from glyphcore.train.recipes import (
 
 __all__ = ["show_gallery"]
 
-CARDS_PER_ROW = 3
 SEEDS = 3  # "Launch with 3 seeds": the fewest replicates that give a spread (sd) and a paired interval
 RUNS_PAGE = "app_pages/runs.py"
 
@@ -204,7 +203,7 @@ def recipe_card(recipe: Recipe, runs: list[RunInfo]) -> None:
 
 
 def show_gallery() -> None:
-    """Every recipe as a card, in rows of ``CARDS_PER_ROW``."""
+    """Every recipe as a card, as many to a row as the width allows."""
     st.subheader("Reproduce a report")
     st.caption(
         "Each course report's experiment, set up as the report ran it. `glyphcore recipes show NAME` lists "
@@ -212,7 +211,7 @@ def show_gallery() -> None:
     )
     recipes = list_recipes()
     runs = list_runs()
-    for row in range(0, len(recipes), CARDS_PER_ROW):
-        for col, recipe in zip(st.columns(CARDS_PER_ROW), recipes[row : row + CARDS_PER_ROW]):
-            with col.container(border=True, key=f"recipe_{recipe.name}"):
-                recipe_card(recipe, runs)
+    cards = st.container(horizontal=True, key="gallery_cards")  # as many per row as fit (app_pages/layout.py)
+    for recipe in recipes:
+        with cards.container(border=True, key=f"recipe_{recipe.name}"):
+            recipe_card(recipe, runs)

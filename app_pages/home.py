@@ -67,9 +67,9 @@ def show_data() -> None:
         counts = info.get("counts", {})
         total = sum(counts.values()) if counts else 0
         st.success(f"**glyphs-52** is ready: {total:,} images, {len(info.get('classes', []))} classes")
-        cols = st.columns(max(1, len(counts)))
-        for col, (split, n) in zip(cols, counts.items()):
-            col.metric(split, f"{n:,}")
+        figures = st.container(horizontal=True, gap="small")  # wraps rather than cutting 41,600 to "4..."
+        for split, n in counts.items():
+            figures.metric(split, f"{n:,}", width="content")
         st.caption(f"{folder} · id {info.get('id', '?')} · hash {str(info.get('hash', '?'))[:12]}")
     else:
         st.warning(

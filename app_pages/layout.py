@@ -52,6 +52,9 @@ CSS = f"""<style>
 {_grow('[class*="st-key-act_overlay_"]', 1, "20rem")}
 {_grow('[class*="st-key-act_card_"]', 1, "22rem")}
 {_item('[class*="st-key-act_card_"]')} {{ max-width: 100% !important; }}
+/* Home: recipe cards at least 16 rem wide (three a row on a wide screen, two at 900 px), at most 26 */
+{_grow('[class*="st-key-recipe_"]', 1, "16rem")}
+{_item('[class*="st-key-recipe_"]')} {{ max-width: 26rem !important; }}
 /* Evaluate: the per-class table and the most-confused pairs, each with room for all its columns */
 {_grow(".st-key-eval_perclass", 3, "27rem")}
 {_grow(".st-key-eval_confused", 2, "17rem")}
