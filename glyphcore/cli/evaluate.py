@@ -160,6 +160,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from glyphcore.checkpoint import load_checkpoint
     from glyphcore.data import load_dataset
     from glyphcore.infer.calibration import calibrate_checkpoint
+    from glyphcore.infer.judgement import family_groups
     from glyphcore.infer.predictor import inference_device
 
     dev = inference_device(args.device)
@@ -180,7 +181,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         from glyphcore.errors import DataError
 
         raise DataError(f"{source}/{split} has other classes than {path}: calibrate on the data the run was trained on")
-    cal = calibrate_checkpoint(path, data.images, data.labels, split=split, device=dev)
+    cal = calibrate_checkpoint(path, data.images, data.labels, split=split, device=dev, groups=family_groups(data))
     letter = cal.get("letter") or {}
     if args.json:
         print(
@@ -188,7 +189,11 @@ def _calibrate(args: argparse.Namespace) -> int:
                 {
                     "checkpoint": str(path),
                     **{k: v for k, v in cal.items() if k != "letter"},
-                    "letter": {k: v for k, v in letter.items() if k not in ("means", "precision")},
+                    "letter": {
+                        **{k: v for k, v in letter.items() if k not in ("means", "precision", "layers")},
+                        # per judged layer its own threshold (the means and precision are tensors)
+                        "layer_scales": {n: f.get("scale") for n, f in (letter.get("layers") or {}).items()},
+                    },
                 }
             )
         )
