@@ -206,11 +206,25 @@ def _calibrate(args: argparse.Namespace) -> int:
     from glyphcore.infer.judgement import calibration_sentence
 
     print(calibration_sentence("the synthetic drawings", cal.get("ece_drawings_before"), cal.get("ece_drawings_after")))
-    dist = letter.get("max_distance")
+    fitted = cal.get("temperature_fitted")
+    if fitted is not None and abs(fitted - cal["temperature"]) > 1e-6:
+        print(
+            f"the NLL fit, temperature {fitted:.4f}, made the ECE of a font family or of the drawings worse: "
+            f"kept {cal['temperature']:.4f}, shrunk toward 1 until none gets worse"
+        )
+    dist, layers = letter.get("max_distance"), letter.get("layers") or {}
     rate, sources = letter.get("false_alarm_rate"), letter.get("sources") or {}
+    unusual = (
+        f", unusual features beyond each layer's own Mahalanobis distance ({len(layers)} layers, thresholds "
+        f"cross-fitted over {letter.get('folds')} folds of font families)"
+        if layers
+        else f", unusual features beyond squared distance {dist:.1f} (Mahalanobis)"
+        if dist is not None
+        else ""
+    )
     print(
         f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
-        + (f", unusual features beyond squared distance {dist:.1f} (Mahalanobis)" if dist is not None else "")
+        + unusual
         + (f"; each rejects at most {100 * rate:.1f}% of the letters of {' and '.join(sources)}" if rate else "")
     )
     return 0
