@@ -107,7 +107,9 @@ def family_groups(data: Any) -> np.ndarray | None:
     font_ids, fonts = getattr(data, "font_ids", None), (getattr(data, "meta", None) or {}).get("fonts")
     if font_ids is None or not isinstance(fonts, list) or not fonts:
         return None
-    ids = np.asarray(font_ids, dtype=np.int64)
+    if isinstance(font_ids, torch.Tensor):
+        font_ids = font_ids.cpu().numpy()  # a data set kept on the GPU for training
+    ids = np.asarray(font_ids, dtype=np.int64).ravel()
     if ids.size and (ids.min() < 0 or ids.max() >= len(fonts)):
         return None  # font ids that point outside the list: fold letter by letter instead
     names = [

@@ -444,3 +444,22 @@ def test_the_stored_layers_are_covered_by_the_checksum_and_calibrate_rewrites_th
     assert main(["calibrate", str(run)]) == 0
     again = load_checkpoint(run / "best.pt")["calibration"]["letter"]
     assert set(again["layers"]) == set(judged_features(pred.model))
+
+
+def test_the_font_family_of_each_letter_groups_the_split_for_the_cross_fit(tiny_glyphs):
+    from dataclasses import replace
+
+    from glyphcore.data import load_dataset
+    from glyphcore.infer.judgement import family_groups
+
+    valid = load_dataset("glyphs-52", "valid")
+    groups = family_groups(valid)
+    families = np.array([valid.meta["fonts"][i]["family"] for i in valid.font_ids])
+    assert groups is not None and groups.shape == (len(valid),)
+    # one id per family: two letters share an id exactly when they share a family
+    pairs = np.random.default_rng(0).integers(0, len(valid), (500, 2))
+    assert all((groups[a] == groups[b]) == (families[a] == families[b]) for a, b in pairs)
+    assert np.unique(groups).size == np.unique(families).size >= 2
+    # no fonts recorded, or font ids outside the list: no families, the letters are folded one by one
+    assert family_groups(replace(valid, font_ids=None)) is None
+    assert family_groups(replace(valid, font_ids=valid.font_ids + 10_000)) is None
