@@ -314,6 +314,7 @@ family, calibration = st.columns([3, 2], gap="large")
 with family:
     trust.family_section(result)
 with calibration:
-    trust.calibration_section(result)
+    stamp = runs.file_stamp(info.path / runs.BEST_CKPT)
+    trust.calibration_section(result, calibrated=shared.predictor(str(info.path), stamp).calibration is not None)
 top_losses(result, images)
 compare_section(result, images, run_id, split, source, checkpointed)

@@ -69,8 +69,12 @@ def placement_note(predictor: Any, prepared: Prepared) -> None:
     st.image(centred.preview, caption="the drawing re-placed on the guide lines", width=100, output_format="PNG")
 
 
-def calibration_section(result: Any) -> None:
-    """Reliability diagram and ECE (15 bins) of the probabilities shown, before and after calibration."""
+def calibration_section(result: Any, calibrated: bool | None = None) -> None:
+    """Reliability diagram and ECE (15 bins) of the probabilities shown, before and after calibration.
+
+    ``calibrated``: whether the checkpoint holds a calibration (None: judged by a temperature other
+    than 1; a calibration may keep T = 1 when every other temperature made a font family worse)."""
+    is_calibrated = result.temperature != 1.0 if calibrated is None else calibrated
     st.subheader("Calibration")
     raw = result.ece_uncalibrated
     cols = st.columns(3)
@@ -93,12 +97,12 @@ def calibration_section(result: Any) -> None:
     if result.p_pred_raw is not None and result.temperature != 1.0:
         curves["uncalibrated (T = 1)"] = reliability_bins(result.p_pred_raw, result.labels == result.preds)
     st.altair_chart(viz.reliability_chart(curves, height=280), width="stretch")
-    note = "" if result.temperature != 1.0 else " This checkpoint is not calibrated: `glyphcore calibrate RUN` fits it."
+    note = "" if is_calibrated else " This checkpoint is not calibrated: `glyphcore calibrate RUN` fits it."
     st.caption(
         "Each point: the images whose top probability falls in one of 15 bins, at their mean confidence "
         "and their accuracy; on the dashed diagonal the probability shown is what it means." + note
     )
-    if result.temperature != 1.0:
+    if is_calibrated:
         st.text(calibration_sentence(result.split, raw, result.ece))  # the split name comes from a folder: plain text
 
 

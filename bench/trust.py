@@ -6,8 +6,9 @@
 ``--table`` prints docs/benchmarks.md's table, one row per model (2,000 valid and test images, 312
 drawings in the three canvas formats on seeds other than calibration's, 300 non-letters): accuracy, ECE
 before/after on valid, test and drawings, letters judged "not a letter" and "unsure" (test, drawings),
-non-letters flagged (unsure or not a letter; in brackets "not a letter" alone), and per model the
-candidate scores compared at the stated false-alarm rate on the pooled fitting letters.
+non-letters flagged (unsure or not a letter; in brackets "not a letter" alone), and then the score
+comparison (:func:`compare_scores`): per score and model, the share of held-out test letters / other
+drawings / non-letters it flags.
 
 Measured on the run's calibrated best.pt (``glyphcore calibrate RUN`` first, or a run trained since
 calibration existed):
@@ -22,11 +23,9 @@ calibration existed):
   as not named;
 - off the guide lines: how many hand-drawn letters get the note (false alarms), and how many small
   corner letters do;
-- with ``--compare-scores``: candidate scores for the judgement (calibrated top probability, energy
-  ``-T logsumexp(logits / T)``, Mahalanobis distance to class means, and their combination: the larger
-  of the distance and the energy, each scaled to its threshold), each thresholded at the stated
-  false-alarm rate on valid AND the calibration drawings, and what they flag of held-out test letters,
-  other drawings and non-letters.
+- with ``--compare-scores``: the candidate scores of :func:`compare_scores` (calibrated top
+  probability, energy ``-T logsumexp(logits / T)``, the Mahalanobis distance of each judged layer alone
+  and of all of them, the stored judgement).
 """
 
 from __future__ import annotations
@@ -47,9 +46,9 @@ from glyphcore.data.render import render_letters  # noqa: E402
 from glyphcore.evaluate import evaluate_predictor  # noqa: E402
 from glyphcore.frame import CLASSES  # noqa: E402
 from glyphcore.infer import frame_to_tensor, load_predictor  # noqa: E402
-from glyphcore.infer.calibration import expected_calibration_error  # noqa: E402
+from glyphcore.infer.calibration import expected_calibration_error, judged_outputs  # noqa: E402
 from glyphcore.infer.judgement import FALSE_ALARM_RATE, calibration_drawings, threshold_for  # noqa: E402
-from glyphcore.infer.letters import judge_letters, judged_features, nearest_class_distances  # noqa: E402
+from glyphcore.infer.letters import judge_letters, unusualness  # noqa: E402
 from glyphcore.testing import CANVAS_STYLES, NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas  # noqa: E402
 
 
@@ -73,9 +72,8 @@ def _scores(pred, x: torch.Tensor, labels: np.ndarray | None) -> dict:
     return out
 
 
-def _run(pred, images) -> tuple[torch.Tensor, torch.Tensor | None]:
-    out = pred.run(images, features=judged_features(pred.model))
-    return out.logits, out.features.get("penultimate")
+def _run(pred, images) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    return judged_outputs(pred, images)  # logits and the judged features, pooled
 
 
 def _subsample(pred, split: str, n: int, seed: int):
@@ -129,17 +127,26 @@ def trust_row(pred, n_test: int = 2000, n_drawn: int = 300, n_non: int = 300) ->
 
 
 def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
-    """Candidate judgement scores (larger = less like a letter), each thresholded at ``rate`` on the
-    pooled fitting letters (valid + the calibration drawings), measured on held-out letters and non-letters."""
+    """Candidate judgement scores (larger = less like a letter), measured on held-out letters and
+    non-letters: the top probability and the energy thresholded at ``rate`` on the fitting letters
+    (valid + the calibration drawings); the feature distances with the stored, cross-fitted
+    thresholds: the penultimate layer alone, each convolution block alone, and all of them (the
+    largest distance scaled to its threshold: the stored judgement)."""
     spec, t = pred.calibration["letter"], pred.temperature
+    layers = spec.get("layers") or {}
 
     def scores(images) -> dict:
         z, f = _run(pred, images)
-        return {
+        out = {
             "top_probability": -(z / t).softmax(1).max(1).values.numpy(),
             "energy": -(t * torch.logsumexp(z / t, 1)).numpy(),
-            "mahalanobis": nearest_class_distances(f, spec["means"], spec["precision"])[0].numpy(),
         }
+        for name in layers:  # each layer alone, as a multiple of its own threshold
+            one = unusualness(f, {"layers": {name: layers[name]}, "max_score": 1.0})
+            out[f"mahalanobis {name}"] = one[0].numpy()
+        both = unusualness(f, spec)
+        out["mahalanobis, all layers (stored)"] = both[0].numpy() / both[1]  # above 1: unusual
+        return out
 
     fit = {"valid": scores(_subsample(pred, "valid", 3000, 0)[0]), "drawings": scores(calibration_drawings(pred)[0])}
     held = {
@@ -147,13 +154,10 @@ def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
         "drawings": scores(calibration_drawings(pred, seed=31_000)[0]),
         "nonletters": scores(_nonletters(pred, 300)),
     }
-    # the combination: each score shifted or scaled so that its pooled threshold is 1, the larger of the two
-    ths = {k: threshold_for({s: fit[s][k] for s in fit}, rate) for k in ("mahalanobis", "energy")}
-    for d in (*fit.values(), *held.values()):
-        d["combination"] = np.maximum(d["mahalanobis"] / ths["mahalanobis"], d["energy"] - ths["energy"] + 1.0)
     out = {}
     for name in fit["valid"]:
-        th = threshold_for({s: fit[s][name] for s in fit}, rate)
+        stored = name.startswith("mahalanobis")  # cross-fitted thresholds, stored: 1 after scaling
+        th = 1.0 if stored else threshold_for({s: fit[s][name] for s in fit}, rate)
         out[name] = {k: float(np.mean(v[name] > th)) for k, v in held.items()}
     return out
 
@@ -179,6 +183,19 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+def print_scores(rows: list[dict]) -> None:
+    """The score comparison: per score, per model, flagged test letters / other drawings / non-letters (%)."""
+    names = list(dict.fromkeys(n for r in rows for n in r["compare_scores"]))
+    print("| score | " + " | ".join(r["run"] for r in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for n in names:
+        cells = []
+        for r in rows:
+            c = r["compare_scores"].get(n)
+            cells.append(" / ".join(f"{100 * c[k]:.2f}" for k in ("test", "drawings", "nonletters")) if c else "-")
+        print(f"| {n} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -201,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**trust_row(pred), "compare_scores": compare_scores(pred)})
             print(json.dumps(rows[-1]), flush=True)
         print_table(rows)
+        print()
+        print_scores(rows)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return 0

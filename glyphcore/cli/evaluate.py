@@ -160,6 +160,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from glyphcore.checkpoint import load_checkpoint
     from glyphcore.data import load_dataset
     from glyphcore.infer.calibration import calibrate_checkpoint
+    from glyphcore.infer.judgement import family_groups
     from glyphcore.infer.predictor import inference_device
 
     dev = inference_device(args.device)
@@ -180,18 +181,9 @@ def _calibrate(args: argparse.Namespace) -> int:
         from glyphcore.errors import DataError
 
         raise DataError(f"{source}/{split} has other classes than {path}: calibrate on the data the run was trained on")
-    cal = calibrate_checkpoint(path, data.images, data.labels, split=split, device=dev)
-    letter = cal.get("letter") or {}
+    cal = calibrate_checkpoint(path, data.images, data.labels, split=split, device=dev, groups=family_groups(data))
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "checkpoint": str(path),
-                    **{k: v for k, v in cal.items() if k != "letter"},
-                    "letter": {k: v for k, v in letter.items() if k not in ("means", "precision")},
-                }
-            )
-        )
+        print(json.dumps(_calibration_json(path, cal)))
         return 0
     print(f"calibrated {path} on {source}/{split} ({cal['n']:,} images): temperature {cal['temperature']:.4f}")
     print(
@@ -201,11 +193,43 @@ def _calibrate(args: argparse.Namespace) -> int:
     from glyphcore.infer.judgement import calibration_sentence
 
     print(calibration_sentence("the synthetic drawings", cal.get("ece_drawings_before"), cal.get("ece_drawings_after")))
-    dist = letter.get("max_distance")
+    fitted = cal.get("temperature_fitted")
+    if fitted is not None and abs(fitted - cal["temperature"]) > 1e-6:
+        print(
+            f"the NLL fit, temperature {fitted:.4f}, made the ECE of a font family or of the drawings worse: "
+            f"kept {cal['temperature']:.4f}, shrunk toward 1 until none gets worse"
+        )
+    print(_judgement_line(cal.get("letter") or {}))
+    return 0
+
+
+def _calibration_json(path: object, cal: dict) -> dict:
+    """What ``calibrate --json`` prints: the calibration without its tensors (per layer its threshold)."""
+    letter = cal.get("letter") or {}
+    return {
+        "checkpoint": str(path),
+        **{k: v for k, v in cal.items() if k != "letter"},
+        "letter": {
+            **{k: v for k, v in letter.items() if k not in ("means", "precision", "layers")},
+            "layer_scales": {n: f.get("scale") for n, f in (letter.get("layers") or {}).items()},
+        },
+    }
+
+
+def _judgement_line(letter: dict) -> str:
+    """The letter judgement's thresholds in one line."""
+    dist, layers = letter.get("max_distance"), letter.get("layers") or {}
     rate, sources = letter.get("false_alarm_rate"), letter.get("sources") or {}
-    print(
+    unusual = (
+        f", unusual features beyond each layer's own Mahalanobis distance ({len(layers)} layers, thresholds "
+        f"cross-fitted over {letter.get('folds')} folds)"
+        if layers
+        else f", unusual features beyond squared distance {dist:.1f} (Mahalanobis)"
+        if dist is not None
+        else ""
+    )
+    return (
         f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
-        + (f", unusual features beyond squared distance {dist:.1f} (Mahalanobis)" if dist is not None else "")
+        + unusual
         + (f"; each rejects at most {100 * rate:.1f}% of the letters of {' and '.join(sources)}" if rate else "")
     )
-    return 0

@@ -4,45 +4,52 @@ A network's softmax is not a probability until it is calibrated: label smoothing
 letter look about 90% sure, and a plain cross-entropy model is over-confident off its data. After
 training, one scalar temperature ``T > 0`` is fitted (``softmax(logits / T)`` minimising the negative
 log-likelihood; the argmax, so the accuracy, does not change) on the validation split AND on synthetic
-drawings of every letter in the three canvas formats, the two weighted equally (valid is held-out font
-families; a temperature fitted on them alone made drawings and the test families worse), and stored in
-the checkpoint with what it did::
+drawings of every letter in the three canvas formats, the two weighted equally. Valid and test are
+different font families, and a temperature fitted on one set of families can overshoot on another
+(quick runs: valid over-confident, test calibrated at T = 1), so the fitted temperature is then shrunk
+toward 1 until no check group, each font family of the split and the drawings, gets a worse ECE
+(:func:`transfer_temperature`). It is stored in the checkpoint with what it did::
 
     "calibration": {
         "temperature": 0.71, "fitted_on": "valid", "n": 15600,
+        "temperature_fitted": 0.69, "temperature_shrink": 0.95,   # the NLL fit, and how much of it is kept
         "ece_before": 0.081, "ece_after": 0.006, "nll_before": .., "nll_after": ..,   # on valid
         "ece_drawings_before": .., "ece_drawings_after": ..,   # on the drawings (absent in older files)
         "letter": {                                  # the "is this a letter" judgement
             "min_confidence": 0.26,                  # calibrated max probability below: unsure
-            "means": Tensor K x F,                   # penultimate features: class means and the
-            "precision": Tensor F x F,               #   inverse of their shared covariance
-            "max_distance": 310.0,                   # squared Mahalanobis distance to the nearest class
-                                                     #   mean above: unusual (no "means" for a model
+            "layers": {                              # per judged layer (glyphcore.infer.density):
+                "penultimate": {"means": Tensor K x F, "precision": Tensor F x F, "scale": 310.0},
+                "layer:features.act1": {...}, ...    #   class means, shared precision, own threshold
+            },
+            "max_score": 1.04,                       # largest distance/scale above: unusual
+            "folds": 4,                              # the thresholds are cross-fitted over this many folds
+            "means": .., "precision": .., "max_distance": ..,   # the penultimate layer alone, as
+                                                     #   older readers know it (no "means" for a model
                                                      #   without a linear layer)
             "false_alarm_rate": 0.005,               # each threshold rejects at most this share of the
             "sources": {"valid": 15600, "drawings": 312},  # letters of each source
         },
     }
 
-Older checkpoints (``"distance_quantile"`` / ``"confidence_quantile"`` in place of the last two keys,
-thresholds from valid alone) load and are judged with their stored thresholds. Every value is a
-number, a string, a dict or a tensor, so the checkpoint still loads with ``torch.load(weights_only=True)``.
-The expected calibration error (ECE) uses 15 equal-width confidence bins: the sample-weighted mean of
-``|accuracy - mean confidence|`` over the bins.
+Older checkpoints (no ``"layers"``: the penultimate distance against ``max_distance``; or
+``"distance_quantile"`` / ``"confidence_quantile"``, thresholds from valid alone) load and are judged
+with their stored thresholds. Every value is a number, a string, a dict or a tensor, so the checkpoint
+still loads with ``torch.load(weights_only=True)``, and the checkpoint's content checksum covers every
+field. The expected calibration error (ECE) uses 15 equal-width confidence bins: the sample-weighted mean
+of ``|accuracy - mean confidence|`` over the bins.
 
-The letter judgement uses two scores, each thresholded by :func:`glyphcore.infer.judgement.threshold_for`
-at the stated false-alarm rate on both sources: the squared Mahalanobis distance of the penultimate
-features (the input of the last ``nn.Linear``) to the nearest class mean, with the classes' shared
-covariance (a drawing unlike anything the model learned, even when its softmax is sure: a softmax always
-sums to 1), and the calibrated top probability (a drawing between letters). Unusual features with a
-confident answer give "unsure" with the best guess; "not a letter" needs both. The energy score and a
-combination were measured beside them (``bench/trust.py --compare-scores``; docs/benchmarks.md).
+The letter judgement uses two scores, each thresholded at the stated false-alarm rate on both sources:
+the feature density (:mod:`glyphcore.infer.density`: a drawing unlike anything the model learned, even
+when its softmax is sure: a softmax always sums to 1), and the calibrated top probability (a drawing
+between letters). Unusual features with a confident answer give "unsure" with the best guess; "not a
+letter" needs both. Other scores were measured beside them (``bench/trust.py``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,24 +59,30 @@ import torch.nn.functional as F
 
 from glyphcore.checkpoint import TEMPERATURE_RANGE, load_checkpoint, save_checkpoint
 from glyphcore.errors import CheckpointError, DataError
-from glyphcore.infer.forward import PENULTIMATE
+from glyphcore.infer.density import fit_letter_density, fit_letter_distance
+from glyphcore.infer.forward import PENULTIMATE, Outputs
 from glyphcore.infer.judgement import FALSE_ALARM_RATE, calibration_drawings, pooled_weights, threshold_for
-from glyphcore.infer.letters import MAX_JUDGED_FEATURES, judged_features, nearest_class_distances
-from glyphcore.infer.predictor import load_predictor
+from glyphcore.infer.letters import judged_features, pooled_features
+from glyphcore.infer.predictor import Predictor, load_predictor
 
 __all__ = [
     "ECE_BINS",
     "calibrate_checkpoint",
     "expected_calibration_error",
     "fit_calibration",
-    "fit_letter_distance",
+    "fit_letter_distance",  # from glyphcore.infer.density, where the density is fitted
     "fit_temperature",
+    "judged_outputs",
     "reliability_bins",
+    "transfer_temperature",
 ]
 
 ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
 _T_MIN, _T_MAX = TEMPERATURE_RANGE  # a temperature outside this range means the logits are degenerate
 _BATCH = 512  # images per forward pass when collecting validation logits
+_SHRINK_STEPS = 20  # the temperature's shrink toward 1 is searched in steps of 1/20
+# a font family with fewer letters than this has a noisy ECE: such families are checked pooled, as one group
+_MIN_GROUP = 200
 
 
 def _np(x: Any) -> np.ndarray:
@@ -169,19 +182,24 @@ def fit_calibration(
     split: str = "valid",
     false_alarm_rate: float = FALSE_ALARM_RATE,
     drawings: tuple[Any, Any, Any] | None = None,
+    groups: Any = None,
 ) -> dict[str, Any]:
     """Fit the temperature and the letter thresholds on a split's letters and, when given, drawings.
 
-    The temperature minimises the NLL with both sources weighted equally; each threshold rejects at
-    most ``false_alarm_rate`` of each source's letters (:mod:`glyphcore.infer.judgement`).
+    The temperature minimises the NLL with both sources weighted equally, then is shrunk toward 1 as
+    far as it must be so that no check group (each font family of the split, the drawings) gets a
+    worse ECE (:func:`transfer_temperature`); the feature density is fitted on both sources and its
+    thresholds cross-fitted across families (:func:`glyphcore.infer.density.fit_letter_density`).
 
     Args:
         logits: N x K raw logits of the split.
         labels: N class indices.
-        features: N x F penultimate features (None: the judgement uses the confidence only).
+        features: N x F penultimate features, or feature name -> N x ... (None: confidence only).
         split: the split's name, recorded as ``fitted_on``.
         false_alarm_rate: the stated share of each source's letters each threshold may reject.
         drawings: ``(logits, labels, features)`` of synthetic letter drawings (features may be None).
+        groups: N group ids of the split (its font families, :func:`glyphcore.infer.judgement.family_groups`);
+            None: the split is one group.
 
     Returns:
         The ``"calibration"`` dict (see the module docstring).
@@ -189,17 +207,19 @@ def fit_calibration(
     src = {split: _source(logits, labels, features)}
     if drawings is not None:
         src["drawings"] = _source(*drawings)
+    gid = None if groups is None else np.asarray(_np(groups)).ravel()
+    if gid is not None and gid.shape[0] != src[split][1].numel():
+        raise DataError(f"{gid.shape[0]} group ids for {src[split][1].numel()} letters of {split}: one per letter")
     weights = pooled_weights({k: int(v[1].numel()) for k, v in src.items()})
     z, y = torch.cat([v[0] for v in src.values()]), torch.cat([v[1] for v in src.values()])
     w = torch.cat([torch.full((v[1].numel(),), weights[k], dtype=torch.float64) for k, v in src.items()])
-    t = fit_temperature(z, y, w)
+    t_fit = fit_temperature(z, y, w)
+    t, shrink = transfer_temperature(t_fit, _check_groups(src, split, gid))
     out: dict[str, Any] = {"temperature": t, "fitted_on": split, "n": int(src[split][1].numel())}
+    out.update(temperature_fitted=t_fit, temperature_shrink=shrink)
     for k, (zk, yk, _) in src.items():
         pre = "" if k == split else f"{k}_"
-        c0, pred = zk.softmax(1).max(1)
-        ok = (pred == yk).numpy()
-        out[f"ece_{pre}before"] = expected_calibration_error(c0.numpy(), ok)
-        out[f"ece_{pre}after"] = expected_calibration_error((zk / t).softmax(1).max(1).values.numpy(), ok)
+        out[f"ece_{pre}before"], out[f"ece_{pre}after"] = _ece_at(zk, yk, 1.0), _ece_at(zk, yk, t)
     zs, ys = src[split][0].double(), src[split][1]
     out["nll_before"], out["nll_after"] = _nll(zs, ys, 1.0), _nll(zs, ys, t)
     conf = {k: -(v[0] / t).softmax(1).max(1).values.numpy() for k, v in src.items()}  # larger: less sure
@@ -208,66 +228,101 @@ def fit_calibration(
         "false_alarm_rate": float(false_alarm_rate),
         "sources": {k: int(v[1].numel()) for k, v in src.items()},
     }
-    f = src[split][2]
-    if f is not None and f.shape[1] <= MAX_JUDGED_FEATURES:
-        right = src[split][0].argmax(1) == src[split][1]
-        letter.update(fit_letter_distance(f, src[split][1], right, src[split][0].shape[1]))
-        dist = {
-            k: nearest_class_distances(v[2], letter["means"], letter["precision"])[0].numpy()
-            for k, v in src.items()
-            if v[2] is not None
-        }
-        letter["max_distance"] = threshold_for(dist, false_alarm_rate)
+    letter.update(fit_letter_density(src, split, gid, false_alarm_rate))
     out["letter"] = letter
     return out
 
 
-def _source(logits: Any, labels: Any, features: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """One source of letters as float32 logits, int64 labels and float32 features (or None)."""
-    f = None if features is None else torch.as_tensor(_np(features), dtype=torch.float32)
-    return torch.as_tensor(_np(logits), dtype=torch.float32), torch.as_tensor(_np(labels), dtype=torch.int64), f
+def _ece_at(z: torch.Tensor, y: torch.Tensor, t: float) -> float:
+    """ECE of ``softmax(z / t)`` against the labels y."""
+    conf, pred = (z.float() / t).softmax(1).max(1)
+    return expected_calibration_error(conf.numpy(), (pred == y).numpy())
 
 
-def fit_letter_distance(features: Any, labels: torch.Tensor, right: torch.Tensor, n_classes: int) -> dict[str, Any]:
-    """The "not a letter" part of the judgement: class means and the shared precision.
+def transfer_temperature(t_fit: float, groups: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
+    """The fitted temperature, shrunk toward 1 until it makes no group's ECE worse.
+
+    A temperature fitted on held-out font families overshoots on other families (on quick runs the
+    validation families were over-confident and the test families calibrated at T = 1), so the
+    temperature kept is ``t_fit ** s`` with the shrink ``s`` in 0, 0.05, ..., 1 that minimises the
+    largest ECE change over the groups (s = 0, T = 1, changes nothing: it is chosen when every
+    other ``s`` makes some group worse).
 
     Args:
-        features: N x F penultimate features of the split.
-        labels: N class indices.
-        right: N bools, whether the model got each one right (a class mean is over its right answers).
-        n_classes: K, the number of classes.
+        t_fit: the temperature that minimises the pooled NLL.
+        groups: ``(logits, labels)`` per check group (a font family of the split, the drawings).
 
     Returns:
-        ``{"means", "precision"}`` (see the module docstring; the threshold is chosen by the caller).
+        ``(temperature, shrink)``.
     """
-    f = torch.as_tensor(_np(features), dtype=torch.float64)
-    dim = f.shape[1]
-    means = torch.zeros(n_classes, dim, dtype=torch.float64)
-    for c in range(n_classes):
-        m = (labels == c) & right  # the letters the model knows: its right answers
-        if not bool(m.any()):
-            m = labels == c
-        if bool(m.any()):
-            means[c] = f[m].mean(0)
-    resid = f - means[labels]
-    cov = resid.T @ resid / max(1, f.shape[0] - 1)
-    # shrink toward a scaled identity: few samples per feature (tiny data) give a singular covariance
-    shrink = min(0.5, dim / max(1, f.shape[0]))
-    cov = (1 - shrink) * cov + shrink * (torch.trace(cov) / dim + 1e-12) * torch.eye(dim, dtype=torch.float64)
-    return {"means": means.float(), "precision": torch.linalg.inv(cov).float()}
+    before = [_ece_at(z, y, 1.0) for z, y in groups]
+    best, best_s = 0.0, 0.0
+    for i in range(1, _SHRINK_STEPS + 1):
+        s = i / _SHRINK_STEPS
+        worst = max(_ece_at(z, y, t_fit**s) - b for (z, y), b in zip(groups, before))
+        if worst < best - 1e-12:
+            best, best_s = worst, s
+    return float(t_fit**best_s), best_s
 
 
-def _drawn_letters(predictor: Any) -> tuple[Any, Any, Any] | None:
+def _check_groups(
+    src: dict[str, tuple[torch.Tensor, torch.Tensor, Any]], split: str, groups: np.ndarray | None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The split's font families (those under ``_MIN_GROUP`` letters pooled into one) and each other source."""
+    z, y = src[split][0], src[split][1]
+    masks: list[np.ndarray] = [np.ones(y.numel(), dtype=bool)]
+    if groups is not None:
+        ids, counts = np.unique(groups, return_counts=True)
+        masks = [groups == g for g, c in zip(ids, counts) if c >= _MIN_GROUP]
+        small = np.isin(groups, ids[counts < _MIN_GROUP])
+        masks += [small] if small.any() else []
+    out = [(z[torch.from_numpy(m)], y[torch.from_numpy(m)]) for m in masks]
+    return out + [(v[0], v[1]) for k, v in src.items() if k != split]
+
+
+def _source(logits: Any, labels: Any, features: Any) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """One source of letters as float32 logits, int64 labels and its features by name (N x F float32)."""
+    if features is None:
+        feats: dict[str, torch.Tensor] = {}
+    elif isinstance(features, Mapping):
+        feats = pooled_features({k: torch.as_tensor(_np(v), dtype=torch.float32) for k, v in features.items()})
+    else:
+        feats = {PENULTIMATE: torch.as_tensor(_np(features), dtype=torch.float32)}
+    return torch.as_tensor(_np(logits), dtype=torch.float32), torch.as_tensor(_np(labels), dtype=torch.int64), feats
+
+
+def judged_outputs(predictor: Predictor, images: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Logits and the judged features (:func:`glyphcore.infer.letters.judged_features`, feature maps
+    averaged over their positions batch by batch, so a large split never holds whole maps)."""
+    logits: list[torch.Tensor] = []
+    feats: dict[str, list[torch.Tensor]] = {}
+
+    def keep(out: Outputs) -> None:
+        logits.append(out.logits.cpu())
+        for k, v in pooled_features(out.features).items():
+            feats.setdefault(k, []).append(v.cpu())
+
+    predictor.run(images, features=judged_features(predictor.model), batch_size=_BATCH, on_batch=keep)
+    return torch.cat(logits), {k: torch.cat(v) for k, v in feats.items()}
+
+
+def _drawn_letters(predictor: Predictor) -> tuple[Any, Any, Any] | None:
     """``(logits, labels, features)`` of the synthetic letter drawings; None for a model without letters."""
     drawings = calibration_drawings(predictor)
     if drawings is None:
         return None
-    out = predictor.run(drawings[0], features=judged_features(predictor.model), batch_size=_BATCH)
-    return out.logits, drawings[1], out.features.get(PENULTIMATE)
+    logits, feats = judged_outputs(predictor, drawings[0])
+    return logits, drawings[1], feats
 
 
 def calibrate_checkpoint(
-    path: str | os.PathLike, images: Any, labels: Any, *, split: str = "valid", device: str | torch.device | None = None
+    path: str | os.PathLike,
+    images: Any,
+    labels: Any,
+    *,
+    split: str = "valid",
+    device: str | torch.device | None = None,
+    groups: Any = None,
 ) -> dict[str, Any]:
     """Fit a checkpoint's calibration on a labelled split and rewrite the file with it, atomically.
 
@@ -280,6 +335,8 @@ def calibrate_checkpoint(
         labels: N class indices.
         split: its name, recorded as ``fitted_on``.
         device: where to run the model (default the CPU).
+        groups: N font-family ids of the split (:func:`glyphcore.infer.judgement.family_groups`), for
+            the cross-fitted thresholds and the temperature's check; None: letters are folded one by one.
 
     Returns:
         The calibration dict written.
@@ -292,12 +349,12 @@ def calibrate_checkpoint(
     if int(images.shape[0]) == 0 or int(np.asarray(_np(labels)).shape[0]) != int(images.shape[0]):
         raise DataError(f"calibrating {path} needs a labelled split with images, got {int(images.shape[0])} images")
     predictor = load_predictor(path, device=device)
-    out = predictor.run(images, features=judged_features(predictor.model), batch_size=_BATCH)
-    logits, feats = out.logits, out.features.get(PENULTIMATE)
+    logits, feats = judged_outputs(predictor, images)
     labels_np = np.asarray(_np(labels), dtype=np.int64)
     if labels_np.max(initial=0) >= logits.shape[1]:
         raise DataError(f"the labels of {split} go up to {labels_np.max()} but {path} has {logits.shape[1]} classes")
-    cal = fit_calibration(logits, labels_np, feats, split=split, drawings=_drawn_letters(predictor))
+    drawn = _drawn_letters(predictor)
+    cal = fit_calibration(logits, labels_np, feats, split=split, drawings=drawn, groups=groups)
     ckpt = load_checkpoint(path)
     if "state_dict" not in ckpt:
         raise CheckpointError(f"{path} has no weights to calibrate")

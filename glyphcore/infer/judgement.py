@@ -29,6 +29,7 @@ __all__ = [
     "FALSE_ALARM_RATE",
     "calibration_drawings",
     "calibration_sentence",
+    "family_groups",
     "pooled_weights",
     "threshold_for",
 ]
@@ -93,6 +94,29 @@ def threshold_for(scores_by_source: Mapping[str, Any], rate: float = FALSE_ALARM
     if not any(s.size for s in per_source):
         raise ValueError("no letters to choose a threshold on")
     return float(max(np.quantile(s, 1.0 - rate, method="higher") for s in per_source if s.size))
+
+
+def family_groups(data: Any) -> np.ndarray | None:
+    """The font family of each letter of a split (an int id per family), or None when the data set does
+    not record fonts (only glyphs-52 does): calibration folds and checks by family, the axis on which
+    valid and test differ.
+
+    Args:
+        data: an :class:`glyphcore.data.ImageSet` (its ``font_ids`` and ``meta["fonts"]``).
+    """
+    font_ids, fonts = getattr(data, "font_ids", None), (getattr(data, "meta", None) or {}).get("fonts")
+    if font_ids is None or not isinstance(fonts, list) or not fonts:
+        return None
+    if isinstance(font_ids, torch.Tensor):
+        font_ids = font_ids.cpu().numpy()  # a data set kept on the GPU for training
+    ids = np.asarray(font_ids, dtype=np.int64).ravel()
+    if ids.size and (ids.min() < 0 or ids.max() >= len(fonts)):
+        return None  # font ids that point outside the list: fold letter by letter instead
+    names = [
+        str(f.get("family")) if isinstance(f, dict) else str(f[0]) if isinstance(f, list | tuple) else "" for f in fonts
+    ]
+    family = {n: i for i, n in enumerate(dict.fromkeys(names))}
+    return np.asarray([family[names[i]] for i in range(len(fonts))], dtype=np.int64)[ids]
 
 
 def pooled_weights(sizes: Mapping[str, int]) -> dict[str, float]:

@@ -8,6 +8,7 @@ Predictor can judge every prediction without depending on the fitting.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +17,20 @@ import torch
 from torch import nn
 
 from glyphcore.checkpoint import TEMPERATURE_RANGE
-from glyphcore.infer.forward import PENULTIMATE, last_module_of_type
+from glyphcore.infer.forward import PENULTIMATE, last_module_of_type, layer_feature
 
 __all__ = [
+    "MAX_JUDGED_BLOCKS",
     "MAX_JUDGED_FEATURES",
     "LetterJudgement",
+    "block_layers",
     "calibration_of",
     "judge_letters",
     "judged_features",
     "nearest_class_distances",
+    "pooled_features",
     "temperature_of",
+    "unusualness",
 ]
 
 # The feature-distance judgement needs an F x F covariance and its inverse: a model whose penultimate
@@ -34,11 +39,47 @@ __all__ = [
 MAX_JUDGED_FEATURES = 2048
 
 
+MAX_JUDGED_BLOCKS = 4  # conv blocks whose pooled outputs the judgement reads (evenly spaced, the last kept)
+# modules that end a convolution block's run of leaves: the classifier head starts at them
+_HEAD = (nn.Linear, nn.Flatten, nn.Dropout, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+def block_layers(model: nn.Module) -> tuple[str, ...]:
+    """The module names whose outputs are the model's convolution blocks: for each ``nn.Conv2d``, the
+    last leaf module before the next convolution (or before the classifier head), e.g. ``features.act1``.
+
+    Early blocks see strokes: a scribble is unusual there even where the last layer maps it near a
+    class. At most ``MAX_JUDGED_BLOCKS`` (evenly spaced, the last kept); none for a model without
+    convolutions or whose blocks are wider than ``MAX_JUDGED_FEATURES`` channels.
+    """
+    leaves = [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
+    conv_at = [i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Conv2d)]
+    blocks = []
+    for k, start in enumerate(conv_at):
+        end = conv_at[k + 1] if k + 1 < len(conv_at) else len(leaves)
+        run = leaves[start:end]
+        head = next((j for j, (_, m) in enumerate(run) if isinstance(m, _HEAD)), len(run))
+        conv = run[0][1]
+        if head and isinstance(conv, nn.Conv2d) and conv.out_channels <= MAX_JUDGED_FEATURES:
+            blocks.append(run[head - 1][0])
+    if len(blocks) > MAX_JUDGED_BLOCKS:
+        picks = np.linspace(0, len(blocks) - 1, MAX_JUDGED_BLOCKS).round().astype(int)
+        blocks = [blocks[i] for i in picks]
+    return tuple(blocks)
+
+
 def judged_features(model: nn.Module) -> tuple[str, ...]:
-    """The features the judgement reads of this model: ``("penultimate",)``, or none for a model
-    without a linear layer or whose penultimate features are wider than ``MAX_JUDGED_FEATURES``."""
+    """The features the judgement reads of this model: ``"penultimate"`` (left out for a model without
+    a linear layer or whose penultimate features are wider than ``MAX_JUDGED_FEATURES``) and the
+    outputs of its convolution blocks (:func:`block_layers`, as ``"layer:<name>"``)."""
     layer = last_module_of_type(model, nn.Linear)
-    return (PENULTIMATE,) if isinstance(layer, nn.Linear) and layer.in_features <= MAX_JUDGED_FEATURES else ()
+    pen = (PENULTIMATE,) if isinstance(layer, nn.Linear) and layer.in_features <= MAX_JUDGED_FEATURES else ()
+    return pen + tuple(layer_feature(n) for n in block_layers(model))
+
+
+def pooled_features(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each feature as N x F: feature maps (N x C x H x W) averaged over their positions, the rest as they are."""
+    return {k: v.float().mean(dim=tuple(range(2, v.ndim))) if v.ndim > 2 else v for k, v in features.items()}
 
 
 @dataclass
@@ -48,7 +89,7 @@ class LetterJudgement:
     Attributes:
         letter: (N,) bool, True when judged a letter.
         confidence: (N,) calibrated top probability.
-        distance: (N,) squared Mahalanobis distance to the nearest class mean (NaN without features).
+        distance: (N,) how unusual the features are (:func:`unusualness`; NaN without features).
         reasons: one sentence per input, "" for a letter.
     """
 
@@ -71,9 +112,64 @@ def nearest_class_distances(
     return dist.float(), nearest
 
 
+def _layer_distance(features: torch.Tensor | None, fit: Any) -> torch.Tensor | None:
+    """Squared Mahalanobis distance to the nearest class mean with one stored fit, or None when the
+    fit is malformed or does not match the features."""
+    if features is None or not isinstance(fit, dict):
+        return None
+    means, prec = fit.get("means"), fit.get("precision")
+    if not (isinstance(means, torch.Tensor) and isinstance(prec, torch.Tensor) and means.ndim == 2):
+        return None
+    f = features.flatten(1) if features.ndim > 2 else features
+    if means.shape[1] != f.shape[1] or tuple(prec.shape) != (f.shape[1], f.shape[1]):
+        return None
+    return nearest_class_distances(f, means, prec)[0]
+
+
+def _positive(value: Any) -> float | None:
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0
+    return float(value) if ok else None
+
+
+def unusualness(
+    features: torch.Tensor | Mapping[str, torch.Tensor] | None, spec: dict[str, Any]
+) -> tuple[torch.Tensor, float] | None:
+    """How unusual each input's features are, and the threshold above which they are unusual.
+
+    With a multi-layer fit (``spec["layers"]``: per feature name its class means, shared precision
+    and ``scale``, the layer's own threshold), the score is the largest over the layers of the
+    squared Mahalanobis distance divided by its scale, against ``spec["max_score"]``. Older
+    checkpoints (or features without every layer) fall back to the penultimate distance against
+    ``spec["max_distance"]``.
+
+    Args:
+        features: N x F penultimate features, or feature name -> N x ... (maps are averaged over positions).
+        spec: the checkpoint's ``calibration["letter"]``.
+
+    Returns:
+        ``(scores, threshold)``, or None when no stored fit matches the features.
+    """
+    feats = pooled_features(features) if isinstance(features, Mapping) else {PENULTIMATE: features}
+    layers, max_score = spec.get("layers"), _positive(spec.get("max_score"))
+    if isinstance(layers, dict) and layers and max_score is not None:
+        scaled: list[torch.Tensor] = []
+        for name, fit in layers.items():
+            scale = _positive(fit.get("scale")) if isinstance(fit, dict) else None
+            d = _layer_distance(feats.get(name), fit)
+            if d is None or scale is None:
+                scaled = []
+                break
+            scaled.append(d / scale)
+        if scaled:
+            return torch.stack(scaled).max(dim=0).values, max_score
+    max_d = _positive(spec.get("max_distance"))
+    d = _layer_distance(feats.get(PENULTIMATE), {"means": spec.get("means"), "precision": spec.get("precision")})
+    return None if d is None or max_d is None else (d, max_d)
+
+
 def judge_letters(
     logits: torch.Tensor,
-    features: torch.Tensor | None,
+    features: torch.Tensor | Mapping[str, torch.Tensor] | None,
     calibration: dict[str, Any] | None,
     classes: list[str] | None = None,
 ) -> LetterJudgement | None:
@@ -81,7 +177,8 @@ def judge_letters(
 
     Args:
         logits: N x K raw logits.
-        features: N x F penultimate features, or None.
+        features: the judged features (:func:`judged_features`) by name, or the N x F penultimate
+            features alone (then only the penultimate distance is used), or None.
         calibration: the checkpoint's ``"calibration"`` dict; None or no ``"letter"`` entry: no judgement.
         classes: class names, for the reasons.
 
@@ -92,27 +189,18 @@ def judge_letters(
         return None
     spec = calibration["letter"]
     t = float(calibration.get("temperature", 1.0))
-    probs = (logits.float() / t).softmax(dim=1)
-    conf, preds = probs.max(dim=1)
+    conf, preds = (logits.float() / t).softmax(dim=1).max(dim=1)
     n = logits.shape[0]
-    dist = torch.full((n,), float("nan"))
-    means, prec = spec.get("means"), spec.get("precision")
-    max_d = spec.get("max_distance")
-    if (
-        features is not None
-        and isinstance(means, torch.Tensor)
-        and isinstance(prec, torch.Tensor)
-        and max_d is not None
-        and means.shape[1] == features.shape[1]
-    ):
-        dist = nearest_class_distances(features, means, prec)[0]
+    scored = unusualness(features, spec)
+    dist = scored[0].float() if scored else torch.full((n,), float("nan"))
+    max_d = scored[1] if scored else None
     min_c = float(spec.get("min_confidence", 0.0))
     conf_np, dist_np, pred_np = conf.cpu().numpy(), dist.numpy(), preds.cpu().numpy()
     letter = np.ones(n, dtype=bool)
     reasons = []
     for i in range(n):
         name = classes[int(pred_np[i])] if classes else str(int(pred_np[i]))
-        far = max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > float(max_d)
+        far = max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > max_d
         unsure = conf_np[i] < min_c
         reasons.append(_reason(far, unsure, name, float(conf_np[i]), min_c, _checked_share(spec)))
         letter[i] = not (far or unsure)

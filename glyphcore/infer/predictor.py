@@ -26,7 +26,7 @@ from glyphcore.checkpoint import load_checkpoint
 from glyphcore.devices import resolve_device
 from glyphcore.errors import CheckpointError, ConfigError, ImageInputError
 from glyphcore.frame import FRAME_SIZE
-from glyphcore.infer.forward import PENULTIMATE, Gradients, Outputs, gradients_of, run_batches
+from glyphcore.infer.forward import Gradients, Outputs, gradients_of, run_batches
 from glyphcore.infer.letters import calibration_of, judge_letters, judged_features
 from glyphcore.infer.preprocess import Prepared, frame_to_tensor, preprocess
 from glyphcore.runfolder.store import checkpoint_path
@@ -234,7 +234,7 @@ class Predictor:
         wanted = judged_features(self.model) if self.calibration else ()
         out = self.run(self._batch(x), features=wanted)
         probs = (out.logits / self.temperature).softmax(dim=1)
-        judged = judge_letters(out.logits, out.features.get(PENULTIMATE), self.calibration, self.classes)
+        judged = judge_letters(out.logits, out.features, self.calibration, self.classes)
         k = max(1, min(int(topk), probs.shape[1]))
         top_p, top_i = probs.topk(k, dim=1)
         probs_np, p_lists, i_lists = probs.numpy(), top_p.tolist(), top_i.tolist()

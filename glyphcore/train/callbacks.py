@@ -298,11 +298,17 @@ class Calibrate(Callback):
             return  # a failed write is the run-folder writer's to record (the run is failed, not calibrated)
         from glyphcore.errors import GlyphError
         from glyphcore.infer.calibration import calibrate_checkpoint
+        from glyphcore.infer.judgement import family_groups
 
         split = str((state.dataset_info.get("splits") or {}).get("val") or state.config.val_split)
         try:
             cal = calibrate_checkpoint(
-                best, state.val_data.images, state.val_data.labels.cpu(), split=split, device=state.device
+                best,
+                state.val_data.images,
+                state.val_data.labels.cpu(),
+                split=split,
+                device=state.device,
+                groups=family_groups(state.val_data),
             )
         except (GlyphError, OSError, RuntimeError, ValueError) as e:
             state.log(

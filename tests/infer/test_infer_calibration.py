@@ -211,7 +211,7 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
     pred = load_predictor(tiny_run(runs_dir, "ood", epochs=10))
     valid = load_dataset("glyphs-52", "valid")
     out = pred.run(valid.images, features=judged_features(pred.model))
-    z, f = out.logits, out.features["penultimate"]
+    z, f = out.logits, out.features  # the penultimate features and every judged block's maps
     # as stored by training: the model's own validation letters pass, but for the two quantiles
     assert judge_letters(z, f, pred.calibration).letter.mean() >= 0.93
 
@@ -223,7 +223,7 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
     ]
     x = torch.cat([p.tensor for p in prepared])
     out = pred.run(x.mul(255).round().to(torch.uint8), features=judged_features(pred.model))
-    zn, fn = out.logits, out.features["penultimate"]
+    zn, fn = out.logits, out.features
     # a tiny model (10 epochs on 520 glyphs) is far from the real one, but its features already keep
     # the drawings that are not letters away from the letters: most sit farther from every class
     # centroid than nine in ten validation letters do
@@ -283,8 +283,32 @@ def test_the_thresholds_hold_the_stated_false_alarm_rate_on_each_source_of_lette
     assert letter["sources"] == {"valid": 4000, "drawings": 400} and letter["false_alarm_rate"] == 0.01
     j = judge_letters(zd * 3, feats_d, cal)
     assert j.letter.mean() >= 0.98  # the drawings' own false alarms: at most 1% per score
-    # the over-sharp drawings (x3) pull the temperature above 1 though the fonts alone need 1
-    assert 1.2 < cal["temperature"] < 2.8 and cal["ece_drawings_after"] < cal["ece_drawings_before"]
+    # the over-sharp drawings (x3) pull the NLL fit above 1 though the fonts alone need 1; the
+    # temperature kept is shrunk toward 1 so that neither source's ECE gets worse
+    assert 1.2 < cal["temperature_fitted"] < 2.8 and 1.0 <= cal["temperature"] <= cal["temperature_fitted"]
+    assert cal["ece_after"] <= cal["ece_before"] and cal["ece_drawings_after"] <= cal["ece_drawings_before"]
+    # when both sources are over-confident alike (x3), most of the fitted temperature is kept and helps both
+    both = fit_calibration(z * 3, y, feats, drawings=(zd * 3, yd, feats_d))
+    assert both["temperature_shrink"] >= 0.75 and both["temperature"] > 2.3
+    assert both["ece_after"] < both["ece_before"] / 3 and both["ece_drawings_after"] < both["ece_drawings_before"]
+
+
+def test_a_temperature_that_helps_some_families_and_hurts_others_is_shrunk_toward_1():
+    # two font families: one over-confident (x3), one calibrated; a temperature fitted on both pooled
+    # (about 1.7) cools the calibrated family into under-confidence, which a new family may resemble
+    za, ya = _sampled(3000, 10, 1.0, seed=5)
+    zb, yb = _sampled(3000, 10, 1.0, seed=6)
+    z, y = torch.cat([za * 3, zb]), torch.cat([ya, yb])
+    family = np.r_[np.zeros(3000, int), np.ones(3000, int)]
+    pooled = fit_calibration(z, y)  # no families known: the split is one group, the NLL fit is kept
+    by_family = fit_calibration(z, y, groups=family)
+    assert pooled["temperature"] > 1.3
+    assert by_family["temperature"] < pooled["temperature"]
+    for fam, (zf, yf) in enumerate(((za * 3, ya), (zb, yb))):
+        before = expected_calibration_error(zf.softmax(1).max(1).values, zf.argmax(1) == yf)
+        t = by_family["temperature"]
+        after = expected_calibration_error((zf / t).softmax(1).max(1).values, zf.argmax(1) == yf)
+        assert after <= before + 1e-12, fam
 
 
 def test_the_calibration_sentence_says_helped_or_worse_with_the_numbers():
@@ -305,7 +329,8 @@ def test_a_confident_answer_far_from_the_class_means_is_unsure_with_the_best_gue
     run = tiny_run(runs_dir, "far")
     ckpt = load_checkpoint(run / "best.pt")
     letter = ckpt["calibration"]["letter"]
-    letter["means"] = letter["means"] + 1e3  # every input's features now sit far from every class mean
+    for fit in letter["layers"].values():  # every judged layer's features now sit far from every class mean
+        fit["means"] = fit["means"] + 1e3
     letter["min_confidence"] = 0.0  # and every answer counts as confident
     save_checkpoint(ckpt, run / "best.pt")
     pred = load_predictor(run)
@@ -324,3 +349,117 @@ def test_a_confident_answer_far_from_the_class_means_is_unsure_with_the_best_gue
     save_checkpoint(ckpt, run / "best.pt")
     [answer] = load_predictor(run).predict(pred.prepare(render_canvas(letter_strokes("g"))))
     assert answer.reason.startswith("unsure: the model reads it as") and "95.0% of real letters" in answer.reason
+
+
+# --- the density on several layers, thresholds cross-fitted across font families ----------------------
+def test_the_judged_layers_are_each_convolution_blocks_output_and_the_penultimate_features():
+    from glyphcore.infer.letters import block_layers, judged_features
+
+    net = torch.nn.Sequential()
+    net.add_module("conv1", torch.nn.Conv2d(1, 4, 3))
+    net.add_module("bn1", torch.nn.BatchNorm2d(4))
+    net.add_module("act1", torch.nn.ReLU())
+    net.add_module("conv2", torch.nn.Conv2d(4, 6, 3))
+    net.add_module("pool2", torch.nn.MaxPool2d(2))
+    net.add_module("act2", torch.nn.GELU())
+    net.add_module("flat", torch.nn.Flatten())
+    net.add_module("fc1", torch.nn.Linear(6 * 13 * 13, 16))
+    net.add_module("fc2", torch.nn.Linear(16, 3))
+    assert block_layers(net) == ("act1", "act2")
+    assert judged_features(net) == ("penultimate", "layer:act1", "layer:act2")
+    # the fit reads each block's maps averaged over positions: one value per channel
+    x = torch.rand(40, 1, 30, 30)
+    from glyphcore.infer.forward import forward_with_features
+
+    out = forward_with_features(net, x, judged_features(net))
+    y = torch.arange(3).repeat(14)[:40]
+    cal = fit_calibration(out.logits, y, out.features)
+    layers = cal["letter"]["layers"]
+    assert {n: tuple(f["means"].shape) for n, f in layers.items()} == {
+        "penultimate": (3, 16),
+        "layer:act1": (3, 4),
+        "layer:act2": (3, 6),
+    }
+    assert all(f["scale"] > 0 for f in layers.values()) and cal["letter"]["max_score"] > 0
+
+
+def test_cross_fitted_thresholds_hold_the_stated_rate_on_a_family_the_fit_never_saw():
+    # letters of 8 font families: each family shifts every class's features its own way; a threshold
+    # measured on the families the means were fitted on is too tight for a new family's letters
+    g = np.random.default_rng(1)
+    dim, k, per = 12, 4, 400
+    shifts = g.normal(0, 1.0, (9, dim))
+
+    def family(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = np.arange(per) % k
+        f = np.eye(k, dim)[y] * 6 + shifts[i] + g.normal(0, 1.0, (per, dim))
+        return torch.tensor(f, dtype=torch.float32), torch.tensor(y)
+
+    fams = [family(i) for i in range(8)]
+    f = torch.cat([a for a, _ in fams])
+    y = torch.cat([b for _, b in fams])
+    z = torch.nn.functional.one_hot(y, k).float() * 5
+    groups = np.repeat(np.arange(8), per)
+    crossed = fit_calibration(z, y, f, groups=groups, false_alarm_rate=0.01)["letter"]
+    seen = fit_calibration(z, y, f, false_alarm_rate=0.01)["letter"]  # folds of single letters: seen families
+    assert crossed["max_distance"] > seen["max_distance"]  # a new family's spread is in the threshold
+    new_f, new_y = family(8)
+    from glyphcore.infer.letters import unusualness
+
+    rejected = {
+        name: float((s := unusualness(new_f, spec))[0].gt(s[1]).float().mean())
+        for name, spec in (("crossed", crossed), ("seen", seen))
+    }
+    assert rejected["crossed"] <= 0.03 < rejected["seen"], rejected
+
+
+def test_the_stored_layers_are_covered_by_the_checksum_and_calibrate_rewrites_them(tiny_glyphs, runs_dir):
+    from glyphcore.cli import main
+    from glyphcore.errors import CheckpointError
+    from glyphcore.infer.letters import judged_features
+
+    run = tiny_run(runs_dir, "layers")
+    ckpt = load_checkpoint(run / "best.pt")
+    letter = ckpt["calibration"]["letter"]
+    pred = load_predictor(run)
+    assert set(letter["layers"]) == set(judged_features(pred.model)) and len(letter["layers"]) >= 2
+    assert letter["folds"] >= 2 and letter["max_score"] > 0
+    # a changed layer threshold without a new checksum: the file is refused as damaged
+    raw = torch.load(run / "best.pt", weights_only=True)
+    first = next(iter(raw["calibration"]["letter"]["layers"]))
+    raw["calibration"]["letter"]["layers"][first]["scale"] *= 2
+    torch.save(raw, run / "broken.pt")
+    with pytest.raises(CheckpointError, match="calibration"):
+        load_checkpoint(run / "broken.pt")
+    (run / "broken.pt").unlink()
+    # an older file (the penultimate distance alone) is judged by it; `glyphcore calibrate` adds the layers
+    for key in ("layers", "max_score", "folds"):
+        del letter[key]
+    save_checkpoint(ckpt, run / "best.pt")
+    old = load_predictor(run)
+    drawn = [old.prepare(render_canvas(nonletter_strokes("scribble", seed=s))) for s in range(6)]
+    out = old.run(torch.cat([p.tensor for p in drawn]), features=("penultimate",))
+    alone = judge_letters(out.logits, out.features["penultimate"], old.calibration)
+    assert [a.letter for a in old.predict(drawn)] == alone.letter.tolist()
+    assert main(["calibrate", str(run)]) == 0
+    again = load_checkpoint(run / "best.pt")["calibration"]["letter"]
+    assert set(again["layers"]) == set(judged_features(pred.model))
+
+
+def test_the_font_family_of_each_letter_groups_the_split_for_the_cross_fit(tiny_glyphs):
+    from dataclasses import replace
+
+    from glyphcore.data import load_dataset
+    from glyphcore.infer.judgement import family_groups
+
+    valid = load_dataset("glyphs-52", "valid")
+    groups = family_groups(valid)
+    families = np.array([valid.meta["fonts"][i]["family"] for i in valid.font_ids])
+    assert groups is not None and groups.shape == (len(valid),)
+    # one id per family: two letters share an id exactly when they share a family
+    pairs = np.random.default_rng(0).integers(0, len(valid), (500, 2))
+    assert all((groups[a] == groups[b]) == (families[a] == families[b]) for a, b in pairs)
+    assert np.unique(groups).size == np.unique(families).size >= 2
+    # no fonts recorded, or font ids outside the list: no families, the letters are folded one by one
+    assert family_groups(replace(valid, font_ids=None)) is None
+    assert family_groups(replace(valid, font_ids=valid.font_ids + 10_000)) is None
