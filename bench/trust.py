@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/trust.py --run RUN [--seeds 4] [--nonletters 40] [--json OUT]
     .venv/bin/python bench/trust.py --table --run RUN1 --run RUN2 ... [--json OUT]
+    .venv/bin/python bench/trust.py --input-checks --run RUN1 --run RUN2 ...
 
 ``--table`` prints docs/benchmarks.md's table, one row per model (2,000 valid and test images, 312
 drawings in the three canvas formats on seeds other than calibration's, 300 non-letters): accuracy, ECE
@@ -26,6 +27,10 @@ calibration existed):
 - with ``--compare-scores``: the candidate scores of :func:`compare_scores` (calibrated top
   probability, energy ``-T logsumexp(logits / T)``, the Mahalanobis distance of each judged layer alone
   and of all of them, the stored judgement).
+- with ``--input-checks`` (alone): checks on the model's input frame (ink share, ink box height, width
+  and aspect, the box's ink share, ink per edge pixel, connected components) with ranges at the stated
+  rate on valid + the calibration drawings, beside and OR-ed with the stored judgement
+  (:func:`compare_input_checks`).
 """
 
 from __future__ import annotations
@@ -162,6 +167,90 @@ def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
     return out
 
 
+def _components(mask: torch.Tensor, min_px: int = 4) -> np.ndarray:
+    """Connected ink components (8-neighbour) per image of an N x H x W bool mask, those of at least
+    ``min_px`` pixels: every ink pixel takes the largest label of its 3x3 neighbourhood until none changes."""
+    n, h, w = mask.shape
+    m = mask.unsqueeze(1).float()
+    lab = torch.arange(1, h * w + 1, dtype=torch.float32).view(1, 1, h, w) * m
+    while True:
+        new = torch.nn.functional.max_pool2d(lab, 3, 1, 1) * m
+        if torch.equal(new, lab):
+            break
+        lab = new
+    counts = [torch.unique(lab[i, 0][mask[i]], return_counts=True)[1] for i in range(n)]
+    return np.asarray([int((c >= min_px).sum()) for c in counts], dtype=np.float64)
+
+
+def _extent(a: torch.Tensor) -> np.ndarray:
+    """Per row of an N x L bool array, the span from its first to its last True, as a share of L."""
+    idx = torch.arange(a.shape[1], dtype=torch.float32)
+    lo = torch.where(a, idx, torch.tensor(1e9)).min(1).values
+    hi = torch.where(a, idx, torch.tensor(-1.0)).max(1).values
+    return ((hi - lo + 1).clamp_min(1) / a.shape[1]).numpy()
+
+
+def input_measures(x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Checks on the model's input frame (N x C x H x W in [0, 1]), per image: the share of the frame
+    that is ink (above 0.5), the ink box's height and width (shares of the frame), its aspect
+    log(height / width), the share of the box that is ink, ink pixels per edge pixel (about half the
+    stroke width, px) and the connected ink components (1000 images at a time: the labels are floats)."""
+    parts = []
+    for s in range(0, x.shape[0], 1000):
+        m = x[s : s + 1000].float().mean(1) > 0.5
+        ink = m.float().mean((1, 2)).numpy()
+        height, width = _extent(m.any(2)), _extent(m.any(1))
+        inner = -torch.nn.functional.max_pool2d(-m.float().unsqueeze(1), 3, 1, 1).squeeze(1) > 0.5
+        edge = (m & ~inner).float().sum((1, 2)).numpy()
+        parts.append(
+            {
+                "ink": ink,
+                "height": height,
+                "width": width,
+                "aspect": np.log(height / width),
+                "fill": ink / (height * width),
+                "stroke": m.float().sum((1, 2)).numpy() / np.maximum(edge, 1),
+                "components": _components(m),
+            }
+        )
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def compare_input_checks(pred, rate: float = FALSE_ALARM_RATE) -> dict:
+    """Input-level checks beside the stored judgement: each check's accepted range lets through all
+    but ``rate`` of the fitting letters (valid + the calibration drawings) per source and side (the
+    components: above only); measured as the share flagged of held-out test letters, other drawings
+    and non-letters, per check, for any check, and for any check OR the stored judgement."""
+
+    def model_input(images) -> torch.Tensor:
+        return (
+            images if isinstance(images, torch.Tensor) else frame_to_tensor(images, pred.input_size, pred.in_channels)
+        )
+
+    fit = {"valid": _subsample(pred, "valid", 3000, 0)[0], "drawings": calibration_drawings(pred)[0]}
+    held = {
+        "test": _subsample(pred, "test", 2000, 1)[0],
+        "drawings": calibration_drawings(pred, seed=31_000)[0],
+        "nonletters": _nonletters(pred, 300),
+    }
+    fm = {k: input_measures(model_input(v)) for k, v in fit.items()}
+    hx = {k: model_input(v) for k, v in held.items()}
+    hm = {k: input_measures(v) for k, v in hx.items()}
+    out: dict = {}
+    any_check = {k: np.zeros(len(v["ink"]), dtype=bool) for k, v in hm.items()}
+    for name in fm["valid"]:
+        lo = -np.inf if name == "components" else min(np.quantile(v[name], rate) for v in fm.values())
+        hi = max(np.quantile(v[name], 1 - rate) for v in fm.values())
+        flags = {k: (v[name] < lo) | (v[name] > hi) for k, v in hm.items()}
+        out[f"input: {name}"] = {k: float(f.mean()) for k, f in flags.items()}
+        any_check = {k: any_check[k] | flags[k] for k in any_check}
+    out["input: any check"] = {k: float(f.mean()) for k, f in any_check.items()}
+    stored = {k: ~judge_letters(*_run(pred, x), pred.calibration).letter for k, x in hx.items()}
+    out["stored judgement"] = {k: float(f.mean()) for k, f in stored.items()}
+    out["stored judgement or any input check"] = {k: float((stored[k] | any_check[k]).mean()) for k in stored}
+    return out
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.2f}"
 
@@ -209,8 +298,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nonletters", type=int, default=40, help="drawings per non-letter kind")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--compare-scores", action="store_true", help="also compare candidate letter-judgement scores")
+    ap.add_argument("--input-checks", action="store_true", help="only the input-level checks beside the judgement")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
+    if args.input_checks:
+        rows = [{"run": load_predictor(ref).path.parent.name, "compare_scores": {}} for ref in args.run]
+        for row, ref in zip(rows, args.run):
+            row["compare_scores"] = compare_input_checks(load_predictor(ref))
+            print(json.dumps(row), flush=True)
+        print_scores(rows)
+        return 0
     if args.table:
         rows = []
         for ref in args.run:
