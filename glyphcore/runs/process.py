@@ -351,6 +351,19 @@ def _check_resumable(run_dir: Path, status: dict[str, Any], more_epochs: bool) -
         RunError: saying why and what to do instead.
     """
     state = status["state"]
+    # What the run's state rules out comes first: a done run's process may still hold the lock for a
+    # moment after writing "done", and "cancel it first" would be the wrong advice then.
+    if state == "failed" and status.get("resumable") is False:
+        raise RunError(
+            f"run {run_dir.name} failed before training started and would fail the same way again "
+            f"({status.get('message') or 'see its train.log'}); start a new run with that fixed"
+        )
+    if state not in RESUMABLE_STATES and state not in ACTIVE_STATES and not more_epochs:
+        hint = {
+            "diverged": " Start a new run with a lower learning rate (e.g. a tenth).",
+            "done": " Pass a larger epochs= to train it further.",
+        }.get(state, "")
+        raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
     if trainer_lock_taken(run_dir):  # whatever status.json says: a live trainer holds the lock
         raise RunError(
             f"run {run_dir.name} is being trained by another process right now; "
@@ -358,17 +371,6 @@ def _check_resumable(run_dir: Path, status: dict[str, Any], more_epochs: bool) -
         )
     if state in ACTIVE_STATES:
         raise RunError(f"run {run_dir.name} is still {state}; cancel it first")
-    if state == "failed" and status.get("resumable") is False:
-        raise RunError(
-            f"run {run_dir.name} failed before training started and would fail the same way again "
-            f"({status.get('message') or 'see its train.log'}); start a new run with that fixed"
-        )
-    if state not in RESUMABLE_STATES and not more_epochs:
-        hint = {
-            "diverged": " Start a new run with a lower learning rate (e.g. a tenth).",
-            "done": " Pass a larger epochs= to train it further.",
-        }.get(state, "")
-        raise RunError(f"run {run_dir.name} is {state} and cannot be resumed.{hint}")
 
 
 def _int_or_zero(value: Any) -> int:

@@ -85,3 +85,19 @@ def test_separately_launched_runs_each_get_their_own_gpu(tiny_glyphs, tmp_path, 
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_a_done_run_whose_trainer_is_still_exiting_says_done_not_cancel(tmp_path, monkeypatch):
+    from glyphcore.runfolder.lock import hold_trainer_lock, release_trainer_lock
+
+    monkeypatch.setenv("GLYPH_RUNS_DIR", str(tmp_path))
+    run_dir = write_run(tmp_path, "finished", state="done", epochs=3)
+    hold_trainer_lock(run_dir)  # its trainer has written "done" and not exited yet
+    try:
+        with pytest.raises(RunError, match=r"is done and cannot be resumed\. Pass a larger epochs="):
+            runs.resume("finished")
+        with pytest.raises(RunError, match="being trained by another process"):
+            runs.resume("finished", epochs=10)  # more epochs: that has to wait for the process to end
+    finally:
+        release_trainer_lock(run_dir)
+    assert runs.read_status("finished")["state"] == "done"  # nothing was queued by the refusals
