@@ -4,9 +4,10 @@
    the same seed gives the same bytes on every machine), render the 52 letters of each clean into
    the glyph frame, cap-normalised and at one em size, and keep those that pass the render check
    (:mod:`render`): some 30,000 renders.
-2. Splits: design families (bold/italic/weights of one design) are dealt to train / valid / test,
-   stratified by style (sans, serif, slab, mono, script, stroke) so each split gets a mix; "seen"
-   re-uses the train fonts with fresh jitter (the font-seen check).
+2. Splits: design families (bold/italic/weights of one design) go to train / valid / test: those of
+   the default build as the table DEFAULT_SPLITS (:mod:`splits`) says, any other family dealt
+   among the others, stratified by style (sans, serif, slab, mono, script, stroke) so each split gets
+   a mix; "seen" re-uses the train fonts with fresh jitter (the font-seen check).
 3. Samples: per split and class, a font instance per sample (families weighted by the square root of
    their instance count, so one variable font with many weights does not dominate) and a size mode
    (EM_SHARE of them at one em size, the rest cap-normalised); then the clean glyph goes through the
@@ -55,12 +56,14 @@ from glyphcore.data.sources.glyphs52 import (
     glyphs52_dir,
     split_files,
 )
+from glyphcore.data.splits import DEFAULT_SPLITS
 from glyphcore.errors import DataError
 from glyphcore.frame import CAP_HEIGHT, CLASSES, EM_SIZE, FRAME_SIZE, frame_dict
 
 __all__ = [
     "build_glyphs52",
     "assign_splits",
+    "choose_splits",
     "build_threads",
     "DEFAULT_PER_CLASS",
     "DEFAULT_SEEN_PER_CLASS",
@@ -131,6 +134,35 @@ def assign_splits(families: dict[str, str], seed: int) -> dict[str, str]:
     if "train" not in out.values():  # only possible with 3 single-family styles dealt oddly
         out[sorted(out)[0]] = "train"
     return out
+
+
+def choose_splits(
+    families: dict[str, str], seed: int, chosen: dict[str, str] = DEFAULT_SPLITS
+) -> tuple[dict[str, str], frozenset[str]]:
+    """Splits of the design families: the chosen ones from the table, the others dealt among themselves.
+
+    The table fixes the default build's families, so adding a family never moves another. When the
+    table's families present do not fill all of train, valid and test (a small or foreign font set),
+    it is not used and every family is dealt (:func:`assign_splits`). Families outside the table are
+    dealt among themselves when there are at least 3 of them; one or two go to train.
+
+    Args:
+        families: design family -> style (one of STYLES).
+        seed: the build seed (for the dealt families).
+        chosen: design family -> split, the table (default DEFAULT_SPLITS).
+
+    Returns:
+        (design family -> "train" | "valid" | "test", the families whose split came from the table).
+
+    Raises:
+        DataError: the table is not used and fewer than 3 families are given (see assign_splits).
+    """
+    known = {f: chosen[f] for f in families if f in chosen}
+    if set(known.values()) != {"train", *_HELD_OUT}:
+        return assign_splits(families, seed), frozenset()
+    rest = {f: s for f, s in families.items() if f not in chosen}
+    dealt = assign_splits(rest, seed) if len(rest) >= 3 else dict.fromkeys(rest, "train")
+    return {**known, **dealt}, frozenset(known)
 
 
 def build_threads() -> int:
@@ -321,11 +353,12 @@ def _render_and_plan(
     tick(0, "rendering fonts")
     rendered = render_font_set(fonts, lambda i, n: tick(len(CLASSES), "rendering fonts"), em=True)
     accepted = rendered.fonts
-    split_of_family = assign_splits({f.family: f.style for f in accepted}, seed)
+    split_of_family, chosen = choose_splits({f.family: f.style for f in accepted}, seed)
     plan = _BuildPlan(
         accepted,
         [split_of_family[f.family] for f in accepted],
         split_of_family,
+        chosen,
         counts_per_class,
         splits,
         int(seed),
@@ -431,6 +464,7 @@ class _BuildPlan:
     fonts: list[FontInstance]
     split_of_font: list[str]
     split_of_family: dict[str, str]
+    chosen: frozenset[str]  # families whose split came from the table (DEFAULT_SPLITS), not the deal
     counts_per_class: dict[str, int]
     splits: list[str]
     seed: int
@@ -465,13 +499,15 @@ def _write_splits(
 
 
 def _families_record(plan: _BuildPlan) -> dict[str, dict]:
-    """Per design family: style, split, instance count, and where its fonts came from."""
+    """Per design family: style, split, whether that split was chosen (the table) or dealt, instance
+    count, and where its fonts came from."""
     fam_info = {}
     for fam in sorted(plan.split_of_family):
         members = [f for f in plan.fonts if f.family == fam]
         fam_info[fam] = {
             "style": members[0].style,
             "split": plan.split_of_family[fam],
+            "split_by": "chosen" if fam in plan.chosen else "dealt",
             "instances": len(members),
             "source": members[0].source,
             "package": members[0].package,

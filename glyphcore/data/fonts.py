@@ -40,6 +40,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from glyphcore.data.hands import HAND_COUNT, HAND_FAMILY, HAND_SKELETONS, hand, hand_name
 from glyphcore.errors import DataError
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "style_of",
     "open_truetype",
     "load_hershey",
+    "hand_fonts",
 ]
 
 # Style categories: splits are stratified by these, so every split gets a mix.
@@ -115,6 +117,13 @@ FONT_PACKAGES: dict[str, str] = {
     "fontpkg-pacifico": "3.001",
     "fontpkg-satisfy": "1.001",
     "fontpkg-delius": "1.001",
+    "fontpkg-great-vibes": "1.103",
+    "fontpkg-yellowtail": "1.002",
+    "fontpkg-zeyada": "1.002",
+    # connected display scripts (the packages file them under DISPLAY: see _SCRIPT_NAMES)
+    "fontpkg-lobster": "2.100",
+    "fontpkg-lobster-two": "1.6",
+    "fontpkg-oleo-script": "1.002",
 }
 
 FONT_EXTENSIONS = (".ttf", ".otf", ".ttc", ".otc", ".woff", ".woff2")
@@ -176,6 +185,8 @@ _KNOWN_FAMILIES = {
 _PACKAGE_CATEGORY_STYLE = {"MONOSPACE": "mono", "HANDWRITING": "script", "SERIF": "serif", "SANS_SERIF": "sans"}
 # Slab serifs: square, unbracketed serifs; named so in the family, or known designs of that class.
 _SLAB_NAMES = re.compile(r"slab|arvo|bitter|rockwell|clarendon|memphis|egyptienne", re.IGNORECASE)
+# Script faces: named so, or known connected-script designs that packages file under DISPLAY.
+_SCRIPT_NAMES = re.compile(r"script|caligraph|calligraph|cursive|hand|brush|chancery|comic|lobster", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,8 @@ class FontInstance:
         pen_width: Hershey pen width in px at the frame's cap height, else None.
         package: the Python distribution the file came with (``"fontpkg-lora"``), for the
             ``packages`` source, else None.
+        hand: the seed of a synthetic hand (:mod:`glyphcore.data.hands`) drawing a Hershey script
+            skeleton, else None.
     """
 
     name: str
@@ -206,6 +219,7 @@ class FontInstance:
     variation: str | None = None
     pen_width: float | None = None
     package: str | None = None
+    hand: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -311,7 +325,7 @@ def style_of(family: str, category: str | None = None, monospaced: bool = False)
         return "slab" if style == "serif" and _SLAB_NAMES.search(f) else style
     if monospaced or re.search(r"mono|code|typewriter|courier|consol|console|terminal|fixed", f):
         return "mono"
-    if re.search(r"script|caligraph|calligraph|cursive|hand|brush|chancery|comic", f):
+    if _SCRIPT_NAMES.search(f):
         return "script"
     if _SLAB_NAMES.search(f):
         return "slab"
@@ -501,6 +515,22 @@ def _hershey_candidates(skipped: list[SkippedFont]) -> list[FontInstance]:
         family, style, widths = HERSHEY_FONTS[name]
         for w in widths:
             out.append(FontInstance(f"Hershey {name} {w:g}px", family, style, "hershey", f"hershey:{name}", 0, None, w))
+    return out + hand_fonts()
+
+
+def hand_fonts(count: int = HAND_COUNT) -> list[FontInstance]:
+    """The synthetic hands 0..count-1 (:mod:`glyphcore.data.hands`) as font instances of the family
+    "Hershey Script", each writing one of HAND_SKELETONS with its own pen width."""
+    family, style, _ = HERSHEY_FONTS[HAND_SKELETONS[0]]
+    assert family == HAND_FAMILY  # hands must go where their skeleton's family goes
+    out = []
+    for seed in range(count):
+        h = hand(seed)
+        out.append(
+            FontInstance(
+                hand_name(seed), family, style, "hershey", f"hershey:{h.skeleton}", 0, None, h.pen_width, hand=seed
+            )
+        )
     return out
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from glyphcore.data.fonts import FontInstance, SkippedFont, load_hershey, open_truetype
+from glyphcore.data.hands import hand, hand_strokes
 from glyphcore.errors import DataError
 from glyphcore.frame import BASELINE_ROW, CAP_HEIGHT, CLASSES, EM_SIZE, FRAME_SIZE
 
@@ -148,7 +149,8 @@ def _hershey_glyphs(name: str) -> dict:
 def _raw_hershey(inst: FontInstance, size_mode: str = "cap") -> list[np.ndarray]:
     """Hershey strokes drawn with a round pen of ``inst.pen_width`` px, scaled so that the ink of 'H'
     spans CAP_HEIGHT px ("cap") or the font's em is EM_SIZE px ("em"), with the bottom of 'H' on the
-    baseline. The pen keeps its width in both modes, as a real pen does."""
+    baseline. The pen keeps its width in both modes, as a real pen does. A synthetic hand
+    (``inst.hand``) first reshapes each letter's strokes (:func:`glyphcore.data.hands.hand_strokes`)."""
     glyphs = _hershey_glyphs(inst.file.split(":", 1)[1])
     pen = float(inst.pen_width or 3.0)
     h = glyphs.get("H")
@@ -161,13 +163,17 @@ def _raw_hershey(inst: FontInstance, size_mode: str = "cap") -> list[np.ndarray]
     else:
         scale = EM_SIZE / HERSHEY_EM_UNITS
     ss = HERSHEY_SUPERSAMPLE
+    writer = hand(inst.hand) if inst.hand is not None else None
     out = []
     for c in CLASSES:
         img = Image.new("L", (_CANVAS_W * ss, FRAME_SIZE * ss), 0)
         draw = ImageDraw.Draw(img)
         g = glyphs.get(c)
         r = pen * ss / 2
-        for stroke in g.strokes if g else []:
+        strokes = list(g.strokes) if g else []
+        if writer is not None:
+            strokes = hand_strokes(strokes, writer, c, scale, bottom)
+        for stroke in strokes:
             pts = [
                 ((_ORIGIN_X + x * scale) * ss, (BASELINE_ROW - pen / 2 + (y - bottom) * scale) * ss) for x, y in stroke
             ]

@@ -1,4 +1,4 @@
-"""glyphs-52/2: fonts only from declared Python packages by default, >= 30 design families, machine
+"""glyphs-52/2 and /3: fonts only from declared Python packages by default, >= 30 design families, machine
 fonts as a recorded opt-in, and a share of every split at one em size."""
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def test_a_small_caps_face_fails_the_check_and_text_faces_pass():
 
 def test_declared_packages_give_at_least_30_design_families_in_every_style(package_build):
     m = read_manifest(package_build)
-    assert m["version"] == GLYPHS52_VERSION == "glyphs-52/2"
+    assert m["version"] == GLYPHS52_VERSION == "glyphs-52/3"
     assert len(m["families"]) >= 30, sorted(m["families"])
     assert {f["source"] for f in m["fonts"]} == {"streamlit", "pillow", "packages", "hershey"}
     assert m["font_options"]["system_fonts"] is False and m["font_options"]["font_dirs"] == []

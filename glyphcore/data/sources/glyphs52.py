@@ -35,8 +35,11 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test", "seen")  # "seen": train fo
 MANIFEST_FILE = "manifest.json"
 # glyphs-52/2: fonts only from declared Python packages by default (machine fonts an opt-in), and a
 # share of the images at one em size ("size_modes"); /1 data sets must be rebuilt.
-GLYPHS52_VERSION = "glyphs-52/2"
-MANIFEST_FORMAT = f"glyphcore.{GLYPHS52_VERSION}"
+# glyphs-52/3: more handwriting and script families, synthetic hands of the Hershey Script skeletons,
+# and a chosen (fixed) split per family of the default build. The files are laid out as in /2, so the
+# manifest format stays "glyphcore.glyphs-52/2" and /2 data sets still load.
+GLYPHS52_VERSION = "glyphs-52/3"
+MANIFEST_FORMAT = "glyphcore.glyphs-52/2"
 
 
 def glyphs52_dir() -> Path:
