@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from glyphcore.data.build import DEFAULT_PER_CLASS, DEFAULT_SEEN_PER_CLASS, assign_splits, build_glyphs52
+from glyphcore.data.build import DEFAULT_PER_CLASS, DEFAULT_SEEN_PER_CLASS, assign_splits, build_glyphs52, choose_splits
 from glyphcore.data.export import export_course_layout
 from glyphcore.data.fonts import FontInstance, SkippedFont, discover_fonts
 from glyphcore.data.imageset import ImageSet, content_hash
@@ -42,6 +42,7 @@ __all__ = [
     "source_stamp",
     "build_glyphs52",
     "assign_splits",
+    "choose_splits",
     "export_course_layout",
     "FontInstance",
     "SkippedFont",

@@ -10,6 +10,7 @@ import pytest
 from glyphcore.data import (
     assign_splits,
     build_glyphs52,
+    choose_splits,
     dataset_info,
     glyphs52_ready,
     list_splits,
@@ -17,6 +18,7 @@ from glyphcore.data import (
     read_manifest,
 )
 from glyphcore.data.fonts import sample_fonts
+from glyphcore.data.splits import DEFAULT_SPLITS
 from glyphcore.errors import DataError
 from glyphcore.frame import CLASSES, FRAME_SIZE, frame_dict
 
@@ -168,3 +170,49 @@ def test_a_thread_count_beyond_the_cores_is_refused_before_any_work(tmp_path, th
     assert main(["data", "build", "--out", str(tmp_path / "y"), "--threads", str(threads)]) == 2
     assert "threads must be" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+# glyphs-52/2's split of every print family (every style but script): glyphs-52/3 keeps them.
+GLYPHS52_2_PRINT_SPLITS = {
+    "valid": {"JetBrains Mono", "Source Code Pro", "IBM Plex Sans", "Open Sans", "IBM Plex Serif", "Zilla Slab"}
+    | {"Hershey Sans"},
+    "test": {"Space Mono", "KaTeX SansSerif", "Montserrat", "KaTeX Main", "Playfair Display"},
+}
+
+
+def test_the_split_table_keeps_the_print_families_and_holds_out_handwriting():
+    for split, fams in GLYPHS52_2_PRINT_SPLITS.items():
+        assert {DEFAULT_SPLITS[f] for f in fams} == {split}, split
+    script = {"Caveat", "Dancing Script", "Kalam", "Indie Flower", "Shadows Into Light", "Pacifico", "Satisfy"}
+    script |= {"Delius", "Great Vibes", "Yellowtail", "Zeyada", "Lobster", "Lobster Two", "Oleo Script"}
+    script |= {"Hershey Script"}
+    print_train = {f for f in DEFAULT_SPLITS if f not in script} - set().union(*GLYPHS52_2_PRINT_SPLITS.values())
+    assert {DEFAULT_SPLITS[f] for f in print_train} == {"train"} and len(print_train) == 23
+    assert {f for f in script if DEFAULT_SPLITS[f] == "test"} == {"Dancing Script", "Kalam", "Yellowtail", "Zeyada"}
+    assert {f for f in script if DEFAULT_SPLITS[f] == "valid"} == {"Great Vibes", "Lobster Two"}
+    assert DEFAULT_SPLITS["Hershey Script"] == "train"  # the skeleton of the synthetic hands
+
+
+def test_table_families_land_where_it_says_and_unknown_families_are_dealt_among_themselves():
+    table = {"Print A": "train", "Print B": "valid", "Print C": "test", "Hand D": "train"}
+    unknown = {"Mine 1": "sans", "Mine 2": "serif", "Mine 3": "mono", "Mine 4": "sans"}
+    families = {"Print A": "sans", "Print B": "serif", "Print C": "mono", "Hand D": "script"} | unknown
+    splits, chosen = choose_splits(families, seed=3, chosen=table)
+    assert chosen == set(table) and {f: splits[f] for f in table} == table
+    assert {f: splits[f] for f in unknown} == assign_splits(unknown, seed=3)  # as if alone
+    assert set(splits) == set(families)  # one split per family: disjoint by family
+    # A new family never moves a chosen one, whatever the seed.
+    more, _ = choose_splits(families | {"Mine 5": "script"}, seed=9, chosen=table)
+    assert {f: more[f] for f in table} == table
+    # One or two unknown families cannot be dealt three ways: they are trained on.
+    assert choose_splits({**families, "Extra": "sans"}, 0, chosen=table | unknown)[0]["Extra"] == "train"
+    # Table families that do not fill train, valid and test: everything is dealt, valid/test never empty.
+    dealt, none_chosen = choose_splits(families, seed=3, chosen={"Print A": "train", "Print B": "valid"})
+    assert not none_chosen and dealt == assign_splits(families, seed=3)
+    assert {"train", "valid", "test"} == set(dealt.values())
+
+
+def test_a_build_records_which_splits_were_chosen(tiny_glyphs):
+    m = read_manifest(tiny_glyphs)
+    for fam, info in m["families"].items():  # the sample fonts are all families of the table
+        assert info["split_by"] == "chosen" and info["split"] == DEFAULT_SPLITS[fam], fam

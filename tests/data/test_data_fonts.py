@@ -21,6 +21,7 @@ from glyphcore.data.fonts import (
     sample_fonts,
     weight_of,
 )
+from glyphcore.data.hands import HAND_COUNT
 from glyphcore.data.render import (
     SMALL_CAPS_PROBES,
     ink_rows,
@@ -29,6 +30,7 @@ from glyphcore.data.render import (
     small_caps_letters,
 )
 from glyphcore.data.sources.glyphs52 import GLYPHS52_VERSION
+from glyphcore.data.splits import DEFAULT_SPLITS, HELD_OUT_HANDWRITING
 from glyphcore.frame import BASELINE_ROW, CAP_HEIGHT, CAP_ROW, CLASSES, EM_SIZE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,6 +203,18 @@ def test_package_build_splits_are_family_disjoint_and_stratified(package_build):
     assert not fams["train"] & fams["valid"] and not fams["train"] & fams["test"]
     assert not fams["valid"] & fams["test"]
     assert len(fams["train"]) > len(fams["valid"]) + len(fams["test"]) - 2
+
+
+def test_the_default_build_takes_every_split_from_the_table_and_trains_on_the_hands(package_build):
+    m = read_manifest(package_build)
+    assert {f: info["split"] for f, info in m["families"].items()} == DEFAULT_SPLITS
+    assert {info["split_by"] for info in m["families"].values()} == {"chosen"}
+    hands = [f for f in m["fonts"] if f["hand"] is not None]
+    assert len(hands) == HAND_COUNT and {(f["family"], f["split"]) for f in hands} == {("Hershey Script", "train")}
+    train_ids = np.unique(load_dataset(f"glyphs-52:{package_build}", "train").font_ids)
+    assert any(m["fonts"][i]["hand"] is not None for i in train_ids)  # hands are drawn into training images
+    held_out = {f for f, info in m["families"].items() if info["split"] == "test" and info["style"] == "script"}
+    assert held_out == set(HELD_OUT_HANDWRITING)
 
 
 def test_a_third_of_each_split_is_at_one_em_size(package_build):
