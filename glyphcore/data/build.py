@@ -298,7 +298,8 @@ def build_glyphs52(
         seen_per_class: images per class in the "seen" split (train fonts, fresh jitter); 0 for none.
         seed: seeds the family -> split deal, the font choice and the jitter.
         fonts: candidate font instances (default: :func:`discover_fonts` with font_sources/font_dirs).
-            They still go through the render check.
+            They still go through the render check. Discovered fonts take the chosen splits of
+            DEFAULT_SPLITS (:func:`choose_splits`); a given font list is dealt whole (:func:`assign_splits`).
         progress: called as ``progress(done, total, stage)``; ``done`` grows monotonically to
             ``total`` (units: glyph renders, jittered images, and written images / 10).
         font_sources: which font sources to discover (when ``fonts`` is None); the default,
@@ -344,6 +345,8 @@ def _render_and_plan(
         "fonts_given": fonts is not None,
     }
     skipped: list[SkippedFont] = []
+    # The table is for the default build's fonts; a font list of one's own (a small test set) is dealt whole.
+    table = DEFAULT_SPLITS if fonts is None else {}
     if fonts is None:
         fonts, skipped = discover_fonts(font_sources, font_dirs)
     splits = [s for s in SPLITS if counts_per_class[s] > 0]
@@ -353,7 +356,7 @@ def _render_and_plan(
     tick(0, "rendering fonts")
     rendered = render_font_set(fonts, lambda i, n: tick(len(CLASSES), "rendering fonts"), em=True)
     accepted = rendered.fonts
-    split_of_family, chosen = choose_splits({f.family: f.style for f in accepted}, seed)
+    split_of_family, chosen = choose_splits({f.family: f.style for f in accepted}, seed, table)
     plan = _BuildPlan(
         accepted,
         [split_of_family[f.family] for f in accepted],

@@ -10,7 +10,8 @@ build's families therefore have a fixed split, written down here:
   is trained on: its skeletons are drawn by the synthetic hands (:mod:`glyphcore.data.hands`).
 
 Families not in this table (machine fonts, ``--font-dir`` fonts, fonts another machine has) are
-dealt among themselves by the seeded shuffle, as before; the manifest says which were chosen.
+dealt among themselves by the seeded shuffle, as before; a build given its own font list deals every
+family. The manifest says which were chosen.
 """
 
 from __future__ import annotations

@@ -212,7 +212,8 @@ def test_table_families_land_where_it_says_and_unknown_families_are_dealt_among_
     assert {"train", "valid", "test"} == set(dealt.values())
 
 
-def test_a_build_records_which_splits_were_chosen(tiny_glyphs):
+def test_a_build_of_a_given_font_list_deals_every_family_and_says_so(tiny_glyphs):
     m = read_manifest(tiny_glyphs)
-    for fam, info in m["families"].items():  # the sample fonts are all families of the table
-        assert info["split_by"] == "chosen" and info["split"] == DEFAULT_SPLITS[fam], fam
+    assert {info["split_by"] for info in m["families"].values()} == {"dealt"}
+    dealt = assign_splits({fam: info["style"] for fam, info in m["families"].items()}, seed=m["seed"])
+    assert {fam: info["split"] for fam, info in m["families"].items()} == dealt
