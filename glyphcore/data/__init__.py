@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from glyphcore.data.build import DEFAULT_PER_CLASS, DEFAULT_SEEN_PER_CLASS, assign_splits, build_glyphs52, choose_splits
+from glyphcore.data.build import DEFAULT_PER_CLASS, DEFAULT_SEEN_PER_CLASS, build_glyphs52
 from glyphcore.data.export import export_course_layout
 from glyphcore.data.fonts import FontInstance, SkippedFont, discover_fonts
 from glyphcore.data.imageset import ImageSet, content_hash
@@ -20,6 +20,7 @@ from glyphcore.data.render import FontCheckError, render_font_set, render_glyph,
 from glyphcore.data.sources import SOURCES, Source, dataset_info, list_splits, load_dataset, parse_source, source_stamp
 from glyphcore.data.sources.glyphs52 import GLYPHS52, SPLITS, glyphs52_dir, glyphs52_ready, read_manifest
 from glyphcore.data.sources.torchvision_sets import TORCHVISION_SETS, torchvision_dir
+from glyphcore.data.splits import assign_splits, choose_splits
 
 __all__ = [
     "ImageSet",

@@ -40,7 +40,6 @@ import numpy as np
 from glyphcore.data.build_folder import check_replaceable, clean_stale, swap_into_place
 from glyphcore.data.fonts import (
     DEFAULT_FONT_SOURCES,
-    STYLES,
     FontInstance,
     SkippedFont,
     discover_fonts,
@@ -56,7 +55,7 @@ from glyphcore.data.sources.glyphs52 import (
     glyphs52_dir,
     split_files,
 )
-from glyphcore.data.splits import DEFAULT_SPLITS
+from glyphcore.data.splits import DEFAULT_SPLITS, assign_splits, choose_splits
 from glyphcore.errors import DataError
 from glyphcore.frame import CAP_HEIGHT, CLASSES, EM_SIZE, FRAME_SIZE, frame_dict
 
@@ -78,91 +77,8 @@ DEFAULT_SEEN_PER_CLASS = 100  # "seen" split: train fonts, fresh jitter
 EM_SHARE = 1 / 3
 BATCH = 512  # images per jitter batch: big enough for torch, small enough to stay in cache
 NOISE_POOL = BATCH // 8  # distinct noise images per batch (drawing noise is a large share of CPU time)
-_HELD_OUT = ("valid", "test")
 
 Progress = Callable[[int, int, str], None]
-
-
-def assign_splits(families: dict[str, str], seed: int) -> dict[str, str]:
-    """Deal design families to train / valid / test, stratified by style, deterministic from seed.
-
-    Within each style the families are shuffled and dealt train, held-out, train, train,
-    held-out, train, ... (one in three held out, the first always trained on); the held-out ones
-    alternate valid / test across all styles. So every style is trained on, valid and test each get
-    a mix of styles, and train keeps about two thirds of the designs: generalising to a new font
-    needs many training designs (measured: with half the families held out, a small CNN confused
-    the curly italic v/w of the held-out Computer-Modern-like faces with u).
-
-    Args:
-        families: design family -> style (one of STYLES).
-        seed: the build seed.
-
-    Returns:
-        design family -> "train" | "valid" | "test".
-
-    Raises:
-        DataError: fewer than 3 families (valid and test need one each, train at least one).
-    """
-    if len(families) < 3:
-        raise DataError(
-            f"only {len(families)} design families passed the render check "
-            f"({sorted(families)}): glyphs-52 needs at least 3 (train, valid and test are "
-            "disjoint by family); add fonts to a font folder"
-        )
-    rng = np.random.default_rng([seed, 0x5EED])
-    styles = [s for s in STYLES if s in families.values()] + sorted(set(families.values()) - set(STYLES))
-    styles = [styles[i] for i in rng.permutation(len(styles))]
-    out: dict[str, str] = {}
-    held = 0
-    by_style: dict[str, list[str]] = {}
-    for style in styles:
-        fams = sorted(f for f, s in families.items() if s == style)
-        fams = [fams[i] for i in rng.permutation(len(fams))]
-        by_style[style] = fams
-        for k, fam in enumerate(fams):
-            if k % 3 == 1:  # positions 1, 4, 7...: held out; the rest train
-                out[fam] = _HELD_OUT[held % 2]
-                held += 1
-            else:
-                out[fam] = "train"
-    # Few families (small machines, tests): make sure valid and test are not empty.
-    for split in _HELD_OUT:
-        if split not in out.values():
-            style = max(by_style, key=lambda s: sum(out[f] == "train" for f in by_style[s]))
-            fam = [f for f in by_style[style] if out[f] == "train"][-1]
-            out[fam] = split
-    if "train" not in out.values():  # only possible with 3 single-family styles dealt oddly
-        out[sorted(out)[0]] = "train"
-    return out
-
-
-def choose_splits(
-    families: dict[str, str], seed: int, chosen: dict[str, str] = DEFAULT_SPLITS
-) -> tuple[dict[str, str], frozenset[str]]:
-    """Splits of the design families: the chosen ones from the table, the others dealt among themselves.
-
-    The table fixes the default build's families, so adding a family never moves another. When the
-    table's families present do not fill all of train, valid and test (a small or foreign font set),
-    it is not used and every family is dealt (:func:`assign_splits`). Families outside the table are
-    dealt among themselves when there are at least 3 of them; one or two go to train.
-
-    Args:
-        families: design family -> style (one of STYLES).
-        seed: the build seed (for the dealt families).
-        chosen: design family -> split, the table (default DEFAULT_SPLITS).
-
-    Returns:
-        (design family -> "train" | "valid" | "test", the families whose split came from the table).
-
-    Raises:
-        DataError: the table is not used and fewer than 3 families are given (see assign_splits).
-    """
-    known = {f: chosen[f] for f in families if f in chosen}
-    if set(known.values()) != {"train", *_HELD_OUT}:
-        return assign_splits(families, seed), frozenset()
-    rest = {f: s for f, s in families.items() if f not in chosen}
-    dealt = assign_splits(rest, seed) if len(rest) >= 3 else dict.fromkeys(rest, "train")
-    return {**known, **dealt}, frozenset(known)
 
 
 def build_threads() -> int:
