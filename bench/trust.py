@@ -87,14 +87,19 @@ def _subsample(pred, split: str, n: int, seed: int):
     return data.images[idx], np.asarray(data.labels)[idx]
 
 
-def _nonletters(pred, n: int, seed: int = 100) -> torch.Tensor:
+def _nonletters(pred, n: int, seed: int = 100, kinds: list | None = None) -> torch.Tensor:
+    """Generated non-letters, ``n // kinds`` of each kind, prepared as the Draw page does; ``kinds``, when
+    given, gets each one's kind (an empty speck is never predicted, so it is left out)."""
     per = max(1, n // len(NONLETTER_KINDS))
-    ps = [
-        pred.prepare(render_canvas(nonletter_strokes(kind, seed=seed + s), style=CANVAS_STYLES[s % 3]))
-        for kind in NONLETTER_KINDS
-        for s in range(per)
-    ]
-    return torch.cat([p.tensor for p in ps if not p.empty])  # an empty speck is never predicted
+    tensors = []
+    for kind in NONLETTER_KINDS:
+        for s in range(per):
+            p = pred.prepare(render_canvas(nonletter_strokes(kind, seed=seed + s), style=CANVAS_STYLES[s % 3]))
+            if not p.empty:
+                tensors.append(p.tensor)
+                if kinds is not None:
+                    kinds.append(kind)
+    return torch.cat(tensors)
 
 
 def _ece(z: torch.Tensor, y: np.ndarray, t: float) -> float:
@@ -115,6 +120,7 @@ def trust_row(pred, n_test: int = 2000, n_drawn: int = 300, n_non: int = 300) ->
     row: dict = {
         "run": pred.path.parent.name,
         "preset": (pred.checkpoint.get("config") or {}).get("preset"),
+        "outlier_exposure": (pred.checkpoint.get("config") or {}).get("outlier_exposure", 0.0),
         "temperature": t,
     }
     for name, (x, y) in sets.items():
@@ -125,8 +131,10 @@ def trust_row(pred, n_test: int = 2000, n_drawn: int = 300, n_non: int = 300) ->
             j = judge_letters(z, f, pred.calibration)
             row[f"not_letter_{name}"] = float(np.mean([r.startswith("not a letter") for r in j.reasons]))
             row[f"unsure_{name}"] = float(np.mean([r.startswith("unsure") for r in j.reasons]))
-    j = judge_letters(*_run(pred, _nonletters(pred, n_non)), pred.calibration)
+    kinds: list[str] = []
+    j = judge_letters(*_run(pred, _nonletters(pred, n_non, kinds=kinds)), pred.calibration)
     row["nonletters_flagged"] = float(np.mean(~j.letter))  # unsure or not a letter: no letter named
+    row["flagged_by_kind"] = {k: float(np.mean(~j.letter[np.array(kinds) == k])) for k in dict.fromkeys(kinds)}
     row["nonletters_not_letter"] = float(np.mean([r.startswith("not a letter") for r in j.reasons]))
     return row
 
@@ -258,17 +266,30 @@ def _pct(v: float) -> str:
 def print_table(rows: list[dict]) -> None:
     """The docs/benchmarks.md table: one row per model, grouped by preset."""
     print(
-        "| preset | run | acc test | ECE valid before/after | ECE test before/after | ECE drawings before/after "
-        "| not a letter: test / drawings | unsure: test / drawings | non-letters flagged (not a letter) |"
+        "| preset | run | exposure | acc test / drawings | ECE valid before/after | ECE test before/after | ECE "
+        "drawings before/after | not a letter: test / drawings | unsure: test / drawings | non-letters flagged "
+        "(not a letter) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (str(r["preset"]), r["run"])):
         ece = [f"{_pct(r[f'ece_{k}'][0])} / {_pct(r[f'ece_{k}'][1])}" for k in ("valid", "test", "drawings")]
         print(
-            f"| {r['preset']} | {r['run']} | {_pct(r['acc_test'])} | {' | '.join(ece)} | "
+            f"| {r['preset']} | {r['run']} | {r.get('outlier_exposure') or 0:g} | {_pct(r['acc_test'])} / "
+            f"{_pct(r['acc_drawings'])} | {' | '.join(ece)} | "
             f"{_pct(r['not_letter_test'])} / {_pct(r['not_letter_drawings'])} | "
             f"{_pct(r['unsure_test'])} / {_pct(r['unsure_drawings'])} | "
             f"{_pct(r['nonletters_flagged'])} ({_pct(r['nonletters_not_letter'])}) |"
+        )
+
+
+def print_kinds(rows: list[dict]) -> None:
+    """Non-letters flagged per kind (%), one column per model."""
+    kinds = list(rows[0].get("flagged_by_kind") or {})
+    print("| kind | " + " | ".join(r["run"] for r in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for k in kinds:
+        print(
+            f"| {k} | " + " | ".join(_pct((r.get("flagged_by_kind") or {}).get(k, float("nan"))) for r in rows) + " |"
         )
 
 
@@ -315,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**trust_row(pred), "compare_scores": compare_scores(pred)})
             print(json.dumps(rows[-1]), flush=True)
         print_table(rows)
+        print()
+        print_kinds(rows)
         print()
         print_scores(rows)
         if args.json:
