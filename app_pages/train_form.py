@@ -39,6 +39,7 @@ FIELD_KEYS = {  # TrainConfig field -> widget key
     "schedule": "tr_schedule",
     "augment": "tr_augment",
     "label_smoothing": "tr_label_smoothing",
+    "outlier_exposure": "tr_outlier_exposure",
     "weight_decay": "tr_weight_decay",
     "epochs": "tr_epochs",
     "batch_size": "tr_batch_size",
@@ -179,12 +180,23 @@ def _advanced() -> None:
     """Weight decay, label smoothing, SGD momentum, precision, logging, threads, carried settings."""
     with st.expander("Advanced"):
         row = st.container(horizontal=True, key="row_tr_reg", vertical_alignment="center")
-        c1, c2, c3, c4 = row.container(), row.container(), row.container(), row.container()
+        c1, c2, c3, c4, c5 = (row.container() for _ in range(5))
         c1.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.1e", key="tr_weight_decay")
         c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
+        c3.slider(
+            "Non-letter exposure",
+            0.0,
+            2.0,
+            step=0.05,
+            key="tr_outlier_exposure",
+            help="weight of a loss on generated non-letters (scribbles, shapes; a quarter of each batch) that "
+            "teaches the model to answer them with no letter in particular, so Draw can say 'not a letter'. "
+            "0 = off. Measured (docs/benchmarks.md): non-letters flagged rise from about 17% to 80-90%, but "
+            "clean drawn letters get lower confidence. Letter data only.",
+        )
         sgd = st.session_state.get("tr_optimizer") == "sgd"
-        c3.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum", disabled=not sgd)
-        c4.checkbox("Nesterov", key="tr_nesterov", disabled=not sgd)
+        c4.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum", disabled=not sgd)
+        c5.checkbox("Nesterov", key="tr_nesterov", disabled=not sgd)
         row = st.container(horizontal=True, key="row_tr_runtime")
         c1, c2, c3 = row.container(), row.container(), row.container()
         c1.selectbox(

@@ -24,6 +24,7 @@ from glyphcore.train.callbacks import DIVERGED_CHANCE_FACTOR, chance_note, loss_
 from glyphcore.train.device import DeviceData, aug_seed, epoch_permutation
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.factories import lr_at
+from glyphcore.train.nonletters import exposure_loss
 from glyphcore.train.state import ZERO_PARTIAL, Cancelled, Diverged, TrainState
 
 __all__ = [
@@ -149,18 +150,27 @@ def _augmenter(state: TrainState, epoch: int) -> Callable[[torch.Tensor], torch.
 
 
 def _optimizer_step(state: TrainState, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step at the schedule's learning rate; returns (logits, loss)."""
+    """One step at the schedule's learning rate; returns the letters' (logits, loss).
+
+    With outlier exposure (``state.non_letters``) the step's generated non-letters ride in the same
+    forward pass, and their exposure loss, times ``outlier_exposure``, is added to what is minimised;
+    the returned loss (the curves) is the letters' own.
+    """
     cfg = state.config
     lr = lr_at(cfg.schedule, cfg.lr, state.step, state.total_steps)
     for g in state.optimizer.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)  # a transfer model's backbone: a fraction of the head's
     if cfg.compile == "reduce-overhead":
         torch.compiler.cudagraph_mark_step_begin()
+    extra = state.non_letters.batch(cfg.seed, state.step, state.dist.shard) if state.non_letters else None
+    extra = extra if extra is not None and extra.shape[0] else None  # a process whose share is none
     with autocast(state.device, state.amp_dtype):
-        logits = state.net(x)
+        out = state.net(x if extra is None else torch.cat([x, extra]))
+    logits = out[: y.shape[0]]
     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    minimised = loss if extra is None else loss + cfg.outlier_exposure * exposure_loss(out[y.shape[0] :])
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    minimised.backward()
     state.optimizer.step()
     return logits, loss
 

@@ -32,6 +32,7 @@ from glyphcore.jobs import start_job
 from glyphcore.train.config import TrainConfig, config_from_dict
 from glyphcore.train.device import keep_freed_cpu_memory, resolve_amp, resolve_device
 from glyphcore.train.factories import build_model, make_optimizer
+from glyphcore.train.nonletters import applies, per_batch
 
 __all__ = [
     "RunEstimate",
@@ -106,8 +107,10 @@ def measure_speed(config: TrainConfig, shape: tuple[int, int, int], num_classes:
         model = build_model(config, shape[0], (shape[1], shape[2]), num_classes)
         model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         optimizer = make_optimizer(config, model, device)
-        x = torch.rand((config.batch_size, *shape), device=device).contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, num_classes, (config.batch_size,), device=device)
+        # outlier exposure's non-letters ride in each step's forward pass (letter data in the glyph frame)
+        extra = per_batch(config.batch_size) if config.outlier_exposure and applies(None, shape) else 0
+        x = torch.rand((config.batch_size + extra, *shape), device=device).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, num_classes, (config.batch_size + extra,), device=device)
         model.train()
         t0 = 0.0
         for i in range(steps + 1):

@@ -26,6 +26,7 @@ from glyphcore.train.device import DeviceData, keep_freed_cpu_memory, resolve_am
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.epoch import autocast
 from glyphcore.train.factories import build_model, count_params, make_optimizer
+from glyphcore.train.nonletters import NonLetters, applies
 from glyphcore.train.state import TrainState
 from glyphcore.train.tensorboard import tensorboard_callbacks
 
@@ -74,6 +75,9 @@ def compile_model(state: TrainState) -> None:
     rem = n_train % cfg.batch_size
     if rem and rem // state.world_size:
         train_shapes.add(rem // state.world_size)
+    # the step's non-letters ride in the same forward pass (this process's share of them)
+    extra = -(-state.non_letters.per_batch // state.world_size) if state.non_letters else 0
+    train_shapes = {min(nb + extra, n_train) for nb in train_shapes}
     eval_shapes = {min(cfg.eval_batch_size, n_val)} | (
         {n_val % cfg.eval_batch_size} if n_val % cfg.eval_batch_size else set()
     )
@@ -204,6 +208,7 @@ def setup(config: TrainConfig, run_path: Path | None, dist: Distributed, opts: d
         if init_line:
             state.log(init_line)
         state.log(_start_line(state))
+        _outlier_exposure(state)
         if config.compile != "off":
             compile_model(state)
     except BaseException as e:
@@ -211,6 +216,24 @@ def setup(config: TrainConfig, run_path: Path | None, dist: Distributed, opts: d
             _record_setup_failure(run_path, e)
         raise
     return state
+
+
+def _outlier_exposure(state: TrainState) -> None:
+    """Outlier exposure's pool on the device when the config asks for it and the data are letters; a log line."""
+    cfg, info = state.config, state.dataset_info
+    if not cfg.outlier_exposure:
+        return
+    if not applies(info["classes"], info["image_shape"]):
+        state.log(
+            f"Outlier exposure is off for {info['id']}: it is for letters in the glyph frame (classes A-Z a-z, "
+            f"1 x 100 x 100); these classes or images are not"
+        )
+        return
+    state.non_letters = NonLetters(cfg.batch_size, state.device)
+    state.log(
+        f"Outlier exposure: {state.non_letters.per_batch} generated non-letters in every step, pushed toward no "
+        f"letter in particular (weight {cfg.outlier_exposure:g})"
+    )
 
 
 def _start_line(state: TrainState) -> str:

@@ -27,6 +27,7 @@ from glyphcore.train.config import RUNTIME_FIELDS, TrainConfig
 from glyphcore.train.device import DeviceData, device_name
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.factories import count_params
+from glyphcore.train.nonletters import NonLetters
 
 
 class Events(Protocol):
@@ -218,6 +219,7 @@ class TrainState:
         self.device_name = device_name(self.device)
         self.versions = versions()  # the software of this fit (config.json, checkpoints)
         self.saver = CheckpointSaver()
+        self.non_letters: NonLetters | None = None  # outlier exposure's pool, when it applies (setup)
         self.callbacks: list[Events] = []  # glyphcore.train.callbacks.Callback objects
         self.messages: list[tuple[float, str]] = []
         self._start_counters()

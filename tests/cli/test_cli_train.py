@@ -67,6 +67,7 @@ def test_flags_set_every_field_and_config_to_argv_round_trips():
         weight_decay=1e-4,
         schedule="cosine",
         label_smoothing=0.1,
+        outlier_exposure=0.3,
         augment="strong",
         batch_size=64,
         eval_batch_size=512,

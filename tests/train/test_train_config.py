@@ -8,7 +8,7 @@ import dataclasses
 import json
 import subprocess
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 import pytest
 
@@ -16,6 +16,7 @@ from glyphcore.cli.train import add_config_flags
 from glyphcore.errors import ConfigError
 from glyphcore.train.config import (
     CHOICES,
+    EXPOSURE,
     PRESETS,
     TrainConfig,
     coerce_value,
@@ -38,8 +39,11 @@ def parse_flags(argv: list[str]) -> TrainConfig:
     return make_config(given.pop("preset", "report"), **given)
 
 
-def test_the_report_preset_is_the_defaults_and_fast_overrides_exactly_its_keys():
-    assert make_config() == make_config("report") == TrainConfig()
+def test_the_report_preset_is_the_defaults_with_exposure_and_fast_overrides_exactly_its_keys():
+    # the defaults are the report's recipe (and what a config.json without the field means); every
+    # preset adds outlier exposure, the report preset nothing else
+    assert make_config() == make_config("report") == replace(TrainConfig(), **EXPOSURE)
+    assert TrainConfig().outlier_exposure == 0.0 and all(p["outlier_exposure"] > 0 for p in PRESETS.values())
     fast, report = asdict(make_config("fast")), asdict(make_config("report"))
     changed = {k for k in fast if fast[k] != report[k]}
     assert changed == {k for k, v in PRESETS["fast"].items() if report[k] != v} | {"preset"}
