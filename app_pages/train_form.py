@@ -19,7 +19,7 @@ from glyphcore import runs
 from glyphcore.data import TORCHVISION_SETS
 from glyphcore.errors import GlyphError
 from glyphcore.models import ACTIVATION_NAMES, list_models, model_entry
-from glyphcore.train.config import CHOICES, PRESET_NOTES, PRESETS, TrainConfig, make_config
+from glyphcore.train.config import CHOICES, MAX_OUTLIER_EXPOSURE, PRESET_NOTES, PRESETS, TrainConfig, make_config
 from glyphcore.train.device import available_devices
 from glyphcore.train.query import SEEDS_MAX, config_to_query, query_to_form
 
@@ -183,16 +183,17 @@ def _advanced() -> None:
         c1, c2, c3, c4, c5 = (row.container() for _ in range(5))
         c1.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.1e", key="tr_weight_decay")
         c2.slider("Label smoothing", 0.0, 0.5, step=0.05, key="tr_label_smoothing")
-        c3.slider(
+        c3.number_input(
             "Non-letter exposure",
             0.0,
-            2.0,
-            step=0.05,
+            MAX_OUTLIER_EXPOSURE,
+            step=0.01,
+            format="%.2f",
             key="tr_outlier_exposure",
             help="weight of a loss on generated non-letters (scribbles, shapes; a quarter of each batch) that "
             "teaches the model to answer them with no letter in particular, so Draw can say 'not a letter'. "
-            "0 = off. Measured (docs/benchmarks.md): non-letters flagged rise from about 17% to 80-90%, but "
-            "clean drawn letters get lower confidence. Letter data only.",
+            "0 = off; the presets use 0.02. Measured (docs/benchmarks.md): non-letters flagged rise from about "
+            "17% to 86-91%; larger weights make clean drawn letters under-confident. Letter data only.",
         )
         sgd = st.session_state.get("tr_optimizer") == "sgd"
         c4.number_input("SGD momentum", 0.0, 0.999, step=0.05, key="tr_momentum", disabled=not sgd)

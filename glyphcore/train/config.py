@@ -26,6 +26,8 @@ __all__ = [
     "PRESET_NOTES",
     "RUNTIME_FIELDS",
     "RUNTIME_KEYS",
+    "EXPOSURE",
+    "MAX_OUTLIER_EXPOSURE",
     "make_config",
     "options_follow_model",
     "config_from_dict",
