@@ -29,6 +29,7 @@ from typing import IO, Any
 from glyphcore import paths
 from glyphcore.atomic import atomic_write
 from glyphcore.errors import RunError
+from glyphcore.runfolder.lock import status_lock
 
 __all__ = [
     "CONFIG_FILE",
@@ -208,6 +209,8 @@ _RESULT_FILES = (METRICS_FILE, BEST_CKPT, LAST_CKPT)
 # An atomic write's temporary file (glyphcore.atomic): ``.<name>.<random>.tmp``.
 _TMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.[^.]+\.tmp$")
 _TMP_STALE_S = 600.0  # s: a temporary file of another writer older than this is an orphan
+# files whose writers beside a trainer hold the trainer lock (checkpoints) or the status lock (status.json)
+_LOCKED_WRITES = (BEST_CKPT, LAST_CKPT, STATUS_FILE)
 
 
 def run_has_results(run_dir: str | os.PathLike) -> bool:
@@ -221,8 +224,10 @@ def clean_orphan_tmps(run_dir: str | os.PathLike) -> list[str]:
     """Remove the temporary files that killed writers left in a run folder; returns their names.
 
     Call it holding the trainer lock: the temporary checkpoint files are only ever written by the
-    lock holder, so any there now are orphans; other temporary files (status.json, written by
-    launchers too) only when older than ``_TMP_STALE_S``.
+    lock holder, so any there now are orphans. status.json's are removed under the status lock,
+    which every status.json write holds (``glyphcore.runfolder.status.write_status``), so any there
+    then are orphans too (a trainer killed mid-write); other temporary files only when older than
+    ``_TMP_STALE_S``.
     """
     removed: list[str] = []
     now = time.time()
@@ -230,16 +235,17 @@ def clean_orphan_tmps(run_dir: str | os.PathLike) -> list[str]:
         entries = list(Path(run_dir).iterdir())
     except OSError:
         return removed
-    for p in entries:
-        m = _TMP_PATTERN.match(p.name)
-        if m is None or not p.is_file():
-            continue
-        try:
-            if m.group("name") in (BEST_CKPT, LAST_CKPT) or now - p.stat().st_mtime > _TMP_STALE_S:
-                p.unlink()
-                removed.append(p.name)
-        except OSError:
-            continue
+    with status_lock(run_dir):
+        for p in entries:
+            m = _TMP_PATTERN.match(p.name)
+            if m is None or not p.is_file():
+                continue
+            try:
+                if m.group("name") in _LOCKED_WRITES or now - p.stat().st_mtime > _TMP_STALE_S:
+                    p.unlink()
+                    removed.append(p.name)
+            except OSError:
+                continue
     return removed
 
 
