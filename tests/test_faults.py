@@ -231,8 +231,8 @@ def test_orphan_temporary_files_are_cleaned_when_training_starts(course, tmp_pat
     assert _train(course, run) == 0
     orphan = run / ".last.pt.k2j4h1xz.tmp"  # what a SIGKILL during the checkpoint write leaves
     orphan.write_bytes(b"\0" * 100_000)
-    # a status.json write killed a moment ago: every status writer holds the status lock, which the
-    # cleaning holds too, so a fresh one is an orphan as well
+    # a status.json write killed a moment ago: every status writer beside a trainer holds the status
+    # lock, which the cleaning holds too, so a fresh one is an orphan as well
     young_status = run / ".status.json.abcd1234.tmp"
     young_status.write_text("{")
     young_other = run / ".config.json.abcd1234.tmp"  # another file's, maybe still being written

@@ -224,10 +224,11 @@ def clean_orphan_tmps(run_dir: str | os.PathLike) -> list[str]:
     """Remove the temporary files that killed writers left in a run folder; returns their names.
 
     Call it holding the trainer lock: the temporary checkpoint files are only ever written by the
-    lock holder, so any there now are orphans. status.json's are removed under the status lock,
-    which every status.json write holds (``glyphcore.runfolder.status.write_status``), so any there
-    then are orphans too (a trainer killed mid-write); other temporary files only when older than
-    ``_TMP_STALE_S``.
+    lock holder, so any there now are orphans. status.json's are removed under the status lock:
+    every status.json write beside a trainer holds it (``update_status``: the trainer, cancel, the
+    sweep runner's hand-off; the only writes without it are a launcher's first status, made before
+    the run's trainer starts), so any there then are orphans too (a trainer killed mid-write); other
+    temporary files only when older than ``_TMP_STALE_S``.
     """
     removed: list[str] = []
     now = time.time()

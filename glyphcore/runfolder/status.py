@@ -158,11 +158,8 @@ def typed_status(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_status(run_dir: str | os.PathLike, status: dict[str, Any]) -> None:
-    """Write status.json atomically (the full dict, missing keys filled with their defaults), under the
-    status lock like every status.json write: so a temporary status file found while holding the lock
-    is a killed writer's (``glyphcore.runfolder.files.clean_orphan_tmps``)."""
-    with status_lock(run_dir):
-        write_json_atomic(Path(run_dir) / STATUS_FILE, {**STATUS_DEFAULTS, **status, "updated": time.time()})
+    """Write status.json atomically (the full dict, missing keys filled with their defaults)."""
+    write_json_atomic(Path(run_dir) / STATUS_FILE, {**STATUS_DEFAULTS, **status, "updated": time.time()})
 
 
 def update_status(run_dir: str | os.PathLike, **changes: Any) -> dict[str, Any]:
