@@ -48,7 +48,7 @@ def verdict(answer: Any) -> bool:
         f"style='font-size:40px;line-height:1.2;font-weight:700'>{title}</div>",
         unsafe_allow_html=True,
     )
-    st.caption(f"{answer.reason}. Best guess: `{answer.label}` at {answer.topk[0][1]:.1%}.")
+    st.caption(f"{answer.reason}.")  # every reason names the best guess; its share is in the top 5 below
     return True
 
 
