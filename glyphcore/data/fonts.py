@@ -25,7 +25,7 @@ This module only lists candidates (:class:`FontInstance`) and opens them. Whethe
 is decided by the 52-letter render check in :mod:`glyphcore.data.render`. Symbol, math, icon and
 blackletter faces never become candidates (the deny-list); they are reported as skipped with a reason.
 
-Why one module of about 650 lines: a third of it is the tables (the font packages, the deny-list, the
+Why one module of about 700 lines: a third of it is the tables (the font packages, the deny-list, the
 style words), and the rest applies them; every source's discovery is a dozen lines that go through the
 same naming rules (design family, style, weight, deny-list). Split by source, each part would import
 all of the rules back, and a reader checking why a face was named or skipped would read every file.
