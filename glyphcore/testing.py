@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from glyphcore.data.hands import resample_polyline
 from glyphcore.frame import BASELINE_ROW, CANVAS_SIZE, CAP_ROW, CLASSES, FRAME_SIZE, STROKE_WIDTH, guide_rows
 
 __all__ = [
@@ -69,18 +70,6 @@ def _glyph_strokes(letter: str, face: str) -> tuple[tuple[tuple[float, float], .
     """The letter's strokes in font units (y grows downward), plus the face's cap/base lines."""
     font = _hershey(face)
     return tuple(tuple((float(x), float(y)) for x, y in s) for s in font.strokes_for_text(letter))
-
-
-def _densify(points: np.ndarray, step: float) -> np.ndarray:
-    """Resample a polyline so consecutive points are at most ``step`` apart (mouse events)."""
-    if len(points) < 2:
-        return points
-    out = [points[:1]]
-    for a, b in zip(points[:-1], points[1:]):
-        n = max(1, int(math.ceil(float(np.hypot(*(b - a))) / step)))
-        t = np.arange(1, n + 1, dtype=np.float64)[:, None] / n
-        out.append(a + (b - a) * t)
-    return np.concatenate(out)
 
 
 def letter_strokes(
@@ -150,7 +139,7 @@ def _tremor(pts: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndar
     The tremor is a moving average of white noise along the path: 9 events (~27 px) of correlation,
     sd about 0.5 frame px per unit of ``amount`` (canvas px per frame px x jitter; 1.4 canvas px at 280).
     """
-    pts = _densify(pts, step=3.0)  # canvas px between mouse-move events
+    pts = resample_polyline(pts, step=3.0)  # canvas px between mouse-move events
     noise = rng.normal(0, 0.5 * amount * 3.0, size=(len(pts) + 8, 2))
     kernel = np.ones(9) / 9
     smooth = np.stack([np.convolve(noise[:, k], kernel, mode="valid") for k in range(2)], axis=1)

@@ -37,6 +37,7 @@ __all__ = [
     "hand",
     "hand_name",
     "hand_strokes",
+    "resample_polyline",
 ]
 
 HAND_FAMILY = "Hershey Script"
@@ -99,8 +100,9 @@ def hand_name(seed: int) -> str:
     return f"{HAND_FAMILY} hand {int(seed)}"
 
 
-def _resample(stroke: np.ndarray, step: float) -> np.ndarray:
-    """Points along a polyline (K x 2) no more than ``step`` apart, keeping its corners."""
+def resample_polyline(stroke: np.ndarray, step: float) -> np.ndarray:
+    """Points along a polyline (K x 2) no more than ``step`` apart, keeping its corners (a pen's path
+    as a mouse or a hand reports it: the synthetic drawings of :mod:`glyphcore.testing` use it too)."""
     out = [stroke[:1]]
     for a, b in zip(stroke[:-1], stroke[1:]):
         n = max(1, int(np.ceil(np.hypot(*(b - a)) / step)))
@@ -144,7 +146,7 @@ def hand_strokes(
         p = np.asarray(stroke, np.float64).reshape(-1, 2)
         if len(p) == 0:
             continue
-        p = _resample(p, step) if len(p) > 1 else p
+        p = resample_polyline(p, step) if len(p) > 1 else p
         x = p[:, 0] * h.aspect + h.shear * (baseline - p[:, 1])
         px = np.stack([x, p[:, 1]], axis=1) * px_per_unit  # px from here on
         phase = px @ dirs.reshape(-1, 2).T  # N x (2 * waves)
