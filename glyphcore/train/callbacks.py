@@ -255,6 +255,9 @@ class RunFolderWriter(Callback):
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
         assert self.metrics is not None
+        # The previous epoch's last.pt is on disk before this epoch is recorded: a kill at any moment
+        # loses at most the epoch just recorded (its last.pt still being written) and the one running.
+        state.saver.wait_for(self.run_dir / store.LAST_CKPT)
         self.metrics.append({"event": "epoch", **record})
         self._flush_messages(state)
         self.save_last(state)

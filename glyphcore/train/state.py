@@ -12,6 +12,7 @@ import platform
 import queue
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,19 +67,29 @@ class CheckpointSaver:
     (tensors copied to the CPU). A failed write (a full disk) is a ``CheckpointError`` naming the OS
     reason; the training loop polls ``failed`` every step and stops at once (``raise_failure``), so
     a run loses at most the epoch whose checkpoint could not be written. ``submit`` and ``flush``
-    raise it too."""
+    raise it too. ``wait_for`` waits for one file's writes only: the loop calls it before it records
+    an epoch, so a busy disk cannot let last.pt fall more than one epoch behind the metrics."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._pending: Counter[Path] = Counter()
+        self._written = threading.Condition()
 
     def submit(self, payload: dict[str, Any], path: Path) -> None:
         self._raise()
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="glyphcore-checkpoints", daemon=True)
             self._thread.start()
-        self._queue.put((payload, path))
+        with self._written:
+            self._pending[Path(path)] += 1
+        self._queue.put((payload, Path(path)))
+
+    def wait_for(self, path: Path) -> None:
+        """Wait until every submitted write of ``path`` is done (or failed: ``failed`` tells)."""
+        with self._written:
+            self._written.wait_for(lambda: not self._pending[Path(path)])
 
     def _work(self) -> None:
         while True:
@@ -96,6 +107,10 @@ class CheckpointSaver:
             except BaseException as e:  # noqa: BLE001 (handed to the training thread)
                 self._error = e
             finally:
+                if item is not None:
+                    with self._written:
+                        self._pending[item[1]] -= 1
+                        self._written.notify_all()
                 self._queue.task_done()
 
     @property

@@ -295,6 +295,37 @@ def test_a_full_disk_while_saving_leaves_the_previous_checkpoint_valid(data, tmp
     assert fit(cfg(epochs=2), run, train_set=data[0], val_set=data[1], resume=True).epochs_run == 2
 
 
+def test_a_slow_disk_keeps_last_pt_within_one_epoch_of_the_metrics(data, tmp_path, monkeypatch):
+    """The checkpoints are written in the background; a disk slower than an epoch must not let
+    last.pt fall behind: when epoch N is recorded, last.pt holds at least epoch N - 1 (a kill then
+    loses at most the epoch just recorded and the one running)."""
+    import time
+
+    from glyphcore.runfolder import store
+    from glyphcore.train import state as train_state
+
+    real_save, real_append = train_state.save_checkpoint, store.MetricsLog.append
+    seen = []
+
+    def slow_save(payload, path):
+        time.sleep(0.3)
+        real_save(payload, path)
+
+    def append(self, *records):
+        for r in records:
+            if r.get("event") == "epoch":
+                last = tmp_path / "run" / "last.pt"
+                seen.append((r["epoch"], load_checkpoint(last)["epoch"] if last.is_file() else 0))
+        real_append(self, *records)
+
+    monkeypatch.setattr(train_state, "save_checkpoint", slow_save)
+    monkeypatch.setattr(store.MetricsLog, "append", append)
+    fit(cfg(epochs=4), tmp_path / "run", train_set=data[0], val_set=data[1])
+    assert [epoch for epoch, _ in seen] == [1, 2, 3, 4]
+    assert all(saved >= epoch - 1 for epoch, saved in seen), seen
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 4
+
+
 def test_fine_tuning_starts_from_a_runs_weights(data, tmp_path):
     fit(cfg(epochs=1), tmp_path / "base", train_set=data[0], val_set=data[1])
 
