@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,7 @@ def main() -> None:
         print("real fonts: this machine has no font of its own that renders the 52 letters")
 
     right = total = 0
+    drawn_pairs: Counter[tuple[str, str]] = Counter()
     for style in CANVAS_STYLES:
         prepared, truth = [], []
         for k, letter in enumerate(CLASSES):
@@ -91,8 +92,10 @@ def main() -> None:
         keep = [j for j, t in enumerate(truth) if CLASSES[t] not in ("I", "l")]
         ok = sum(preds[j] == CLASSES[truth[j]] for j in keep)
         right, total = right + ok, total + len(keep)
+        drawn_pairs.update((CLASSES[truth[j]], preds[j]) for j in keep if preds[j] != CLASSES[truth[j]])
         print(f"hand-drawn ({style}): {100 * ok / len(keep):.2f}% of {len(keep)} (I and l left out)")
     print(f"hand-drawn, all formats: {100 * right / total:.2f}% of {total}")
+    print("  most confused: " + ", ".join(f"{a}->{b} {n}" for (a, b), n in drawn_pairs.most_common(10)))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from glyphcore.data.hands import HAND_COUNT, HAND_FAMILY, HAND_SKELETONS, hand, hand_name
+from glyphcore.data.hands import HAND_COUNT, hand, hand_name, hand_set
 from glyphcore.errors import DataError
 
 __all__ = [
@@ -519,13 +519,13 @@ def _hershey_candidates(skipped: list[SkippedFont]) -> list[FontInstance]:
 
 
 def hand_fonts(count: int = HAND_COUNT) -> list[FontInstance]:
-    """The synthetic hands 0..count-1 (:mod:`glyphcore.data.hands`) as font instances of the family
-    "Hershey Script", each writing one of HAND_SKELETONS with its own pen width."""
-    family, style, _ = HERSHEY_FONTS[HAND_SKELETONS[0]]
-    assert family == HAND_FAMILY  # hands must go where their skeleton's family goes
+    """The synthetic hands 0..count-1 (:mod:`glyphcore.data.hands`) as font instances of their skeleton's
+    design family, each writing its skeleton with its own pen width."""
     out = []
     for seed in range(count):
         h = hand(seed)
+        family, style, _ = HERSHEY_FONTS[h.skeleton]
+        assert family == hand_set(seed).family  # hands must go where their skeleton's family goes
         out.append(
             FontInstance(
                 hand_name(seed), family, style, "hershey", f"hershey:{h.skeleton}", 0, None, h.pen_width, hand=seed

@@ -1,7 +1,10 @@
-"""Synthetic handwriting ("hands"): the Hershey Script skeletons drawn as many different writers would.
+"""Synthetic handwriting ("hands"): Hershey skeletons drawn as many different writers would.
 
-A hand is a seeded set of writing habits applied to the pen strokes of a Hershey script skeleton
-(``cursive`` or ``scriptc``, see ``HERSHEY_FONTS`` in :mod:`glyphcore.data.fonts`):
+A hand is a seeded set of writing habits applied to the pen strokes of a Hershey skeleton (see
+``HERSHEY_FONTS`` in :mod:`glyphcore.data.fonts`). The default build has two sets of hands
+(``HAND_SETS``): joined-up script (``cursive``, ``scriptc``: single-storey a and g, looped y) and
+print (``timesr``, upright, two-storey a and g; ``timesi``, its italic, single-storey a and g): the
+same letters in two constructions, written by hand. The habits:
 
 - pen width (HAND_PEN_PX px at the glyph frame's cap height);
 - slant (a shear of x by ``shear`` times the height above the baseline) and aspect (x scaled);
@@ -9,11 +12,11 @@ A hand is a seeded set of writing habits applied to the pen strokes of a Hershey
   for each letter, so a hand's letters do not all bend alike);
 - strokes that do not quite meet: each stroke moved by up to ``gap_px`` px and its ends trimmed.
 
-Each hand is a font instance of the family "Hershey Script" (named like "Hershey Script hand 7"), so
-hands go wherever that family goes and splits stay disjoint by design family. The same seed gives the
-same strokes, hence the same bytes. Only the script skeletons are used: the sans skeleton
-(``futural``/``rowmans``) draws the synthetic test drawings of :mod:`glyphcore.testing` and stays held
-out.
+Each hand is a font instance of its skeleton's design family (named like "Hershey Script hand 7" or
+"Hershey Times hand 40"), so hands go wherever that family goes and splits stay disjoint by design
+family. The same seed gives the same strokes, hence the same bytes. The sans skeleton
+(``futural``/``rowmans``) is never a hand's: it draws the synthetic test drawings of
+:mod:`glyphcore.testing` and stays held out.
 
 This module knows nothing of fonts or images: it maps stroke lists to stroke lists.
 """
@@ -28,6 +31,8 @@ __all__ = [
     "HAND_FAMILY",
     "HAND_SKELETONS",
     "HAND_COUNT",
+    "HAND_SETS",
+    "HandSet",
     "HAND_PEN_PX",
     "HAND_SHEAR",
     "HAND_ASPECT",
@@ -35,14 +40,30 @@ __all__ = [
     "HAND_GAP_PX",
     "Hand",
     "hand",
+    "hand_set",
     "hand_name",
     "hand_strokes",
     "resample_polyline",
 ]
 
-HAND_FAMILY = "Hershey Script"
-HAND_SKELETONS: tuple[str, ...] = ("cursive", "scriptc")  # hand k draws with HAND_SKELETONS[k % 2]
-HAND_COUNT = 32  # hands of the default build: 32 writers x 52 letters
+
+@dataclass(frozen=True)
+class HandSet:
+    """Hands ``first .. first + count - 1``, of one design family; hand k writes ``skeletons[k % len]``."""
+
+    family: str
+    skeletons: tuple[str, ...]
+    first: int
+    count: int
+
+
+# The hands of the default build: 32 script writers and 32 print writers, 52 letters each.
+HAND_SETS: tuple[HandSet, ...] = (
+    HandSet("Hershey Script", ("cursive", "scriptc"), 0, 32),
+    HandSet("Hershey Times", ("timesr", "timesi"), 32, 32),
+)
+HAND_FAMILY, HAND_SKELETONS = HAND_SETS[0].family, HAND_SETS[0].skeletons  # the script hands
+HAND_COUNT = sum(s.count for s in HAND_SETS)
 # Ranges of the habits, each drawn uniformly per hand (px at the frame's 60 px cap height).
 HAND_PEN_PX = (2.5, 8.0)
 HAND_SHEAR = (-0.1, 0.35)  # x shift per unit of height above the baseline: backhand to strong slant
@@ -81,12 +102,21 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(round(rng.uniform(*bounds), 2))
 
 
+def hand_set(seed: int) -> HandSet:
+    """The set hand ``seed`` belongs to (seeds past the last set write as the last set's hands)."""
+    for s in HAND_SETS:
+        if s.first <= int(seed) < s.first + s.count:
+            return s
+    return HAND_SETS[0] if int(seed) < HAND_SETS[0].first else HAND_SETS[-1]
+
+
 def hand(seed: int) -> Hand:
     """The hand of number ``seed`` (deterministic; any int >= 0)."""
     rng = np.random.default_rng([int(seed), 0x4A4D])
+    skeletons = hand_set(seed).skeletons
     return Hand(
         seed=int(seed),
-        skeleton=HAND_SKELETONS[int(seed) % len(HAND_SKELETONS)],
+        skeleton=skeletons[int(seed) % len(skeletons)],
         pen_width=_uniform(rng, HAND_PEN_PX),
         shear=_uniform(rng, HAND_SHEAR),
         aspect=_uniform(rng, HAND_ASPECT),
@@ -97,7 +127,7 @@ def hand(seed: int) -> Hand:
 
 def hand_name(seed: int) -> str:
     """The font instance name of a hand: "Hershey Script hand 7"."""
-    return f"{HAND_FAMILY} hand {int(seed)}"
+    return f"{hand_set(seed).family} hand {int(seed)}"
 
 
 def resample_polyline(stroke: np.ndarray, step: float) -> np.ndarray:

@@ -172,7 +172,7 @@ def test_a_thread_count_beyond_the_cores_is_refused_before_any_work(tmp_path, th
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
-# glyphs-52/2's split of every print family (every style but script): glyphs-52/3 keeps them.
+# glyphs-52/2's split of every print family (every style but script): glyphs-52/3 and /4 keep them.
 GLYPHS52_2_PRINT_SPLITS = {
     "valid": {"JetBrains Mono", "Source Code Pro", "IBM Plex Sans", "Open Sans", "IBM Plex Serif", "Zilla Slab"}
     | {"Hershey Sans"},

@@ -183,7 +183,7 @@ def test_a_small_caps_face_fails_the_check_and_text_faces_pass():
 
 def test_declared_packages_give_at_least_30_design_families_in_every_style(package_build):
     m = read_manifest(package_build)
-    assert m["version"] == GLYPHS52_VERSION == "glyphs-52/3"
+    assert m["version"] == GLYPHS52_VERSION == "glyphs-52/4"
     assert len(m["families"]) >= 30, sorted(m["families"])
     assert {f["source"] for f in m["fonts"]} == {"streamlit", "pillow", "packages", "hershey"}
     assert m["font_options"]["system_fonts"] is False and m["font_options"]["font_dirs"] == []
@@ -210,7 +210,8 @@ def test_the_default_build_takes_every_split_from_the_table_and_trains_on_the_ha
     assert {f: info["split"] for f, info in m["families"].items()} == DEFAULT_SPLITS
     assert {info["split_by"] for info in m["families"].values()} == {"chosen"}
     hands = [f for f in m["fonts"] if f["hand"] is not None]
-    assert len(hands) == HAND_COUNT and {(f["family"], f["split"]) for f in hands} == {("Hershey Script", "train")}
+    assert len(hands) == HAND_COUNT
+    assert {(f["family"], f["split"]) for f in hands} == {("Hershey Script", "train"), ("Hershey Times", "train")}
     train_ids = np.unique(load_dataset(f"glyphs-52:{package_build}", "train").font_ids)
     assert any(m["fonts"][i]["hand"] is not None for i in train_ids)  # hands are drawn into training images
     held_out = {f for f, info in m["families"].items() if info["split"] == "test" and info["style"] == "script"}

@@ -1,7 +1,8 @@
-"""glyphs-52/3's handwriting: the script font packages and the synthetic hands of the Hershey Script skeletons."""
+"""glyphs-52's handwriting: the script font packages and the synthetic hands (script and print skeletons)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -14,6 +15,7 @@ from glyphcore.data.hands import (
     HAND_FAMILY,
     HAND_GAP_PX,
     HAND_PEN_PX,
+    HAND_SETS,
     HAND_SHEAR,
     HAND_SKELETONS,
     HAND_WOBBLE_PX,
@@ -43,16 +45,51 @@ def test_the_script_packages_render_all_52_letters_and_are_script():
     assert rendered.images.shape[1] == len(CLASSES) and (rendered.images >= INK).sum(axis=(2, 3)).min() > 20
 
 
-def test_hands_are_hershey_script_instances_drawn_from_the_script_skeletons_only():
+def test_hands_are_instances_of_their_skeletons_family_and_never_of_the_sans_skeleton():
     hands = hand_fonts()
-    assert len(hands) == HAND_COUNT >= 24
+    assert len(hands) == HAND_COUNT == sum(s.count for s in HAND_SETS) >= 48
     assert [h.name for h in hands[:2]] == ["Hershey Script hand 0", "Hershey Script hand 1"]
-    assert {h.family for h in hands} == {HAND_FAMILY} == {HERSHEY_FONTS[s][0] for s in HAND_SKELETONS}
-    assert {h.style for h in hands} == {"script"} and {h.source for h in hands} == {"hershey"}
-    # Hershey Sans (futural) draws the held-out synthetic test drawings: never a hand's skeleton.
-    assert {h.file for h in hands} == {f"hershey:{s}" for s in HAND_SKELETONS}
+    assert hands[32].name == "Hershey Times hand 32"
+    for s in HAND_SETS:
+        mine = hands[s.first : s.first + s.count]
+        assert {h.family for h in mine} == {s.family} == {HERSHEY_FONTS[k][0] for k in s.skeletons}
+        assert {h.file for h in mine} == {f"hershey:{k}" for k in s.skeletons}
+    assert (HAND_FAMILY, HAND_SKELETONS) == ("Hershey Script", ("cursive", "scriptc"))
+    assert {h.style for h in hands} == {"script", "stroke"} and {h.source for h in hands} == {"hershey"}
+    # Hershey Sans (futural, rowmans) draws the held-out synthetic test drawings: never a hand's skeleton.
+    assert "Hershey Sans" not in {h.family for h in hands}
     default, _ = discover_fonts(("hershey",))
     assert [f for f in default if f.hand is not None] == hands
+
+
+def _counters(img: np.ndarray, min_px: int = 6) -> int:
+    """Enclosed white regions of a glyph (its counters: 2 for a B), ignoring specks under ``min_px``."""
+    bg = np.pad(img < INK, 1, constant_values=True)
+    seen, (h, w), count = np.zeros_like(bg), bg.shape, 0
+    for sy, sx in np.argwhere(bg):
+        if seen[sy, sx]:
+            continue
+        queue, seen[sy, sx], n, border = collections.deque([(sy, sx)]), True, 0, False
+        while queue:
+            y, x = queue.popleft()
+            n, border = n + 1, border or y in (0, h - 1) or x in (0, w - 1)
+            for v, u in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+                if 0 <= v < h and 0 <= u < w and bg[v, u] and not seen[v, u]:
+                    seen[v, u] = True
+                    queue.append((v, u))
+        count += not border and n >= min_px
+    return count
+
+
+def test_the_print_hands_write_g_in_both_constructions():
+    """Upright Times hands write a two-storey g (a closed lower loop: two counters), italic ones a
+    single-storey g (one counter, an open tail), so handwritten print has both forms in training."""
+    counters: dict[str, list[int]] = {"hershey:timesr": [], "hershey:timesi": []}
+    for f in hand_fonts()[32:48]:
+        counters[f.file].append(_counters(render_letters(f)[CLASSES.index("g")]))
+    upright, italic = counters["hershey:timesr"], counters["hershey:timesi"]
+    assert len(upright) == len(italic) == 8
+    assert sum(n >= 2 for n in upright) >= 7 and sum(n == 1 for n in italic) >= 6, (upright, italic)
 
 
 def test_each_hand_has_its_own_habits_within_the_stated_ranges():
@@ -68,11 +105,12 @@ def test_each_hand_has_its_own_habits_within_the_stated_ranges():
 
 @pytest.fixture(scope="module")
 def hand_renders():
-    return [render_letters(f) for f in hand_fonts(4)]
+    """Two script hands and two print hands."""
+    return [render_letters(f) for f in hand_fonts()[30:34]]
 
 
 def test_a_hand_renders_the_same_bytes_every_time(hand_renders):
-    again = render_letters(hand_fonts(2)[1])
+    again = render_letters(hand_fonts()[31])
     assert again.tobytes() == hand_renders[1].tobytes()
 
 
@@ -82,8 +120,9 @@ def test_hands_differ_from_each_other_and_from_the_plain_skeleton(hand_renders):
             diff = np.abs(hand_renders[i].astype(int) - hand_renders[j].astype(int)).mean(axis=(1, 2))
             assert (diff > 1.0).all(), (i, j, int(np.argmin(diff)))
     # The same skeleton with the same pen, without the hand's slant, wobble and gaps.
-    plain = render_letters(dataclasses.replace(hand_fonts(1)[0], hand=None))
-    assert (np.abs(plain.astype(int) - hand_renders[0].astype(int)).mean(axis=(1, 2)) > 1.0).all()
+    for i in (0, 2):
+        plain = render_letters(dataclasses.replace(hand_fonts()[30 + i], hand=None))
+        assert (np.abs(plain.astype(int) - hand_renders[i].astype(int)).mean(axis=(1, 2)) > 1.0).all()
 
 
 def test_hand_letters_stay_in_the_glyph_frame(hand_renders):

@@ -38,7 +38,9 @@ MANIFEST_FILE = "manifest.json"
 # glyphs-52/3: more handwriting and script families, synthetic hands of the Hershey Script skeletons,
 # and a chosen (fixed) split per family of the default build. The files are laid out as in /2, so the
 # manifest format stays "glyphcore.glyphs-52/2" and /2 data sets still load.
-GLYPHS52_VERSION = "glyphs-52/3"
+# glyphs-52/4: 32 more hands, of the Hershey Times skeletons (print written by hand, upright and italic:
+# both constructions of a and g), in the family Hershey Times (train). Same layout and format.
+GLYPHS52_VERSION = "glyphs-52/4"
 MANIFEST_FORMAT = "glyphcore.glyphs-52/2"
 
 
