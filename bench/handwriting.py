@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from glyphcore.data import load_dataset  # noqa: E402
+from glyphcore.evaluate.result import per_family_rows  # noqa: E402
 from glyphcore.infer import load_predictor  # noqa: E402
 from glyphcore.infer.calibration import judged_outputs  # noqa: E402
 from glyphcore.infer.letters import judge_letters  # noqa: E402
@@ -39,25 +40,19 @@ def family_table(run: str, data: str, split: str) -> dict:
     pred = load_predictor(run)
     ds = load_dataset(data, split)
     logits, feats = judged_outputs(pred, ds.images)
-    labels = np.asarray(ds.labels)
-    right = logits.argmax(1).numpy() == labels
+    labels, preds = np.asarray(ds.labels), logits.argmax(1).numpy()
+    right = preds == labels
     j = judge_letters(logits, feats, pred.calibration)
     judged = j.letter if j is not None else np.ones(labels.size, dtype=bool)
-    fonts = ds.meta["fonts"]
-    family = np.array([f["family"] for f in fonts], dtype=object)[np.asarray(ds.font_ids)]
-    style = np.array([f["style"] for f in fonts], dtype=object)[np.asarray(ds.font_ids)]
-    rows = []
-    for name in sorted(set(family.tolist())):
-        m = family == name
-        rows.append(
-            {
-                "family": name,
-                "style": str(style[m][0]),
-                "n": int(m.sum()),
-                "exact": float(right[m].mean()),
-                "judged_letter": float(judged[m].mean()),
-            }
-        )
+    fonts = [(f["family"], f["style"]) for f in ds.meta["fonts"]]
+    font_ids = np.asarray(ds.font_ids)
+    family = np.array([f[0] for f in fonts], dtype=object)[font_ids]
+    style = np.array([f[1] for f in fonts], dtype=object)[font_ids]
+    rows = [
+        {k: r[k] for k in ("family", "style", "n")}
+        | {"exact": r["accuracy"], "judged_letter": float(judged[family == r["family"]].mean())}
+        for r in per_family_rows(labels, preds, font_ids, fonts, list(pred.classes))
+    ]
     hand = style == HANDWRITING_STYLE
     pooled = {
         group: {"n": int(m.sum()), "exact": float(right[m].mean()), "judged_letter": float(judged[m].mean())}

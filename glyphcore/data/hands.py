@@ -49,18 +49,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class HandSet:
-    """Hands ``first .. first + count - 1``, of one design family; hand k writes ``skeletons[k % len]``."""
+    """``count`` hands of one design family, numbered on from the sets before it in ``HAND_SETS``;
+    hand k writes ``skeletons[k % len(skeletons)]``."""
 
     family: str
     skeletons: tuple[str, ...]
-    first: int
     count: int
 
 
-# The hands of the default build: 32 script writers and 32 print writers, 52 letters each.
+# The hands of the default build: 32 script writers (0-31) and 32 print writers (32-63), 52 letters each.
 HAND_SETS: tuple[HandSet, ...] = (
-    HandSet("Hershey Script", ("cursive", "scriptc"), 0, 32),
-    HandSet("Hershey Times", ("timesr", "timesi"), 32, 32),
+    HandSet("Hershey Script", ("cursive", "scriptc"), 32),
+    HandSet("Hershey Times", ("timesr", "timesi"), 32),
 )
 HAND_FAMILY, HAND_SKELETONS = HAND_SETS[0].family, HAND_SETS[0].skeletons  # the script hands
 HAND_COUNT = sum(s.count for s in HAND_SETS)
@@ -104,10 +104,12 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
 
 def hand_set(seed: int) -> HandSet:
     """The set hand ``seed`` belongs to (seeds past the last set write as the last set's hands)."""
+    end = 0
     for s in HAND_SETS:
-        if s.first <= int(seed) < s.first + s.count:
+        end += s.count
+        if int(seed) < end:
             return s
-    return HAND_SETS[0] if int(seed) < HAND_SETS[0].first else HAND_SETS[-1]
+    return HAND_SETS[-1]
 
 
 def hand(seed: int) -> Hand:

@@ -50,10 +50,9 @@ POOL_SIZE = 2000  # generated non-letters kept per machine
 POOL_VERSION = 2  # bump when the generator or the preparation changes: a new file is made
 POOL_SEED = 3_000_000  # far from the seeds calibration (770,000) and bench/trust.py (100, 31,000) draw
 SHARE = 0.25  # non-letters per letter in a batch
-# What the pool draws: every kind of glyphcore.testing.nonletter_strokes but the symbols (# @ & % ...), which
-# are drawn with the very pen strokes of the synthetic letter drawings (training the model away from them
-# made clean drawn letters under-confident) and the specks (mostly too little ink to be predicted at all).
-# Leaving kinds out also measures how the exposure carries over to kinds it never saw.
+# What the pool draws: every kind of glyphcore.testing.nonletter_strokes (docs/benchmarks.md, "Outlier
+# exposure", measures a pool without the symbols and specks too: how the exposure carries over to kinds
+# it never saw).
 EXPOSURE_KINDS = (
     "scribble",
     "symbol",
