@@ -26,7 +26,7 @@ calibration existed):
   corner letters do;
 - with ``--compare-scores``: the candidate scores of :func:`compare_scores` (calibrated top
   probability, energy ``-T logsumexp(logits / T)``, the Mahalanobis distance of each judged layer alone
-  and of all of them, the stored judgement).
+  and of all of them, the stored contrast against generated non-letters, the stored judgement).
 - with ``--input-checks`` (alone): checks on the model's input frame (ink share, ink box height, width
   and aspect, the box's ink share, ink per edge pixel, connected components) with ranges at the stated
   rate on valid + the calibration drawings, beside and OR-ed with the stored judgement
@@ -53,7 +53,7 @@ from glyphcore.frame import CLASSES  # noqa: E402
 from glyphcore.infer import frame_to_tensor, load_predictor  # noqa: E402
 from glyphcore.infer.calibration import expected_calibration_error, judged_outputs  # noqa: E402
 from glyphcore.infer.judgement import FALSE_ALARM_RATE, calibration_drawings, threshold_for  # noqa: E402
-from glyphcore.infer.letters import judge_letters, unusualness  # noqa: E402
+from glyphcore.infer.letters import contrast_scores, judge_letters, unusualness  # noqa: E402
 from glyphcore.testing import CANVAS_STYLES, NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas  # noqa: E402
 
 
@@ -144,7 +144,8 @@ def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
     non-letters: the top probability and the energy thresholded at ``rate`` on the fitting letters
     (valid + the calibration drawings); the feature distances with the stored, cross-fitted
     thresholds: the penultimate layer alone, each convolution block alone, and all of them (the
-    largest distance scaled to its threshold: the stored judgement)."""
+    largest distance scaled to its threshold: the stored judgement); and the stored contrast of letters
+    against the generated non-letters (:mod:`glyphcore.infer.contrast`) at its stored threshold."""
     spec, t = pred.calibration["letter"], pred.temperature
     layers = spec.get("layers") or {}
 
@@ -159,6 +160,9 @@ def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
             out[f"mahalanobis {name}"] = one[0].numpy()
         both = unusualness(f, spec)
         out["mahalanobis, all layers (stored)"] = both[0].numpy() / both[1]  # above 1: unusual
+        contrast = contrast_scores(f, spec)
+        if contrast is not None:  # the margin over its stored threshold: above 0, unusual
+            out["contrast against non-letters (stored)"] = contrast[0].numpy() - contrast[1]
         return out
 
     fit = {"valid": scores(_subsample(pred, "valid", 3000, 0)[0]), "drawings": scores(calibration_drawings(pred)[0])}
@@ -169,8 +173,12 @@ def compare_scores(pred, rate: float = FALSE_ALARM_RATE) -> dict:
     }
     out = {}
     for name in fit["valid"]:
-        stored = name.startswith("mahalanobis")  # cross-fitted thresholds, stored: 1 after scaling
-        th = 1.0 if stored else threshold_for({s: fit[s][name] for s in fit}, rate)
+        stored = name.endswith("(stored)") or name.startswith("mahalanobis")  # cross-fitted thresholds, stored
+        th = (
+            (0.0 if name.startswith("contrast") else 1.0)
+            if stored
+            else threshold_for({s: fit[s][name] for s in fit}, rate)
+        )
         out[name] = {k: float(np.mean(v[name] > th)) for k, v in held.items()}
     return out
 

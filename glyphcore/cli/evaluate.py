@@ -206,12 +206,18 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _calibration_json(path: object, cal: dict) -> dict:
     """What ``calibrate --json`` prints: the calibration without its tensors (per layer its threshold)."""
     letter = cal.get("letter") or {}
+    contrast = letter.get("contrast") or {}
     return {
         "checkpoint": str(path),
         **{k: v for k, v in cal.items() if k != "letter"},
         "letter": {
-            **{k: v for k, v in letter.items() if k not in ("means", "precision", "layers")},
+            **{k: v for k, v in letter.items() if k not in ("means", "precision", "layers", "contrast")},
             "layer_scales": {n: f.get("scale") for n, f in (letter.get("layers") or {}).items()},
+            **(
+                {"contrast": {k: v for k, v in contrast.items() if isinstance(v, str | int | float | list)}}
+                if contrast
+                else {}
+            ),
         },
     }
 
@@ -228,6 +234,9 @@ def _judgement_line(letter: dict) -> str:
         if dist is not None
         else ""
     )
+    contrast = letter.get("contrast") or {}
+    if contrast:
+        unusual += f", or more like generated non-letters than letters ({contrast.get('nonletters')} contrasted)"
     return (
         f"letter judgement: unsure below {100 * letter['min_confidence']:.1f}% confidence"
         + unusual

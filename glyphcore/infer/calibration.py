@@ -26,6 +26,9 @@ toward 1 until no check group, each font family of the split and the drawings, g
             "means": .., "precision": .., "max_distance": ..,   # the penultimate layer alone, as
                                                      #   older readers know it (no "means" for a model
                                                      #   without a linear layer)
+            "contrast": {"layers": [..], "mean": .., "scale": .., "weight": .., "bias": .., "threshold": ..},
+                                                     # letters against generated non-letters
+                                                     #   (glyphcore.infer.contrast; letter models only)
             "false_alarm_rate": 0.005,               # each threshold rejects at most this share of the
             "sources": {"valid": 15600, "drawings": 312},  # letters of each source
         },
@@ -38,11 +41,14 @@ still loads with ``torch.load(weights_only=True)``, and the checkpoint's content
 field. The expected calibration error (ECE) uses 15 equal-width confidence bins: the sample-weighted mean
 of ``|accuracy - mean confidence|`` over the bins.
 
-The letter judgement uses two scores, each thresholded at the stated false-alarm rate on both sources:
+The letter judgement uses three scores, each thresholded at the stated false-alarm rate on both sources:
 the feature density (:mod:`glyphcore.infer.density`: a drawing unlike anything the model learned, even
-when its softmax is sure: a softmax always sums to 1), and the calibrated top probability (a drawing
-between letters). Unusual features with a confident answer give "unsure" with the best guess; "not a
-letter" needs both. Other scores were measured beside them (``bench/trust.py``; docs/benchmarks.md).
+when its softmax is sure: a softmax always sums to 1), the contrast (:mod:`glyphcore.infer.contrast`:
+features more like the machine's generated non-letters than like letters; for letter models in the
+glyph frame), and the calibrated top probability (a drawing between letters). Unusual features (by
+density or contrast) with a confident answer give "unsure" with the best guess; "not a letter" needs
+unusual features and an unsure answer both. Other scores were measured beside them (``bench/trust.py``;
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -59,10 +65,12 @@ import torch.nn.functional as F
 
 from glyphcore.checkpoint import TEMPERATURE_RANGE, load_checkpoint, save_checkpoint
 from glyphcore.errors import CheckpointError, DataError
+from glyphcore.infer.contrast import fit_contrast
 from glyphcore.infer.density import fit_letter_density, fit_letter_distance
 from glyphcore.infer.forward import PENULTIMATE, Outputs
 from glyphcore.infer.judgement import FALSE_ALARM_RATE, calibration_drawings, pooled_weights, threshold_for
 from glyphcore.infer.letters import judged_features, pooled_features
+from glyphcore.infer.nonletter_pool import applies, non_letter_pool
 from glyphcore.infer.predictor import Predictor, load_predictor
 
 __all__ = [
@@ -183,13 +191,15 @@ def fit_calibration(
     false_alarm_rate: float = FALSE_ALARM_RATE,
     drawings: tuple[Any, Any, Any] | None = None,
     groups: Any = None,
+    nonletters: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit the temperature and the letter thresholds on a split's letters and, when given, drawings.
 
     The temperature minimises the NLL with both sources weighted equally, then is shrunk toward 1 as
     far as it must be so that no check group (each font family of the split, the drawings) gets a
     worse ECE (:func:`transfer_temperature`); the feature density is fitted on both sources and its
-    thresholds cross-fitted across families (:func:`glyphcore.infer.density.fit_letter_density`).
+    thresholds cross-fitted across families (:func:`glyphcore.infer.density.fit_letter_density`), and,
+    given non-letters, so is the contrast of letters against them (:mod:`glyphcore.infer.contrast`).
 
     Args:
         logits: N x K raw logits of the split.
@@ -200,6 +210,7 @@ def fit_calibration(
         drawings: ``(logits, labels, features)`` of synthetic letter drawings (features may be None).
         groups: N group ids of the split (its font families, :func:`glyphcore.infer.judgement.family_groups`);
             None: the split is one group.
+        nonletters: generated non-letters' judged features by name (None: no contrast).
 
     Returns:
         The ``"calibration"`` dict (see the module docstring).
@@ -222,15 +233,31 @@ def fit_calibration(
         out[f"ece_{pre}before"], out[f"ece_{pre}after"] = _ece_at(zk, yk, 1.0), _ece_at(zk, yk, t)
     zs, ys = src[split][0].double(), src[split][1]
     out["nll_before"], out["nll_after"] = _nll(zs, ys, 1.0), _nll(zs, ys, t)
+    out["letter"] = _letter_judgement(src, split, gid, t, false_alarm_rate, nonletters)
+    return out
+
+
+def _letter_judgement(
+    src: dict[str, tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]],
+    split: str,
+    gid: np.ndarray | None,
+    t: float,
+    rate: float,
+    nonletters: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``"letter"`` entry: the confidence floor at temperature ``t``, the density and, given
+    non-letters, the contrast, each at the stated false-alarm ``rate`` on every source."""
     conf = {k: -(v[0] / t).softmax(1).max(1).values.numpy() for k, v in src.items()}  # larger: less sure
     letter: dict[str, Any] = {
-        "min_confidence": -threshold_for(conf, false_alarm_rate),
-        "false_alarm_rate": float(false_alarm_rate),
+        "min_confidence": -threshold_for(conf, rate),
+        "false_alarm_rate": float(rate),
         "sources": {k: int(v[1].numel()) for k, v in src.items()},
     }
-    letter.update(fit_letter_density(src, split, gid, false_alarm_rate))
-    out["letter"] = letter
-    return out
+    letter.update(fit_letter_density(src, split, gid, rate))
+    if nonletters is not None:
+        contrast = fit_contrast(src, split, gid, _features(nonletters), rate)
+        letter.update({"contrast": contrast} if contrast else {})
+    return letter
 
 
 def _ece_at(z: torch.Tensor, y: torch.Tensor, t: float) -> float:
@@ -240,13 +267,13 @@ def _ece_at(z: torch.Tensor, y: torch.Tensor, t: float) -> float:
 
 
 def transfer_temperature(t_fit: float, groups: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
-    """The fitted temperature, shrunk toward 1 until it makes no group's ECE worse.
+    """The fitted temperature, shrunk toward 1 only as far as it must be so that no group's ECE gets worse.
 
     A temperature fitted on held-out font families overshoots on other families (on quick runs the
     validation families were over-confident and the test families calibrated at T = 1), so the
-    temperature kept is ``t_fit ** s`` with the shrink ``s`` in 0, 0.05, ..., 1 that minimises the
-    largest ECE change over the groups (s = 0, T = 1, changes nothing: it is chosen when every
-    other ``s`` makes some group worse).
+    temperature kept is ``t_fit ** s`` with the largest shrink ``s`` in 1, 0.95, ..., 0.05 under which
+    no group's ECE is worse than at T = 1; ``s = 0`` (T = 1, changes nothing) when every one makes
+    some group worse.
 
     Args:
         t_fit: the temperature that minimises the pooled NLL.
@@ -256,13 +283,11 @@ def transfer_temperature(t_fit: float, groups: list[tuple[torch.Tensor, torch.Te
         ``(temperature, shrink)``.
     """
     before = [_ece_at(z, y, 1.0) for z, y in groups]
-    best, best_s = 0.0, 0.0
-    for i in range(1, _SHRINK_STEPS + 1):
+    for i in range(_SHRINK_STEPS, 0, -1):
         s = i / _SHRINK_STEPS
-        worst = max(_ece_at(z, y, t_fit**s) - b for (z, y), b in zip(groups, before))
-        if worst < best - 1e-12:
-            best, best_s = worst, s
-    return float(t_fit**best_s), best_s
+        if all(_ece_at(z, y, t_fit**s) <= b + 1e-12 for (z, y), b in zip(groups, before)):
+            return float(t_fit**s), s
+    return 1.0, 0.0
 
 
 def _check_groups(
@@ -280,15 +305,19 @@ def _check_groups(
     return out + [(v[0], v[1]) for k, v in src.items() if k != split]
 
 
+def _features(features: Any) -> dict[str, torch.Tensor]:
+    """Features by name as N x F float32: a mapping's maps averaged over positions, a bare N x F as the penultimate."""
+    if features is None:
+        return {}
+    if isinstance(features, Mapping):
+        return pooled_features({k: torch.as_tensor(_np(v), dtype=torch.float32) for k, v in features.items()})
+    return {PENULTIMATE: torch.as_tensor(_np(features), dtype=torch.float32)}
+
+
 def _source(logits: Any, labels: Any, features: Any) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """One source of letters as float32 logits, int64 labels and its features by name (N x F float32)."""
-    if features is None:
-        feats: dict[str, torch.Tensor] = {}
-    elif isinstance(features, Mapping):
-        feats = pooled_features({k: torch.as_tensor(_np(v), dtype=torch.float32) for k, v in features.items()})
-    else:
-        feats = {PENULTIMATE: torch.as_tensor(_np(features), dtype=torch.float32)}
-    return torch.as_tensor(_np(logits), dtype=torch.float32), torch.as_tensor(_np(labels), dtype=torch.int64), feats
+    z, y = torch.as_tensor(_np(logits), dtype=torch.float32), torch.as_tensor(_np(labels), dtype=torch.int64)
+    return z, y, _features(features)
 
 
 def judged_outputs(predictor: Predictor, images: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -313,6 +342,14 @@ def _drawn_letters(predictor: Predictor) -> tuple[Any, Any, Any] | None:
         return None
     logits, feats = judged_outputs(predictor, drawings[0])
     return logits, drawings[1], feats
+
+
+def _nonletter_features(predictor: Predictor) -> dict[str, torch.Tensor] | None:
+    """The judged features of the machine's generated non-letters (:func:`non_letter_pool`); None for a
+    model they do not apply to (classes other than letters, another input than the glyph frame)."""
+    if not applies(predictor.classes, [predictor.in_channels, *predictor.input_size]):
+        return None
+    return judged_outputs(predictor, non_letter_pool())[1]
 
 
 def calibrate_checkpoint(
@@ -353,8 +390,8 @@ def calibrate_checkpoint(
     labels_np = np.asarray(_np(labels), dtype=np.int64)
     if labels_np.max(initial=0) >= logits.shape[1]:
         raise DataError(f"the labels of {split} go up to {labels_np.max()} but {path} has {logits.shape[1]} classes")
-    drawn = _drawn_letters(predictor)
-    cal = fit_calibration(logits, labels_np, feats, split=split, drawings=drawn, groups=groups)
+    drawn, others = _drawn_letters(predictor), _nonletter_features(predictor)
+    cal = fit_calibration(logits, labels_np, feats, split=split, drawings=drawn, groups=groups, nonletters=others)
     ckpt = load_checkpoint(path)
     if "state_dict" not in ckpt:
         raise CheckpointError(f"{path} has no weights to calibrate")

@@ -25,7 +25,10 @@ __all__ = [
     "LetterJudgement",
     "block_layers",
     "calibration_of",
+    "concatenated_features",
+    "contrast_scores",
     "judge_letters",
+    "linear_score",
     "judged_features",
     "nearest_class_distances",
     "pooled_features",
@@ -82,6 +85,48 @@ def pooled_features(features: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     return {k: v.float().mean(dim=tuple(range(2, v.ndim))) if v.ndim > 2 else v for k, v in features.items()}
 
 
+def concatenated_features(features: Mapping[str, torch.Tensor], names: list[str]) -> torch.Tensor:
+    """The named features side by side, N x (F1 + F2 + ...) float64 (maps averaged over positions)."""
+    pooled = pooled_features({n: features[n] for n in names})
+    return torch.cat([pooled[n].double().cpu().flatten(1) for n in names], dim=1)
+
+
+def contrast_scores(
+    features: torch.Tensor | Mapping[str, torch.Tensor] | None, spec: dict[str, Any]
+) -> tuple[torch.Tensor, float] | None:
+    """How much more like the generated non-letters than like letters each input's features are
+    (:mod:`glyphcore.infer.contrast`), and the threshold above which that is unusual.
+
+    Returns:
+        ``(scores, threshold)``, or None when the checkpoint has no contrast or it does not match the features.
+    """
+    fit = spec.get("contrast")
+    if not isinstance(fit, dict) or not isinstance(features, Mapping) or not _usable_contrast(fit, features):
+        return None
+    x = concatenated_features(features, list(fit["layers"]))
+    return (linear_score(x, fit), float(fit["threshold"])) if x.shape[1] == fit["weight"].numel() else None
+
+
+def _usable_contrast(fit: dict[str, Any], features: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a stored contrast is whole: named layers the features have, 1-D tensors of one length
+    (positive scales), a finite bias and threshold."""
+    names, parts = fit.get("layers"), [fit.get(k) for k in ("mean", "scale", "weight")]
+    tensors: list[torch.Tensor] = [t for t in parts if isinstance(t, torch.Tensor) and t.ndim == 1]
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n in features for n in names)):
+        return False
+    if len(tensors) != 3:
+        return False
+    mean, scale, weight = tensors
+    same = mean.numel() == scale.numel() == weight.numel() and bool((scale > 0).all())
+    return same and _finite(fit.get("bias")) and _finite(fit.get("threshold"))
+
+
+def linear_score(x: torch.Tensor, fit: Mapping[str, Any]) -> torch.Tensor:
+    """``((x - mean) / scale) @ weight + bias`` in float64: the contrast's score of N x D features."""
+    mean, scale, weight = (fit[k].double() for k in ("mean", "scale", "weight"))
+    return ((x.double() - mean) / scale) @ weight + float(fit["bias"])
+
+
 @dataclass
 class LetterJudgement:
     """Whether each input of a batch looks like a letter, and why not.
@@ -124,6 +169,10 @@ def _layer_distance(features: torch.Tensor | None, fit: Any) -> torch.Tensor | N
     if means.shape[1] != f.shape[1] or tuple(prec.shape) != (f.shape[1], f.shape[1]):
         return None
     return nearest_class_distances(f, means, prec)[0]
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 def _positive(value: Any) -> float | None:
@@ -195,13 +244,15 @@ def judge_letters(
     dist = scored[0].float() if scored else torch.full((n,), float("nan"))
     max_d = scored[1] if scored else None
     min_c = float(spec.get("min_confidence", 0.0))
+    contrast = contrast_scores(features, spec)
+    odd = np.zeros(n, dtype=bool) if contrast is None else (contrast[0] > contrast[1]).numpy()
     conf_np, dist_np, pred_np = conf.cpu().numpy(), dist.numpy(), preds.cpu().numpy()
     letter = np.ones(n, dtype=bool)
     reasons = []
     for i in range(n):
         name = classes[int(pred_np[i])] if classes else str(int(pred_np[i]))
-        far = max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > max_d
-        unsure = conf_np[i] < min_c
+        far = bool(odd[i]) or (max_d is not None and math.isfinite(dist_np[i]) and dist_np[i] > max_d)
+        unsure = bool(conf_np[i] < min_c)
         reasons.append(_reason(far, unsure, name, float(conf_np[i]), min_c, _checked_share(spec)))
         letter[i] = not (far or unsure)
     return LetterJudgement(letter=letter, confidence=conf_np, distance=dist_np, reasons=reasons)
@@ -220,7 +271,7 @@ def _reason(far: bool, unsure: bool, name: str, conf: float, min_c: float, share
     A confident answer whose features are unusual is "unsure" with the best guess, never "not a
     letter": "not a letter" needs both an unusual input and no letter the model is sure of.
     """
-    beyond = f"further from them than {share:.1%} of real letters are" if math.isfinite(share) else "far from them"
+    beyond = f"more so than {share:.1%} of real letters are" if math.isfinite(share) else "far from them"
     if far and unsure:
         return (
             f"not a letter: it is unlike every letter the model learned ({beyond}), and even its best guess, "

@@ -101,6 +101,8 @@ class DeviceData:
     Attributes:
         images: uint8 N x C x H x W on ``device``.
         labels: int64 N on ``device``.
+        font_ids: the image set's font per image (host memory), or None; with ``meta`` (its manifest's
+            facts, e.g. ``"fonts"``), what calibration folds and checks by font family.
     """
 
     def __init__(self, image_set: Any, device: torch.device) -> None:
@@ -128,6 +130,7 @@ class DeviceData:
         self.images = host.to(device)
         self.labels = torch.from_numpy(labels.astype(np.int64)).to(device)
         self.device = device
+        self.font_ids, self.meta = getattr(image_set, "font_ids", None), getattr(image_set, "meta", None)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

@@ -28,11 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from glyphcore.errors import ConfigError, GlyphError
+from glyphcore.infer.nonletter_pool import applies
 from glyphcore.jobs import start_job
 from glyphcore.train.config import TrainConfig, config_from_dict
 from glyphcore.train.device import keep_freed_cpu_memory, resolve_amp, resolve_device
 from glyphcore.train.factories import build_model, make_optimizer
-from glyphcore.train.nonletters import applies, per_batch
+from glyphcore.train.nonletters import per_batch
 
 __all__ = [
     "RunEstimate",

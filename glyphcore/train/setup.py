@@ -19,6 +19,7 @@ from torch import nn
 from glyphcore.checkpoint import load_checkpoint
 from glyphcore.devices import resolve_device
 from glyphcore.errors import ConfigError, DataError, GlyphError, os_reason
+from glyphcore.infer.nonletter_pool import applies
 from glyphcore.runfolder import store
 from glyphcore.train.callbacks import Calibrate, Callback, EarlyStopping, RunFolderWriter, SaveBest, TimeBudget
 from glyphcore.train.config import TrainConfig
@@ -26,7 +27,7 @@ from glyphcore.train.device import DeviceData, keep_freed_cpu_memory, resolve_am
 from glyphcore.train.distributed import Distributed
 from glyphcore.train.epoch import autocast
 from glyphcore.train.factories import build_model, count_params, make_optimizer
-from glyphcore.train.nonletters import NonLetters, applies
+from glyphcore.train.nonletters import NonLetters
 from glyphcore.train.state import TrainState
 from glyphcore.train.tensorboard import tensorboard_callbacks
 

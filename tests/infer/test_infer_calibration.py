@@ -7,6 +7,7 @@ judgement on hand-made features and on drawings ``glyphcore.testing`` generates.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -27,6 +28,7 @@ from glyphcore.infer.calibration import (
     reliability_bins,
 )
 from glyphcore.infer.letters import judge_letters
+from glyphcore.infer.nonletter_pool import POOL_SIZE
 from glyphcore.infer.preprocess import placement_of, recentre
 from glyphcore.testing import NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas
 
@@ -138,6 +140,10 @@ def test_training_stores_a_calibration_that_the_predictor_uses(tiny_glyphs, runs
     # the thresholds were chosen on the held-out fonts AND synthetic drawings in the three canvas formats
     assert cal["letter"]["sources"] == {"valid": 52 * 4, "drawings": 52 * 3 * 2}
     assert cal["letter"]["false_alarm_rate"] == 0.005 and "ece_drawings_after" in cal
+    # and contrasted against the machine's generated non-letters, on every judged layer
+    contrast = cal["letter"]["contrast"]
+    assert contrast["nonletters"] == POOL_SIZE and math.isfinite(contrast["threshold"])
+    assert set(contrast["layers"]) == set(cal["letter"]["layers"])
     assert any(
         "Calibrated best.pt on valid" in json.loads(line).get("message", "")
         for line in (run / "metrics.jsonl").read_text().splitlines()
@@ -150,6 +156,28 @@ def test_training_stores_a_calibration_that_the_predictor_uses(tiny_glyphs, runs
     np.testing.assert_allclose(answer.probs, expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(pred.probabilities(prepared)[0].numpy(), expected, rtol=1e-5, atol=1e-7)
     assert answer.letter in (True, False) and (answer.reason == "") == answer.letter
+
+
+def test_training_and_the_calibrate_command_fit_the_same_calibration(tiny_glyphs, runs_dir, capsys):
+    """Both know the split's font families (the per-family temperature check, the family folds of the
+    cross-fitted thresholds): a run calibrated as it ends is calibrated as `glyphcore calibrate` would."""
+    from glyphcore.cli import main
+    from glyphcore.data import load_dataset
+    from glyphcore.infer.judgement import family_groups
+
+    assert np.unique(family_groups(load_dataset("glyphs-52", "valid"))).size >= 2  # folds by family differ
+    run = tiny_run(runs_dir, "same")
+    trained = load_checkpoint(run / "best.pt")["calibration"]
+    assert main(["calibrate", str(run)]) == 0
+    capsys.readouterr()
+    again = load_checkpoint(run / "best.pt")["calibration"]
+    for key in ("temperature", "ece_after"):
+        assert trained[key] == pytest.approx(again[key], rel=1e-4, abs=1e-6), key
+    for key in ("max_score", "min_confidence"):
+        assert trained["letter"][key] == pytest.approx(again["letter"][key], rel=1e-4), key
+    assert trained["letter"]["contrast"]["threshold"] == pytest.approx(
+        again["letter"]["contrast"]["threshold"], rel=1e-3
+    )
 
 
 def test_calibrate_command_on_an_uncalibrated_run_and_the_starter_copy(tiny_glyphs, runs_dir, starter_copy, capsys):
@@ -166,6 +194,7 @@ def test_calibrate_command_on_an_uncalibrated_run_and_the_starter_copy(tiny_glyp
     assert main(["calibrate", str(run), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["fitted_on"] == "valid" and out["temperature"] > 0 and out["letter"]["max_distance"] > 0
+    assert out["letter"]["contrast"]["nonletters"] == POOL_SIZE  # its numbers, not its tensors
     after = load_checkpoint(run / "best.pt")
     assert after["calibration"]["temperature"] == pytest.approx(out["temperature"])
     assert state_dict_sha256(after["state_dict"]) == weights  # the weights are untouched
@@ -233,6 +262,12 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
     # thresholds fitted to reject a tenth of the letters reject most non-letters
     loose = fit_calibration(z, valid.labels, f, false_alarm_rate=0.1)
     assert judge_letters(zn, fn, loose).letter.mean() < 0.5
+    # at the stated rate, the stored contrast against the pool flags more of them than the rest alone
+    plain = copy.deepcopy(pred.calibration)
+    del plain["letter"]["contrast"]
+    with_contrast = 1 - judge_letters(zn, fn, pred.calibration).letter.mean()
+    without = 1 - judge_letters(zn, fn, plain).letter.mean()
+    assert with_contrast >= max(0.7, 2 * without)  # measured: 79% against 33% for this tiny model
     # and the predictor reports the same judgement per drawing
     answers = pred.predict(prepared)
     stored = judge_letters(zn, fn, pred.calibration)
@@ -309,6 +344,18 @@ def test_a_temperature_that_helps_some_families_and_hurts_others_is_shrunk_towar
         t = by_family["temperature"]
         after = expected_calibration_error((zf / t).softmax(1).max(1).values, zf.argmax(1) == yf)
         assert after <= before + 1e-12, fam
+
+
+def test_a_temperature_that_makes_no_family_worse_is_kept_whole():
+    # two over-confident families (x3 and x2.5): the pooled fit (about 2.7) cools both, the sharper one
+    # less than it needs; shrinking it would only give back part of the gain, so the whole fit is kept
+    za, ya = _sampled(3000, 10, 1.0, seed=7)
+    zb, yb = _sampled(3000, 10, 1.0, seed=8)
+    z, y = torch.cat([za * 3, zb * 2.5]), torch.cat([ya, yb])
+    family = np.r_[np.zeros(3000, int), np.ones(3000, int)]
+    cal = fit_calibration(z, y, groups=family)
+    assert cal["temperature_shrink"] == 1.0 and cal["temperature"] == pytest.approx(cal["temperature_fitted"])
+    assert cal["temperature"] > 2.5 and cal["ece_after"] < cal["ece_before"] / 3
 
 
 def test_the_calibration_sentence_says_helped_or_worse_with_the_numbers():
@@ -431,9 +478,14 @@ def test_the_stored_layers_are_covered_by_the_checksum_and_calibrate_rewrites_th
     torch.save(raw, run / "broken.pt")
     with pytest.raises(CheckpointError, match="calibration"):
         load_checkpoint(run / "broken.pt")
+    raw = torch.load(run / "best.pt", weights_only=True)
+    raw["calibration"]["letter"]["contrast"]["weight"][0] += 1.0  # the contrast too
+    torch.save(raw, run / "broken.pt")
+    with pytest.raises(CheckpointError, match="calibration"):
+        load_checkpoint(run / "broken.pt")
     (run / "broken.pt").unlink()
     # an older file (the penultimate distance alone) is judged by it; `glyphcore calibrate` adds the layers
-    for key in ("layers", "max_score", "folds"):
+    for key in ("layers", "max_score", "folds", "contrast"):
         del letter[key]
     save_checkpoint(ckpt, run / "best.pt")
     old = load_predictor(run)
@@ -443,7 +495,7 @@ def test_the_stored_layers_are_covered_by_the_checksum_and_calibrate_rewrites_th
     assert [a.letter for a in old.predict(drawn)] == alone.letter.tolist()
     assert main(["calibrate", str(run)]) == 0
     again = load_checkpoint(run / "best.pt")["calibration"]["letter"]
-    assert set(again["layers"]) == set(judged_features(pred.model))
+    assert set(again["layers"]) == set(judged_features(pred.model)) and "contrast" in again
 
 
 def test_the_font_family_of_each_letter_groups_the_split_for_the_cross_fit(tiny_glyphs):

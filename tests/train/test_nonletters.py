@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from glyphcore.frame import CLASSES
+from glyphcore.infer import nonletter_pool as pool_mod
 from glyphcore.infer.preprocess import preprocess
 from glyphcore.testing import CANVAS_STYLES, nonletter_strokes, render_canvas
 from glyphcore.train import fit, make_config
@@ -15,25 +16,26 @@ from glyphcore.train.config import ConfigError
 
 
 def test_it_applies_to_letters_in_the_glyph_frame_only():
-    assert nl.applies(list(CLASSES), [1, 100, 100])
-    assert nl.applies(["a", "b", "C"], (1, 100, 100))  # a subset of the letters (a course folder)
-    assert nl.applies(None, (1, 100, 100))  # classes not known: the frame decides
-    assert not nl.applies([str(d) for d in range(10)], [1, 100, 100])  # digits
-    assert not nl.applies(list(CLASSES), [3, 100, 100])  # colour images
-    assert not nl.applies(list(CLASSES), [1, 28, 28])  # another size
+    assert pool_mod.applies(list(CLASSES), [1, 100, 100])
+    assert pool_mod.applies(["a", "b", "C"], (1, 100, 100))  # a subset of the letters (a course folder)
+    assert pool_mod.applies(None, (1, 100, 100))  # classes not known: the frame decides
+    assert not pool_mod.applies([str(d) for d in range(10)], [1, 100, 100])  # digits
+    assert not pool_mod.applies(list(CLASSES), [3, 100, 100])  # colour images
+    assert not pool_mod.applies(list(CLASSES), [1, 28, 28])  # another size
 
 
 def test_the_pool_is_made_once_kept_and_remade_when_damaged(tmp_path, monkeypatch):
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path))
-    pool = nl.non_letter_pool(24)
+    pool = pool_mod.non_letter_pool(24)
     assert pool.shape == (24, 1, 100, 100) and pool.dtype == np.uint8
     assert all((f >= 128).sum() > 0 for f in pool)  # every one has ink: nothing empty is trained on
     assert len({f.tobytes() for f in pool}) == 24  # 24 different drawings
     path = next((tmp_path / "non-letters").glob("*.npy"))
     stamp = path.stat().st_mtime_ns
-    assert np.array_equal(nl.non_letter_pool(24), pool) and path.stat().st_mtime_ns == stamp  # read, not made again
+    assert np.array_equal(pool_mod.non_letter_pool(24), pool)
+    assert path.stat().st_mtime_ns == stamp  # read, not made again
     path.write_bytes(b"not a pool at all")
-    assert np.array_equal(nl.non_letter_pool(24), pool)  # the same pool, made again
+    assert np.array_equal(pool_mod.non_letter_pool(24), pool)  # the same pool, made again
     assert np.array_equal(np.load(path), pool)  # and the damaged file replaced
 
 
@@ -76,10 +78,10 @@ def _max_probability(model: torch.nn.Module, frames: torch.Tensor) -> float:
 def test_a_run_with_outlier_exposure_is_less_sure_of_non_letters_it_never_saw(tiny_glyphs, monkeypatch):
     """Two real runs on the tiny glyphs, equal but for the exposure: the exposed one spreads its answer
     on generated non-letters of other seeds than the pool's, and still learns the letters."""
-    monkeypatch.setattr(nl, "POOL_SIZE", 200)
+    monkeypatch.setattr(pool_mod, "POOL_SIZE", 200)
     unseen = [
         preprocess(render_canvas(nonletter_strokes(kind, seed=s), style=CANVAS_STYLES[s % 3]))
-        for kind in nl.EXPOSURE_KINDS
+        for kind in pool_mod.EXPOSURE_KINDS
         for s in range(4)
     ]
     frames = torch.cat([p.tensor for p in unseen if not p.empty])
