@@ -36,12 +36,13 @@ from glyphcore.infer.density import cross_fit_folds
 from glyphcore.infer.judgement import threshold_for
 from glyphcore.infer.letters import MAX_JUDGED_FEATURES, concatenated_features, linear_score
 
-__all__ = ["L2", "fit_contrast"]
+__all__ = ["L2", "MIN_EACH", "fit_contrast"]
 
 # The ridge penalty on the standardised weights: 1e-4..1e-3 flag the same non-letters within a point
 # (docs/benchmarks.md), the larger keeps the threshold steadier on letters of other families.
 L2 = 1e-3
 _MAX_ITER = 100  # L-BFGS iterations: the loss is convex, it settles in a few dozen
+MIN_EACH = 20  # fewer letters or non-letters than this: too few to fit a classifier and fold it, no contrast
 
 Sources = dict[str, tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]]
 
@@ -97,17 +98,19 @@ def fit_contrast(
 
     Returns:
         The ``"contrast"`` entry (see the module docstring); ``{}`` when no layer is judged in every
-        source and in the non-letters.
+        source and in the non-letters, or either side has fewer than ``MIN_EACH``.
     """
     names = sorted(
         n
         for n, f in src[split][2].items()
         if f.shape[1] <= MAX_JUDGED_FEATURES and n in nonletters and all(n in v[2] for v in src.values())
     )
-    if not names or not len(next(iter(nonletters.values()))):
+    if not names:
         return {}
     x = {k: concatenated_features(v[2], names) for k, v in src.items()}
     others = concatenated_features(nonletters, names)
+    if sum(len(v) for v in x.values()) < MIN_EACH or len(others) < MIN_EACH:
+        return {}
     folds = {k: cross_fit_folds(len(v), groups if k == split else None) for k, v in x.items()}
     other_folds = cross_fit_folds(len(others), None)
     oof = {k: np.zeros(len(v)) for k, v in x.items()}

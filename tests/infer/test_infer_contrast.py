@@ -90,3 +90,10 @@ def test_without_non_letters_or_without_named_features_there_is_no_contrast():
     assert "contrast" not in fit_calibration(z, y, f)["letter"]
     _, pool = _non_letters(90, 6)
     assert "contrast" not in fit_calibration(z, y, None, nonletters=pool)["letter"]  # no features to contrast
+    # too few to fit and fold a classifier (a course folder with a handful of letters, a tiny pool): none,
+    # and the rest of the judgement still works
+    few = fit_calibration(z[:5], y[:5], {"penultimate": f["penultimate"][:5]}, nonletters=pool)
+    j = judge_letters(z[:5], {"penultimate": f["penultimate"][:5]}, few)
+    assert "contrast" not in few["letter"] and j is not None and len(j.reasons) == 5
+    tiny_pool = {"penultimate": pool["penultimate"][:5]}
+    assert "contrast" not in fit_calibration(z, y, f, nonletters=tiny_pool)["letter"]
