@@ -108,10 +108,10 @@ def contrast_scores(
 
 
 def _usable_contrast(fit: dict[str, Any], features: Mapping[str, torch.Tensor]) -> bool:
-    """Whether a stored contrast is whole: named layers the features have, 1-D tensors of one length
-    (positive scales), a finite bias and threshold."""
+    """Whether a stored contrast is whole: named layers the features have, finite 1-D tensors of one
+    length (positive scales), a finite bias and threshold."""
     names, parts = fit.get("layers"), [fit.get(k) for k in ("mean", "scale", "weight")]
-    tensors: list[torch.Tensor] = [t for t in parts if isinstance(t, torch.Tensor) and t.ndim == 1]
+    tensors = [t for t in parts if isinstance(t, torch.Tensor) and t.ndim == 1 and bool(torch.isfinite(t).all())]
     if not (isinstance(names, list) and names and all(isinstance(n, str) and n in features for n in names)):
         return False
     if len(tensors) != 3:
@@ -176,8 +176,7 @@ def _finite(value: Any) -> bool:
 
 
 def _positive(value: Any) -> float | None:
-    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0
-    return float(value) if ok else None
+    return float(value) if _finite(value) and value > 0 else None
 
 
 def unusualness(

@@ -66,15 +66,18 @@ def test_a_damaged_or_foreign_contrast_is_not_used_and_breaks_nothing():
     cal = fit_calibration(z, y, f, nonletters=pool)
     zn, fn = _non_letters(300, 4)
     assert contrast_scores(fn, cal["letter"]) is not None
-    damages = {
-        "threshold": float("nan"),
-        "bias": "1.0",
-        "layers": ["layer:features.act9"],  # a layer these features do not have
-        "weight": torch.zeros(DIM + 1),  # another length than the features
-        "scale": torch.zeros(DIM),  # no positive scale
-        "mean": [0.0] * DIM,  # not a tensor
-    }
-    for key, bad in damages.items():
+    nan_weight = cal["letter"]["contrast"]["weight"].clone()
+    nan_weight[0] = float("nan")
+    cases = [
+        ("threshold", float("nan")),
+        ("bias", "1.0"),
+        ("layers", ["layer:features.act9"]),  # a layer these features do not have
+        ("weight", torch.zeros(DIM + 1)),  # another length than the features
+        ("weight", nan_weight),  # not finite
+        ("scale", torch.zeros(DIM)),  # no positive scale
+        ("mean", [0.0] * DIM),  # not a tensor
+    ]
+    for key, bad in cases:
         broken = copy.deepcopy(cal)
         broken["letter"]["contrast"][key] = bad
         assert contrast_scores(fn, broken["letter"]) is None, key
