@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glyphcore.infer.density import cross_fit_folds
+from glyphcore.infer.density import cross_fit_folds, judged_layer_names
 from glyphcore.infer.judgement import threshold_for
-from glyphcore.infer.letters import MAX_JUDGED_FEATURES, concatenated_features, linear_score
+from glyphcore.infer.letters import concatenated_features, linear_score
 
 __all__ = ["L2", "MIN_EACH", "fit_contrast"]
 
@@ -101,11 +101,7 @@ def fit_contrast(
         The ``"contrast"`` entry (see the module docstring); ``{}`` when no layer is judged in every
         source and in the non-letters, or either side has fewer than ``MIN_EACH``.
     """
-    names = sorted(
-        n
-        for n, f in src[split][2].items()
-        if f.shape[1] <= MAX_JUDGED_FEATURES and n in nonletters and all(n in v[2] for v in src.values())
-    )
+    names = sorted(n for n in judged_layer_names(src, split) if n in nonletters)
     if not names:
         return {}
     x = {k: concatenated_features(v[2], names) for k, v in src.items()}

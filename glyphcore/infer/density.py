@@ -29,7 +29,7 @@ from glyphcore.infer.forward import PENULTIMATE
 from glyphcore.infer.judgement import threshold_for
 from glyphcore.infer.letters import MAX_JUDGED_FEATURES, nearest_class_distances
 
-__all__ = ["N_FOLDS", "cross_fit_folds", "fit_letter_density", "fit_letter_distance"]
+__all__ = ["N_FOLDS", "cross_fit_folds", "fit_letter_density", "fit_letter_distance", "judged_layer_names"]
 
 N_FOLDS = 4  # folds of font families (and of drawings) for the cross-fitted thresholds
 _FOLD_SEED = 0  # the same families give the same folds
@@ -68,6 +68,18 @@ def fit_letter_distance(features: Any, labels: torch.Tensor, right: torch.Tensor
     return {"means": means.float(), "precision": torch.linalg.inv(cov).float()}
 
 
+def judged_layer_names(
+    src: dict[str, tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]], split: str
+) -> list[str]:
+    """The split's features that every source has and that are narrow enough to judge by
+    (``MAX_JUDGED_FEATURES``), in the split's order."""
+    return [
+        n
+        for n, f in src[split][2].items()
+        if f.shape[1] <= MAX_JUDGED_FEATURES and all(n in v[2] for v in src.values())
+    ]
+
+
 def cross_fit_folds(n: int, groups: np.ndarray | None, n_folds: int = N_FOLDS) -> np.ndarray:
     """A fold (0..n_folds-1) per letter: whole groups (font families) dealt at random into the folds,
     or, with fewer than two groups, the letters themselves."""
@@ -100,11 +112,7 @@ def fit_letter_density(
         ``"precision"``, ``"max_distance"``: the penultimate fit and its own threshold); ``{}`` when no
         layer can be judged.
     """
-    names = [
-        n
-        for n, f in src[split][2].items()
-        if f.shape[1] <= MAX_JUDGED_FEATURES and all(n in v[2] for v in src.values())
-    ]
+    names = judged_layer_names(src, split)
     if not names:
         return {}
     n_classes = src[split][0].shape[1]

@@ -239,6 +239,8 @@ def judge_letters(
     t = float(calibration.get("temperature", 1.0))
     conf, preds = (logits.float() / t).softmax(dim=1).max(dim=1)
     n = logits.shape[0]
+    if isinstance(features, Mapping):
+        features = pooled_features(features)  # once, for both feature scores
     scored = unusualness(features, spec)
     dist = scored[0].float() if scored else torch.full((n,), float("nan"))
     max_d = scored[1] if scored else None
