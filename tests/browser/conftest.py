@@ -20,7 +20,7 @@ Helpers, requested as fixtures that return the plain function (``def test_x(page
 - ``open_page(page, base_url, path="")``: go to a page URL (``""`` home, ``"Dataset"``, ...) and wait.
 - ``save_screenshot(page, name)``: write ``<repo>/screenshots/<name>.png`` (git-ignored) for a person
   to look at; returns the path.
-- ``choose_option(page, selectbox, name)``: pick the option ``name`` in a Streamlit selectbox.
+- ``choose_option(page, widget, name)``: pick the option ``name`` in a Streamlit selectbox or multiselect.
 
 A test that fails leaves ``screenshots/FAILED-<test>.png``: the page as it was at the failure.
 """
@@ -268,18 +268,20 @@ def save_screenshot(page, name: str) -> Path:
     return path
 
 
-def choose_option(page, selectbox, name: str, tries: int = 3) -> None:
-    """Pick the option ``name`` in a Streamlit selectbox (``selectbox``: its stSelectbox locator).
+def choose_option(page, widget, name: str, tries: int = 3) -> None:
+    """Pick the option ``name`` in a Streamlit selectbox or multiselect (``widget``: its stSelectbox
+    or stMultiSelect locator).
 
     The box's text is cleared and the name typed in, which opens the list filtered to it, so an
-    option far down a long list (only the rows in view are rendered) is shown too. A list that
-    closed before the click reached it is opened again, at most ``tries`` times in all; the box must
-    show ``name`` at the end.
+    option far down a long list (only the rows in view are rendered) is shown too; the option is
+    clicked by its exact name (Enter would take whichever option is first while the list still
+    filters). A list that closed before the click reached it is opened again, at most ``tries``
+    times in all; a selectbox must show ``name`` at the end, a multiselect must hold it.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
-    box = selectbox.get_by_role("combobox")
+    box = widget.get_by_role("combobox")
     option = page.get_by_role("option", name=name, exact=True)
     for attempt in range(tries):
         box.fill("")
@@ -291,7 +293,10 @@ def choose_option(page, selectbox, name: str, tries: int = 3) -> None:
             if attempt == tries - 1:
                 raise
             page.keyboard.press("Escape")
-    expect(box).to_have_value(name)
+    if widget.get_attribute("data-testid") == "stMultiSelect":
+        expect(widget).to_contain_text(name)
+    else:
+        expect(box).to_have_value(name)
 
 
 @pytest.fixture(name="wait_for_app")
