@@ -26,6 +26,7 @@ from glyphcore.runs import sweep as sweeps
 from glyphcore.train.config import make_config
 
 WORKTREE = Path(__file__).resolve().parents[2]
+LONG = 100_000  # epochs: a run that outlasts every test that cancels or kills it (500 took 6-20 s)
 
 
 @pytest.fixture
@@ -118,11 +119,11 @@ def test_resume_never_writes_through_a_link_in_the_run_folder(course, runs_dir, 
     assert (run / "metrics.jsonl").is_symlink()
 
 
-FIT_SCRIPT = """
+FIT_SCRIPT = f"""
 import sys
 from glyphcore.train import fit
 from glyphcore.train.config import make_config
-config = make_config("report", model="lenet", data=sys.argv[1], epochs=500, batch_size=20, threads=1,
+config = make_config("report", model="lenet", data=sys.argv[1], epochs={LONG}, batch_size=20, threads=1,
                      device="cpu", lr=2e-3)
 fit(config, sys.argv[2])
 """
@@ -164,7 +165,7 @@ def _states(sweep_id: str) -> list[str]:
 
 
 def test_a_sweep_keeps_its_queue_through_cancel_a_killed_runner_and_another_sweep(course, runs_dir, capsys):
-    base = make_config("report", model="lenet", data=course, epochs=500, batch_size=20, threads=1, device="cpu")
+    base = make_config("report", model="lenet", data=course, epochs=LONG, batch_size=20, threads=1, device="cpu")
     a = sweeps.launch_sweep(base, {"lr": [1e-3, 2e-3, 3e-3]}, parallel=1)
     b = None
     try:
@@ -208,7 +209,7 @@ def test_a_cancel_during_the_hand_off_is_never_lost(course, runs_dir):
     the runner comes to hand it off, cancels it then, and lets go: the run must never start."""
     from glyphcore.runfolder.lock import status_lock
 
-    base = make_config("report", model="lenet", data=course, epochs=500, batch_size=20, threads=1, device="cpu")
+    base = make_config("report", model="lenet", data=course, epochs=LONG, batch_size=20, threads=1, device="cpu")
     sweep_id = sweeps.launch_sweep(base, {"lr": [1e-3, 2e-3]}, parallel=1)
     try:
         first, second = sweeps.read_sweep(sweep_id).runs

@@ -247,7 +247,7 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
     prepared = [
         p
         for k in NONLETTER_KINDS
-        for s in range(4)
+        for s in range(12)
         if not (p := pred.prepare(render_canvas(nonletter_strokes(k, seed=s)))).empty
     ]
     x = torch.cat([p.tensor for p in prepared])
@@ -267,7 +267,9 @@ def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tin
     del plain["letter"]["contrast"]
     with_contrast = 1 - judge_letters(zn, fn, pred.calibration).letter.mean()
     without = 1 - judge_letters(zn, fn, plain).letter.mean()
-    assert with_contrast >= max(0.7, 2 * without)  # measured: 79% against 33% for this tiny model
+    # measured on 119 drawings, tiny models of training seeds 0-7 (another machine's arithmetic trains
+    # another model): 48-92% flagged with the contrast against 22-35% without, a gain of 20-70 points
+    assert with_contrast >= without + 0.1, (with_contrast, without)
     # and the predictor reports the same judgement per drawing
     answers = pred.predict(prepared)
     stored = judge_letters(zn, fn, pred.calibration)
