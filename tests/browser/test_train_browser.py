@@ -95,7 +95,9 @@ def test_a_double_click_on_launch_starts_one_run(page, streamlit_server, app_env
     before = {d.name for d in app_env.runs_dir.iterdir()}
     open_page(page, streamlit_server, "train?preset=quick&model=tiny_conv&epochs=1")
     launch = page.get_by_role("button", name="Launch", exact=True)
-    expect(launch).to_be_enabled()
+    # the script-state flag reads "not running" before the first run starts: on a loaded machine the
+    # form (estimate included) can take longer than expect's 5 s to appear
+    expect(launch).to_be_enabled(timeout=60_000)
     launch.dblclick()  # two clicks 0.1 s apart, as a hurried user does
     wait_for_app(page)
     expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Launched")).to_have_count(1)
