@@ -26,7 +26,7 @@ from glyphcore.runs import sweep as sweeps
 from glyphcore.train.config import make_config
 
 WORKTREE = Path(__file__).resolve().parents[2]
-LONG = 100_000  # epochs: a run that outlasts every test that cancels or kills it (500 took 6-20 s)
+LONG = 100_000  # epochs: a run that outlasts every test that cancels or kills it (500 took 22 s here, less on CI)
 
 
 @pytest.fixture

@@ -161,7 +161,7 @@ def test_a_killed_run_is_reported_crashed_and_resumes_with_continuous_metrics(ru
 
 
 @pytest.mark.slow
-def test_two_process_data_parallel_run_matches_one_process(runs_root, tiny_glyphs):
+def test_two_process_data_parallel_run_matches_one_process(runs_root, tiny_glyphs, tmp_path, monkeypatch):
     """torchrun + gloo on the CPU, as runs.launch starts it: one run folder in the usual format, a
     falling loss, and -- without BatchNorm, whose statistics each process takes over its half of
     the batch -- the metrics of one process with the same global batch: losses to 1e-4 relative,
@@ -171,6 +171,7 @@ def test_two_process_data_parallel_run_matches_one_process(runs_root, tiny_glyph
 
     # lr 5e-4: at 2e-3 the first epochs are chaotic enough to amplify float-order differences to ~0.1%
     config = small(epochs=2, batch_size=20, log_every=2, batchnorm=False, amp="off", lr=5e-4)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # torchrun keeps its logs in a torchelastic_* folder there
     run_id = runs.launch(config, nproc=2)
     done = wait_until_ended(run_id, timeout=240)
     assert done["state"] == "done" and done["world_size"] == 2, log_of(run_id)
