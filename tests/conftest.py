@@ -12,15 +12,32 @@ loads this conftest. Test file names are unique across the folders for the same 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 TINY_PER_CLASS = (10, 4, 4)
 REPO_STARTER = Path(__file__).resolve().parent.parent / "checkpoints" / "starter"
+
+
+@contextlib.contextmanager
+def session_environ(name: str, value: Path) -> Iterator[Path]:
+    """Set the environment variable ``name`` to ``value`` (which processes started meanwhile inherit),
+    put back as it was afterwards."""
+    previous = os.environ.get(name)
+    os.environ[name] = str(value)
+    try:
+        yield value
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,13 +52,16 @@ def starter_copy(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("starter") / "starter"
     if REPO_STARTER.is_dir():
         shutil.copytree(REPO_STARTER, target)
-    previous = os.environ.get("GLYPH_STARTER_DIR")
-    os.environ["GLYPH_STARTER_DIR"] = str(target)
-    yield target
-    if previous is None:
-        os.environ.pop("GLYPH_STARTER_DIR", None)
-    else:
-        os.environ["GLYPH_STARTER_DIR"] = previous
+    with session_environ("GLYPH_STARTER_DIR", target):
+        yield target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_cache(tmp_path_factory) -> Path:
+    """Point GLYPH_CACHE_DIR at one folder for the session: the generated non-letter pool (about 15 s
+    to make) is made once and shared by every test's data folder and every run process they start."""
+    with session_environ("GLYPH_CACHE_DIR", tmp_path_factory.mktemp("glyph-cache")) as target:
+        yield target
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -83,17 +103,10 @@ def tiny_glyphs(tmp_path_factory) -> Path:
     from glyphcore.data import build_glyphs52
     from glyphcore.data.fonts import sample_fonts
 
-    data_dir = tmp_path_factory.mktemp("glyph-data")
-    previous = os.environ.get("GLYPH_DATA_DIR")
-    os.environ["GLYPH_DATA_DIR"] = str(data_dir)
-    path = build_glyphs52(
-        per_class=TINY_PER_CLASS, seen_per_class=TINY_SEEN_PER_CLASS, seed=TINY_SEED, fonts=sample_fonts()
-    )
-    yield path
-    if previous is None:
-        os.environ.pop("GLYPH_DATA_DIR", None)
-    else:
-        os.environ["GLYPH_DATA_DIR"] = previous
+    with session_environ("GLYPH_DATA_DIR", tmp_path_factory.mktemp("glyph-data")):
+        yield build_glyphs52(
+            per_class=TINY_PER_CLASS, seen_per_class=TINY_SEEN_PER_CLASS, seed=TINY_SEED, fonts=sample_fonts()
+        )
 
 
 @pytest.fixture

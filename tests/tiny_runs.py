@@ -1,6 +1,6 @@
 """Real trained runs for page tests: ``glyphcore.train.fit`` for 2 epochs on the ``tiny_glyphs`` data.
 
-Training happens once per (activation, epochs) and process; each test gets its own copy of the run
+Training happens once per (activation, epochs, data set) and process; each test gets its own copy of the run
 folder in its runs folder, so tests can write eval/ caches without seeing each other's.
 
     run_dir = tiny_run(runs_dir, "tiny-relu", activation="relu")   # needs GLYPH_DATA_DIR = tiny_glyphs
@@ -54,7 +54,8 @@ def tiny_run(runs_dir: Path, run_id: str, *, activation: str = "relu", epochs: i
 
     from glyphcore.train import fit, make_config
 
-    key = (activation, epochs, os.environ.get("GLYPH_DATA_DIR", ""))
+    # the data set itself: tests that link the session's tiny set into data folders of their own share a template
+    key = (activation, epochs, str((Path(os.environ.get("GLYPH_DATA_DIR", "")) / "glyphs-52").resolve()))
     template = _TEMPLATES.get(key)
     if template is None or not template.is_dir():
         template = Path(tempfile.mkdtemp(prefix=f"{activation}-{epochs}-", dir=_template_dir())) / "run"

@@ -3,7 +3,8 @@
 ``POOL_SIZE`` non-letters (:func:`glyphcore.testing.nonletter_strokes`: scribbles, symbols, shapes,
 spirals, hatching, zigzags, specks, random strokes, in the Draw canvas's three formats, prepared
 exactly as the Draw page prepares a canvas) are generated once per machine (about 15 s) and kept in the
-data folder (``non-letters/pool-v<POOL_VERSION>-<n>.npy``, 100 x 100 uint8 frames, 20 MB). Training
+cache folder, the data folder unless ``GLYPH_CACHE_DIR`` moves it (``non-letters/pool-v<POOL_VERSION>-<n>.npy``,
+100 x 100 uint8 frames, 20 MB). Training
 draws from it (:mod:`glyphcore.train.nonletters`); calibration fits the judgement's contrast of
 letters against it (:mod:`glyphcore.infer.contrast`).
 """
@@ -53,7 +54,7 @@ def applies(classes: list[str] | None, image_shape: list[int] | tuple[int, ...])
 
 
 def _pool_path(n: int) -> Path:
-    return paths.data_dir() / "non-letters" / f"pool-v{POOL_VERSION}-{n}.npy"
+    return paths.cache_dir() / "non-letters" / f"pool-v{POOL_VERSION}-{n}.npy"
 
 
 def _generate(n: int) -> np.ndarray:

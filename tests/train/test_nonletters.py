@@ -25,6 +25,7 @@ def test_it_applies_to_letters_in_the_glyph_frame_only():
 
 
 def test_the_pool_is_made_once_kept_and_remade_when_damaged(tmp_path, monkeypatch):
+    monkeypatch.delenv("GLYPH_CACHE_DIR")  # kept in the data folder by default
     monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path))
     pool = pool_mod.non_letter_pool(24)
     assert pool.shape == (24, 1, 100, 100) and pool.dtype == np.uint8
@@ -37,6 +38,14 @@ def test_the_pool_is_made_once_kept_and_remade_when_damaged(tmp_path, monkeypatc
     path.write_bytes(b"not a pool at all")
     assert np.array_equal(pool_mod.non_letter_pool(24), pool)  # the same pool, made again
     assert np.array_equal(np.load(path), pool)  # and the damaged file replaced
+
+
+def test_the_cache_folder_moves_the_pool_out_of_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLYPH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GLYPH_CACHE_DIR", str(tmp_path / "cache"))
+    pool = pool_mod.non_letter_pool(6)
+    assert np.array_equal(np.load(tmp_path / "cache" / "non-letters" / f"pool-v{pool_mod.POOL_VERSION}-6.npy"), pool)
+    assert not (tmp_path / "data").exists()
 
 
 def test_each_step_draws_the_same_non_letters_on_a_resume_and_processes_share_them():
@@ -75,6 +84,7 @@ def _max_probability(model: torch.nn.Module, frames: torch.Tensor) -> float:
         return float(model(frames).softmax(1).max(1).values.mean())
 
 
+@pytest.mark.slow
 def test_a_run_with_outlier_exposure_is_less_sure_of_non_letters_it_never_saw(tiny_glyphs, monkeypatch):
     """Two real runs on the tiny glyphs, equal but for the exposure: the exposed one spreads its answer
     on generated non-letters of other seeds than the pool's, and still learns the letters."""
