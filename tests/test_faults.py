@@ -83,6 +83,7 @@ def test_load_predictor_never_loads_pretrained(hub_trap, tmp_path):
     assert not hub_trap.exists()
 
 
+@pytest.mark.slow
 def test_predict_cli_process_never_loads_pretrained(hub_trap, tmp_path):
     ckpt = pretrained_resnet_checkpoint(tmp_path / "crafted.pt", LETTERS, 64)
     img = _glyph(tmp_path / "a.png")
@@ -108,6 +109,7 @@ def test_evaluate_cli_never_loads_pretrained(hub_trap, tmp_path, tiny_glyphs, ca
     assert not hub_trap.exists()
 
 
+@pytest.mark.slow
 def test_init_from_never_loads_pretrained(hub_trap, tmp_path, monkeypatch, capsys):
     """``train --init-from`` a crafted file, even with the user's pretrained option: the weights come
     from the file, so nothing is fetched from the hub cache for them."""
@@ -190,6 +192,7 @@ def _train(course: str, run_dir: Path, *extra: str) -> int:
     return cli.main(lenet_train_argv(course, run_dir, 1, "--lr", "2e-3", *extra))
 
 
+@pytest.mark.slow
 def test_train_refuses_an_existing_run_without_resume_or_overwrite(course, tmp_path, capsys):
     run = tmp_path / "run"
     assert _train(course, run) == 0
@@ -226,6 +229,7 @@ def test_run_dir_naming_a_file_is_a_clear_error(course, tmp_path, capsys):
     assert f.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_orphan_temporary_files_are_cleaned_when_training_starts(course, tmp_path):
     run = tmp_path / "run"
     assert _train(course, run) == 0
@@ -343,6 +347,7 @@ def live_run(course, tmp_path):
         proc.wait()
 
 
+@pytest.mark.slow
 def test_a_second_writer_on_a_live_run_is_refused(live_run, course, capsys):
     import json
 
@@ -362,6 +367,7 @@ def test_a_second_writer_on_a_live_run_is_refused(live_run, course, capsys):
     assert (run / "metrics.jsonl").stat().st_size > 0 and (run / "last.pt").is_file()
 
 
+@pytest.mark.slow
 def test_two_resumes_at_the_same_instant_start_one_trainer(course, tmp_path):
     import json
 
@@ -522,6 +528,7 @@ def test_divergence_is_caught_by_loss_growth(course, tmp_path, capsys):
     assert _status(run)["state"] == "diverged"
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_data_set(course, tmp_path, capsys):
     root = Path(course.split(":", 1)[1])
     run = tmp_path / "run"
@@ -706,6 +713,7 @@ def test_torchrun_rendezvous_is_on_loopback():
     assert argv[argv.index("-m") + 1] == "torch.distributed.run"
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_the_epoch_in_progress(live_run):
     """SIGKILL a live trainer mid-run, resume it: the metrics continue without a gap or a repeat, the
     orphan-free folder resumes from last.pt, and at most the epoch in progress is redone."""

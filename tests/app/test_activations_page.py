@@ -69,6 +69,7 @@ def test_the_x_range_slider_redraws_the_curves(runs_dir, app_page, charts_of):
     assert data["x"].min() == pytest.approx(-2) and data["x"].max() == pytest.approx(2)
 
 
+@pytest.mark.slow
 def test_a_trained_run_shows_layers_dead_units_and_histograms(tiny_glyphs, runs_dir, app_page, charts_of, errors_of):
     tiny_run(runs_dir, "tiny-relu", activation="relu")
     at = app_page(PAGE).run()

@@ -142,6 +142,7 @@ def test_clear_mounts_an_empty_canvas(run, app_page, texts_of):
     assert answers(at) == [] and "Draw a letter on the canvas" in texts_of(at)
 
 
+@pytest.mark.slow
 def test_several_runs_answer_side_by_side(data_dir, runs_dir, app_page, errors_of):
     tiny_run(runs_dir, "tiny-relu", activation="relu")
     tiny_run(runs_dir, "tiny-tanh", activation="tanh")

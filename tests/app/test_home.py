@@ -213,6 +213,7 @@ def test_measuring_a_recipe_runs_in_the_background_then_shows_the_time(
     assert text.count("Time here: not measured yet") == 10 - 3
 
 
+@pytest.mark.slow
 def test_launch_starts_the_recipes_run(tiny_glyphs, runs_dir, no_starter, app_page, texts_of):
     from glyphcore import runs
 

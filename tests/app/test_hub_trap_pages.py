@@ -20,6 +20,7 @@ def crafted_run(data_dir, tmp_path, runs_dir, monkeypatch):
     return run, plant_hub_trap(tmp_path, monkeypatch)
 
 
+@pytest.mark.slow
 def test_draw_page_never_runs_the_hub_cache(crafted_run, app_page):
     from test_draw_page import canvas_value, drawn, predictions
 

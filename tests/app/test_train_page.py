@@ -263,6 +263,7 @@ def test_a_bad_value_in_the_link_is_reported_and_left_out(runs_dir, app_page):
     assert at.number_input(key="tr_epochs").value == 7
 
 
+@pytest.mark.slow
 def test_the_form_offers_fine_tuning_momentum_and_an_estimate_before_launch(make_run, runs_dir, app_page):
     import json
 
@@ -309,6 +310,7 @@ def test_seeds_and_every_setting_round_trip_through_the_link(runs_dir, app_page)
     assert dict(reloaded.query_params) == link  # kept, not dropped
 
 
+@pytest.mark.slow
 def test_a_double_click_on_launch_starts_one_run(runs_dir, app_page):
     at = app_page(PAGE).run()
     at.number_input(key="tr_epochs").set_value(1).run()

@@ -23,6 +23,7 @@ def test_build_if_missing_leaves_a_ready_data_set_alone(tiny_glyphs, capsys):
     assert (tiny_glyphs / "manifest.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_build_writes_a_data_set_with_a_progress_bar(tmp_path, capsys):
     out = tmp_path / "g52"
     rc = main(

@@ -84,6 +84,7 @@ def test_unknown_run_and_missing_checkpoint_are_clear_errors(run, images, capsys
     assert "has no best.pt yet" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_module_entry_point_runs_predict(run, images):
     """The real command line, in a fresh process (what the README shows)."""
     proc = subprocess.run(

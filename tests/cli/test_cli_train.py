@@ -109,6 +109,7 @@ def test_bad_flags_are_refused_with_the_allowed_values(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_prints_epoch_lines_and_writes_the_run(tiny_glyphs, runs_root, capsys):
     run_dir = runs_root / "cli-run"
     code = main(

@@ -71,6 +71,7 @@ def test_default_discovery_never_reads_the_machines_font_folders(tmp_path, monke
     assert [f.name for f in system] == ["Aileron Regular"] and system[0].file.startswith(str(folder))
 
 
+@pytest.mark.slow
 def test_machine_fonts_are_an_opt_in_recorded_in_the_manifest(tmp_path, monkeypatch):
     from glyphcore.cli import main
 
@@ -181,6 +182,7 @@ def test_a_small_caps_face_fails_the_check_and_text_faces_pass():
     assert small_caps_letters(list(fake)) == list(SMALL_CAPS_PROBES)
 
 
+@pytest.mark.slow
 def test_declared_packages_give_at_least_30_design_families_in_every_style(package_build):
     m = read_manifest(package_build)
     assert m["version"] == GLYPHS52_VERSION == "glyphs-52/4"
@@ -193,6 +195,7 @@ def test_declared_packages_give_at_least_30_design_families_in_every_style(packa
         assert info["families"], f"{name} gave no font that passed the render check"
 
 
+@pytest.mark.slow
 def test_package_build_splits_are_family_disjoint_and_stratified(package_build):
     m = read_manifest(package_build)
     fams = {}
@@ -205,6 +208,7 @@ def test_package_build_splits_are_family_disjoint_and_stratified(package_build):
     assert len(fams["train"]) > len(fams["valid"]) + len(fams["test"]) - 2
 
 
+@pytest.mark.slow
 def test_the_default_build_takes_every_split_from_the_table_and_trains_on_the_hands(package_build):
     m = read_manifest(package_build)
     assert {f: info["split"] for f, info in m["families"].items()} == DEFAULT_SPLITS
@@ -218,6 +222,7 @@ def test_the_default_build_takes_every_split_from_the_table_and_trains_on_the_ha
     assert held_out == set(HELD_OUT_HANDWRITING)
 
 
+@pytest.mark.slow
 def test_a_third_of_each_split_is_at_one_em_size(package_build):
     m = read_manifest(package_build)
     sm = m["size_modes"]
@@ -262,6 +267,7 @@ def test_em_size_capitals_spread_and_cap_normalised_ones_do_not():
     assert np.all(xh[text] < em[text]) and np.median(xh / em) < 0.8 and xh.min() < 35
 
 
+@pytest.mark.slow
 def test_built_em_images_have_smaller_spread_capitals(package_build):
     s = load_dataset(f"glyphs-52:{package_build}", "train")
     labels = np.asarray(s.labels)
@@ -276,6 +282,7 @@ def test_built_em_images_have_smaller_spread_capitals(package_build):
     assert np.std(tall[1]) > np.std(tall[0])  # and spread more: each font's own cap height
 
 
+@pytest.mark.slow
 def test_the_package_build_is_deterministic(package_build, tmp_path):
     again = build_glyphs52(tmp_path / "glyphs-52", per_class=(6, 3, 3), seen_per_class=0, seed=5)
     a, b = read_manifest(package_build), read_manifest(again)

@@ -82,6 +82,7 @@ def _counters(img: np.ndarray, min_px: int = 6) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_the_print_hands_write_g_in_both_constructions():
     """Upright Times hands write a two-storey g (a closed lower loop: two counters), italic ones a
     single-storey g (one counter, an open tail), so handwritten print has both forms in training."""

@@ -96,6 +96,7 @@ def test_delete_never_follows_a_link_inside_a_run(runs_dir, tmp_path):
     assert not run.exists() and (precious / "thesis.tex").read_text() == "years of work"
 
 
+@pytest.mark.slow
 def test_resume_never_writes_through_a_link_in_the_run_folder(course, runs_dir, tmp_path):
     run = runs_dir / "r"
     assert cli.main(lenet_train_argv(course, run, 1)) == 0
@@ -129,6 +130,7 @@ fit(config, sys.argv[2])
 """
 
 
+@pytest.mark.slow
 def test_a_run_trained_from_python_is_live_and_cannot_be_deleted(course, runs_dir, capsys):
     """As in a notebook: glyphcore.train.fit in a process that is not `python -m glyphcore`."""
     run = runs_dir / "notebook"
@@ -164,6 +166,7 @@ def _states(sweep_id: str) -> list[str]:
     return [r.state for r in sweeps.read_sweep(sweep_id).runs]
 
 
+@pytest.mark.slow
 def test_a_sweep_keeps_its_queue_through_cancel_a_killed_runner_and_another_sweep(course, runs_dir, capsys):
     base = make_config("report", model="lenet", data=course, epochs=LONG, batch_size=20, threads=1, device="cpu")
     a = sweeps.launch_sweep(base, {"lr": [1e-3, 2e-3, 3e-3]}, parallel=1)
@@ -203,6 +206,7 @@ def test_a_sweep_keeps_its_queue_through_cancel_a_killed_runner_and_another_swee
     assert not any(s in runs.ACTIVE_STATES for s in _states(a) + _states(b))
 
 
+@pytest.mark.slow
 def test_a_cancel_during_the_hand_off_is_never_lost(course, runs_dir):
     """The runner checks that a run still waits, then starts it: a cancel landing in between used to
     be overwritten by the child's "running". Here the test holds the waiting run's status lock while

@@ -158,6 +158,7 @@ def test_training_stores_a_calibration_that_the_predictor_uses(tiny_glyphs, runs
     assert answer.letter in (True, False) and (answer.reason == "") == answer.letter
 
 
+@pytest.mark.slow
 def test_training_and_the_calibrate_command_fit_the_same_calibration(tiny_glyphs, runs_dir, capsys):
     """Both know the split's font families (the per-family temperature check, the family folds of the
     cross-fitted thresholds): a run calibrated as it ends is calibrated as `glyphcore calibrate` would."""
@@ -180,6 +181,7 @@ def test_training_and_the_calibrate_command_fit_the_same_calibration(tiny_glyphs
     )
 
 
+@pytest.mark.slow
 def test_calibrate_command_on_an_uncalibrated_run_and_the_starter_copy(tiny_glyphs, runs_dir, starter_copy, capsys):
     from glyphcore.cli import main
 
@@ -233,6 +235,7 @@ def test_predict_json_says_whether_it_is_a_letter(tiny_glyphs, runs_dir, tmp_pat
         assert ("reason" in r) == (not r["letter"])
 
 
+@pytest.mark.slow
 def test_generated_non_letters_are_flagged_more_than_letters_on_a_tiny_model(tiny_glyphs, runs_dir):
     from glyphcore.data import load_dataset
     from glyphcore.infer.letters import judged_features
@@ -462,6 +465,7 @@ def test_cross_fitted_thresholds_hold_the_stated_rate_on_a_family_the_fit_never_
     assert rejected["crossed"] <= 0.03 < rejected["seen"], rejected
 
 
+@pytest.mark.slow
 def test_the_stored_layers_are_covered_by_the_checksum_and_calibrate_rewrites_them(tiny_glyphs, runs_dir):
     from glyphcore.cli import main
     from glyphcore.errors import CheckpointError

@@ -63,6 +63,7 @@ def test_only_devices_this_machine_has_are_offered():
     assert ("cuda" in available_devices()) == torch.cuda.is_available()  # this machine
 
 
+@pytest.mark.slow
 def test_separately_launched_runs_each_get_their_own_gpu(tiny_glyphs, tmp_path, monkeypatch):
     # No GPU here: the GPU count is the one stand-in (the launched process then fails on "no CUDA GPU",
     # after the launcher has written its config).

@@ -79,6 +79,7 @@ def test_a_run_cancelled_before_its_process_handles_signals_is_cancelled_not_cra
     assert runs.read_status(run_id)["state"] == "crashed"
 
 
+@pytest.mark.slow
 def test_a_run_cancelled_while_it_trains_saves_its_resume_point_and_says_so_itself(runs_root, tiny_glyphs):
     """Once the process writes "running" its SIGTERM handler is in place: it stops after the step,
     saves last.pt, writes "cancelled" itself and exits 0."""

@@ -203,6 +203,7 @@ def _fake_weights(folder, arch: str) -> tuple[dict, object]:
     return state, named
 
 
+@pytest.mark.slow
 def test_recipe_download_then_train_with_the_imagenet_weights(fake_data, runs_dir, tmp_path, monkeypatch, capsys):
     """The ResNet50 report's recipe on the photo folder, with weights 'published' at a file:// URL."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))

@@ -85,6 +85,7 @@ def test_a_change_of_the_machines_load_measures_again():
     assert calls == [33, 33]
 
 
+@pytest.mark.slow
 def test_the_child_process_measures_a_real_model_and_reports_a_refused_setting():
     config = make_config("report", model="tiny_conv", batch_size=8, epochs=1, model_options={})
     assert measure_in_subprocess(config, SHAPE, 3) > 0

@@ -61,6 +61,7 @@ class CancelAtStep(Callback):
             state.cancel_requested = True
 
 
+@pytest.mark.slow
 def test_two_epochs_lower_the_loss_and_write_the_run_folder(tiny_glyphs, tmp_path):
     """The report's recipe (seed_cnn, SiLU, Adam, batch 50) on a tiny glyphs-52, at a higher lr."""
     from glyphcore.data import load_dataset

@@ -37,6 +37,7 @@ def _edit_config(run: Path, **changes) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_edited_config_json_unless_allowed(course, tmp_path, capsys):
     run = tmp_path / "run"
     assert cli.main(lenet_train_argv(course, run, 1, "--lr", "2e-3")) == 0

@@ -57,6 +57,7 @@ def test_the_eight_activation_colours_are_distinct():
     assert palette.lab_distance(colours["gelu"], colours["mish"]) > 40
 
 
+@pytest.mark.slow
 def test_train_and_val_differ_by_dash_as_well_as_colour():
     from glyphcore import viz
 
