@@ -16,7 +16,7 @@ Fixtures (names are stable; the Evaluate/Draw/Activations browser tests use them
 Helpers, requested as fixtures that return the plain function (``def test_x(page, wait_for_app): ...``):
 
 - ``wait_for_app(page)``: wait until the script run has finished
-  (``[data-testid=stApp][data-test-script-state=notRunning]``).
+  (``[data-testid=stApp][data-test-script-state=notRunning]``) and the page shows an element.
 - ``open_page(page, base_url, path="")``: go to a page URL (``""`` home, ``"Dataset"``, ...) and wait.
 - ``save_screenshot(page, name)``: write ``<repo>/screenshots/<name>.png`` (git-ignored) for a person
   to look at; returns the path.
@@ -230,8 +230,11 @@ def page(browser, request):
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until the app's script run has finished (timeout in ms)."""
-    page.wait_for_selector(APP_READY, timeout=timeout)
+    """Wait until the app's script run has finished and the page shows something (timeout in ms): the
+    script-state flag reads "not running" before the first run starts too."""
+    page.wait_for_selector(
+        f"{APP_READY} [data-testid=stMainBlockContainer] [data-testid=stElementContainer]", timeout=timeout
+    )
 
 
 def open_page(page, base_url: str, path: str = "", timeout: float = 60_000) -> None:
