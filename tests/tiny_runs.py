@@ -48,14 +48,13 @@ def tiny_run(runs_dir: Path, run_id: str, *, activation: str = "relu", epochs: i
     (a few seconds on the tiny set); its accuracy is far from the report's, which the page tests
     do not need.
     """
-    import os
-
     import torch
 
+    from glyphcore.data import glyphs52_dir
     from glyphcore.train import fit, make_config
 
     # the data set itself: tests that link the session's tiny set into data folders of their own share a template
-    key = (activation, epochs, str((Path(os.environ.get("GLYPH_DATA_DIR", "")) / "glyphs-52").resolve()))
+    key = (activation, epochs, str(glyphs52_dir().resolve()))
     template = _TEMPLATES.get(key)
     if template is None or not template.is_dir():
         template = Path(tempfile.mkdtemp(prefix=f"{activation}-{epochs}-", dir=_template_dir())) / "run"

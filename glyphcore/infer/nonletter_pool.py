@@ -3,10 +3,10 @@
 ``POOL_SIZE`` non-letters (:func:`glyphcore.testing.nonletter_strokes`: scribbles, symbols, shapes,
 spirals, hatching, zigzags, specks, random strokes, in the Draw canvas's three formats, prepared
 exactly as the Draw page prepares a canvas) are generated once per machine (about 15 s) and kept in the
-cache folder, the data folder unless ``GLYPH_CACHE_DIR`` moves it (``non-letters/pool-v<POOL_VERSION>-<n>.npy``,
-100 x 100 uint8 frames, 20 MB). Training
-draws from it (:mod:`glyphcore.train.nonletters`); calibration fits the judgement's contrast of
-letters against it (:mod:`glyphcore.infer.contrast`).
+cache folder (:func:`glyphcore.paths.cache_dir`: the data folder unless ``GLYPH_CACHE_DIR`` moves it) as
+``non-letters/pool-v<POOL_VERSION>-<n>.npy`` (100 x 100 uint8 frames, 20 MB). Training draws from it
+(:mod:`glyphcore.train.nonletters`); calibration fits the judgement's contrast of letters against it
+(:mod:`glyphcore.infer.contrast`).
 """
 
 from __future__ import annotations
