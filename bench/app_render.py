@@ -50,6 +50,7 @@ from glyphcore import paths  # noqa: E402
 PAGES = [(p.url_path, "Glyph Explorer" if p.url_path == "" else p.title, p.title) for p in app_pages.PAGES]
 LIVE_RUN = "live-bench-run"
 WRITER_HZ = 5.0  # step records per second written to the live run
+Times = dict[str, list[float]]  # seconds of each visit, by page url path
 
 # The live run's writer: appends a step record with a unique loss (1 + k/10^4) WRITER_HZ times a
 # second and keeps status.json current, like a training process. Its command line carries
@@ -107,14 +108,32 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
     raise SystemExit(f"the server did not start:\n{log.read_text()[-3000:]}")
 
 
+def new_context(browser):
+    """A fresh browser context (its own cookies and cache) with the window size the benches use."""
+    return browser.new_context(viewport={"width": 1400, "height": 1000})
+
+
+def open_ready(context, url: str):
+    """A new tab on ``url``, once the app's first script run has ended."""
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(APP_READY, timeout=60_000)
+    return page
+
+
+def wait_rendered(page, title: str) -> None:
+    """Waits until the page shows its title and its script run has ended."""
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    page.wait_for_selector(APP_READY, timeout=60_000)
+
+
 def render_seconds(context, url: str, title: str) -> float:
     """A new tab (a new app session; the browser's HTTP cache is warm): seconds from navigation
     until the script run has ended and the page's title is shown."""
     page = context.new_page()
     t0 = time.perf_counter()
     page.goto(url)
-    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
-    page.wait_for_selector(APP_READY, timeout=60_000)
+    wait_rendered(page, title)
     seconds = time.perf_counter() - t0
     errors = page.get_by_test_id("stException").count()
     page.close()
@@ -127,17 +146,14 @@ def switch_seconds(page, label: str, title: str) -> float:
     """In one session: seconds from a click on the page's sidebar link to the end of its run."""
     t0 = time.perf_counter()
     page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
-    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
-    page.wait_for_selector(APP_READY, timeout=60_000)
+    wait_rendered(page, title)
     return time.perf_counter() - t0
 
 
 def live_lag(browser, url: str, run_dir: Path, seconds: float) -> list[float]:
     """Lags (s) between a step record's write and its loss appearing on the Train page's monitor."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(url + "/train")
-    page.wait_for_selector(APP_READY, timeout=60_000)
+    context = new_context(browser)
+    page = open_ready(context, url + "/train")
     seen: dict[int, float] = {}
     pattern = re.compile(r"train loss (1\.\d{4}) at epoch")
     deadline = time.monotonic() + seconds
@@ -155,21 +171,29 @@ def live_lag(browser, url: str, run_dir: Path, seconds: float) -> list[float]:
     return [t - written[k] for k, t in seen.items() if k in written]
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The command line: runs on disk, warm visits per page and how long to watch the live run."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20, help="finished runs on disk")
     ap.add_argument("--repeat", type=int, default=3, help="warm visits per page")
     ap.add_argument("--live-seconds", type=float, default=20.0, help="how long to watch the live run (s)")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def glyphs52_images() -> int:
+    """The number of images in glyphs-52; exits with a hint when it is not built."""
     from glyphcore.data import dataset_info, glyphs52_ready
 
     if not glyphs52_ready():
         raise SystemExit(f"glyphs-52 is not built in {paths.data_dir()}: run `python -m glyphcore data build` first")
-    n_images = sum(dataset_info("glyphs-52")["counts"].values())
+    return sum(dataset_info("glyphs-52")["counts"].values())
+
+
+def finished_runs(n: int) -> Path:
+    """A new temporary runs folder holding ``n`` finished runs of varied activation and learning rate."""
     runs_dir = Path(tempfile.mkdtemp(prefix="glyph-bench-runs-"))
     acts = ["relu", "silu", "elu", "gelu", "tanh"]
-    for i in range(args.runs):
+    for i in range(n):
         write_run(
             runs_dir,
             f"bench-{i:02d}-{acts[i % 5]}",
@@ -179,87 +203,116 @@ def main() -> int:
             lr=2e-4 * (1 + i // 5),
             started=time.time() - 3600 + i,
         )
+    return runs_dir
+
+
+def page_times(context, url: str, repeat: int) -> tuple[dict[str, float], Times, Times]:
+    """Each page's cold visit, then ``repeat`` warm visits in new tabs and by sidebar clicks in one session."""
+    first = {path: render_seconds(context, f"{url}/{path}", title) for path, title, _ in PAGES}
+    tabs = {path: [render_seconds(context, f"{url}/{path}", title) for _ in range(repeat)] for path, title, _ in PAGES}
+    nav = open_ready(context, url)
+    switches: Times = {path: [] for path, _, _ in PAGES}
+    for _ in range(repeat):
+        for path, title, label in PAGES:
+            switches[path].append(switch_seconds(nav, label, title))
+    return first, tabs, switches
+
+
+def print_page_times(first: dict[str, float], tabs: Times, switches: Times) -> None:
+    """One line per page (first, median / max in new tabs and by switches), then the slowest warm render."""
+    worst = 0.0
+    for path, _, _ in PAGES:
+        t, w = tabs[path], switches[path]
+        worst = max(worst, max(t), max(w))
+        print(
+            f"{'/' + path:<20}{first[path]:>8.2f}{statistics.median(t):>9.2f} / {max(t):<4.2f}"
+            f"{statistics.median(w):>9.2f} / {max(w):<4.2f}"
+        )
+    print(f"slowest warm render: {worst:.2f} s (target <= 2 s)")
+
+
+def start_writer(runs_dir: Path, env: dict[str, str], seconds: float, writers: list[subprocess.Popen]) -> Path:
+    """Writes the live run and starts its writer (kept in ``writers`` for the cleanup); returns the run."""
+    run_dir = write_run(
+        runs_dir,
+        LIVE_RUN,
+        state="running",
+        epochs=1000,
+        epochs_done=0,
+        steps_per_epoch=100,
+        started=time.time(),
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(run_dir), str(WRITER_HZ), str(seconds + 15), "-m", "glyphcore.bench"],
+        cwd=REPO,
+        env={**env, "PYTHONPATH": str(REPO)},
+    )
+    writers.append(writer)
+    # the writer's pid makes the run "running" on the monitor
+    from glyphcore import runs
+
+    runs.update_status(run_dir, pid=writer.pid)
+    return run_dir
+
+
+def browse(
+    args: argparse.Namespace,
+    url: str,
+    runs_dir: Path,
+    env: dict[str, str],
+    n_images: int,
+    writers: list[subprocess.Popen],
+) -> list[float]:
+    """In Chromium: prints every page's render times, then watches the live run; returns its lags."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        print(f"app render: {args.runs} runs on disk, glyphs-52 of {n_images:,} images, {os.cpu_count()} CPUs")
+        print(
+            f"  new tab = a new session (HTTP cache warm); switch = sidebar click in one session; "
+            f"warm = median / max of {args.repeat}"
+        )
+        print(f"{'page':<20}{'first s':>8}{'new tab s':>16}{'switch s':>16}")
+        context = new_context(browser)
+        print_page_times(*page_times(context, url, args.repeat))
+        context.close()
+
+        run_dir = start_writer(runs_dir, env, args.live_seconds, writers)
+        lags = live_lag(browser, url, run_dir, args.live_seconds)
+        browser.close()
+    return lags
+
+
+def print_lags(lags: list[float]) -> None:
+    """The live curve's lag: median, p95 and max over the records the monitor showed."""
+    if lags:
+        lags.sort()
+        p95 = lags[min(len(lags) - 1, int(0.95 * len(lags)))]
+        print(
+            f"live curve lag behind metrics.jsonl ({WRITER_HZ:g} records/s, {len(lags)} records seen): "
+            f"median {statistics.median(lags):.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s (target <= 2 s)"
+        )
+    else:
+        print("live curve lag: the monitor showed no record (is the Train page broken?)")
+
+
+def main() -> int:
+    """Sets up the runs, starts the server, measures in Chromium and always cleans up after."""
+    args = parse_args()
+    n_images = glyphs52_images()
+    runs_dir = finished_runs(args.runs)
     env = {**os.environ, "GLYPH_RUNS_DIR": str(runs_dir), "OMP_NUM_THREADS": "1"}
-    writer = None
+    writers: list[subprocess.Popen] = []  # the live run's writer, once browse() has started it
     proc, url = start_server(env, runs_dir / "server.log")
     try:
-        from playwright.sync_api import sync_playwright
-
-        chromium = shutil.which("chromium") or "/usr/bin/chromium"
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            print(f"app render: {args.runs} runs on disk, glyphs-52 of {n_images:,} images, {os.cpu_count()} CPUs")
-            print(
-                f"  new tab = a new session (HTTP cache warm); switch = sidebar click in one session; "
-                f"warm = median / max of {args.repeat}"
-            )
-            print(f"{'page':<20}{'first s':>8}{'new tab s':>16}{'switch s':>16}")
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            first = {path: render_seconds(context, f"{url}/{path}", title) for path, title, _ in PAGES}
-            tabs = {
-                path: [render_seconds(context, f"{url}/{path}", title) for _ in range(args.repeat)]
-                for path, title, _ in PAGES
-            }
-            nav = context.new_page()
-            nav.goto(url)
-            nav.wait_for_selector(APP_READY, timeout=60_000)
-            switches: dict[str, list[float]] = {path: [] for path, _, _ in PAGES}
-            for _ in range(args.repeat):
-                for path, title, label in PAGES:
-                    switches[path].append(switch_seconds(nav, label, title))
-            worst = 0.0
-            for path, _, _ in PAGES:
-                t, w = tabs[path], switches[path]
-                worst = max(worst, max(t), max(w))
-                print(
-                    f"{'/' + path:<20}{first[path]:>8.2f}{statistics.median(t):>9.2f} / {max(t):<4.2f}"
-                    f"{statistics.median(w):>9.2f} / {max(w):<4.2f}"
-                )
-            print(f"slowest warm render: {worst:.2f} s (target <= 2 s)")
-            context.close()
-
-            run_dir = write_run(
-                runs_dir,
-                LIVE_RUN,
-                state="running",
-                epochs=1000,
-                epochs_done=0,
-                steps_per_epoch=100,
-                started=time.time(),
-            )
-            writer = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    WRITER,
-                    str(run_dir),
-                    str(WRITER_HZ),
-                    str(args.live_seconds + 15),
-                    "-m",
-                    "glyphcore.bench",
-                ],
-                cwd=REPO,
-                env={**env, "PYTHONPATH": str(REPO)},
-            )
-            # the writer's pid makes the run "running" on the monitor
-            from glyphcore import runs
-
-            runs.update_status(run_dir, pid=writer.pid)
-            lags = live_lag(browser, url, run_dir, args.live_seconds)
-            browser.close()
-        if lags:
-            lags.sort()
-            p95 = lags[min(len(lags) - 1, int(0.95 * len(lags)))]
-            print(
-                f"live curve lag behind metrics.jsonl ({WRITER_HZ:g} records/s, {len(lags)} records seen): "
-                f"median {statistics.median(lags):.2f} s, p95 {p95:.2f} s, max {lags[-1]:.2f} s (target <= 2 s)"
-            )
-        else:
-            print("live curve lag: the monitor showed no record (is the Train page broken?)")
+        print_lags(browse(args, url, runs_dir, env, n_images, writers))
     finally:
-        if writer is not None and writer.poll() is None:
-            writer.terminate()
-            writer.wait(10)
+        for writer in writers:
+            if writer.poll() is None:
+                writer.terminate()
+                writer.wait(10)
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
         shutil.rmtree(runs_dir, ignore_errors=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,6 +39,8 @@ from glyphcore.train import keep_freed_cpu_memory  # noqa: E402
 CL = torch.channels_last
 # (in channels, out channels, kernel, stride, padding, input side) of seed_cnn's convolutions
 STAGES = ((1, 16, 10, 2, 2, 100), (16, 32, 5, 1, 2, 24), (32, 32, 5, 1, 2, 12))
+Step = Callable[[], object]  # one timed training step
+Row = tuple[str, float, str]  # (part, ms, alternatives) of the printed table
 
 
 def best_ms(fn, n: int = 20, rounds: int = 5) -> float:
@@ -111,52 +114,69 @@ def bare_step_ms(amp: bool) -> float:
     return BATCH / max(run() for _ in range(5)) * 1e3
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: threads, autocast and whether to try inductor."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--amp", choices=("off", "bf16"), default="off", help="bf16 autocast (default off)")
     p.add_argument("--compile", action="store_true", help="also time the block through torch.compile")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    keep_freed_cpu_memory()  # as every glyphcore CPU run does
-    amp = args.amp == "bf16"
-    dtype = torch.bfloat16 if amp else torch.float32
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.amp}; seed_cnn batch {BATCH}, "
-        f"channels_last; ms per training step, forward + backward, best of 5 rounds",
-        flush=True,
+    return p.parse_args(argv)
+
+
+def conv_case(i: int, cin: int, cout: int, k: int, s: int, pad: int, side: int, amp: bool) -> tuple[Step, torch.Tensor]:
+    """Stage i's convolution on a fixed input: its training step (forward + backward) and output gradient."""
+    torch.manual_seed(i)
+    conv = nn.Conv2d(cin, cout, k, s, pad).to(memory_format=CL)
+    x = torch.rand(BATCH, cin, side, side).contiguous(memory_format=CL).requires_grad_(cin > 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        g_conv = torch.randn_like(conv(x))
+
+    def conv_step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = conv(x)
+        out.backward(g_conv)
+
+    return conv_step, g_conv
+
+
+def block_case(
+    cout: int, shape: torch.Size, dtype: torch.dtype
+) -> tuple[Step, Step, float, torch.Tensor, torch.Tensor]:
+    """Eager and sparse-backward blocks on one input: both steps, max rel. grad diff, the input, the output grad."""
+    feat = torch.randn(shape).to(dtype).contiguous(memory_format=CL).requires_grad_()
+    eager, sparse = Block(cout), Block(cout)
+    sparse.load_state_dict(eager.state_dict())
+    g_pool = torch.randn_like(eager(feat))
+    params = [feat, eager.bn.weight, eager.bn.bias]
+    sparse_params = [feat, sparse.bn.weight, sparse.bn.bias]
+    eager_step = lambda: torch.autograd.grad(eager(feat), params, g_pool)
+    sparse_step = lambda: torch.autograd.grad(sparse.sparse(feat), sparse_params, g_pool)
+    # the alternative must compute the same gradients before its time means anything
+    ref = eager_step()
+    got = sparse_step()
+    err = max(
+        float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12)) for a, b in zip(got, ref)
     )
-    rows, total = [], 0.0
+    return eager_step, sparse_step, err, feat, g_pool
+
+
+def inductor_ms(cout: int, feat: torch.Tensor, g_pool: torch.Tensor) -> float:
+    """A fresh block through ``torch.compile``, forward + backward to its input, in ms."""
+    compiled = torch.compile(Block(cout))
+    return best_ms(lambda: torch.autograd.grad(compiled(feat), [feat], g_pool))
+
+
+def time_stages(amp: bool, dtype: torch.dtype, compile_too: bool) -> tuple[list[Row], float, dict[str, float]]:
+    """Every stage's convolution and block timed alone: table rows, sum of the parts, alternatives' sums."""
+    rows: list[Row] = []
+    total = 0.0
     alt = {"sparse-backward": 0.0, "inductor": 0.0}
     for i, (cin, cout, k, s, pad, side) in enumerate(STAGES, 1):
-        torch.manual_seed(i)
-        conv = nn.Conv2d(cin, cout, k, s, pad).to(memory_format=CL)
-        x = torch.rand(BATCH, cin, side, side).contiguous(memory_format=CL).requires_grad_(cin > 1)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            g_conv = torch.randn_like(conv(x))
-
-        def conv_step() -> None:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-                out = conv(x)
-            out.backward(g_conv)
-
-        feat = torch.randn(g_conv.shape).to(dtype).contiguous(memory_format=CL).requires_grad_()
-        eager, sparse = Block(cout), Block(cout)
-        sparse.load_state_dict(eager.state_dict())
-        g_pool = torch.randn_like(eager(feat))
-        params = [feat, eager.bn.weight, eager.bn.bias]
-        sparse_params = [feat, sparse.bn.weight, sparse.bn.bias]
-        # the alternative must compute the same gradients before its time means anything
-        ref = torch.autograd.grad(eager(feat), params, g_pool)
-        got = torch.autograd.grad(sparse.sparse(feat), sparse_params, g_pool)
-        err = max(
-            float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
-            for a, b in zip(got, ref)
-        )
+        conv_step, g_conv = conv_case(i, cin, cout, k, s, pad, side, amp)
+        eager_step, sparse_step, err, feat, g_pool = block_case(cout, g_conv.shape, dtype)
         t_conv = best_ms(conv_step)
-        t_block = best_ms(lambda: torch.autograd.grad(eager(feat), params, g_pool))
-        t_sparse = best_ms(lambda: torch.autograd.grad(sparse.sparse(feat), sparse_params, g_pool))
+        t_block = best_ms(eager_step)
+        t_sparse = best_ms(sparse_step)
         total += t_conv + t_block
         alt["sparse-backward"] += t_sparse
         rows.append((f"conv{i} {cin}->{cout} k{k} s{s} on {side}x{side}", t_conv, ""))
@@ -167,12 +187,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"sparse-backward {t_sparse:.2f} ms (max rel. grad diff {err:.0e})",
             )
         )
-        if args.compile:
-            compiled = torch.compile(Block(cout))
-            t_ind = best_ms(lambda: torch.autograd.grad(compiled(feat), [feat], g_pool))
+        if compile_too:
+            t_ind = inductor_ms(cout, feat, g_pool)
             alt["inductor"] += t_ind
             rows[-1] = rows[-1][:2] + (rows[-1][2] + f"; inductor {t_ind:.2f} ms",)
-    step = bare_step_ms(amp)
+    return rows, total, alt
+
+
+def print_table(rows: list[Row], total: float, alt: dict[str, float], step: float) -> None:
+    """The parts with their shares, the bare model step beside them and the alternatives' totals."""
     print(f"\n{'part (timed alone)':<34} {'ms':>7} {'share':>6}  alternatives")
     for name, ms, note in rows:
         print(f"{name:<34} {ms:>7.2f} {ms / total:>6.1%}  {note}")
@@ -185,6 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, ms in alt.items():
         if ms:
             print(f"the three blocks: eager {blocks:.2f} ms, {name} {ms:.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Times the parts, then the bare model step, and prints them side by side."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keep_freed_cpu_memory()  # as every glyphcore CPU run does
+    amp = args.amp == "bf16"
+    dtype = torch.bfloat16 if amp else torch.float32
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.amp}; seed_cnn batch {BATCH}, "
+        f"channels_last; ms per training step, forward + backward, best of 5 rounds",
+        flush=True,
+    )
+    rows, total, alt = time_stages(amp, dtype, args.compile)
+    print_table(rows, total, alt, bare_step_ms(amp))
     return 0
 
 

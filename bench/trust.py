@@ -54,6 +54,7 @@ from glyphcore.infer import frame_to_tensor, load_predictor  # noqa: E402
 from glyphcore.infer.calibration import expected_calibration_error, judged_outputs  # noqa: E402
 from glyphcore.infer.judgement import FALSE_ALARM_RATE, calibration_drawings, threshold_for  # noqa: E402
 from glyphcore.infer.letters import contrast_scores, judge_letters, unusualness  # noqa: E402
+from glyphcore.infer.preprocess import recentre  # noqa: E402
 from glyphcore.testing import CANVAS_STYLES, NONLETTER_KINDS, letter_strokes, nonletter_strokes, render_canvas  # noqa: E402
 
 
@@ -87,6 +88,12 @@ def _subsample(pred, split: str, n: int, seed: int):
     return data.images[idx], np.asarray(data.labels)[idx]
 
 
+def _prepared_nonletter(pred, kind: str, seed: int, style: int):
+    """One generated non-letter of ``kind`` in canvas format ``style`` (mod 3), prepared as the Draw page does."""
+    strokes = nonletter_strokes(kind, seed=seed)
+    return pred.prepare(render_canvas(strokes, style=CANVAS_STYLES[style % len(CANVAS_STYLES)]))
+
+
 def _nonletters(pred, n: int, seed: int = 100, kinds: list | None = None) -> torch.Tensor:
     """Generated non-letters, ``n // kinds`` of each kind, prepared as the Draw page does; ``kinds``, when
     given, gets each one's kind (an empty speck is never predicted, so it is left out)."""
@@ -94,7 +101,7 @@ def _nonletters(pred, n: int, seed: int = 100, kinds: list | None = None) -> tor
     tensors = []
     for kind in NONLETTER_KINDS:
         for s in range(per):
-            p = pred.prepare(render_canvas(nonletter_strokes(kind, seed=seed + s), style=CANVAS_STYLES[s % 3]))
+            p = _prepared_nonletter(pred, kind, seed + s, s)
             if not p.empty:
                 tensors.append(p.tensor)
                 if kinds is not None:
@@ -314,7 +321,8 @@ def print_scores(rows: list[dict]) -> None:
         print(f"| {n} | " + " | ".join(cells) + " |")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: the runs, the mode (single run, --table, --input-checks) and the sizes measured."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--run",
@@ -328,38 +336,59 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--compare-scores", action="store_true", help="also compare candidate letter-judgement scores")
     ap.add_argument("--input-checks", action="store_true", help="only the input-level checks beside the judgement")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    if args.input_checks:
-        rows = [{"run": load_predictor(ref).path.parent.name, "compare_scores": {}} for ref in args.run]
-        for row, ref in zip(rows, args.run):
-            row["compare_scores"] = compare_input_checks(load_predictor(ref))
-            print(json.dumps(row), flush=True)
-        print_scores(rows)
-        return 0
-    if args.table:
-        rows = []
-        for ref in args.run:
-            pred = load_predictor(ref)
-            rows.append({**trust_row(pred), "compare_scores": compare_scores(pred)})
-            print(json.dumps(rows[-1]), flush=True)
-        print_table(rows)
-        print()
-        print_kinds(rows)
-        print()
-        print_scores(rows)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=1))
-        return 0
-    pred = load_predictor(args.run[0])
-    cal = pred.calibration or {}
-    res: dict = {"run": str(pred.path), "temperature": pred.temperature, "fitted_on": cal.get("fitted_on")}
+    return ap.parse_args(argv)
 
+
+def _print_row(row: dict) -> None:
+    """One model's figures as a JSON line, flushed: the next model takes minutes."""
+    print(json.dumps(row), flush=True)
+
+
+def _save(path: Path | None, figures: dict | list) -> None:
+    """Writes the figures to ``--json``'s file, when one is given."""
+    if path:
+        path.write_text(json.dumps(figures, indent=1))
+
+
+def _input_checks_mode(refs: list[str]) -> int:
+    """--input-checks: per run, the input-level checks beside the stored judgement, then their table."""
+    preds = [load_predictor(ref) for ref in refs]  # all first: a wrong reference fails before minutes of work
+    rows = [{"run": pred.path.parent.name, "compare_scores": {}} for pred in preds]
+    for row, pred in zip(rows, preds):
+        row["compare_scores"] = compare_input_checks(pred)
+        _print_row(row)
+    print_scores(rows)
+    return 0
+
+
+def _table_mode(refs: list[str], json_out: Path | None) -> int:
+    """--table: per run, its trust row and score comparison, then the docs/benchmarks.md tables."""
+    rows = []
+    for ref in refs:
+        pred = load_predictor(ref)
+        rows.append({**trust_row(pred), "compare_scores": compare_scores(pred)})
+        _print_row(rows[-1])
+    print_table(rows)
+    print()
+    print_kinds(rows)
+    print()
+    print_scores(rows)
+    _save(json_out, rows)
+    return 0
+
+
+def _test_split(pred) -> dict:
+    """The whole test split: accuracy and ECE before / after calibration."""
     test = evaluate_predictor(pred, load_dataset(pred.data_source, "test"))
-    res["test"] = {"n": test.n, "accuracy": test.accuracy, "ece_before": test.ece_uncalibrated, "ece_after": test.ece}
+    return {
+        "test": {"n": test.n, "accuracy": test.accuracy, "ece_before": test.ece_uncalibrated, "ece_after": test.ece}
+    }
 
-    # the machine's fonts: not in glyphs-52 by default
-    fonts, _ = discover_fonts(("system",))
+
+def _system_fonts(pred) -> dict:
+    """The machine's own fonts, at one em size and cap-normalised: scores, fonts and families per size mode."""
+    fonts, _ = discover_fonts(("system",))  # not in glyphs-52 by default
+    out = {}
     for mode in ("em", "cap"):
         imgs, labels, used = [], [], []
         for inst in fonts:
@@ -371,16 +400,19 @@ def main(argv: list[str] | None = None) -> int:
             labels.append(np.arange(52))
             used.append(inst.family)
         x = frame_to_tensor(np.concatenate(imgs), pred.input_size, pred.in_channels)
-        res[f"system_fonts_{mode}"] = {
+        out[f"system_fonts_{mode}"] = {
             **_scores(pred, x, np.concatenate(labels)),
             "fonts": len(used),
             "families": sorted(set(used)),
         }
+    return out
 
-    # hand-drawn letters in the three canvas formats
+
+def _drawn(pred, seeds: int) -> dict:
+    """Hand-drawn letters in the three canvas formats: scores with and without I/l, share noted off the guides."""
     prepared, labels, placements = [], [], []
     for style in CANVAS_STYLES:
-        for seed in range(args.seeds):
+        for seed in range(seeds):
             for k, c in enumerate(CLASSES):
                 p = pred.prepare(render_canvas(letter_strokes(c, jitter=1.0, seed=1000 * seed + k), style=style))
                 prepared.append(p)
@@ -388,14 +420,16 @@ def main(argv: list[str] | None = None) -> int:
                 placements.append(p.placement.status if p.placement else "empty")
     x = torch.cat([p.tensor for p in prepared])
     lab = np.array(labels)
-    res["drawn"] = _scores(pred, x, lab)
     keep = ~np.isin(lab, [CLASSES.index("I"), CLASSES.index("l")])
-    res["drawn_without_I_l"] = _scores(pred, x[torch.from_numpy(keep)], lab[keep])
-    res["drawn_off_guides"] = float(np.mean([s != "ok" for s in placements]))
+    return {
+        "drawn": _scores(pred, x, lab),
+        "drawn_without_I_l": _scores(pred, x[torch.from_numpy(keep)], lab[keep]),
+        "drawn_off_guides": float(np.mean([s != "ok" for s in placements])),
+    }
 
-    # small letters in a corner: does the note come, and does the centred reading help?
-    from glyphcore.infer.preprocess import recentre
 
+def _small_corner(pred) -> dict:
+    """Small letters in a corner: does the note come, and does the centred reading help? Shares of those drawn."""
     hits, right_before, right_after, n = 0, 0, 0, 0
     for k, c in enumerate(CLASSES):
         small = [[(px * 0.3 + 12, py * 0.3 + 12) for px, py in s] for s in letter_strokes(c, jitter=1.0, seed=k)]
@@ -406,30 +440,53 @@ def main(argv: list[str] | None = None) -> int:
         hits += bool(p.placement and p.placement.off)
         right_before += pred.predict(p)[0].label == c
         right_after += pred.predict(recentre(p))[0].label == c
-    res["small_corner"] = {"n": n, "noted": hits / n, "accuracy": right_before / n, "accuracy_centred": right_after / n}
+    return {
+        "small_corner": {"n": n, "noted": hits / n, "accuracy": right_before / n, "accuracy_centred": right_after / n}
+    }
 
-    # non-letters
-    per_kind = {}
+
+def _nonletter_judgements(pred, per_kind: int) -> dict:
+    """Generated non-letters, ``per_kind`` of each: the share judged not a letter, per kind judged a letter / empty."""
+    by_kind = {}
     total_named, total = 0, 0
     for kind in NONLETTER_KINDS:
         named, empty = 0, 0
-        for seed in range(args.nonletters):
-            style = CANVAS_STYLES[seed % len(CANVAS_STYLES)]
-            p = pred.prepare(render_canvas(nonletter_strokes(kind, seed=seed), style=style))
-            if p.empty:
+        for seed in range(per_kind):
+            p = _prepared_nonletter(pred, kind, seed, seed)
+            if p.empty:  # an empty speck is never predicted: it counts as not named
                 empty += 1
                 continue
             named += pred.predict(p)[0].letter is not False
-        per_kind[kind] = {"judged_letter": named / args.nonletters, "empty": empty / args.nonletters}
+        by_kind[kind] = {"judged_letter": named / per_kind, "empty": empty / per_kind}
         total_named += named
-        total += args.nonletters
-    res["nonletters"] = {"n": total, "judged_not_letter": 1 - total_named / total, "per_kind": per_kind}
+        total += per_kind
+    return {"nonletters": {"n": total, "judged_not_letter": 1 - total_named / total, "per_kind": by_kind}}
 
+
+def main(argv: list[str] | None = None) -> int:
+    """One run's trust figures as JSON, or with --table / --input-checks those tables for every run."""
+    args = _parse_args(argv)
+    torch.set_num_threads(2)
+    if args.input_checks:
+        return _input_checks_mode(args.run)
+    if args.table:
+        return _table_mode(args.run, args.json)
+    pred = load_predictor(args.run[0])
+    cal = pred.calibration or {}
+    res: dict = {
+        "run": str(pred.path),
+        "temperature": pred.temperature,
+        "fitted_on": cal.get("fitted_on"),
+        **_test_split(pred),
+        **_system_fonts(pred),
+        **_drawn(pred, args.seeds),
+        **_small_corner(pred),
+        **_nonletter_judgements(pred, args.nonletters),
+    }
     if args.compare_scores:
         res["compare_scores"] = compare_scores(pred)
     print(json.dumps(res, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=1))
+    _save(args.json, res)
     return 0
 
 

@@ -58,67 +58,48 @@ def write_run(
         run_dir / runs.CONFIG_FILE, {**asdict(cfg), "run_id": run_id, "name": None, "created": started}
     )
     log = runs.MetricsLog(run_dir)
-    best_loss, best_epoch, t = None, None, started
-    for e in range(1, done + 1):
+    best, t = _log_epochs(log, accs[:done], steps_per_epoch, cfg.lr, started)
+    live = state in ("running", "queued")
+    if live and step:
+        for s in range(1, step + 1):
+            log.append({"event": "step", "epoch": done + 1, "step": done * steps_per_epoch + s, "loss": 1.0, "time": t})
+    if not live:
+        log.append({"event": "end", "state": state, "time": t})
+    log.close()
+    progress = {
+        "epoch": done,
+        "epochs": epochs,
+        "step": done * steps_per_epoch + step,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    status = {"state": state, "pid": pid, "device": device, "started": started, "ended": None if live else t}
+    status |= progress | best | {"params": params, "wall_seconds": t - started, "images_per_s": 500.0, "message": ""}
+    runs.write_status(run_dir, status)
+    return run_dir
+
+
+def _log_epochs(
+    log: runs.MetricsLog, accs: list[float], steps_per_epoch: int, lr: float, t: float
+) -> tuple[dict, float]:
+    """Log one finished epoch per entry of ``accs`` as training does (its steps, its epoch event, and the
+    "Saving model" line whenever the validation loss falls); (status.json's best_* fields, the last time)."""
+    best_loss: float | None = None
+    best_epoch: int | None = None
+    for e in range(1, len(accs) + 1):
         for s in range(1, steps_per_epoch + 1):  # "step" is the global optimizer step, as in glyphcore.train
             t += 0.1
-            log.append(
-                {
-                    "event": "step",
-                    "epoch": e,
-                    "step": (e - 1) * steps_per_epoch + s,
-                    "loss": 3.0 / (e + s / steps_per_epoch),
-                    "time": t,
-                }
-            )
+            loss = 3.0 / (e + s / steps_per_epoch)
+            log.append({"event": "step", "epoch": e, "step": (e - 1) * steps_per_epoch + s, "loss": loss, "time": t})
         val_loss = 2.0 / (e + 1)
-        log.append(
-            {
-                "event": "epoch",
-                "epoch": e,
-                "step": e * steps_per_epoch,
-                "train_loss": 2.2 / (e + 1),
-                "train_acc": accs[e - 1] + 0.02,
-                "val_loss": val_loss,
-                "val_acc": accs[e - 1],
-                "lr": cfg.lr,
-                "seconds": 1.0,
-                "images_per_s": 500.0,
-                "time": t,
-            }
-        )
+        epoch = {"event": "epoch", "epoch": e, "step": e * steps_per_epoch, "train_loss": 2.2 / (e + 1)}
+        epoch |= {"train_acc": accs[e - 1] + 0.02, "val_loss": val_loss, "val_acc": accs[e - 1], "lr": lr}
+        log.append(epoch | {"seconds": 1.0, "images_per_s": 500.0, "time": t})
         if best_loss is None or val_loss < best_loss:
             msg = f"Validation loss decreased ({best_loss or float('inf'):.6f} --> {val_loss:.6f}). Saving model ..."
             log.append({"event": "log", "message": msg, "time": t})
             best_loss, best_epoch = val_loss, e
-    if state in ("running", "queued") and step:
-        for s in range(1, step + 1):
-            log.append({"event": "step", "epoch": done + 1, "step": done * steps_per_epoch + s, "loss": 1.0, "time": t})
-    if state not in ("running", "queued"):
-        log.append({"event": "end", "state": state, "time": t})
-    log.close()
-    runs.write_status(
-        run_dir,
-        {
-            "state": state,
-            "pid": pid,
-            "device": device,
-            "started": started,
-            "ended": None if state in ("running", "queued") else t,
-            "epoch": done,
-            "epochs": epochs,
-            "step": done * steps_per_epoch + step,
-            "steps_per_epoch": steps_per_epoch,
-            "best_epoch": best_epoch,
-            "best_val_loss": best_loss,
-            "best_val_acc": accs[best_epoch - 1] if best_epoch else None,
-            "params": params,
-            "wall_seconds": t - started,
-            "images_per_s": 500.0,
-            "message": "",
-        },
-    )
-    return run_dir
+    best_acc = accs[best_epoch - 1] if best_epoch else None
+    return {"best_epoch": best_epoch, "best_val_loss": best_loss, "best_val_acc": best_acc}, t
 
 
 def wait_for(predicate, timeout: float = 120.0, every: float = 0.02):
