@@ -6,8 +6,9 @@ For each run (a run id or folder, ``starter``, or a ``.pt``), on one split of a 
 the local one, its test split: design families no run trained on), per design family: its style, how
 many glyphs, the share named exactly right, and the share judged a letter by the run's stored judgement
 (neither "unsure" nor "not a letter"). Then the pooled figures the handwriting targets are stated on:
-the script / handwriting families ("script" style) and the print families (every other style), and,
-with two or more runs, each run's change on print against the first run's.
+the script / handwriting families ("script" style) and the print families (every other style), each
+also counted with look-alikes merged (I/l and the size-only case pairs; then I/l and any case pair), and, with
+two or more runs, each run's change on print against the first run's.
 
 The families are those of the data set the split comes from, so give runs trained on the same build
 (or a build whose held-out families none of the runs trained on: the manifest says which split each
@@ -27,12 +28,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from glyphcore.data import load_dataset  # noqa: E402
+from glyphcore.evaluate.metrics import merged_accuracy  # noqa: E402
 from glyphcore.evaluate.result import per_family_rows  # noqa: E402
+from glyphcore.frame import AMBIGUOUS_PAIRS  # noqa: E402
 from glyphcore.infer import load_predictor  # noqa: E402
 from glyphcore.infer.calibration import judged_outputs  # noqa: E402
 from glyphcore.infer.letters import judge_letters  # noqa: E402
 
 HANDWRITING_STYLE = "script"  # glyphcore.data.fonts: handwriting and script faces
+
+
+def look_alike_merges(classes: list[str]) -> dict[str, list[tuple[str, str]] | str]:
+    """Ceilings beside exact: a letter counted right when named as its look-alike (I/l and the case pairs
+    that differ only in size: c/C, o/O, ...), or as I/l or either of its cases: a single glyph cannot always
+    tell these apart."""
+    cases = [(c, c.lower()) for c in classes if c.isupper() and c.lower() in classes]
+    return {"I/l+size_only": "I/l+size_only", "any case or I/l": cases + list(AMBIGUOUS_PAIRS)}
 
 
 def family_table(run: str, data: str, split: str) -> dict:
@@ -54,8 +65,10 @@ def family_table(run: str, data: str, split: str) -> dict:
         for r in per_family_rows(labels, preds, font_ids, fonts, list(pred.classes))
     ]
     hand = style == HANDWRITING_STYLE
+    merges = look_alike_merges(list(pred.classes))
     pooled = {
         group: {"n": int(m.sum()), "exact": float(right[m].mean()), "judged_letter": float(judged[m].mean())}
+        | {name: merged_accuracy(labels[m], preds[m], list(pred.classes), pairs) for name, pairs in merges.items()}
         for group, m in (("handwriting", hand), ("print", ~hand), ("all", np.ones_like(hand)))
         if m.any()
     }
@@ -76,7 +89,10 @@ def print_tables(tables: list[dict]) -> None:
     for i, t in enumerate(tables):
         p = t["pooled"]
         line = ", ".join(
-            f"{g} {v['exact']:.2%} exact, {v['judged_letter']:.2%} judged letters (n {v['n']})" for g, v in p.items()
+            f"{g} {v['exact']:.2%} exact ({v['I/l+size_only']:.2%} with I/l and size-only case pairs, "
+            f"{v['any case or I/l']:.2%} with any case pair and I/l), "
+            f"{v['judged_letter']:.2%} judged letters (n {v['n']})"
+            for g, v in p.items()
         )
         change = ""
         if i and "print" in p and "print" in tables[0]["pooled"]:
