@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from glyphcore.data import load_dataset  # noqa: E402
-from glyphcore.evaluate.metrics import merged_accuracy  # noqa: E402
+from glyphcore.evaluate.metrics import case_pairs, merged_accuracy  # noqa: E402
 from glyphcore.evaluate.result import per_family_rows  # noqa: E402
 from glyphcore.frame import AMBIGUOUS_PAIRS  # noqa: E402
 from glyphcore.infer import load_predictor  # noqa: E402
@@ -42,8 +42,7 @@ def look_alike_merges(classes: list[str]) -> dict[str, list[tuple[str, str]] | s
     """Ceilings beside exact: a letter counted right when named as its look-alike (I/l and the case pairs
     that differ only in size: c/C, o/O, ...), or as I/l or either of its cases: a single glyph cannot always
     tell these apart."""
-    cases = [(c, c.lower()) for c in classes if c.isupper() and c.lower() in classes]
-    return {"I/l+size_only": "I/l+size_only", "any case or I/l": cases + list(AMBIGUOUS_PAIRS)}
+    return {"I/l+size_only": "I/l+size_only", "any case or I/l": case_pairs(classes) + list(AMBIGUOUS_PAIRS)}
 
 
 def family_table(run: str, data: str, split: str) -> dict:

@@ -25,13 +25,15 @@ __all__ = [
     "most_confused",
     "top_losses",
     "merged_accuracy",
+    "case_pairs",
     "case_swap_share",
     "compare_predictions",
     "accuracy_line",
 ]
 
 
-def _case_pairs(classes: list[str]) -> list[tuple[str, str]]:
+def case_pairs(classes: list[str]) -> list[tuple[str, str]]:
+    """(upper, lower) for every letter of ``classes`` whose other case is also a class."""
     return [(c, c.lower()) for c in classes if c.isalpha() and c.isupper() and c.lower() in classes]
 
 
@@ -209,7 +211,7 @@ def merged_accuracy(
         if pairs not in MERGES:
             raise ValueError(f"unknown merge {pairs!r}: use one of {', '.join(MERGES)}")
         named = MERGES[pairs]
-        pairs = named if named is not None else _case_pairs(classes)
+        pairs = named if named is not None else case_pairs(classes)
     t, p = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if t.size == 0:
         return 0.0
@@ -228,7 +230,7 @@ def case_swap_share(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) 
     n_wrong = int(wrong.sum())
     if n_wrong == 0:
         return 0.0
-    gid = _group_ids(classes, _case_pairs(classes))
+    gid = _group_ids(classes, case_pairs(classes))
     return float(np.sum(wrong & (gid[t] == gid[p]))) / n_wrong
 
 
