@@ -310,7 +310,8 @@ table_key = f"eval_confused-{run_id}-{split}"
 cell, errors_only = confusion_section(result, cm_key(run_id, split), table_key, pairs)
 cell_gallery(result, images, cell, errors_only)
 tables_section(result, table_key, pairs)
-family, calibration = st.columns([3, 2], gap="large")
+trust_row = st.container(horizontal=True, gap="large")  # side by side when wide, stacked when narrow
+family, calibration = trust_row.container(key="eval_family"), trust_row.container(key="eval_calibration")
 with family:
     trust.family_section(result)
 with calibration:

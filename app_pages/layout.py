@@ -58,6 +58,9 @@ CSS = f"""<style>
 /* Evaluate: the per-class table and the most-confused pairs, each with room for all its columns */
 {_grow(".st-key-eval_perclass", 3, "27rem")}
 {_grow(".st-key-eval_confused", 2, "17rem")}
+/* Evaluate: the per-family table, and the calibration figures and diagram with room for their labels */
+{_grow(".st-key-eval_family", 3, "27rem")}
+{_grow(".st-key-eval_calibration", 2, "20rem")}
 /* Evaluate: a confusion matrix wider than the page scrolls sideways instead of being cut */
 .st-key-eval_matrix {{ overflow-x: auto; }}
 </style>"""

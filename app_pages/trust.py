@@ -77,21 +77,24 @@ def calibration_section(result: Any, calibrated: bool | None = None) -> None:
     is_calibrated = result.temperature != 1.0 if calibrated is None else calibrated
     st.subheader("Calibration")
     raw = result.ece_uncalibrated
-    cols = st.columns(3)
-    cols[0].metric(
+    figures = st.container(horizontal=True, gap="medium")  # wraps in a narrow column instead of cutting
+    figures.metric(
         "ECE shown",
         f"{result.ece:.2%}",
         help="expected calibration error over 15 confidence bins of the probabilities this app shows",
+        width="content",
     )
-    cols[1].metric(
+    figures.metric(
         "ECE uncalibrated",
         f"{raw:.2%}" if raw is not None else "n/a",
         help="the same at temperature 1 (the raw softmax)",
+        width="content",
     )
-    cols[2].metric(
+    figures.metric(
         "temperature",
         f"{result.temperature:.3f}",
         help="probabilities are softmax(logits / T); 1.000: the checkpoint is not calibrated",
+        width="content",
     )
     curves = {"shown (calibrated)": reliability_bins(result.p_pred, result.labels == result.preds)}
     if result.p_pred_raw is not None and result.temperature != 1.0:

@@ -61,7 +61,7 @@ def reliability_chart(
     )
     scale = alt.Scale(domain=[0, 1])
     base = alt.Chart(df).encode(
-        x=alt.X("confidence:Q", title="confidence (mean of the bin)", scale=scale),
+        x=alt.X("confidence:Q", title="confidence", scale=scale),
         y=alt.Y("accuracy:Q", title="accuracy", scale=scale),
         color=alt.Color("curve:N", title=None, legend=alt.Legend(orient="bottom")),
         tooltip=[

@@ -87,7 +87,7 @@ def test_evaluate_shows_calibration_and_per_family_accuracy(run, app_page, error
     assert any(w in said for w in ("helped", "made it worse", "made no real difference"))
     assert metrics["ECE shown"] in said and metrics["ECE uncalibrated"] in said
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
-    assert any("confidence (mean of the bin)" in json.dumps(s) for s in specs)
+    assert any('"title": "confidence"' in json.dumps(s) for s in specs)  # the reliability diagram
     [table] = [df for df in at.dataframe if "family" in df.value.columns]
     from glyphcore.data import load_dataset
 
