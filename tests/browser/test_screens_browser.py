@@ -1,6 +1,7 @@
 """Every page at 900 px and 1400 px wide, sidebar open and collapsed, light and dark theme, in a real
-Chromium: nothing is cut or spills out of the page, the Train form's fields show their values, the
-Draw canvas is whole and takes strokes (and Ctrl+Z undoes them), a run's answer is not squeezed.
+Chromium: nothing is cut or spills out of the page (a chart's texts included), the Train form's fields
+show their values, the Draw canvas is whole and takes strokes (and Ctrl+Z undoes them), a run's answer
+is not squeezed.
 
 Screenshots land in screenshots/screen-<page>-<width>-<theme>-<sidebar>.png for a person to look at.
 The dark theme is a server started with ``--theme.base dark``.
@@ -70,6 +71,17 @@ _PROBLEMS_JS = """() => {
   for (const el of texts) {
     const box = shown(el) && el.innerText ? clipped(el) : undefined;
     if (box) problems.push(`cut (${box.clientWidth} of ${box.scrollWidth} px): ${name(el)}`);
+  }
+  // a chart's labels, titles and legend inside its drawing: Vega cuts off what falls outside the svg
+  // (3 px of slack: a rotated axis title's box reaches 2 px past the edge and is drawn whole)
+  for (const svg of main.querySelectorAll('.vega-embed > svg')) {
+    const r = shown(svg) ? svg.getBoundingClientRect() : undefined;
+    for (const t of r ? svg.querySelectorAll('text') : []) {
+      const b = t.getBoundingClientRect();
+      if (t.textContent && (b.right > r.right + 3 || b.left < r.left - 3)) {
+        problems.push(`chart text cut: ${t.textContent.slice(0, 60)}`);
+      }
+    }
   }
   const fields = main.querySelectorAll('[data-testid=stSelectbox] input, [data-testid=stNumberInput] input');
   for (const el of fields) {
