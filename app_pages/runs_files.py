@@ -87,8 +87,8 @@ def _download_buttons(info: runs.RunInfo) -> None:
     from glyphcore.models import export
 
     ckpt = info.path / runs.BEST_CKPT
-    cols = st.columns(1 + len(export.FORMATS))
-    cols[0].download_button(
+    row = st.container(horizontal=True)  # buttons as wide as their labels, wrapping when narrow
+    row.download_button(
         "best.pt",
         data=ckpt.read_bytes,
         file_name=f"{info.run_id}-best.pt",
@@ -96,10 +96,10 @@ def _download_buttons(info: runs.RunInfo) -> None:
         icon=":material/download:",
         help="the native checkpoint (torch.load(weights_only=True))",
     )
-    for col, fmt in zip(cols[1:], export.FORMATS):
+    for fmt in export.FORMATS:
         missing = export.missing_packages(fmt)
         target = export.default_export_path(ckpt, fmt)
-        col.download_button(
+        row.download_button(
             export.FORMATS[fmt].label,
             data=functools.partial(export_bytes, str(info.path), fmt),
             file_name=target.name,

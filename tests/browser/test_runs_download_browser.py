@@ -1,9 +1,11 @@
-"""Real browser: download a run's best.pt and its ONNX export from Runs & Compare."""
+"""Real browser: download a run's best.pt and its ONNX export from Runs & Compare; every format's
+button shows its whole label in a 900 px window."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
+from test_screens_browser import PROBLEMS_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,3 +48,8 @@ def test_download_the_checkpoint_and_the_onnx_export(
     assert (trained / "export" / "dl-run-best.onnx").is_file()  # built into the run's export/ folder
     assert page.get_by_test_id("stException").count() == 0
     save_screenshot(page, "runs-download")
+
+    page.set_viewport_size({"width": 900, "height": 1000})  # with the sidebar open: about 550 px of page
+    expect(section.get_by_role("button", name="torch.export (.pt2)")).to_be_visible()
+    page.wait_for_timeout(400)  # the columns re-lay out
+    assert page.evaluate(PROBLEMS_JS) == []  # no button cut or spilling out of the page

@@ -36,7 +36,7 @@ WIDTHS = (900, 1400)
 # Everything a person reads or uses, inside the main block's content box or in a box that scrolls
 # sideways; texts that are cut with an ellipsis or scrolled inside their box; the page not wider than
 # the window. Returns one line per problem.
-_PROBLEMS_JS = """() => {
+PROBLEMS_JS = """() => {
   const problems = [];
   const main = document.querySelector('[data-testid=stMainBlockContainer]');
   const box = main.getBoundingClientRect();
@@ -162,7 +162,7 @@ def test_no_page_cuts_or_spills_anything(
             if palette.contrast_ratio(c, background) < palette.MIN_GRAPHIC_CONTRAST
         }
         assert not low, f"{name}: below 3:1 on {background}: {low}"
-        found = page.evaluate(_PROBLEMS_JS)
+        found = page.evaluate(PROBLEMS_JS)
         if found:
             problems[name] = found
         save_screenshot(page, f"screen-{name}-{width}-{theme}-{sidebar}")
@@ -251,6 +251,6 @@ def test_the_comparison_views_fit(
     page.wait_for_timeout(1000)
     charts = page.locator(".vega-embed")
     assert charts.count() >= 4  # loss, accuracy, settings vs results, embedding map
-    problems = page.evaluate(_PROBLEMS_JS)
+    problems = page.evaluate(PROBLEMS_JS)
     save_screenshot(page, f"screen-runs-compare-{width}")
     assert not problems, problems
