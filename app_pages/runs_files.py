@@ -31,8 +31,8 @@ def follow_pick(key: str, ids: list[str]) -> None:
 
 def _confirm_delete(pending: str) -> None:
     st.warning(f"Delete run `{pending}` and all its files (checkpoints, metrics)? This cannot be undone.")
-    c1, c2, _ = st.columns([1, 1, 4])
-    if c1.button("Yes, delete it", type="primary", key="rc_delete_yes"):
+    row = st.container(horizontal=True)  # two buttons as wide as their labels
+    if row.button("Yes, delete it", type="primary", key="rc_delete_yes"):
         st.session_state["rc_delete_pending"] = None
         try:
             runs.delete(pending)
@@ -41,7 +41,7 @@ def _confirm_delete(pending: str) -> None:
         except GlyphError as e:  # it started training between the two clicks
             st.session_state["rc_delete_error"] = str(e)  # shown after the rerun
         st.rerun()  # the table above still lists the run
-    if c2.button("Keep it", key="rc_delete_no"):
+    if row.button("Keep it", key="rc_delete_no"):
         st.session_state["rc_delete_pending"] = None
         st.rerun()
 

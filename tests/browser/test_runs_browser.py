@@ -1,6 +1,7 @@
 """Real browser: Runs & Compare. Pick two runs and get their curves overlaid; pick seed groups and
 get the verdict first, a row per group, group bands and the cost view (light and dark, 1400 and
-900 px wide). Sections are found by their container's key (``.st-key-<key>``), not by position."""
+900 px wide); delete a run only after a second click. Sections are found by their container's key
+(``.st-key-<key>``), not by position."""
 
 from __future__ import annotations
 
@@ -133,3 +134,36 @@ def test_seed_groups_in_the_dark_theme(seed_groups, page, server_factory, open_p
     wait_for_app(page)
     section(page, "rc_cost").scroll_into_view_if_needed()
     save_screenshot(page, "runs-groups-dark-900")
+
+
+def test_delete_asks_first_keeps_on_no_and_deletes_on_yes(
+    app_env, page, streamlit_server, open_page, wait_for_app, choose_option
+):
+    from test_screens_browser import PROBLEMS_JS
+
+    run = write_run(app_env.runs_dir, "del-me", activation="relu", val_accs=[0.5, 0.6], started=1002.0)
+    page.set_viewport_size(NARROW)  # with the sidebar open: about 550 px of page
+    open_page(page, streamlit_server, "runs")
+    field = page.get_by_test_id("stSelectbox").filter(has_text="Run to delete")
+
+    def ask() -> None:
+        page.get_by_text("Delete a run", exact=True).click()
+        choose_option(page, field, "del-me")
+        wait_for_app(page)
+        assert page.evaluate(PROBLEMS_JS) == []  # the choice and its button whole at 900 px
+        page.get_by_role("button", name="Delete ...").click()
+        wait_for_app(page)
+        expect(page.get_by_text("Delete run del-me and all its files")).to_be_visible()
+
+    ask()
+    assert page.evaluate(PROBLEMS_JS) == []  # "Yes, delete it" and "Keep it" whole at 900 px
+    page.get_by_role("button", name="Keep it").click()
+    wait_for_app(page)
+    expect(field).to_be_hidden()  # the section, open only while it asks, closes again
+    assert (run / "status.json").is_file()  # kept
+    ask()
+    page.get_by_role("button", name="Yes, delete it").click()
+    wait_for_app(page)
+    expect(page.get_by_text("Deleted del-me")).to_be_visible()  # the toast
+    assert not run.exists()
+    assert page.get_by_test_id("stException").count() == 0
