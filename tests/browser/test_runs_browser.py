@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 from run_folders import write_run  # tests/run_folders.py
+from test_screens_browser import PROBLEMS_JS
 
 pytestmark = pytest.mark.browser
 
@@ -139,8 +140,6 @@ def test_seed_groups_in_the_dark_theme(seed_groups, page, server_factory, open_p
 def test_delete_asks_first_keeps_on_no_and_deletes_on_yes(
     app_env, page, streamlit_server, open_page, wait_for_app, choose_option
 ):
-    from test_screens_browser import PROBLEMS_JS
-
     run = write_run(app_env.runs_dir, "del-me", activation="relu", val_accs=[0.5, 0.6], started=1002.0)
     page.set_viewport_size(NARROW)  # with the sidebar open: about 550 px of page
     field = page.get_by_test_id("stSelectbox").filter(has_text="Run to delete")
